@@ -1,0 +1,77 @@
+"""agentwatch's own messages to the user: one line each, once per kind.
+
+They go through the ``agentwatch`` logger, which has its own stderr handler and
+does not propagate: the root logger carries the OpenTelemetry log handler, so a
+propagated warning would be exported but never shown (Python's last-resort
+handler only prints when no handler exists). Every message is also kept in
+``messages()`` so ``agentwatch doctor`` and tests can read them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+logger = logging.getLogger("agentwatch")
+
+_lock = threading.Lock()
+_seen: set[str] = set()
+_messages: list[str] = []
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (pytest swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("agentwatch %(levelname)s: %(message)s"))
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D401 - property
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _ensure_handler() -> None:
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+        logger.propagate = False
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+
+
+def warn_once(key: str, message: str, level: int = logging.WARNING) -> bool:
+    """Log ``message`` the first time ``key`` is seen; return whether it was logged."""
+    with _lock:
+        if key in _seen:
+            return False
+        _seen.add(key)
+        _messages.append(message)
+    _ensure_handler()
+    logger.log(level, message)
+    return True
+
+
+def info(message: str) -> None:
+    """An informational line (kept for ``doctor``), shown at INFO."""
+    with _lock:
+        _messages.append(message)
+    _ensure_handler()
+    logger.info(message)
+
+
+def messages() -> list[str]:
+    """All messages emitted so far in this process."""
+    with _lock:
+        return list(_messages)
+
+
+def reset() -> None:
+    """Forget what was warned (tests only)."""
+    with _lock:
+        _seen.clear()
+        _messages.clear()

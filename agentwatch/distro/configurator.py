@@ -1,0 +1,179 @@
+"""The agentwatch SDK configurator: one pipeline for traces, metrics and logs.
+
+Read top to bottom, this is the whole setup. Each step is isolated: a bad
+value or a missing exporter package costs that value or that exporter, never
+the rest of the pipeline (the stock configurator raises and leaves the app
+with no telemetry at all).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.sdk._configuration import _BaseConfigurator
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from agentwatch.distro import _diagnostics, endpoints, exporters, shutdown
+from agentwatch.distro.resource import build_resource, fork_attributes
+from agentwatch.distro.settings import SIGNALS, Settings, settings as current_settings
+
+
+@dataclass
+class Pipeline:
+    """What :func:`setup` built (kept for ``doctor`` and tests)."""
+
+    settings: Settings
+    resource: Resource | None = None
+    tracer_provider: TracerProvider | None = None
+    meter_provider: MeterProvider | None = None
+    logger_provider: LoggerProvider | None = None
+    exporters: dict[str, list[str]] = field(default_factory=dict)
+
+
+_pipeline: Pipeline | None = None
+
+
+def pipeline() -> Pipeline | None:
+    """The pipeline of this process, if agentwatch set one up."""
+    return _pipeline
+
+
+def _step(name: str, function, *args: Any) -> Any:
+    """Run one setup step; a failure is reported once and costs only this step."""
+    try:
+        return function(*args)
+    except Exception as error:  # noqa: BLE001 - never break the app
+        _diagnostics.warn_once(f"setup:{name}", f"setting up {name} failed ({error!r}); continuing without it")
+        return None
+
+
+def _tracing(settings: Settings, resource: Resource, built: Pipeline) -> TracerProvider:
+    from opentelemetry.sdk._configuration import _get_id_generator, _get_sampler, _import_id_generator, _import_sampler
+
+    sampler = _step("sampler", lambda: _import_sampler(_get_sampler()))
+    id_generator = _step("id generator", lambda: _import_id_generator(_get_id_generator()))
+    provider = TracerProvider(resource=resource, sampler=sampler, id_generator=id_generator, shutdown_on_exit=False)
+    span_exporters = exporters.build_exporters("traces", settings, os.environ)
+    for exporter in span_exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    built.exporters["traces"] = [e.name for e in span_exporters]
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def _metrics(settings: Settings, resource: Resource, built: Pipeline) -> MeterProvider:
+    readers = exporters.build_metric_readers(settings, os.environ)
+    built.exporters["metrics"] = [type(r).__name__ for r in readers]
+    provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+    metrics.set_meter_provider(provider)
+    return provider
+
+
+def _logging(settings: Settings, resource: Resource, built: Pipeline) -> LoggerProvider:
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    log_exporters = exporters.build_exporters("logs", settings, os.environ)
+    for exporter in log_exporters:
+        provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    built.exporters["logs"] = [e.name for e in log_exporters]
+    set_logger_provider(provider)
+    return provider
+
+
+def _check_endpoints(settings: Settings) -> None:
+    """Warn about misconfigured OTLP endpoints now, and probe them in the background."""
+    to_probe: dict[str, list[str]] = {}
+    for signal in SIGNALS:
+        if "otlp" not in settings.exporters.get(signal, []):
+            continue
+        protocol = settings.protocols[signal]
+        endpoint, source = endpoints.otlp_endpoint(signal, protocol, os.environ)
+        for problem in endpoints.endpoint_mistakes(signal, protocol, endpoint, source):
+            _diagnostics.warn_once(f"endpoint:{signal}:{problem}", problem)
+        to_probe.setdefault(endpoints.origin(endpoint), []).append(signal)
+    if settings.endpoint_check and to_probe:
+
+        def report(endpoint: str, signals: list[str], error: str) -> None:
+            destination = f"the OTLP collector at {endpoint}"
+            exporters.unreachable(
+                destination,
+                signals,
+                error,
+                "Point OTEL_EXPORTER_OTLP_ENDPOINT at your collector, or set AGENTWATCH_EXPORT=local "
+                "to write local files instead.",
+            )
+            # Mark it failing so recovery is reported once it answers.
+            exporters.health_for(destination, "").failing = True
+
+        endpoints.probe_in_background(to_probe, report)
+
+
+def _refresh_after_fork(providers: list[Any]) -> None:
+    def after_in_child() -> None:
+        for provider in providers:
+            update = getattr(provider, "_update_resource", None)
+            if update is not None:
+                try:
+                    update(fork_attributes())
+                except Exception:  # noqa: BLE001,S110
+                    pass
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=after_in_child)
+
+
+def _report_drops() -> None:
+    for health in exporters.all_health():
+        if health.dropped:
+            _diagnostics.warn_once(
+                f"dropped:{health.destination}",
+                f"at exit, {health.dropped_summary()} had not been delivered to {health.destination}",
+            )
+
+
+def setup(settings: Settings | None = None, auto_instrumentation_version: str | None = None) -> Pipeline:
+    """Build and install the providers. Never raises; returns what was built."""
+    global _pipeline  # noqa: PLW0603 - one pipeline per process
+    if _pipeline is not None:
+        _diagnostics.warn_once("setup:twice", "agentwatch is already configured in this process; ignoring the second call")
+        return _pipeline
+    settings = settings or current_settings()
+    built = Pipeline(settings=settings)
+    _pipeline = built
+    if settings.sdk_disabled:
+        _diagnostics.info("OTEL_SDK_DISABLED=true: no telemetry pipeline installed")
+        return built
+
+    exporters.quiet_upstream_retry_logs()
+    built.resource = _step("resource", build_resource, settings, auto_instrumentation_version) or Resource.create({})
+    built.tracer_provider = _step("tracing", _tracing, settings, built.resource, built)
+    built.meter_provider = _step("metrics", _metrics, settings, built.resource, built)
+    built.logger_provider = _step("logging", _logging, settings, built.resource, built)
+    providers = [p for p in (built.tracer_provider, built.meter_provider, built.logger_provider) if p]
+    _step("fork handling", _refresh_after_fork, providers)
+    _step("shutdown hooks", _register_shutdown, settings, providers)
+    _step("endpoint check", _check_endpoints, settings)
+    return built
+
+
+def _register_shutdown(settings: Settings, providers: list[Any]) -> None:
+    shutdown.register(providers, exporters.created(), settings.shutdown_timeout)
+    shutdown.on_shutdown(_report_drops)
+
+
+class AgentwatchConfigurator(_BaseConfigurator):
+    """Entry point ``opentelemetry_configurator: agentwatch``."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        try:
+            setup(auto_instrumentation_version=kwargs.get("auto_instrumentation_version"))
+        except Exception as error:  # noqa: BLE001 - belt and braces: the app must start
+            _diagnostics.warn_once("setup:unexpected", f"agentwatch setup failed unexpectedly ({error!r})")

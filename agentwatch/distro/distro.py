@@ -1,0 +1,121 @@
+"""The agentwatch distro: defaults through environment variables, and instrumentor loading.
+
+``opentelemetry-instrument`` runs ``configure()`` before anything else. The
+distro only fills variables the user has not set (``os.environ.setdefault``),
+so every explicit choice wins; instrumentors read them when they load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from opentelemetry.instrumentation.distro import BaseDistro
+
+from agentwatch.distro import _diagnostics
+from agentwatch.distro import environment_variables as ev
+from agentwatch.distro.settings import settings
+
+#: Contrib instrumentors replaced by an agentwatch subclass that closes a gap.
+_REPLACEMENTS = {
+    ("sqlite3", "opentelemetry.instrumentation.sqlite3"): (
+        "agentwatch.instrumentors.sqlite3",
+        "AgentwatchSQLite3Instrumentor",
+    ),
+}
+
+selected = False  # set when this distro's configure() ran (read by the selection guard)
+
+
+class AgentwatchDistro(BaseDistro):
+    """Entry point ``opentelemetry_distro: agentwatch``."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        global selected  # noqa: PLW0603
+        selected = True
+        try:
+            apply_environment_defaults()
+            _quiet_loader_about_other_configurators()
+        except Exception as error:  # noqa: BLE001 - never break the app
+            _diagnostics.warn_once("distro:defaults", f"could not apply agentwatch defaults ({error!r})")
+
+    def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        """Load one instrumentor; an unexpected failure costs only that instrumentor."""
+        from opentelemetry.instrumentation.dependencies import DependencyConflictError
+
+        if entry_point.name == "fastapi" and not settings().asgi_message_spans:
+            # 0.66b1 has no environment variable for this; the option is an instrument() kwarg.
+            kwargs.setdefault("exclude_spans", ["receive", "send"])
+        try:
+            instrumentor = self._instrumentor_class(entry_point)
+            instrumentor().instrument(**kwargs)
+        except (ModuleNotFoundError, DependencyConflictError):
+            raise  # the loader reports these (library not installed / wrong version)
+        except ImportError as error:
+            _diagnostics.warn_once(
+                f"instrumentor:{entry_point.name}", f"instrumentor {entry_point.name!r} could not be imported ({error}); skipped"
+            )
+        except Exception as error:  # noqa: BLE001
+            _diagnostics.warn_once(
+                f"instrumentor:{entry_point.name}", f"instrumentor {entry_point.name!r} failed ({error!r}); skipped"
+            )
+        else:
+            loaded_instrumentors.append(entry_point.name)
+            if entry_point.name == "logging":
+                from agentwatch.distro import logs
+
+                try:
+                    logs.install()
+                except Exception as error:  # noqa: BLE001
+                    _diagnostics.warn_once("logs:install", f"could not attach logs to uvicorn's loggers ({error!r})")
+
+    @staticmethod
+    def _instrumentor_class(entry_point: Any) -> type:
+        module = entry_point.value.split(":", 1)[0]
+        replacement = _REPLACEMENTS.get((entry_point.name, module))
+        if replacement is not None:
+            import importlib
+
+            return getattr(importlib.import_module(replacement[0]), replacement[1])
+        return entry_point.load()
+
+
+loaded_instrumentors: list[str] = []
+
+
+class _OtherConfiguratorsFilter(logging.Filter):
+    """Drops the loader's "Configuration of X not loaded" lines when agentwatch's configurator is the one chosen.
+
+    With opentelemetry-distro installed too (it is a dependency), every start
+    would otherwise print a warning about a configurator that was correctly skipped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if message.startswith("Configuration of") and "not loaded" in message:
+            return "agentwatch" not in tuple(str(a) for a in (record.args or ()))
+        return True
+
+
+def _quiet_loader_about_other_configurators() -> None:
+    if os.environ.get(ev.OTEL_PYTHON_CONFIGURATOR) == "agentwatch":
+        loader = logging.getLogger("opentelemetry.instrumentation.auto_instrumentation._load")
+        if not any(isinstance(f, _OtherConfiguratorsFilter) for f in loader.filters):
+            loader.addFilter(_OtherConfiguratorsFilter())
+
+
+def apply_environment_defaults() -> dict[str, str]:
+    """Set agentwatch's defaults for variables the user left unset; return what was set."""
+    current = settings()
+    defaults = {
+        ev.OTEL_PYTHON_CONFIGURATOR: "agentwatch",
+        ev.OTEL_SEMCONV_STABILITY_OPT_IN: "http",
+    }
+    applied = {}
+    for name, value in defaults.items():
+        if not os.environ.get(name, "").strip():
+            os.environ[name] = value
+            applied[name] = value
+            current.sources[name] = "agentwatch default"
+    return applied

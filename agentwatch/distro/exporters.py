@@ -1,0 +1,343 @@
+"""Exporters chosen by name, the standard way, without ever aborting the setup.
+
+Names come from ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER`` and resolve through the
+SDK's exporter entry-point groups, like the stock configurator; ``otlp`` maps to
+``otlp_proto_grpc`` or ``otlp_proto_http`` by protocol and ``prometheus`` to
+agentwatch's multi-worker reader. Unlike the stock configurator, an unknown
+name or a missing package costs only that exporter (one warning line).
+
+Every exporter is wrapped in a guard that never raises into the SDK, counts
+what could not be delivered, and replaces the upstream exporters' retry
+warnings (one per failed batch) with one line per endpoint naming it and the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Sequence
+
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.util._importlib_metadata import entry_points
+
+from agentwatch.distro import endpoints
+from agentwatch.distro._diagnostics import info, warn_once
+from agentwatch.distro.settings import Settings
+
+_GROUPS = {
+    "traces": "opentelemetry_traces_exporter",
+    "metrics": "opentelemetry_metrics_exporter",
+    "logs": "opentelemetry_logs_exporter",
+}
+_OTLP_BY_PROTOCOL = {"grpc": "otlp_proto_grpc", "http/protobuf": "otlp_proto_http"}
+_QUIETED_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
+    "opentelemetry.exporter.otlp.common.http",
+)
+_RETRY_NOISE = ("Transient error", "Failed to export", "Shutdown in progress", "already shutdown")
+
+
+def _installed(signal: str) -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=_GROUPS[signal])}
+
+
+def resolve_names(signal: str, settings: Settings) -> list[tuple[str, str]]:
+    """``[(user_name, entry_point_name)]`` for a signal; bad names are dropped with one warning."""
+    variable = f"OTEL_{signal.upper()}_EXPORTER"
+    names = settings.exporters.get(signal, [])
+    if "none" in names:
+        if len(names) > 1:
+            warn_once(
+                f"config:{variable}:none",
+                f"{variable}={','.join(names)!r} mixes 'none' with exporters; using 'none' (no {signal} exported)",
+            )
+        return []
+    installed = _installed(signal)
+    resolved: list[tuple[str, str]] = []
+    for name in dict.fromkeys(names):  # keep order, drop duplicates
+        target = _OTLP_BY_PROTOCOL[settings.protocols[signal]] if name == "otlp" else name
+        if name == "prometheus" and signal == "metrics":
+            resolved.append((name, name))  # agentwatch's own reader, see build_metric_readers
+            continue
+        if target not in installed:
+            known = sorted({"otlp", *installed} - set(_OTLP_BY_PROTOCOL.values()))
+            reason = (
+                f"its package is not installed (entry point {target!r} missing)"
+                if name in ("otlp", "console", "prometheus") or name.startswith("otlp_")
+                else f"no such exporter (installed: {', '.join(known)})"
+            )
+            resolved_names = [n for n in names if n != name]
+            warn_once(
+                f"config:{variable}:{name}",
+                f"{variable}={','.join(names)!r}: exporter {name!r} is unavailable, {reason}; "
+                f"using {','.join(resolved_names) or 'none'!r} instead",
+            )
+            continue
+        resolved.append((name, target))
+    return resolved
+
+
+def _load(signal: str, target: str) -> type:
+    return _installed(signal)[target].load()
+
+
+class ExportHealth:
+    """Delivery state of one destination: warns once when it fails, once when it recovers."""
+
+    def __init__(self, destination: str, fix: str):
+        self.destination = destination
+        self.fix = fix
+        self.dropped: dict[str, int] = {}
+        self.failing = False
+        self._lock = threading.Lock()
+
+    def record(self, signal: str, ok: bool, items: int, error: str = "") -> None:
+        with self._lock:
+            if ok:
+                recovered = self.failing
+                self.failing = False
+            else:
+                recovered = False
+                first = not self.failing
+                self.failing = True
+                self.dropped[signal] = self.dropped.get(signal, 0) + items
+        if not ok and first:
+            unreachable(self.destination, [signal], error or "export failed", self.fix)
+        if recovered:
+            info(
+                f"{self.destination} answers again; {self.dropped_summary()} could not be delivered while it was down"
+            )
+
+    def dropped_summary(self) -> str:
+        with self._lock:
+            parts = [f"{count} {signal} items" for signal, count in sorted(self.dropped.items())]
+        return ", ".join(parts) or "nothing"
+
+
+def unreachable(destination: str, signals: list[str], error: str, fix: str) -> None:
+    """The one line a user sees when a destination cannot be reached (shared with the start-up probe)."""
+    warn_once(
+        f"unreachable:{destination}",
+        f"cannot export {'/'.join(signals)} to {destination} ({error}). The app is not affected; "
+        f"telemetry is retried, then dropped, until it answers. {fix}",
+    )
+
+
+_health: dict[str, ExportHealth] = {}
+_health_lock = threading.Lock()
+
+
+def health_for(destination: str, fix: str) -> ExportHealth:
+    with _health_lock:
+        if destination not in _health:
+            _health[destination] = ExportHealth(destination, fix)
+        return _health[destination]
+
+
+def all_health() -> list[ExportHealth]:
+    with _health_lock:
+        return list(_health.values())
+
+
+class _RetryNoiseFilter(logging.Filter):
+    """Drops the upstream OTLP exporters' per-batch retry lines; ``ExportHealth`` says it once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not any(noise in message for noise in _RETRY_NOISE)
+
+
+_noise_filter = _RetryNoiseFilter()
+
+
+def quiet_upstream_retry_logs() -> None:
+    for name in _QUIETED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _noise_filter not in logger.filters:
+            logger.addFilter(_noise_filter)
+
+
+def _warn_exporter_fault(name: str, where: str, error: BaseException) -> None:
+    warn_once(f"exporter-fault:{name}:{where}", f"exporter {name!r} failed in {where}: {error!r}; continuing")
+
+
+def destination_down(exporter: Any) -> bool:
+    """Whether a guarded exporter's destination is known to be failing right now."""
+    health = getattr(exporter, "health", None)
+    return bool(health is not None and health.failing)
+
+
+class GuardedSpanExporter(SpanExporter):
+    """Never raises into the span processor; reports failures once per destination."""
+
+    def __init__(self, name: str, inner: SpanExporter, health: ExportHealth | None):
+        self.name, self.inner, self.health = name, inner, health
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception as error:  # noqa: BLE001 - an exporter must not break the pipeline
+            _warn_exporter_fault(self.name, "export", error)
+            result = SpanExportResult.FAILURE
+        if self.health is not None:
+            self.health.record("traces", result is SpanExportResult.SUCCESS, len(spans))
+        return result
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        try:
+            return self.inner.force_flush(timeout_millis)
+        except Exception as error:  # noqa: BLE001
+            _warn_exporter_fault(self.name, "force_flush", error)
+            return False
+
+    def shutdown(self) -> None:
+        try:
+            self.inner.shutdown()
+        except Exception as error:  # noqa: BLE001
+            _warn_exporter_fault(self.name, "shutdown", error)
+
+
+class GuardedLogExporter(LogRecordExporter):
+    def __init__(self, name: str, inner: LogRecordExporter, health: ExportHealth | None):
+        self.name, self.inner, self.health = name, inner, health
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        try:
+            result = self.inner.export(batch)
+        except Exception as error:  # noqa: BLE001
+            _warn_exporter_fault(self.name, "export", error)
+            result = LogRecordExportResult.FAILURE
+        if self.health is not None:
+            self.health.record("logs", result is LogRecordExportResult.SUCCESS, len(batch))
+        return result
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        try:
+            return self.inner.force_flush(timeout_millis)
+        except Exception as error:  # noqa: BLE001
+            _warn_exporter_fault(self.name, "force_flush", error)
+            return False
+
+    def shutdown(self) -> None:
+        try:
+            self.inner.shutdown()
+        except Exception as error:  # noqa: BLE001
+            _warn_exporter_fault(self.name, "shutdown", error)
+
+
+class GuardedMetricExporter(MetricExporter):
+    def __init__(self, name: str, inner: MetricExporter, health: ExportHealth | None):
+        super().__init__(
+            preferred_temporality=getattr(inner, "_preferred_temporality", None),
+            preferred_aggregation=getattr(inner, "_preferred_aggregation", None),
+        )
+        self.name, self.inner, self.health = name, inner, health
+
+    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        try:
+            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception as error:  # noqa: BLE001
+            _warn_exporter_fault(self.name, "export", error)
+            result = MetricExportResult.FAILURE
+        if self.health is not None:
+            points = sum(
+                len(metric.data.data_points)
+                for rm in getattr(metrics_data, "resource_metrics", [])
+                for sm in rm.scope_metrics
+                for metric in sm.metrics
+            )
+            self.health.record("metrics", result is MetricExportResult.SUCCESS, points)
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        try:
+            return self.inner.force_flush(timeout_millis=timeout_millis)
+        except Exception as error:  # noqa: BLE001
+            _warn_exporter_fault(self.name, "force_flush", error)
+            return False
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        try:
+            self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+        except TypeError:
+            self.inner.shutdown()
+        except Exception as error:  # noqa: BLE001
+            _warn_exporter_fault(self.name, "shutdown", error)
+
+
+_created: list[Any] = []
+
+
+def created() -> list[Any]:
+    """Every guarded exporter built in this process (shut first at exit when their destination is down)."""
+    return list(_created)
+
+
+_GUARDS = {"traces": GuardedSpanExporter, "metrics": GuardedMetricExporter, "logs": GuardedLogExporter}
+
+
+def _destination(name: str, signal: str, settings: Settings, environ) -> tuple[str | None, str]:
+    """Where an exporter sends (for messages), and the fix to print when it cannot."""
+    if name == "otlp" or name.startswith("otlp_proto"):
+        endpoint, _ = endpoints.otlp_endpoint(signal, settings.protocols[signal], environ)
+        return (
+            f"the OTLP collector at {endpoints.origin(endpoint)}",
+            "Point OTEL_EXPORTER_OTLP_ENDPOINT at your collector, or set AGENTWATCH_EXPORT=local "
+            "to write local files instead.",
+        )
+    if name == "otlp_json_file":
+        return f"the directory {settings.file_dir}", "Check AGENTWATCH_FILE_DIR is writable."
+    return None, ""
+
+
+def build_exporters(signal: str, settings: Settings, environ) -> list[Any]:
+    """Instantiated, guarded exporters for ``traces`` or ``logs`` (never raises)."""
+    exporters = []
+    for name, target in resolve_names(signal, settings):
+        try:
+            inner = _load(signal, target)()
+        except Exception as error:  # noqa: BLE001 - one bad exporter must not cost the others
+            warn_once(
+                f"exporter-init:{signal}:{name}",
+                f"OTEL_{signal.upper()}_EXPORTER: exporter {name!r} could not be created ({error!r}); skipping it",
+            )
+            continue
+        destination, fix = _destination(name, signal, settings, environ)
+        health = health_for(destination, fix) if destination else None
+        exporters.append(_GUARDS[signal](name, inner, health))
+        _created.append(exporters[-1])
+    return exporters
+
+
+def build_metric_readers(settings: Settings, environ, export_interval_ms: float | None = None) -> list[MetricReader]:
+    """Metric readers: push exporters behind a periodic reader, ``prometheus`` as a pull reader."""
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    readers: list[MetricReader] = []
+    for name, target in resolve_names("metrics", settings):
+        try:
+            if name == "prometheus":
+                from agentwatch.distro.prometheus import create_prometheus_reader
+
+                readers.append(create_prometheus_reader(settings.prometheus_host, settings.prometheus_port))
+                continue
+            loaded = _load("metrics", target)
+            if isinstance(loaded, type) and issubclass(loaded, MetricReader):
+                readers.append(loaded())
+                continue
+            destination, fix = _destination(name, "metrics", settings, environ)
+            health = health_for(destination, fix) if destination else None
+            exporter = GuardedMetricExporter(name, loaded(), health)
+            _created.append(exporter)
+            readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=export_interval_ms))
+        except Exception as error:  # noqa: BLE001
+            warn_once(
+                f"exporter-init:metrics:{name}",
+                f"OTEL_METRICS_EXPORTER: exporter {name!r} could not be created ({error!r}); skipping it",
+            )
+    return readers

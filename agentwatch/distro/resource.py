@@ -1,0 +1,61 @@
+"""The resource every signal carries.
+
+Precedence, lowest to highest: host/OS/process detection, the SDK defaults
+(``telemetry.sdk.*``, ``service.instance.id``), ``OTEL_RESOURCE_ATTRIBUTES``,
+then the values settled in :mod:`agentwatch.distro.settings` (which already
+honour ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``), then
+``telemetry.distro.*``, which always says agentwatch.
+
+``process.command_line`` and ``process.command_args`` are left out on purpose:
+command lines routinely carry secrets (``--api-key ...``) and are unbounded.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opentelemetry.sdk.resources import OsResourceDetector, ProcessResourceDetector, Resource
+
+from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.settings import Settings
+from agentwatch.version import __version__
+
+_DROPPED_PROCESS_KEYS = ("process.command_line", "process.command_args")
+
+
+def _detected() -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    from opentelemetry.sdk.resources import _HostResourceDetector  # private in 1.45, kept behind a guard
+
+    for detector in (_HostResourceDetector(), OsResourceDetector(), ProcessResourceDetector()):
+        try:
+            attributes.update(detector.detect().attributes)
+        except Exception as error:  # noqa: BLE001 - a detector must not cost the resource
+            warn_once(f"resource:{type(detector).__name__}", f"resource detector {type(detector).__name__} failed: {error!r}")
+    for key in _DROPPED_PROCESS_KEYS:
+        attributes.pop(key, None)
+    return attributes
+
+
+def build_resource(settings: Settings, auto_instrumentation_version: str | None = None) -> Resource:
+    ours: dict[str, Any] = {
+        "service.name": settings.service_name,
+        "service.version": settings.service_version,
+        "deployment.environment.name": settings.environment,
+        "telemetry.distro.name": "agentwatch",
+        "telemetry.distro.version": __version__,
+    }
+    if auto_instrumentation_version:
+        ours["telemetry.auto.version"] = auto_instrumentation_version
+    return (
+        Resource(_detected())
+        .merge(Resource.create({}))
+        .merge(Resource(settings.resource_attributes))
+        .merge(Resource(ours))
+    )
+
+
+def fork_attributes() -> Resource:
+    """What changes in a forked worker (gunicorn): its own pid."""
+    return Resource({"process.pid": os.getpid(), "process.parent_pid": os.getppid()})

@@ -1,0 +1,258 @@
+"""One typed settings object, read once from the environment, never raising.
+
+A bad value costs only that value: it is replaced by the default and one
+warning line names the variable, the value and what was used instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Mapping
+from urllib.parse import unquote
+
+from agentwatch.distro import environment_variables as ev
+from agentwatch.distro._diagnostics import warn_once
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+PROTOCOLS = ("grpc", "http/protobuf")
+SIGNALS = ("traces", "metrics", "logs")
+_LOCAL_DEFAULTS = {
+    "traces": ["otlp_json_file"],
+    "metrics": ["otlp_json_file", "prometheus"],
+    "logs": ["otlp_json_file"],
+}
+DEFAULT_PROTOCOL = "http/protobuf"
+_LAUNCHERS = {"uvicorn", "gunicorn", "hypercorn", "fastapi", "granian", "daphne"}
+
+
+@dataclass
+class Settings:
+    """The effective configuration; ``sources`` says where each value came from."""
+
+    sdk_disabled: bool = False
+    service_name: str = "unknown_service"
+    service_version: str = "unknown"
+    environment: str = "development"
+    resource_attributes: dict[str, str] = field(default_factory=dict)
+    export_mode: str = "otlp"
+    exporters: dict[str, list[str]] = field(default_factory=dict)
+    protocols: dict[str, str] = field(default_factory=dict)
+    prometheus_host: str = "localhost"
+    prometheus_port: int = 9464
+    file_dir: str = "agentwatch-data"
+    file_max_bytes: int = 64 * 1024 * 1024
+    endpoint_check: bool = True
+    asgi_message_spans: bool = False
+    shutdown_timeout: float = 1.5
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+class _Reader:
+    """Reads variables from one mapping, recording the source of each value."""
+
+    def __init__(self, environ: Mapping[str, str], sources: dict[str, str]):
+        self.environ = environ
+        self.sources = sources
+
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def _bad(self, name: str, value: str, expected: str, used: object) -> None:
+        warn_once(
+            f"config:{name}",
+            f"{name}={value!r} is not {expected}; using {used!r} instead",
+        )
+        self.sources[name] = f"default (invalid value {value!r} ignored)"
+
+    def _ok(self, name: str) -> None:
+        self.sources[name] = "environment"
+
+    def _default(self, name: str) -> None:
+        self.sources.setdefault(name, "default")
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            self._default(name)
+            return default
+        lowered = value.lower()
+        if lowered in _TRUE:
+            self._ok(name)
+            return True
+        if lowered in _FALSE:
+            self._ok(name)
+            return False
+        self._bad(name, value, "a boolean (true/false)", default)
+        return default
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            self._default(name)
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            self._bad(name, value, "a number", default)
+            return default
+        if not low <= number <= high or number != number:
+            self._bad(name, value, f"a number between {low:g} and {high:g}", default)
+            return default
+        self._ok(name)
+        return number
+
+    def port(self, name: str, default: int) -> int:
+        value = self.raw(name)
+        if value is None:
+            self._default(name)
+            return default
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            self._bad(name, value, "a port number (1-65535)", default)
+            return default
+        self._ok(name)
+        return int(value)
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.raw(name)
+        if value is None:
+            self._default(name)
+            return default
+        if value.lower() not in allowed:
+            self._bad(name, value, "one of " + ", ".join(allowed), default)
+            return default
+        self._ok(name)
+        return value.lower()
+
+    def text(self, name: str, default: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            self._default(name)
+            return default
+        self._ok(name)
+        return value
+
+
+def parse_resource_attributes(raw: str) -> tuple[dict[str, str], list[str]]:
+    """Parse ``k=v,k2=v2`` (W3C baggage-like, values percent-decoded); return the pairs and the bad items."""
+    attributes: dict[str, str] = {}
+    bad: list[str] = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            bad.append(item)
+            continue
+        attributes[key.strip()] = unquote(value.strip())
+    return attributes, bad
+
+
+def default_service_name(argv: list[str] | None = None) -> str:
+    """A sensible ``service.name`` from the program: ``app.py`` -> ``app``, ``uvicorn main:app`` -> ``main``."""
+    argv = list(sys.argv if argv is None else argv)
+    if not argv or not argv[0] or argv[0] == "-c":
+        return "unknown_service:python"
+    program = os.path.basename(argv[0])
+    if program == "__main__.py":  # python -m package
+        program = os.path.basename(os.path.dirname(argv[0])) or program
+    stem = program[:-3] if program.endswith(".py") else program
+    if stem in _LAUNCHERS:
+        for arg in argv[1:]:
+            if arg.startswith("-") or arg in {"run", "dev"}:
+                continue
+            if ":" in arg:  # uvicorn main:app / gunicorn pkg.module:app
+                module = arg.split(":", 1)[0]
+                return module.rsplit(".", 1)[-1] or stem
+            if arg.endswith(".py"):  # fastapi run app.py
+                return os.path.basename(arg)[:-3]
+        return stem
+    return stem or "unknown_service:python"
+
+
+def _exporter_list(reader: _Reader, name: str, default: list[str]) -> list[str]:
+    value = reader.raw(name)
+    if value is None:
+        reader.sources[name] = "default (AGENTWATCH_EXPORT)"
+        return list(default)
+    names = [part.strip().lower() for part in value.split(",") if part.strip()]
+    if not names:
+        reader._bad(name, value, "a comma list of exporter names", ",".join(default))
+        return list(default)
+    reader._ok(name)
+    return names
+
+
+def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | None = None) -> Settings:
+    """Read every variable once. Never raises; a bad value warns once and falls back."""
+    environ = os.environ if environ is None else environ
+    settings = Settings()
+    reader = _Reader(environ, settings.sources)
+
+    settings.sdk_disabled = reader.boolean(ev.OTEL_SDK_DISABLED, False)
+
+    raw_attributes = reader.raw(ev.OTEL_RESOURCE_ATTRIBUTES)
+    if raw_attributes is not None:
+        attributes, bad = parse_resource_attributes(raw_attributes)
+        if bad:
+            warn_once(
+                f"config:{ev.OTEL_RESOURCE_ATTRIBUTES}",
+                f"{ev.OTEL_RESOURCE_ATTRIBUTES}={raw_attributes!r} has unparsable items {bad!r} "
+                "(expected key=value); using the other attributes "
+                f"{attributes!r} instead",
+            )
+        settings.resource_attributes = attributes
+        settings.sources[ev.OTEL_RESOURCE_ATTRIBUTES] = "environment"
+
+    settings.service_name = reader.text(ev.OTEL_SERVICE_NAME, "") or settings.resource_attributes.get(
+        "service.name", default_service_name(argv)
+    )
+    settings.service_version = settings.resource_attributes.get("service.version") or reader.text(
+        ev.AGENTWATCH_SERVICE_VERSION, "unknown"
+    )
+    settings.environment = settings.resource_attributes.get("deployment.environment.name") or reader.text(
+        ev.AGENTWATCH_ENVIRONMENT, "development"
+    )
+
+    settings.export_mode = reader.choice(ev.AGENTWATCH_EXPORT, "otlp", ("otlp", "local"))
+    for signal in SIGNALS:
+        default = ["otlp"] if settings.export_mode == "otlp" else _LOCAL_DEFAULTS[signal]
+        settings.exporters[signal] = _exporter_list(reader, f"OTEL_{signal.upper()}_EXPORTER", default)
+
+    general = reader.choice(ev.OTEL_EXPORTER_OTLP_PROTOCOL, DEFAULT_PROTOCOL, PROTOCOLS)
+    for signal in SIGNALS:
+        settings.protocols[signal] = reader.choice(
+            f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", general, PROTOCOLS
+        )
+
+    settings.prometheus_host = reader.text(ev.OTEL_EXPORTER_PROMETHEUS_HOST, "localhost")
+    settings.prometheus_port = reader.port(ev.OTEL_EXPORTER_PROMETHEUS_PORT, 9464)
+    settings.file_dir = reader.text(ev.AGENTWATCH_FILE_DIR, "agentwatch-data")
+    settings.file_max_bytes = int(reader.number(ev.AGENTWATCH_FILE_MAX_MB, 64, 0.001, 1024 * 1024) * 1024 * 1024)
+    settings.endpoint_check = reader.boolean(ev.AGENTWATCH_ENDPOINT_CHECK, True)
+    settings.asgi_message_spans = reader.boolean(ev.AGENTWATCH_ASGI_MESSAGE_SPANS, False)
+    settings.shutdown_timeout = reader.number(ev.AGENTWATCH_SHUTDOWN_TIMEOUT, 1.5, 0.0, 300.0)
+    return settings
+
+
+_cached: Settings | None = None
+
+
+def settings() -> Settings:
+    """The process-wide settings, read on first use (warnings are emitted once)."""
+    global _cached  # noqa: PLW0603 - one read per process is the point
+    if _cached is None:
+        _cached = load_settings()
+    return _cached
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests, and ``agentwatch.configure()`` after env changes)."""
+    global _cached  # noqa: PLW0603
+    _cached = None

@@ -1,0 +1,1 @@
+"""What the distro adds to the watched app itself (health endpoints, request ids)."""
