@@ -112,6 +112,9 @@ def apply_environment_defaults() -> dict[str, str]:
         ev.OTEL_PYTHON_CONFIGURATOR: "agentwatch",
         ev.OTEL_SEMCONV_STABILITY_OPT_IN: "http",
     }
+    if not current.service_name.startswith("unknown_service"):
+        # Workers spawned by uvicorn/gunicorn see argv ['-c', ...]: pass the name down.
+        defaults[ev.OTEL_SERVICE_NAME] = current.service_name
     applied = {}
     for name, value in defaults.items():
         if not os.environ.get(name, "").strip():

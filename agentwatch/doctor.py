@@ -1,0 +1,125 @@
+"""``agentwatch doctor``: the effective configuration, what would load, and whether endpoints answer.
+
+It runs in its own process, so it reports what ``opentelemetry-instrument``
+would do with the same environment, using the same code paths as the
+distro (settings, exporter resolution, endpoint checks), so the two agree.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Mapping
+
+from opentelemetry.util._importlib_metadata import entry_points
+
+from agentwatch.distro import _diagnostics, endpoints
+from agentwatch.distro import environment_variables as ev
+from agentwatch.distro.exporters import resolve_names
+from agentwatch.distro.settings import SIGNALS, load_settings
+from agentwatch.version import __version__
+
+_SECRET_MARKERS = ("HEADERS", "KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+def _mask(name: str, value: str) -> str:
+    if any(marker in name for marker in _SECRET_MARKERS):
+        if "HEADERS" in name:
+            return ",".join(f"{pair.split('=', 1)[0]}=[REDACTED]" for pair in value.split(",") if pair)
+        return "[REDACTED]"
+    return value
+
+
+def _dist_name(entry_point) -> str:
+    dist = getattr(entry_point, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else "?"
+
+
+def _selection(environ: Mapping[str, str]) -> list[str]:
+    lines = []
+    chosen = environ.get(ev.OTEL_PYTHON_DISTRO) or "agentwatch (selected by agentwatch-select.pth)"
+    for group in ("opentelemetry_distro", "opentelemetry_configurator"):
+        found = [f"{ep.name} ({_dist_name(ep)})" for ep in entry_points(group=group)]
+        lines.append(f"  {group}: {', '.join(found) or 'none'}")
+    lines.append(f"  under opentelemetry-instrument the distro is: {chosen}")
+    configurator = environ.get(ev.OTEL_PYTHON_CONFIGURATOR) or "agentwatch (set by the agentwatch distro)"
+    lines.append(f"  the configurator is: {configurator}")
+    if environ.get(ev.OTEL_PYTHON_DISTRO, "agentwatch") != "agentwatch":
+        lines.append("  ! OTEL_PYTHON_DISTRO names another distro: agentwatch's pipeline will not run")
+    names = {ep.name for ep in entry_points(group="opentelemetry_configurator")}
+    wanted = environ.get(ev.OTEL_PYTHON_CONFIGURATOR)
+    if wanted and wanted not in names:
+        lines.append(f"  ! OTEL_PYTHON_CONFIGURATOR={wanted!r} matches no configurator: no SDK would be set up")
+    return lines
+
+
+def _instrumentors(environ: Mapping[str, str]) -> list[str]:
+    from opentelemetry.instrumentation.auto_instrumentation._load import _EntryPointDistFinder
+    from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+
+    disabled = {name.strip() for name in environ.get(ev.OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",")}
+    finder = _EntryPointDistFinder()
+    lines = []
+    for entry_point in sorted(entry_points(group="opentelemetry_instrumentor"), key=lambda e: e.name):
+        if "*" in disabled or entry_point.name in disabled:
+            status = "skipped: disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+        else:
+            try:
+                conflict = get_dist_dependency_conflicts(finder.dist_for(entry_point))
+                if conflict is None:
+                    instrumentor = entry_point.load()()
+                    from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+
+                    conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
+                status = f"skipped: {conflict}" if conflict else "loads"
+            except ModuleNotFoundError as error:
+                status = f"skipped: library not installed ({error.name})"
+            except Exception as error:  # noqa: BLE001 - doctor reports, never crashes
+                status = f"fails to load: {error!r}"
+        lines.append(f"  {entry_point.name:<16} {status}  [{_dist_name(entry_point)}]")
+    return lines
+
+
+def _exporters(settings, environ: Mapping[str, str], check: bool) -> list[str]:
+    lines = []
+    for signal in SIGNALS:
+        resolved = resolve_names(signal, settings)
+        lines.append(f"  {signal}: {', '.join(n for n, _ in resolved) or 'none'}")
+        for name, _ in resolved:
+            if name == "otlp":
+                protocol = settings.protocols[signal]
+                endpoint, source = endpoints.otlp_endpoint(signal, protocol, environ)
+                state = ""
+                if check:
+                    ok, error = endpoints.is_reachable(endpoint)
+                    state = "answers" if ok else f"NOT reachable ({error})"
+                lines.append(f"    otlp {protocol} -> {endpoint} (from {source}) {state}".rstrip())
+                for problem in endpoints.endpoint_mistakes(signal, protocol, endpoint, source):
+                    lines.append(f"    ! {problem}")
+            elif name == "prometheus":
+                lines.append(f"    prometheus scrape endpoint on {settings.prometheus_host}:{settings.prometheus_port}/metrics")
+            elif name == "otlp_json_file":
+                lines.append(f"    files in {os.path.abspath(settings.file_dir)} (bound {settings.file_max_bytes // 1024} KiB per file)")
+    return lines
+
+
+def run(environ: Mapping[str, str] | None = None, check_endpoints: bool = True) -> str:
+    """The doctor's report as text."""
+    environ = os.environ if environ is None else environ
+    settings = load_settings(environ)
+    out = [f"agentwatch {__version__} on Python {sys.version.split()[0]}", "", "Configuration (value <- source):"]
+    for var in ev.VARIABLES:
+        value = environ.get(var.name)
+        source = settings.sources.get(var.name, "environment" if value else "default")
+        shown = _mask(var.name, value) if value else var.default
+        out.append(f"  {var.name} = {shown}  <- {source}")
+    extra = sorted(k for k in environ if k.startswith(("OTEL_", "AGENTWATCH_")) and k not in {v.name for v in ev.VARIABLES})
+    for name in extra:
+        out.append(f"  {name} = {_mask(name, environ[name])}  <- environment (passed to upstream components)")
+    out += ["", "Distro selection:", *_selection(environ)]
+    out += ["", "Instrumentors:", *_instrumentors(environ)]
+    out += ["", "Exporters:", *_exporters(settings, environ, check_endpoints)]
+    problems = _diagnostics.messages()
+    out += ["", "Problems:" if problems else "Problems: none found"]
+    out += [f"  ! {message}" for message in problems]
+    return "\n".join(out)

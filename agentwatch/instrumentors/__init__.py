@@ -1,0 +1,1 @@
+"""agentwatch instrumentors: one BaseInstrumentor per module."""

@@ -1,0 +1,120 @@
+"""Run the example agent service under ``opentelemetry-instrument`` in a subprocess (test helper)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+APP_DIR = ROOT / "examples" / "agent_service"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without any OTEL_/AGENTWATCH_ setting, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_", "PYTHONPATH"))}
+    env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen
+    port: int
+    stderr_path: Path
+    stdout_path: Path
+    exit_seconds: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 10) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"service exited early ({self.process.returncode}):\n{self.stderr()}")
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"service did not answer within {timeout}s:\n{self.stderr()}")
+
+    def terminate(self, timeout: float = 20) -> int:
+        """SIGTERM (how Kubernetes stops pods); return the exit code and record how long exit took."""
+        if self.process.poll() is None:
+            started = time.monotonic()
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+            self.exit_seconds = time.monotonic() - started
+        return self.process.returncode
+
+
+def start_service(
+    tmp_path: Path,
+    env: dict[str, str],
+    *,
+    command: list[str] | None = None,
+    instrumented: bool = True,
+    ready: bool = True,
+) -> Service:
+    """Start the example service (default: ``python app.py --port P``) and wait until it answers."""
+    port = free_port()
+    command = command or [sys.executable if not instrumented else "python", str(APP_DIR / "app.py"), "--port", str(port)]
+    command = [arg.replace("{port}", str(port)) for arg in command]
+    if instrumented:
+        command = [str(BIN / "opentelemetry-instrument"), *command]
+    full_env = {"AGENT_DB_PATH": str(tmp_path / f"kb-{port}.sqlite3"), **env}
+    stdout_path = tmp_path / f"service-{port}.out"
+    stderr_path = tmp_path / f"service-{port}.err"
+    process = subprocess.Popen(
+        command,
+        env=full_env,
+        cwd=APP_DIR,
+        stdout=stdout_path.open("w"),
+        stderr=stderr_path.open("w"),
+        stdin=subprocess.DEVNULL,
+    )
+    service = Service(process, port, stderr_path, stdout_path)
+    if ready:
+        try:
+            service.wait_ready()
+        except Exception:
+            service.terminate()
+            raise
+    return service
