@@ -173,3 +173,27 @@ AGENTWATCH_SHUTDOWN_TIMEOUT = _var(
     "`1.5` (seconds)",
     "Time the final flush may take at exit or SIGTERM; what is not sent by then is dropped.",
 )
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from :data:`VARIABLES`."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for var in VARIABLES:
+        rows.append(f"| `{var.name}` | {var.default} | {var.meaning.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+def _write_readme(path: str = "README.md") -> None:
+    import re
+
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    text = re.sub(
+        r"(<!-- config-table:start[^>]*-->\n).*?(<!-- config-table:end -->)",
+        lambda m: m.group(1) + markdown_table() + "\n" + m.group(2),
+        text,
+        flags=re.S,
+    )
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
