@@ -1,0 +1,77 @@
+"""``agentwatch doctor`` reports the effective configuration and catches the classic mistakes."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentwatch.distro import _diagnostics
+from agentwatch.doctor import run
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    _diagnostics.reset()
+    yield
+    _diagnostics.reset()
+
+
+def test_grpc_exporter_pointed_at_http_port_and_path():
+    text = run({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318/v1/traces"}, check_endpoints=False)
+    assert "4318 is the OTLP/HTTP port: use port 4317" in text
+    assert "gRPC endpoints take no path" in text
+
+
+def test_http_exporter_pointed_at_grpc_port():
+    text = run({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, check_endpoints=False)
+    assert "4317 is the OTLP/gRPC port: use port 4318" in text
+    assert "http://collector:4317/v1/traces" in text
+
+
+def test_base_endpoint_with_signal_path_is_flagged():
+    text = run({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/v1/traces"}, check_endpoints=False)
+    assert "already ends in a signal path" in text
+
+
+def test_missing_exporter_package_and_sources():
+    text = run({"OTEL_TRACES_EXPORTER": "zipkin", "OTEL_SERVICE_NAME": "svc", "OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cr3t"}, check_endpoints=False)
+    assert "exporter 'zipkin' is unavailable" in text
+    assert "OTEL_SERVICE_NAME = svc  <- environment" in text
+    assert "s3cr3t" not in text and "api-key=[REDACTED]" in text
+
+
+def test_instrumentors_and_selection_listed():
+    text = run({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "system_metrics"}, check_endpoints=False)
+    assert "system_metrics   skipped: disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS" in text
+    assert "fastapi          loads" in text
+    assert "agentwatch (agentwatch" in text  # the distro entry point and its distribution
+
+
+def test_unknown_configurator_is_flagged():
+    text = run({"OTEL_PYTHON_CONFIGURATOR": "nope"}, check_endpoints=False)
+    assert "matches no configurator: no SDK would be set up" in text
+
+
+def test_endpoint_reachability_is_checked():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    up = listener.getsockname()[1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        down = probe.getsockname()[1]
+    try:
+        assert "answers" in run({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{up}/v1/traces"})
+        assert "NOT reachable" in run({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{down}"})
+    finally:
+        listener.close()
+
+
+def test_cli_entry_point_runs():
+    out = subprocess.run([str(Path(sys.executable).parent / "agentwatch"), "doctor", "--no-check"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "Configuration (value <- source):" in out.stdout
