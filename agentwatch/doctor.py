@@ -72,6 +72,8 @@ def _instrumentors(environ: Mapping[str, str]) -> list[str]:
 
                     conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
                 status = f"skipped: {conflict}" if conflict else "loads"
+                if not conflict and entry_point.name == "sqlite3":
+                    status += " (as agentwatch's AgentwatchSQLite3Instrumentor: adds connection shortcuts)"
             except ModuleNotFoundError as error:
                 status = f"skipped: library not installed ({error.name})"
             except Exception as error:  # noqa: BLE001 - doctor reports, never crashes

@@ -1,0 +1,661 @@
+"""Overhead of zero-code instrumentation on the demo agent service, three modes in one run.
+
+Modes (alternated within each round, order reversed every other round):
+
+    uninstrumented  python examples/agent_service/app.py
+    otel-distro     opentelemetry-instrument with OTEL_PYTHON_DISTRO=distro,
+                    OTEL_PYTHON_CONFIGURATOR=configurator: the stock opentelemetry-distro,
+                    traces+metrics+logs over OTLP/HTTP (agentwatch's own instrumentors disabled)
+    agentwatch      opentelemetry-instrument with the default selection (agentwatch),
+                    traces+metrics+logs over OTLP/HTTP
+
+Both instrumented modes export to the same local OTLP/HTTP sink (benchmarks/otlp_sink.py).
+The app is pinned to one core; the load generator (this process: asyncio, raw HTTP/1.1
+keep-alive sockets, fixed concurrency), the fake Gemini and the sink to another. Per run:
+requests/s, latency p50/p90/p99, CPU per request of the app process (utime+stime from
+/proc), start-up time (process start -> first successful POST /chat), peak RSS (VmHWM),
+and what reached the sink (spans and log records per request). The app is stopped with
+SIGINT, which flushes under both distros. Ratios are taken against the uninstrumented run
+of the same round; the table shows medians over rounds. Results go to benchmarks/results/.
+
+    .venv/bin/python benchmarks/overhead.py [--rounds 4] [--duration 10] [--warmup 3]
+        [--concurrency 16] [--modes uninstrumented,otel-distro,agentwatch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import importlib.metadata as md
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "examples" / "agent_service" / "app.py"
+FAKE_GEMINI = ROOT / "examples" / "fake_gemini.py"
+SINK = ROOT / "benchmarks" / "otlp_sink.py"
+RESULTS = ROOT / "benchmarks" / "results"
+BIN = Path(sys.executable).parent
+
+MODES = ("uninstrumented", "otel-distro", "agentwatch")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+MESSAGES = [
+    "How much does the Team plan cost per member?",
+    "I was charged twice this month, can I get a refund?",
+    "Where do I download my invoices?",
+    "The desktop app crashes on start after the update",
+    "Boards are stuck and sync is slow",
+    "We get HTTP 429 from the API, what is the rate limit?",
+    "How do I import tasks from a CSV file?",
+    "I forgot my password, how do I reset it?",
+    "How do I turn on two-factor authentication?",
+    "Do you support SSO with Okta?",
+    "How can I invite new members to the workspace?",
+    "Hello, how are you?",
+    "What keyboard shortcuts are there?",
+    "How do I export the whole workspace as JSON?",
+    "Is there an offline mode on mobile?",
+    "Thanks, goodbye!",
+]
+
+
+# ----------------------------------------------------------------------------- /proc helpers
+def proc_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    fields = data[data.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def proc_status_kib(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def core_times(cpu: int) -> tuple[float, float, float]:
+    """(busy, steal, total) seconds of one core from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                idle = v[3] + (v[4] if len(v) > 4 else 0)
+                steal = v[7] if len(v) > 7 else 0
+                total = sum(v[:8])
+                return (total - idle - steal) / CLK_TCK, steal / CLK_TCK, total / CLK_TCK
+    return 0.0, 0.0, 0.0
+
+
+def wait_for_quiet_core(core: int | None, max_wait: float, threshold: float = 0.15) -> float:
+    """Wait (bounded) until ``core`` is less than ``threshold`` busy over half a second; return the last load."""
+    if core is None or max_wait <= 0:
+        return 0.0
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0, _, t0 = core_times(core)
+        time.sleep(0.5)
+        b1, _, t1 = core_times(core)
+        load = (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+        if load < threshold or time.monotonic() >= deadline:
+            return load
+        time.sleep(0.5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get_json(url: str, timeout: float = 2.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+# ----------------------------------------------------------------------------- load generator
+def build_requests(host: str, port: int, worker: int) -> list[bytes]:
+    out = []
+    for i, message in enumerate(MESSAGES):
+        body = json.dumps({"message": message, "session_id": f"bench-{worker}-{i % 4}"}).encode()
+        head = (
+            f"POST /chat HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json\r\nUser-Agent: agentwatch-bench\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        out.append(head + body)
+    return out
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    pos = lower.find(b"\r\ncontent-length:")
+    if pos >= 0:
+        end = lower.index(b"\r\n", pos + 2)
+        length = int(lower[pos + 17 : end])
+        if length:
+            await reader.readexactly(length)
+    elif b"transfer-encoding: chunked" in lower:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    return status
+
+
+@dataclass
+class LoadState:
+    measuring: bool = False
+    stop: bool = False
+    window_end: float = 0.0
+    latencies: list = field(default_factory=list)
+    completed_total: int = 0
+    errors: int = 0
+    error_samples: list = field(default_factory=list)
+
+
+async def worker(host: str, port: int, idx: int, state: LoadState) -> None:
+    requests = build_requests(host, port, idx)
+    i = idx  # workers start at different messages
+    reader = writer = None
+    reconnects = 0
+    try:
+        while not state.stop:
+            if writer is None:
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            request = requests[i % len(requests)]
+            i += 1
+            t0 = time.perf_counter()
+            try:
+                writer.write(request)
+                status = await read_response(reader)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                state.errors += 1
+                if len(state.error_samples) < 5:
+                    state.error_samples.append(f"{type(exc).__name__}: {exc}")
+                writer.close()
+                writer = None
+                reconnects += 1
+                if reconnects > 50:
+                    return
+                await asyncio.sleep(0.05)
+                continue
+            t1 = time.perf_counter()
+            state.completed_total += 1
+            if status != 200:
+                state.errors += 1
+                if len(state.error_samples) < 5:
+                    state.error_samples.append(f"HTTP {status}")
+            elif state.measuring and t1 <= state.window_end:
+                state.latencies.append(t1 - t0)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+@dataclass
+class Window:
+    seconds: float
+    app_cpu_s: float
+    helper_cpu_s: float
+    core_busy_s: float
+    core_steal_s: float
+
+
+async def drive_load(
+    host: str, port: int, *, concurrency: int, warmup: float, duration: float, app_pid: int,
+    helper_pids: list[int], app_core: int | None,
+) -> tuple[LoadState, Window]:
+    state = LoadState()
+    tasks = [asyncio.create_task(worker(host, port, i, state)) for i in range(concurrency)]
+
+    def snapshot():
+        busy, steal, _ = core_times(app_core) if app_core is not None else (0.0, 0.0, 0.0)
+        return (
+            time.perf_counter(), proc_cpu_seconds(app_pid),
+            sum(proc_cpu_seconds(p) for p in helper_pids), busy, steal,
+        )
+
+    await asyncio.sleep(warmup)
+    start = snapshot()
+    state.window_end = start[0] + duration
+    state.measuring = True
+    await asyncio.sleep(duration)
+    end = snapshot()
+    state.measuring = False
+    state.stop = True
+    done, pending = await asyncio.wait(tasks, timeout=30)
+    for task in pending:
+        task.cancel()
+    window = Window(
+        seconds=end[0] - start[0], app_cpu_s=end[1] - start[1], helper_cpu_s=end[2] - start[2],
+        core_busy_s=end[3] - start[3], core_steal_s=end[4] - start[4],
+    )
+    return state, window
+
+
+# ----------------------------------------------------------------------------- modes
+def agentwatch_instrumentor_names() -> list[str]:
+    names = []
+    for ep in md.entry_points(group="opentelemetry_instrumentor"):
+        dist = getattr(ep, "dist", None)
+        if dist is not None and (dist.metadata["Name"] or "").lower() == "agentwatch":
+            names.append(ep.name)
+    return sorted(names)
+
+
+def mode_command_and_env(mode: str, base_env: dict, sink_url: str, args) -> tuple[list[str], dict]:
+    env = dict(base_env)
+    app = [sys.executable, str(APP)]
+    if mode == "uninstrumented":
+        return app, env
+    instrument = str(BIN / "opentelemetry-instrument")
+    env.update(
+        OTEL_SERVICE_NAME="agent-service",
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_OTLP_ENDPOINT=sink_url,
+    )
+    if args.metric_interval_ms:
+        env["OTEL_METRIC_EXPORT_INTERVAL"] = str(args.metric_interval_ms)
+    if mode == "otel-distro":
+        env.update(
+            OTEL_PYTHON_DISTRO="distro",
+            OTEL_PYTHON_CONFIGURATOR="configurator",
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_METRICS_EXPORTER="otlp",
+            OTEL_LOGS_EXPORTER="otlp",
+        )
+        ours = agentwatch_instrumentor_names()
+        if ours:  # opentelemetry-instrument loads every installed instrumentor, whatever the distro
+            env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = ",".join(ours)
+    elif mode == "agentwatch":
+        env["AGENTWATCH_EXPORT"] = "otlp"
+    else:
+        raise ValueError(mode)
+    return [instrument] + app, env
+
+
+@dataclass
+class RunResult:
+    mode: str
+    round: int
+    ok: bool
+    error: str = ""
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p90_ms: float = 0.0
+    p99_ms: float = 0.0
+    cpu_ms_per_req: float = 0.0
+    startup_s: float = 0.0
+    peak_rss_mib: float = 0.0
+    requests_measured: int = 0
+    requests_total: int = 0
+    errors: int = 0
+    spans_per_req: float = 0.0
+    logs_per_req: float = 0.0
+    metric_points: int = 0
+    export_kib_per_req: float = 0.0
+    distro_seen: str = ""
+    helper_core_busy: float = 0.0
+    app_core_other_busy: float = 0.0
+    app_core_steal: float = 0.0
+    exit_code: int | None = None
+    shutdown_s: float = 0.0
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def wait_first_answer(proc: subprocess.Popen, port: int, t0: float, timeout: float) -> float:
+    body = json.dumps({"message": "hello, are you up?", "session_id": "probe"})
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited with status {proc.returncode} before answering")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("POST", "/chat", body, {"Content-Type": "application/json"})
+            if conn.getresponse().status == 200:
+                return time.monotonic() - t0
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.01)
+    raise RuntimeError(f"no successful POST /chat within {timeout:.0f}s")
+
+
+def stop_app(proc: subprocess.Popen) -> tuple[int | None, float]:
+    if proc.poll() is not None:
+        return proc.returncode, 0.0
+    t0 = time.monotonic()
+    for sig, wait in ((signal.SIGINT, 15), (signal.SIGTERM, 5)):
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout=wait), time.monotonic() - t0
+        except subprocess.TimeoutExpired:
+            continue
+    proc.kill()
+    proc.wait(timeout=5)
+    return proc.returncode, time.monotonic() - t0
+
+
+def tail(path: Path, n: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
+    result = RunResult(mode=mode, round=rnd, ok=False)
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-", dir=ctx["tmp"]))
+    log_path = workdir / "app.log"
+    port = free_port()
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))}
+    base_env.update(
+        GEMINI_BASE_URL=ctx["fake_url"], GEMINI_API_KEY="bench-key", AGENT_DB_PATH=str(workdir / "kb.sqlite3"),
+        PYTHONUNBUFFERED="1",
+    )
+    command, env = mode_command_and_env(mode, base_env, ctx["sink_url"], args)
+    command += ["--port", str(port)]
+    app_core = ctx["app_core"]
+    preexec = (lambda: os.sched_setaffinity(0, {app_core})) if app_core is not None else None
+    sink_before = http_get_json(ctx["sink_url"] + "/stats")
+    proc = None
+    try:
+        with open(log_path, "wb") as log:
+            t0 = time.monotonic()
+            proc = subprocess.Popen(
+                command, env=env, cwd=str(APP.parent), stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=preexec, start_new_session=True,
+            )
+        result.startup_s = wait_first_answer(proc, port, t0, args.startup_timeout)
+        state, window = asyncio.run(
+            drive_load(
+                "127.0.0.1", port, concurrency=args.concurrency, warmup=args.warmup, duration=args.duration,
+                app_pid=proc.pid, helper_pids=[os.getpid()] + ctx["helper_pids"], app_core=app_core,
+            )
+        )
+        result.peak_rss_mib = proc_status_kib(proc.pid, "VmHWM") / 1024
+        if proc.poll() is not None:
+            raise RuntimeError(f"app died during the load (status {proc.returncode})")
+        lat = sorted(state.latencies)
+        n = len(lat)
+        result.requests_measured = n
+        result.requests_total = state.completed_total + 1  # + the start-up probe
+        result.errors = state.errors
+        result.rps = n / window.seconds if window.seconds else 0.0
+        result.p50_ms, result.p90_ms, result.p99_ms = (percentile(lat, q) * 1000 for q in (0.5, 0.9, 0.99))
+        result.cpu_ms_per_req = window.app_cpu_s * 1000 / n if n else 0.0
+        result.helper_core_busy = window.helper_cpu_s / window.seconds
+        if app_core is not None:
+            result.app_core_other_busy = max(0.0, (window.core_busy_s - window.app_cpu_s) / window.seconds)
+            result.app_core_steal = window.core_steal_s / window.seconds
+        result.exit_code, result.shutdown_s = stop_app(proc)
+        time.sleep(0.2)
+        sink_after = http_get_json(ctx["sink_url"] + "/stats")
+        delta = {s: {k: sink_after[s][k] - sink_before[s][k] for k in ("requests", "bytes", "items")} for s in ("traces", "metrics", "logs")}
+        total = result.requests_total
+        result.spans_per_req = delta["traces"]["items"] / total
+        result.logs_per_req = delta["logs"]["items"] / total
+        result.metric_points = delta["metrics"]["items"]
+        result.export_kib_per_req = sum(d["bytes"] for d in delta.values()) / 1024 / total
+        distros = {k: sink_after.get("distros", {}).get(k, 0) - sink_before.get("distros", {}).get(k, 0) for k in sink_after.get("distros", {})}
+        result.distro_seen = ",".join(sorted(k for k, v in distros.items() if v > 0))
+        if n == 0:
+            raise RuntimeError("no request completed in the measured window")
+        if state.errors:
+            raise RuntimeError(f"{state.errors} failed requests, e.g. {state.error_samples[:3]}")
+        if mode != "uninstrumented" and delta["traces"]["items"] == 0:
+            raise RuntimeError("no spans reached the OTLP sink (is the distro/configurator installed and working?)")
+        result.ok = True
+    except Exception as exc:  # noqa: BLE001 - one failed mode must not end the benchmark
+        result.error = f"{type(exc).__name__}: {exc}"
+        log_tail = tail(log_path)
+        if log_tail:
+            result.error += "\n    app log tail:\n      " + log_tail.replace("\n", "\n      ")
+    finally:
+        if proc is not None and proc.poll() is None:
+            result.exit_code, result.shutdown_s = stop_app(proc)
+    return result
+
+
+# ----------------------------------------------------------------------------- helpers' processes
+def start_helper(command: list[str], ready_url: str, name: str) -> subprocess.Popen:
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited: {proc.stderr.read().decode(errors='replace')[-500:]}")
+        try:
+            http_get_json(ready_url, timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{name} did not start")
+
+
+def stop_helper(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+# ----------------------------------------------------------------------------- summary
+METRICS = [
+    ("requests/s", "rps", "{:.0f}"),
+    ("CPU ms/request", "cpu_ms_per_req", "{:.2f}"),
+    ("p50 ms", "p50_ms", "{:.1f}"),
+    ("p90 ms", "p90_ms", "{:.1f}"),
+    ("p99 ms", "p99_ms", "{:.1f}"),
+    ("start-up s", "startup_s", "{:.2f}"),
+    ("peak RSS MiB", "peak_rss_mib", "{:.0f}"),
+    ("spans/request", "spans_per_req", "{:.2f}"),
+    ("log records/request", "logs_per_req", "{:.2f}"),
+    ("export KiB/request", "export_kib_per_req", "{:.2f}"),
+]
+
+
+def summarize(runs: list[RunResult], modes: list[str]) -> dict:
+    summary: dict = {"absolute": {}, "ratio_vs_uninstrumented": {}, "agentwatch_vs_otel_distro": {}, "failed": {}}
+    by_mode = {m: [r for r in runs if r.mode == m and r.ok] for m in modes}
+    for mode in modes:
+        failed = [r for r in runs if r.mode == mode and not r.ok]
+        if failed:
+            summary["failed"][mode] = [f"round {r.round}: {r.error}" for r in failed]
+        if by_mode[mode]:
+            summary["absolute"][mode] = {
+                key: statistics.median(getattr(r, key) for r in by_mode[mode]) for _, key, _ in METRICS
+            }
+            summary["absolute"][mode]["rounds"] = len(by_mode[mode])
+
+    def ratios(num_mode: str, den_mode: str) -> dict:
+        out: dict = {}
+        for _, key, _ in METRICS[:7]:
+            values = []
+            for r in by_mode.get(num_mode, []):
+                base = next((b for b in by_mode.get(den_mode, []) if b.round == r.round), None)
+                if base is not None and getattr(base, key):
+                    values.append(getattr(r, key) / getattr(base, key))
+            if values:
+                out[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+        return out
+
+    for mode in modes:
+        if mode != "uninstrumented":
+            summary["ratio_vs_uninstrumented"][mode] = ratios(mode, "uninstrumented")
+    if "agentwatch" in modes and "otel-distro" in modes:
+        summary["agentwatch_vs_otel_distro"] = ratios("agentwatch", "otel-distro")
+    return summary
+
+
+def print_table(summary: dict, modes: list[str]) -> None:
+    width = 22
+    shown = [m for m in modes if m in summary["absolute"]]
+    print()
+    print("median over rounds; (x) = median of per-round ratios vs uninstrumented")
+    print("metric".ljust(width) + "".join(m.rjust(24) for m in shown))
+    for label, key, fmt in METRICS:
+        row = label.ljust(width)
+        for mode in shown:
+            cell = fmt.format(summary["absolute"][mode][key])
+            ratio = summary["ratio_vs_uninstrumented"].get(mode, {}).get(key)
+            if ratio:
+                cell += f" ({ratio['median']:.2f}x)"
+            row += cell.rjust(24)
+        print(row)
+    vs = summary.get("agentwatch_vs_otel_distro") or {}
+    if vs:
+        parts = [f"{label} {vs[key]['median']:.2f}x [{vs[key]['min']:.2f}-{vs[key]['max']:.2f}]"
+                 for label, key, _ in METRICS[:7] if key in vs]
+        print("\nagentwatch vs otel-distro (median [min-max] of per-round ratios): " + "; ".join(parts))
+    for mode, errors in summary["failed"].items():
+        print(f"\nFAILED runs of {mode}:")
+        for error in errors:
+            print("  " + error)
+
+
+def environment_info(args, app_core, load_core) -> dict:
+    def version(name):
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return None
+
+    cpu_model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model,
+        "cpus": sorted(os.sched_getaffinity(0)),
+        "app_core": app_core,
+        "load_core": load_core,
+        "args": vars(args),
+        "versions": {n: version(n) for n in (
+            "agentwatch", "opentelemetry-sdk", "opentelemetry-distro", "opentelemetry-instrumentation",
+            "opentelemetry-instrumentation-fastapi", "fastapi", "uvicorn", "httpx")},
+        "agentwatch_instrumentors_disabled_in_otel_distro_mode": agentwatch_instrumentor_names(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before measuring")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--app-cpu", type=int, default=None, help="core for the app (default: last allowed)")
+    parser.add_argument("--load-cpu", type=int, default=None, help="core for load+helpers (default: first allowed)")
+    parser.add_argument("--fake-latency-ms", type=float, default=0.0)
+    parser.add_argument("--metric-interval-ms", type=int, default=0, help="OTEL_METRIC_EXPORT_INTERVAL for both instrumented modes (default: each distro's own)")
+    parser.add_argument("--startup-timeout", type=float, default=60.0)
+    parser.add_argument("--quiet-wait", type=float, default=20.0, help="before each run, wait up to this many seconds for the app core to be idle (0: don't)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = set(modes) - set(MODES)
+    if unknown or not modes:
+        parser.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
+    if args.rounds < 1 or args.duration <= 0:
+        parser.error("--rounds must be >= 1 and --duration > 0")
+
+    cpus = sorted(os.sched_getaffinity(0))
+    app_core = load_core = None
+    if len(cpus) >= 2:
+        app_core = args.app_cpu if args.app_cpu is not None else cpus[-1]
+        load_core = args.load_cpu if args.load_cpu is not None else next(c for c in cpus if c != app_core)
+        os.sched_setaffinity(0, {load_core})  # this process and the helpers it starts
+        print(f"app pinned to CPU {app_core}; load generator, fake Gemini and OTLP sink on CPU {load_core}")
+    else:
+        print("WARNING: only one CPU available: no pinning; app and load generator compete, ratios are rough")
+
+    info = environment_info(args, app_core, load_core)
+    tmp = tempfile.mkdtemp(prefix="agentwatch-bench-")
+    fake = sink = None
+    runs: list[RunResult] = []
+    try:
+        fake_port, sink_port = free_port(), free_port()
+        fake_cmd = [sys.executable, str(FAKE_GEMINI), "--port", str(fake_port)]
+        if args.fake_latency_ms:
+            fake_cmd += ["--latency-ms", str(args.fake_latency_ms)]
+        fake = start_helper(fake_cmd, f"http://127.0.0.1:{fake_port}/healthz", "fake Gemini")
+        sink = start_helper([sys.executable, str(SINK), "--port", str(sink_port)], f"http://127.0.0.1:{sink_port}/stats", "OTLP sink")
+        ctx = {
+            "tmp": tmp, "fake_url": f"http://127.0.0.1:{fake_port}", "sink_url": f"http://127.0.0.1:{sink_port}",
+            "app_core": app_core, "helper_pids": [fake.pid, sink.pid],
+        }
+        per_run = args.warmup + args.duration + 3
+        print(f"{args.rounds} rounds x {len(modes)} modes, ~{per_run:.0f}s each (~{args.rounds * len(modes) * per_run / 60:.1f} min)")
+        for rnd in range(1, args.rounds + 1):
+            order = modes if rnd % 2 else list(reversed(modes))
+            for mode in order:
+                load = wait_for_quiet_core(app_core, args.quiet_wait)
+                if load >= 0.15:
+                    print(f"  (CPU {app_core} still {load:.0%} busy with other work after {args.quiet_wait:.0f}s; running anyway)")
+                r = run_mode(mode, rnd, ctx, args)
+                runs.append(r)
+                if r.ok:
+                    print(f"  round {rnd} {mode:15s} {r.rps:7.1f} req/s  cpu {r.cpu_ms_per_req:5.2f} ms/req  "
+                          f"p50 {r.p50_ms:6.1f}  p99 {r.p99_ms:7.1f} ms  start {r.startup_s:4.2f}s  rss {r.peak_rss_mib:4.0f} MiB  "
+                          f"spans/req {r.spans_per_req:4.2f}  helper core {r.helper_core_busy:4.0%}  other load on app core {r.app_core_other_busy:4.0%}")
+                else:
+                    print(f"  round {rnd} {mode:15s} FAILED: {r.error}")
+    except KeyboardInterrupt:
+        print("interrupted; summarising what ran")
+    finally:
+        stop_helper(fake)
+        stop_helper(sink)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    summary = summarize(runs, modes)
+    print_table(summary, modes)
+    if any(r.ok and r.helper_core_busy > 0.85 for r in runs):
+        print("\nWARNING: the load-generator core was over 85% busy in some runs: the app may not have been saturated")
+    if any(r.ok and r.app_core_other_busy > 0.1 for r in runs):
+        print("WARNING: something else used over 10% of the app core in some runs: the machine is not quiet")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / f"overhead-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps({"environment": info, "runs": [asdict(r) for r in runs], "summary": summary}, indent=2, default=str))
+    print(f"\nresults: {out}")
+    return 0 if runs and all(r.ok for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Orbitly support agent: a small, realistic FastAPI agent service (the agentwatch demo app).
+
+    POST /chat              {"message": str, "session_id": str}
+                            -> {"answer", "intent", "confidence", "sources", "session_id"}
+    GET  /documents/{id}    one knowledge-base article (404 when missing)
+    GET  /                  index
+
+Pipeline of /chat: keyword intent classifier -> top-3 articles from an SQLite FTS5 table ->
+Gemini ``generateContent`` over REST with one shared ``httpx.AsyncClient`` -> one log line.
+
+Configuration (environment):
+    GEMINI_BASE_URL   default https://generativelanguage.googleapis.com (the demo points it at
+                      examples/fake_gemini.py)
+    GEMINI_API_KEY    sent as x-goog-api-key
+    GEMINI_MODEL      default gemini-2.5-flash
+    AGENT_DB_PATH     SQLite file of the knowledge base; default a temporary file
+    AGENT_MODEL_TIMEOUT_S  default 30
+
+Run:  python app.py --port 8000        or, from this folder:  uvicorn app:app --port 8000
+
+It knows nothing about observability: no agentwatch or OpenTelemetry import. Run it under
+``opentelemetry-instrument`` to observe it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+import knowledge
+from agent import Agent
+from gemini_rest import GeminiRest, ModelError
+
+log = logging.getLogger("agent")
+log.setLevel(logging.INFO)
+
+
+@dataclass(frozen=True)
+class Settings:
+    gemini_base_url: str
+    gemini_api_key: str
+    model: str
+    db_path: str | None
+    model_timeout_s: float
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            gemini_base_url=os.environ.get("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
+            gemini_api_key=os.environ.get("GEMINI_API_KEY", ""),
+            model=os.environ.get("GEMINI_MODEL", "gemini-2.5-flash"),
+            db_path=os.environ.get("AGENT_DB_PATH") or None,
+            model_timeout_s=float(os.environ.get("AGENT_MODEL_TIMEOUT_S", "30")),
+        )
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(min_length=1, max_length=4000)
+    session_id: str = Field(min_length=1, max_length=128)
+
+
+class ChatResponse(BaseModel):
+    answer: str
+    intent: str
+    confidence: float
+    sources: list[str]
+    session_id: str
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    category: str
+    title: str
+    body: str
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = Settings.from_env()
+    temp_db = None
+    db_path = settings.db_path
+    if db_path is None:
+        fd, temp_db = tempfile.mkstemp(prefix="agent-kb-", suffix=".sqlite3")
+        os.close(fd)
+        db_path = temp_db
+    conn = knowledge.connect(db_path)
+    client = httpx.AsyncClient(timeout=httpx.Timeout(settings.model_timeout_s, connect=5.0))
+    llm = GeminiRest(
+        client, base_url=settings.gemini_base_url, api_key=settings.gemini_api_key, model=settings.model
+    )
+    app.state.conn = conn
+    app.state.agent = Agent(conn, llm)
+    log.info("agent ready documents=%d model=%s", knowledge.count_documents(conn), settings.model)
+    try:
+        yield
+    finally:
+        await client.aclose()
+        conn.close()
+        if temp_db:
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.remove(temp_db + suffix)
+                except FileNotFoundError:
+                    pass
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Orbitly support agent", version="1.0.0", lifespan=lifespan)
+
+    @app.exception_handler(ModelError)
+    async def model_error_handler(request: Request, exc: ModelError) -> JSONResponse:
+        log.warning("model call failed reason=%s upstream_status=%s", exc.reason, exc.upstream_status)
+        return JSONResponse(
+            status_code=502,
+            content={
+                "error": {
+                    "type": "model_error",
+                    "reason": exc.reason,
+                    "upstream_status": exc.upstream_status,
+                    "message": "The language model could not answer; please retry.",
+                }
+            },
+        )
+
+    @app.get("/")
+    async def index(request: Request) -> dict:
+        return {
+            "service": "orbitly-support-agent",
+            "documents": knowledge.count_documents(request.app.state.conn),
+            "endpoints": ["POST /chat", "GET /documents/{doc_id}"],
+        }
+
+    @app.post("/chat", response_model=ChatResponse)
+    async def chat(body: ChatRequest, request: Request) -> ChatResponse:
+        result = await request.app.state.agent.answer(body.message, body.session_id)
+        return ChatResponse(**asdict(result))
+
+    @app.get("/documents/{doc_id}", response_model=DocumentOut)
+    async def get_document(doc_id: str, request: Request) -> DocumentOut:
+        document = knowledge.get_document(request.app.state.conn, doc_id)
+        if document is None:
+            raise HTTPException(status_code=404, detail=f"document {doc_id} not found")
+        return DocumentOut(**asdict(document))
+
+    return app
+
+
+app = create_app()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Orbitly support agent (demo FastAPI service)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--no-access-log", action="store_true", help="turn off uvicorn's per-request access log")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The demo agent service (examples/agent_service) and the fake Gemini, uninstrumented.
+
+Real parts: FastAPI's TestClient runs the app's lifespan, sqlite3 FTS5, and the app's
+shared httpx.AsyncClient talks over loopback to examples/fake_gemini.py in a thread.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SERVICE = EXAMPLES / "agent_service"
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def fake_gemini():
+    fake = _load("agentwatch_demo_fake_gemini", EXAMPLES / "fake_gemini.py")
+    server, url = fake.start_fake_gemini(port=0)
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def demo_app_module():
+    # app.py imports its sibling modules by plain name, as it does when run from its folder.
+    before = set(sys.modules)
+    sys.path.insert(0, str(SERVICE))
+    try:
+        yield _load("agentwatch_demo_app", SERVICE / "app.py")
+    finally:
+        sys.path.remove(str(SERVICE))
+        for name in set(sys.modules) - before:  # generic sibling names (agent, knowledge...)
+            path = getattr(sys.modules[name], "__file__", None)
+            if path and Path(path).parent == SERVICE:
+                del sys.modules[name]
+
+
+@pytest.fixture()
+def client(fake_gemini, demo_app_module, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEMINI_BASE_URL", fake_gemini)
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    monkeypatch.setenv("AGENT_DB_PATH", str(tmp_path / "kb.sqlite3"))
+    with TestClient(demo_app_module.create_app()) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize(
+    "message, intent",
+    [
+        ("I was charged twice, can I get a refund?", "billing"),
+        ("The desktop app crashes with an error", "technical"),
+        ("How do I reset my password?", "account"),
+        ("hello, how are you?", "smalltalk"),
+        ("tell me a poem about the sea", "other"),
+    ],
+)
+def test_chat_answers_with_intent_and_three_sources(client, message, intent):
+    response = client.post("/chat", json={"message": message, "session_id": "sess-1"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"answer", "intent", "confidence", "sources", "session_id"}
+    assert body["intent"] == intent
+    assert 0.0 < body["confidence"] <= 1.0
+    assert len(body["sources"]) == 3 and all(re.fullmatch(r"kb-\d{3}", s) for s in body["sources"])
+    assert body["session_id"] == "sess-1"
+    assert body["answer"]
+
+
+def test_chat_retrieves_relevant_documents(client):
+    body = client.post("/chat", json={"message": "reset my password", "session_id": "s"}).json()
+    assert body["sources"][0] == "kb-017"  # "Resetting your password"
+
+
+def test_documents_found_and_missing(client):
+    ok = client.get("/documents/kb-001")
+    assert ok.status_code == 200 and ok.json()["title"] == "Plans and prices"
+    missing = client.get("/documents/kb-404")
+    assert missing.status_code == 404
+    assert "not found" in missing.json()["detail"]
+
+
+def test_index(client):
+    assert client.get("/").json()["documents"] == 30
+
+
+def test_model_failure_becomes_502(client):
+    response = client.post("/chat", json={"message": "sync is broken #fail-503", "session_id": "s"})
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["type"] == "model_error" and error["upstream_status"] == 503
+
+
+def test_invalid_chat_body_is_422(client):
+    assert client.post("/chat", json={"message": "", "session_id": "s"}).status_code == 422
+
+
+def test_fake_gemini_requires_api_key(fake_gemini):
+    url = f"{fake_gemini}/v1beta/models/gemini-2.5-flash:generateContent"
+    payload = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    response = httpx.post(url, json=payload)
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] == 401 and error["status"] == "UNAUTHENTICATED" and error["message"]
+
+    answered = httpx.post(url, json=payload, headers={"x-goog-api-key": "k"})
+    assert answered.status_code == 200
+    body = answered.json()
+    assert body["candidates"][0]["finishReason"] == "STOP"
+    usage = body["usageMetadata"]
+    assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"]
+    assert body["modelVersion"] == "gemini-2.5-flash"
+    # deterministic
+    assert httpx.post(url, json=payload, headers={"x-goog-api-key": "k"}).json() == body
+
+
+def test_fake_gemini_streams_sse(fake_gemini):
+    url = f"{fake_gemini}/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    payload = {"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]}
+    response = httpx.post(url, json=payload, headers={"x-goog-api-key": "k"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [line for line in response.text.split("\r\n\r\n") if line.startswith("data: ")]
+    assert len(events) >= 2 and '"finishReason":"STOP"' in events[-1]
+
+
+def test_demo_app_imports_no_observability_code():
+    for source in SERVICE.glob("*.py"):
+        text = source.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(agentwatch|opentelemetry)\b", text, re.M), source
