@@ -193,21 +193,38 @@ def test_collector_down_requests_succeed_with_one_warning_and_fast_exit(tmp_path
     assert service.exit_seconds is not None and service.exit_seconds < 5, service.exit_seconds
 
 
-def test_uvicorn_two_workers_each_export(tmp_path, gemini):
+WORKER_COMMANDS = {
+    "uvicorn --workers 2": (["uvicorn", "app:app", "--port", "{port}", "--workers", "2"], 2),
+    "gunicorn -w 2 (forked workers)": (
+        ["gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "-b", "127.0.0.1:{port}", "--no-control-socket", "app:app"],
+        2,
+    ),
+    "uvicorn --reload": (["uvicorn", "app:app", "--port", "{port}", "--reload", "--reload-dir", "{reload_dir}"], 1),
+}
+
+
+@pytest.mark.parametrize("mode", list(WORKER_COMMANDS))
+def test_each_worker_exports_its_own_telemetry(tmp_path, gemini, mode):
+    command, expected = WORKER_COMMANDS[mode]
+    command = [arg.replace("{reload_dir}", str(tmp_path)) for arg in command]
     with OTLPReceiver(protocol="http") as rx:
         env = clean_env(**rx.env(), **_fast_export_env(GEMINI_BASE_URL=gemini, GEMINI_API_KEY="test-key"))
-        service = start_service(tmp_path, env, command=["uvicorn", "app:app", "--port", "{port}", "--workers", "2"])
+        service = start_service(tmp_path, env, command=command)
         try:
             pids: set = set()
             deadline = time.monotonic() + 30
-            while len(pids) < 2 and time.monotonic() < deadline:
+            while len(pids) < expected and time.monotonic() < deadline:
                 for _ in range(20):
-                    service.request("GET", "/documents/doc-001")
+                    service.request("GET", "/documents/kb-001")
                 time.sleep(0.5)
                 pids = {s["resource"].get("process.pid") for s in rx.spans() if s["kind"] == "SERVER"}
         finally:
             service.terminate()
-        assert len(pids) == 2, (pids, service.stderr())
-        instance_ids = {s["resource"].get("service.instance.id") for s in rx.spans() if s["kind"] == "SERVER"}
-        assert len(instance_ids) == 2
-        assert {s["resource"]["service.name"] for s in rx.spans()} == {"agent-service"}
+        server_spans = [s for s in rx.spans() if s["kind"] == "SERVER"]
+        assert len(pids) == expected, (pids, service.stderr())
+        assert service.process.pid not in pids  # the workers, not the supervisor/master, serve
+        instance_ids = {s["resource"].get("service.instance.id") for s in server_spans}
+        assert len(instance_ids) == expected, "ids are unique per worker"
+        assert {s["resource"]["service.name"] for s in server_spans} == {"agent-service"}
+        assert len({s["span_id"] for s in server_spans}) == len(server_spans)
+        assert "Traceback" not in service.stderr(), service.stderr()
