@@ -5,8 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.agentwatch-installed
+# logfire is in the dev extra only for the scrubber benchmark; keep its pydantic
+# plugin out of the demo, the tests and the overhead benchmark.
+export PYDANTIC_DISABLE_PLUGINS := logfire-plugin
 
-.PHONY: demo test test-fast bench lock doctor clean
+.PHONY: demo test test-fast bench bench-scrubber bench-genai lock doctor clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +29,12 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
+
+bench-scrubber: $(STAMP)
+	$(BIN)/python benchmarks/scrubber.py
+
+bench-genai: $(STAMP)
+	$(BIN)/python benchmarks/genai_compare.py
 
 doctor: $(STAMP)
 	$(BIN)/agentwatch doctor

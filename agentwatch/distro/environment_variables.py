@@ -167,11 +167,222 @@ OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = _var(
     "Comma list of instrumentor entry-point names to skip (`fastapi,httpx,httpx2,sqlite3,logging,system_metrics`...).",
 )
 
+# --- privacy -------------------------------------------------------------------------
+AGENTWATCH_SCRUB = _var(
+    "AGENTWATCH_SCRUB",
+    "`true`",
+    "Redact PII and secrets from everything exported (span names, attributes, events, links, resource, "
+    "log bodies and attributes, metric attributes), for every exporter; `false` turns the scrubber off.",
+)
+AGENTWATCH_SCRUB_DISABLED_DETECTORS = _var(
+    "AGENTWATCH_SCRUB_DISABLED_DETECTORS",
+    "empty",
+    "Comma list of detectors to switch off: `email`, `phone`, `ssn`, `credit_card`, `ipv4`, `ipv6` (`ip` for both), "
+    "`google_api_key`, `openai_api_key`, `anthropic_api_key`, `aws_access_key_id`, `github_token`, `slack_token`, "
+    "`stripe_key` (`api_keys` for these seven), `jwt`, `bearer_token`, `private_key`, `url_credentials`, "
+    "`sensitive_params` (`name=value` in text and URL queries), `sensitive_keys` (attribute and dict keys).",
+)
+AGENTWATCH_SCRUB_EXTRA_PATTERNS = _var(
+    "AGENTWATCH_SCRUB_EXTRA_PATTERNS",
+    "empty",
+    "More patterns to redact: `name=regex` entries (Python `re` syntax) separated by `;;`, e.g. "
+    "`employee_id=EMP-\\d{6};;ticket=TCK-[A-Z]{3}\\d+`. A match becomes `[REDACTED:name]` (only group 1 when "
+    "the regex has a group). An entry that does not compile is skipped with a warning.",
+)
+AGENTWATCH_SCRUB_EXTRA_KEYS = _var(
+    "AGENTWATCH_SCRUB_EXTRA_KEYS",
+    "empty",
+    "Comma list of more sensitive key names (e.g. `employee_ssn,x-internal-auth`): attribute and dict keys "
+    "containing them, and `name=value` pairs in text, have their values redacted.",
+)
+
 # --- lifecycle ----------------------------------------------------------------------
 AGENTWATCH_SHUTDOWN_TIMEOUT = _var(
     "AGENTWATCH_SHUTDOWN_TIMEOUT",
     "`1.5` (seconds)",
     "Time the final flush may take at exit or SIGTERM; what is not sent by then is dropped.",
+)
+
+
+# --- GenAI (Gemini) -------------------------------------------------------------------
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = _var(
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+    "`NO_CONTENT`",
+    "Whether Gemini prompts, responses, system instructions and tool definitions/arguments are recorded: "
+    "`NO_CONTENT`, `SPAN_ONLY` (JSON-string span attributes `gen_ai.input.messages`...), `EVENT_ONLY` "
+    "(structured `gen_ai.client.inference.operation.details` log events) or `SPAN_AND_EVENT`, "
+    "case-insensitive. `true` is read as `SPAN_ONLY` and `false` as `NO_CONTENT` (one note line). "
+    "Captured text passes through the PII scrubber and `AGENTWATCH_GENAI_CONTENT_MAX_CHARS`.",
+)
+AGENTWATCH_GENAI_CONTENT_MAX_CHARS = _var(
+    "AGENTWATCH_GENAI_CONTENT_MAX_CHARS",
+    "`4096`",
+    "Longest captured text part (prompt, response, tool argument); longer ones are cut and end in "
+    "`...[truncated N chars]`.",
+)
+AGENTWATCH_GENAI_PRICES = _var(
+    "AGENTWATCH_GENAI_PRICES",
+    "bundled table (`agentwatch/instrumentors/data/gemini_prices.json`, dated)",
+    "Path of a JSON price file (USD per 1M tokens, same shape as the bundled one, or just "
+    "`{model: {input, output, cached_input}}`); its models are added to / replace the bundled ones. "
+    "Nothing is fetched at run time.",
+)
+AGENTWATCH_GENAI_COST = _var(
+    "AGENTWATCH_GENAI_COST",
+    "`true`",
+    "`false` turns off the cost attributes and the `agentwatch.gen_ai.client.cost` counter.",
+)
+
+# --- Agent instrumentors (intent, rag, planner) ----------------------------------------
+AGENTWATCH_INTENT_TARGETS = _var(
+    "AGENTWATCH_INTENT_TARGETS",
+    "empty",
+    "The app's intent classifiers to trace, comma list of `module:function` or `module:Class.method` "
+    "(optional `=name`); wrapped when the module is imported, sync, async and generators alike.",
+)
+AGENTWATCH_RAG_TARGETS = _var(
+    "AGENTWATCH_RAG_TARGETS",
+    "empty",
+    "The app's retrieval functions, same syntax; `=name` sets `gen_ai.data_source.id` "
+    "(default: `module.function`).",
+)
+AGENTWATCH_PLANNER_TARGETS = _var(
+    "AGENTWATCH_PLANNER_TARGETS",
+    "empty",
+    "The app's planners (a `plan` span each; `=name` sets `gen_ai.agent.name`).",
+)
+AGENTWATCH_CRITIC_TARGETS = _var(
+    "AGENTWATCH_CRITIC_TARGETS",
+    "empty",
+    "The app's critics; each call inside a planner is one iteration of that plan (`=name` sets `gen_ai.evaluation.name`).",
+)
+AGENTWATCH_INTENT_EXTRACTOR = _var(
+    "AGENTWATCH_INTENT_EXTRACTOR",
+    "built-in (str, tuple, dict, dataclass, pydantic, attributes)",
+    "`module:function` turning a classifier's return value into one of the shapes agentwatch reads "
+    "(e.g. `{\"intent\": ..., \"confidence\": ...}`).",
+)
+AGENTWATCH_RAG_EXTRACTOR = _var(
+    "AGENTWATCH_RAG_EXTRACTOR",
+    "built-in (lists of documents, chromadb / LangChain results)",
+    "`module:function` turning a retriever's return value into a list of documents (`{id, score}`).",
+)
+AGENTWATCH_CRITIC_EXTRACTOR = _var(
+    "AGENTWATCH_CRITIC_EXTRACTOR",
+    "built-in (bool, str, tuple, dict, objects)",
+    "`module:function` turning a critic's return value into a verdict (bool, `accepted`/`rejected`, or `{accepted, score}`).",
+)
+AGENTWATCH_INTENT_MAX_DISTINCT = _var(
+    "AGENTWATCH_INTENT_MAX_DISTINCT",
+    "`20`",
+    "Distinct intent values kept as metric attributes per process; later new intents are counted as `other` "
+    "(spans keep the real value).",
+)
+AGENTWATCH_INTENT_LOW_CONFIDENCE = _var(
+    "AGENTWATCH_INTENT_LOW_CONFIDENCE",
+    "`0.5`",
+    "Confidence below which a classification counts in `agentwatch.intent.low_confidence`.",
+)
+
+
+# --- Health and errors --------------------------------------------------------------
+AGENTWATCH_HEALTH_ENABLED = _var(
+    "AGENTWATCH_HEALTH_ENABLED",
+    "`true`",
+    "`false` leaves out the health endpoints (`/health`, `/health/live`, `/health/ready`, "
+    "`/health/startup`, `/health/detailed`) agentwatch adds to every FastAPI app.",
+)
+AGENTWATCH_HEALTH_PREFIX = _var(
+    "AGENTWATCH_HEALTH_PREFIX", "`/health`", "Path prefix of the health endpoints (e.g. `/ops/health`)."
+)
+AGENTWATCH_HEALTH_CHECK_TIMEOUT = _var(
+    "AGENTWATCH_HEALTH_CHECK_TIMEOUT",
+    "`2` (seconds)",
+    "Default time limit of one health check; a check that takes longer is reported unhealthy and never holds a probe longer.",
+)
+AGENTWATCH_HEALTH_CACHE_TTL = _var(
+    "AGENTWATCH_HEALTH_CACHE_TTL",
+    "`5` (seconds)",
+    "How long a check result is reused; probes within that time run no check.",
+)
+AGENTWATCH_HEALTH_CRITICAL = _var(
+    "AGENTWATCH_HEALTH_CRITICAL",
+    "each check's own (`sqlite`, `http:*` and user checks critical; `disk`, `gemini`, `chromadb` not)",
+    "Comma list of check names that are critical (failing -> unhealthy, not ready); when set, "
+    "every check not listed is non-critical (failing -> degraded).",
+)
+AGENTWATCH_HEALTH_SQLITE_PATH = _var(
+    "AGENTWATCH_HEALTH_SQLITE_PATH",
+    "unset (no check)",
+    "SQLite database file checked with `SELECT 1` (read-only, with the check timeout).",
+)
+AGENTWATCH_HEALTH_DISK_PATH = _var(
+    "AGENTWATCH_HEALTH_DISK_PATH", "`.`", "Path whose file system the `disk` check and `/health/detailed` watch."
+)
+AGENTWATCH_HEALTH_DISK_MIN_FREE_MB = _var(
+    "AGENTWATCH_HEALTH_DISK_MIN_FREE_MB", "`100`", "The `disk` check fails below this much free space (MiB)."
+)
+AGENTWATCH_HEALTH_GEMINI = _var(
+    "AGENTWATCH_HEALTH_GEMINI",
+    "`auto`",
+    "`auto`: check that a Gemini API key is configured (`GEMINI_API_KEY`/`GOOGLE_API_KEY`) when google-genai "
+    "is installed or a key is set; `key`: always; `live`: also reach the API through the SDK "
+    "(`models.get`, no tokens), cached for `AGENTWATCH_HEALTH_GEMINI_TTL`; `off`.",
+)
+AGENTWATCH_HEALTH_GEMINI_TTL = _var(
+    "AGENTWATCH_HEALTH_GEMINI_TTL",
+    "`300` (seconds)",
+    "How long a live Gemini reachability result is reused, so probes never spam the paid API.",
+)
+AGENTWATCH_HEALTH_GEMINI_MODEL = _var(
+    "AGENTWATCH_HEALTH_GEMINI_MODEL", "`gemini-2.5-flash`", "Model looked up by the live Gemini check."
+)
+AGENTWATCH_HEALTH_CHROMA_URL = _var(
+    "AGENTWATCH_HEALTH_CHROMA_URL",
+    "unset (no check)",
+    "`http://host:port` of a Chroma server whose heartbeat is checked (only when `chromadb` is installed).",
+)
+AGENTWATCH_HEALTH_HTTP_URLS = _var(
+    "AGENTWATCH_HEALTH_HTTP_URLS",
+    "unset (no check)",
+    "Comma list of HTTP dependencies, `name=url` or `url` (named `http:<host>`); healthy on a 2xx/3xx answer to GET.",
+)
+AGENTWATCH_HEALTH_STARTUP_RETRIES = _var(
+    "AGENTWATCH_HEALTH_STARTUP_RETRIES",
+    "`3`",
+    "Retries of a failing startup check before it counts as failed.",
+)
+AGENTWATCH_HEALTH_STARTUP_BACKOFF = _var(
+    "AGENTWATCH_HEALTH_STARTUP_BACKOFF",
+    "`0.5` (seconds)",
+    "First wait between startup retries; doubled after each retry (at most 10 s).",
+)
+AGENTWATCH_DRAIN_DELAY = _var(
+    "AGENTWATCH_DRAIN_DELAY",
+    "`0` (seconds)",
+    "On SIGTERM, keep serving this long with readiness answering 503 (so the load balancer stops sending) "
+    "before the server's graceful shutdown starts.",
+)
+OTEL_PYTHON_FASTAPI_EXCLUDED_URLS = _var(
+    "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS",
+    "the health endpoints (`/health(/live|/ready|/startup|/detailed)?/?$` under `AGENTWATCH_HEALTH_PREFIX`)",
+    "Comma list of URL regexes the FastAPI instrumentation does not trace or measure; by default the probes, "
+    "so Kubernetes probes do not flood the backend. A value you set (here or in `OTEL_PYTHON_EXCLUDED_URLS`) is used as is.",
+)
+OTEL_PYTHON_EXCLUDED_URLS = _var(
+    "OTEL_PYTHON_EXCLUDED_URLS",
+    "empty",
+    "Upstream generic form of the above, for every HTTP server instrumentation; when set, agentwatch sets no FastAPI default.",
+)
+AGENTWATCH_ERROR_HANDLERS = _var(
+    "AGENTWATCH_ERROR_HANDLERS",
+    "`true`",
+    "`false` leaves FastAPI's own error responses untouched (no JSON 500, no `request_id` in error bodies).",
+)
+AGENTWATCH_ERROR_DETAIL = _var(
+    "AGENTWATCH_ERROR_DETAIL",
+    "`false`",
+    "Development mode: the JSON 500 carries the exception type and (scrubbed) message instead of a generic one.",
 )
 
 

@@ -9,6 +9,9 @@ name or a missing package costs only that exporter (one warning line).
 Every exporter is wrapped in a guard that never raises into the SDK, counts
 what could not be delivered, and replaces the upstream exporters' retry
 warnings (one per failed batch) with one line per endpoint naming it and the fix.
+The guard is also where PII and secrets are removed: it hands the inner exporter
+scrubbed copies of the spans, log records and metric points (``scrubbing.py``),
+so every exporter, whatever its name, only ever sees scrubbed data.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.util._importlib_metadata import entry_points
 
-from agentwatch.distro import endpoints
+from agentwatch.distro import endpoints, scrubbing
 from agentwatch.distro._diagnostics import info, warn_once
 from agentwatch.distro.settings import Settings
 
@@ -173,14 +176,17 @@ def destination_down(exporter: Any) -> bool:
 
 
 class GuardedSpanExporter(SpanExporter):
-    """Never raises into the span processor; reports failures once per destination."""
+    """Never raises into the span processor; scrubs what it exports; reports failures once per destination."""
 
-    def __init__(self, name: str, inner: SpanExporter, health: ExportHealth | None):
-        self.name, self.inner, self.health = name, inner, health
+    def __init__(
+        self, name: str, inner: SpanExporter, health: ExportHealth | None, scrubber: scrubbing.Scrubber | None = None
+    ):
+        self.name, self.inner, self.health, self.scrubber = name, inner, health, scrubber
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         try:
-            result = self.inner.export(spans)
+            batch = spans if self.scrubber is None else self.scrubber.scrub_spans(spans)
+            result = self.inner.export(batch)
         except Exception as error:  # noqa: BLE001 - an exporter must not break the pipeline
             _warn_exporter_fault(self.name, "export", error)
             result = SpanExportResult.FAILURE
@@ -203,12 +209,19 @@ class GuardedSpanExporter(SpanExporter):
 
 
 class GuardedLogExporter(LogRecordExporter):
-    def __init__(self, name: str, inner: LogRecordExporter, health: ExportHealth | None):
-        self.name, self.inner, self.health = name, inner, health
+    def __init__(
+        self,
+        name: str,
+        inner: LogRecordExporter,
+        health: ExportHealth | None,
+        scrubber: scrubbing.Scrubber | None = None,
+    ):
+        self.name, self.inner, self.health, self.scrubber = name, inner, health, scrubber
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         try:
-            result = self.inner.export(batch)
+            scrubbed = batch if self.scrubber is None else self.scrubber.scrub_logs(batch)
+            result = self.inner.export(scrubbed)
         except Exception as error:  # noqa: BLE001
             _warn_exporter_fault(self.name, "export", error)
             result = LogRecordExportResult.FAILURE
@@ -231,16 +244,26 @@ class GuardedLogExporter(LogRecordExporter):
 
 
 class GuardedMetricExporter(MetricExporter):
-    def __init__(self, name: str, inner: MetricExporter, health: ExportHealth | None):
+    def __init__(
+        self,
+        name: str,
+        inner: MetricExporter,
+        health: ExportHealth | None,
+        scrubber: scrubbing.Scrubber | None = None,
+    ):
         super().__init__(
             preferred_temporality=getattr(inner, "_preferred_temporality", None),
             preferred_aggregation=getattr(inner, "_preferred_aggregation", None),
         )
-        self.name, self.inner, self.health = name, inner, health
+        self.name, self.inner, self.health, self.scrubber = name, inner, health, scrubber
 
     def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         try:
-            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+            scrubbed = metrics_data if self.scrubber is None else self.scrubber.scrub_metrics_safely(metrics_data)
+            if scrubbed is None:  # could not be scrubbed: dropped rather than leaked
+                result = MetricExportResult.FAILURE
+            else:
+                result = self.inner.export(scrubbed, timeout_millis=timeout_millis, **kwargs)
         except Exception as error:  # noqa: BLE001
             _warn_exporter_fault(self.name, "export", error)
             result = MetricExportResult.FAILURE
@@ -309,7 +332,7 @@ def build_exporters(signal: str, settings: Settings, environ) -> list[Any]:
             continue
         destination, fix = _destination(name, signal, settings, environ)
         health = health_for(destination, fix) if destination else None
-        exporters.append(_GUARDS[signal](name, inner, health))
+        exporters.append(_GUARDS[signal](name, inner, health, scrubbing.scrubber_for(settings)))
         _created.append(exporters[-1])
     return exporters
 
@@ -319,20 +342,23 @@ def build_metric_readers(settings: Settings, environ, export_interval_ms: float 
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
     readers: list[MetricReader] = []
+    scrubber = scrubbing.scrubber_for(settings)
     for name, target in resolve_names("metrics", settings):
         try:
             if name == "prometheus":
                 from agentwatch.distro.prometheus import create_prometheus_reader
 
-                readers.append(create_prometheus_reader(settings.prometheus_host, settings.prometheus_port))
+                readers.append(
+                    create_prometheus_reader(settings.prometheus_host, settings.prometheus_port, scrubber=scrubber)
+                )
                 continue
             loaded = _load("metrics", target)
             if isinstance(loaded, type) and issubclass(loaded, MetricReader):
-                readers.append(loaded())
+                readers.append(scrub_pull_reader(loaded(), scrubber))
                 continue
             destination, fix = _destination(name, "metrics", settings, environ)
             health = health_for(destination, fix) if destination else None
-            exporter = GuardedMetricExporter(name, loaded(), health)
+            exporter = GuardedMetricExporter(name, loaded(), health, scrubber)
             _created.append(exporter)
             readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=export_interval_ms))
         except Exception as error:  # noqa: BLE001
@@ -341,3 +367,22 @@ def build_metric_readers(settings: Settings, environ, export_interval_ms: float 
                 f"OTEL_METRICS_EXPORTER: exporter {name!r} could not be created ({error!r}); skipping it",
             )
     return readers
+
+
+def scrub_pull_reader(reader: MetricReader, scrubber: scrubbing.Scrubber | None) -> MetricReader:
+    """Make a pull ``MetricReader`` (an installed reader entry point) receive scrubbed collections.
+
+    ``MetricReader.collect()`` hands each collection to ``_receive_metrics``; the reader
+    builds what it serves from that, so scrubbing there covers whatever it exposes.
+    """
+    if scrubber is None:
+        return reader
+    receive = reader._receive_metrics
+
+    def _receive_scrubbed(metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        scrubbed = scrubber.scrub_metrics_safely(metrics_data)
+        if scrubbed is not None:
+            receive(scrubbed, timeout_millis=timeout_millis, **kwargs)
+
+    reader._receive_metrics = _receive_scrubbed  # type: ignore[method-assign]
+    return reader

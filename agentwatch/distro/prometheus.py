@@ -28,6 +28,8 @@ makes every process after the first fail with ``Address already in use``. This o
 * If the server exits, nobody takes over, and peers run on unscraped without crashing. Any
   other binding error (bad host, permission) gives one warning, and the reader still collects
   but serves nothing. If the port is held by a program that is not agentwatch, peers warn once.
+* PII: each collection is scrubbed (``scrubbing.py``) in ``_receive_metrics``, before the
+  exposition text is built from it, so label values and ``target_info`` never carry secrets.
 * Caveat: two different services run by one user with the same port share one endpoint.
   ``target_info``'s ``service_name`` tells them apart. Give each its own
   ``OTEL_EXPORTER_PROMETHEUS_PORT``.
@@ -68,9 +70,20 @@ _readers: weakref.WeakSet[AgentwatchPrometheusReader] = weakref.WeakSet()
 _slots = itertools.count()
 
 
-def create_prometheus_reader(host: str, port: int) -> MetricReader:
-    """The reader behind ``OTEL_METRICS_EXPORTER=prometheus`` (never raises on bind errors)."""
-    return AgentwatchPrometheusReader(host, port)
+_DEFAULT = object()
+
+
+def create_prometheus_reader(host: str, port: int, scrubber: object = _DEFAULT) -> MetricReader:
+    """The reader behind ``OTEL_METRICS_EXPORTER=prometheus`` (never raises on bind errors).
+
+    ``scrubber``: the :class:`~agentwatch.distro.scrubbing.Scrubber` applied to every collection;
+    by default the one the environment configures (``None`` turns scrubbing off).
+    """
+    if scrubber is _DEFAULT:
+        from agentwatch.distro.scrubbing import default_scrubber
+
+        scrubber = default_scrubber()
+    return AgentwatchPrometheusReader(host, port, scrubber=scrubber)
 
 
 def _alive(pid: int) -> bool:
@@ -157,9 +170,10 @@ def _merge(parts: list[tuple[str, str]]) -> bytes:
 class AgentwatchPrometheusReader(PrometheusMetricReader):
     """A ``PrometheusMetricReader`` with a private registry that acts as server, peer or neither."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, scrubber: object = None) -> None:
         super().__init__(registry=CollectorRegistry(auto_describe=False))
         self.host, self.port = host, port
+        self.scrubber = scrubber
         self.role = "none"  # "server", "peer" or "none"
         self.worker = ""
         self._dir = Path(tempfile.gettempdir()) / f"agentwatch-prometheus-{os.getuid()}-{port}"
@@ -232,6 +246,14 @@ class AgentwatchPrometheusReader(PrometheusMetricReader):
         if self.role == "peer" and not _alive(pid):
             warn_once(f"prometheus-foreign-{self.port}", f"agentwatch: {self.host}:{self.port} is held by a "
                       f"program that is not an agentwatch endpoint; worker metrics are not served there")
+
+    def _receive_metrics(self, metrics_data: object, timeout_millis: float = 10_000, **kwargs: object) -> None:
+        """Every collection passes the scrubber before the exposition text is built from it."""
+        if self.scrubber is not None:
+            metrics_data = self.scrubber.scrub_metrics_safely(metrics_data)  # type: ignore[attr-defined]
+            if metrics_data is None:  # could not be scrubbed: not served rather than leaked
+                return
+        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
 
     def _exposition(self) -> bytes:
         with self._lock:  # the collector hands each collection to one scrape

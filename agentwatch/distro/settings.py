@@ -47,6 +47,10 @@ class Settings:
     endpoint_check: bool = True
     asgi_message_spans: bool = False
     shutdown_timeout: float = 1.5
+    scrub: bool = True
+    scrub_disabled_detectors: tuple[str, ...] = ()
+    scrub_extra_patterns: tuple[tuple[str, str], ...] = ()
+    scrub_extra_keys: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
 
 
@@ -238,7 +242,55 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     settings.endpoint_check = reader.boolean(ev.AGENTWATCH_ENDPOINT_CHECK, True)
     settings.asgi_message_spans = reader.boolean(ev.AGENTWATCH_ASGI_MESSAGE_SPANS, False)
     settings.shutdown_timeout = reader.number(ev.AGENTWATCH_SHUTDOWN_TIMEOUT, 1.5, 0.0, 300.0)
+    _read_scrubbing(reader, settings)
     return settings
+
+
+def _read_scrubbing(reader: _Reader, settings: Settings) -> None:
+    from agentwatch.distro.scrubbing import DETECTOR_ALIASES, DETECTORS, parse_extra_patterns
+
+    settings.scrub = reader.boolean(ev.AGENTWATCH_SCRUB, True)
+
+    name = ev.AGENTWATCH_SCRUB_DISABLED_DETECTORS
+    value = reader.raw(name)
+    if value is None:
+        reader._default(name)
+    else:
+        names = [part.strip().lower() for part in value.split(",") if part.strip()]
+        known = set(DETECTORS) | set(DETECTOR_ALIASES)
+        good = tuple(n for n in names if n in known)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            reader._bad(
+                name,
+                value,
+                f"a comma list of detector names (unknown: {', '.join(unknown)}; known: {', '.join(DETECTORS)})",
+                ",".join(good),
+            )
+        else:
+            reader._ok(name)
+        settings.scrub_disabled_detectors = good
+
+    name = ev.AGENTWATCH_SCRUB_EXTRA_PATTERNS
+    value = reader.raw(name)
+    if value is None:
+        reader._default(name)
+    else:
+        pairs, problems = parse_extra_patterns(value)
+        if problems:
+            used = ";;".join(f"{kind}={regex}" for kind, regex in pairs)
+            reader._bad(name, value, "a list of name=regex entries separated by ';;' (" + "; ".join(problems) + ")", used)
+        else:
+            reader._ok(name)
+        settings.scrub_extra_patterns = tuple(pairs)
+
+    name = ev.AGENTWATCH_SCRUB_EXTRA_KEYS
+    value = reader.raw(name)
+    if value is None:
+        reader._default(name)
+    else:
+        reader._ok(name)
+        settings.scrub_extra_keys = tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 _cached: Settings | None = None

@@ -1,0 +1,1600 @@
+"""The one scrubber: PII and secrets never leave the process.
+
+Every exporter that agentwatch builds (OTLP gRPC/HTTP, console, ``otlp_json_file``)
+is wrapped in a guard (``exporters.py``) that hands the inner exporter scrubbed
+*copies* of what it exports; the Prometheus reader scrubs each collection before
+it is turned into exposition text (``prometheus.py``). So there is exactly one
+place where data is cleaned, once per export, after every processor has run::
+
+    span / log record / metric points  ->  Scrubber  ->  inner exporter
+
+What is cleaned: span names, span and event and link attributes, event names,
+the span status message, resource attributes, log bodies (strings, and dicts and
+lists at any depth), log attributes and event names, metric data point and
+exemplar attributes.
+
+How values are recognised:
+
+* **By key.** An attribute or dict key whose name contains a sensitive word
+  (``password``, ``secret``, ``token``, ``api_key``, ``authorization``, ``cookie``,
+  ``session``, ``credential``, ``private_key``... see :data:`SENSITIVE_KEYS`) has
+  its whole value replaced. Keys are compared word by word (``db.password``,
+  ``http.request.header.x-goog-api-key``, ``accessToken`` all match) so token
+  *counts* do not: ``gen_ai.usage.input_tokens`` (the word is ``tokens``),
+  ``gen_ai.token.type`` and ``llm.token_count.prompt`` (a counting word next to
+  ``token``) keep their values, and numbers under the weak words ``token``,
+  ``session``, ``auth`` are kept (a secret is a string).
+* **By content**, in every string, wherever it is: e-mail addresses, phone
+  numbers (E.164 and common national formats), US SSNs, payment cards (Luhn and
+  brand checked), IPv4 and IPv6 addresses (loopback and unspecified addresses
+  are kept), vendor API keys (Google ``AIza``, OpenAI ``sk-``, Anthropic
+  ``sk-ant-``, AWS ``AKIA``, GitHub, Slack, Stripe), JWTs, ``Bearer`` values,
+  PEM private keys, credentials in URLs (``https://user:pass@host``), and
+  ``name=value`` / ``name: value`` / ``"name": "value"`` pairs with a sensitive
+  name in free text, JSON and URL query strings (``?key=...&token=...``).
+
+The replacement keeps the kind: ``[REDACTED:email]``, ``[REDACTED:credit_card]``,
+and for a sensitive key the key word that matched: ``[REDACTED:password]``.
+Trace and span ids, UUIDs, timestamps, prices and ordinary numbers are left
+alone: digit patterns must stand alone (not inside a hex id or a UUID), cards
+must pass Luhn and a brand prefix (epoch timestamps start with ``1``), IPv6
+needs ``::`` or four colon groups in a row (``12:30:45`` is a time). Metric points
+whose attributes become equal once scrubbed are merged (sums added, histograms
+combined), so a scrape never shows the same series twice.
+
+Speed: each detector family makes one pass, found from a cheap hint so that ``re``
+never has to try a complex pattern at every position: vendor tokens from a rare
+character of their prefix (``-``, ``_``, ``z``, ``J``...), digit-shaped PII only inside
+runs of seven or more digits and separators (found with ``bytes.translate`` and a
+substring search), e-mail addresses from their ``@``, IPv6 from ``::`` or a run of
+colon groups, and ``name=value`` pairs by scanning the lower-cased, *reversed* text from
+the rare ``=``/``:``, which also says where the name starts. Validation (Luhn, address
+parsing) only runs on candidates. Attribute keys are classified once and cached. All the
+strings of a batch of spans (or log records) are joined and scanned in one call; when
+nothing is found the items are passed on as they are, otherwise the joined text is
+scrubbed once, split back, and only the items that changed are copied.
+
+Failure: the scrubber never raises into the pipeline. If scrubbing an item
+fails, one warning is printed and the item is scrubbed again value by value;
+a value that still cannot be scrubbed is replaced by ``[REDACTED:error]``
+(dropping a value is safer than leaking it), and an item that cannot be
+rebuilt at all is dropped from the batch.
+
+Configuration (``settings.py``): ``AGENTWATCH_SCRUB``,
+``AGENTWATCH_SCRUB_DISABLED_DETECTORS``, ``AGENTWATCH_SCRUB_EXTRA_PATTERNS``,
+``AGENTWATCH_SCRUB_EXTRA_KEYS``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import dataclasses
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from agentwatch.distro._diagnostics import warn_once
+
+__all__ = [
+    "DETECTORS",
+    "SENSITIVE_KEYS",
+    "Scrubber",
+    "default_scrubber",
+    "parse_extra_patterns",
+    "scrub_text",
+    "scrubber_for",
+]
+
+MARK = "[REDACTED:{}]"
+_MARK_PREFIX = "[REDACTED:"
+ERROR_MARK = "[REDACTED:error]"
+
+#: Every content detector, by the name used in ``AGENTWATCH_SCRUB_DISABLED_DETECTORS``
+#: and in the replacement (``[REDACTED:<name>]``). ``sensitive_keys`` is the
+#: key-name rule for attributes and dicts; ``sensitive_params`` the same names in
+#: free text and URL query strings.
+DETECTORS = (
+    "email",
+    "phone",
+    "ssn",
+    "credit_card",
+    "ipv4",
+    "ipv6",
+    "google_api_key",
+    "openai_api_key",
+    "anthropic_api_key",
+    "aws_access_key_id",
+    "github_token",
+    "slack_token",
+    "stripe_key",
+    "jwt",
+    "bearer_token",
+    "private_key",
+    "url_credentials",
+    "sensitive_params",
+    "sensitive_keys",
+)
+_MARKS = {kind: MARK.format(kind) for kind in DETECTORS}
+
+#: Shorthands accepted in ``AGENTWATCH_SCRUB_DISABLED_DETECTORS``.
+DETECTOR_ALIASES = {
+    "ip": ("ipv4", "ipv6"),
+    "api_keys": (
+        "google_api_key",
+        "openai_api_key",
+        "anthropic_api_key",
+        "aws_access_key_id",
+        "github_token",
+        "slack_token",
+        "stripe_key",
+    ),
+}
+
+# --- key names -------------------------------------------------------------------------
+#: Sensitive key words. A key matches when its words (split on ``._-`` and camelCase,
+#: lower-cased) contain one of these as a run of words, or a word ending with a
+#: one-word name (``dbpassword``, ``csrftoken``).
+SENSITIVE_KEYS = (
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "secrets",
+    "credential",
+    "credentials",
+    "private_key",
+    "privatekey",
+    "signing_key",
+    "hmac_key",
+    "encryption_key",
+    "master_key",
+    "api_key",
+    "apikey",
+    "access_key",
+    "accesskey",
+    "authorization",
+    "cookie",
+    "cookies",
+    "csrf",
+    "xsrf",
+    "jwt",
+    "ssn",
+    "cvv",
+    "token",
+    "session",
+    "sessionid",
+    "auth",
+)
+# Weak words: their numbers and booleans are kept, and a counting word beside them
+# (gen_ai.token.type, token_count, session.duration) means the key is not a secret.
+_WEAK_KEYS = frozenset({"token", "session", "auth"})
+_SUFFIX_KEYS = frozenset(
+    {"password", "passwd", "passphrase", "secret", "token", "apikey", "cookie", "credential", "credentials",
+     "privatekey", "accesskey", "sessionid", "authorization"}
+)
+_COUNTING_WORDS = frozenset(
+    {
+        "count", "counts", "type", "types", "usage", "limit", "limits", "max", "min", "total", "num", "number",
+        "estimate", "estimated", "budget", "length", "len", "size", "used", "remaining", "input", "output",
+        "prompt", "completion", "completions", "cached", "cache", "reasoning", "duration", "time", "timestamp",
+        "start", "end", "started", "ended", "expiry", "expires", "expired", "expiration", "ttl", "age", "rate",
+        "ms", "seconds", "status", "state", "valid", "present", "kind", "source", "index", "position", "ratio",
+    }
+)
+# Keys whose values are ids that must survive untouched (and need no scanning).
+_SAFE_KEY_SUFFIXES = (
+    ("trace", "id"),
+    ("span", "id"),
+    ("traceid",),
+    ("spanid",),
+    ("otel", "trace", "sampled"),
+    ("otel", "service", "name"),
+    ("trace", "flags"),
+)
+# Words that are sensitive only as URL query parameters (``?key=``, ``&sig=``).
+_QUERY_ONLY_KEYS = ("key", "sig", "code")
+
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+def key_words(key: str) -> tuple[str, ...]:
+    """``"http.request.header.x-goog-api-key"`` -> ``("http", ..., "api", "key")``."""
+    return tuple(word.lower() for word in _WORDS.findall(key))
+
+
+_PLAIN = 0  # scan the value's content
+_SAFE = 1  # leave the value alone
+
+
+@dataclass(frozen=True)
+class _Sensitive:
+    name: str  # the kind in the mark
+    strong: bool  # numbers are redacted too
+    mark: str
+
+
+# --- content patterns ------------------------------------------------------------------
+# Vendor tokens, PEM keys, JWTs, Bearer values (case-sensitive, original text). Every
+# branch starts with a literal so `re` gets a first-character set and skips ahead in C;
+# the boundary (not preceded by a letter/digit) is checked *after* the literal.
+_VENDOR_BRANCHES = {
+    "private_key": [
+        r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----(?:[\s\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY-----|[\s\S]*)",
+    ],
+    "sk-": [r"sk-(?<![A-Za-z0-9]sk-)[A-Za-z0-9_\-]{20,}"],
+    "stripe_key": [
+        r"sk_(?<![A-Za-z0-9]sk_)(?:live|test)_[A-Za-z0-9]{16,}",
+        r"rk_(?<![A-Za-z0-9]rk_)(?:live|test)_[A-Za-z0-9]{16,}",
+        r"whsec_(?<![A-Za-z0-9]whsec_)[A-Za-z0-9]{20,}",
+    ],
+    "google_api_key": [r"AIza(?<![A-Za-z0-9]AIza)[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])"],
+    "aws_access_key_id": [r"A(?:KIA|SIA|BIA|CCA)(?<![A-Za-z0-9]A...)[0-9A-Z]{16}(?![0-9A-Za-z])"],
+    "github_token": [
+        r"gh[pousr]_(?<![A-Za-z0-9]gh._)[A-Za-z0-9]{36,255}(?![A-Za-z0-9])",
+        r"github_pat_(?<![A-Za-z0-9]github_pat_)[A-Za-z0-9_]{22,255}",
+    ],
+    "slack_token": [r"xox[abposr]-(?<![A-Za-z0-9]xox.-)[A-Za-z0-9\-]{10,}"],
+    "jwt": [r"eyJ(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"],
+    "bearer_token": [
+        r"Bearer[ \t]+[A-Za-z0-9._~+/=\-]{8,}",
+        r"bearer[ \t]+[A-Za-z0-9._~+/=\-]{8,}",
+        r"BEARER[ \t]+[A-Za-z0-9._~+/=\-]{8,}",
+    ],
+}
+_AWS_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
+
+# Digit-shaped PII. The pattern starts with a character class (fast skip in C); the
+# token boundary is a look-behind over the consumed first character.
+_END = r"(?![\w@]|[.\-]\d)"
+# A token start (the look-behind sees the character before the consumed one), at least
+# seven characters of digits and separators (1.2.3.4 is the shortest hit), not a date.
+_NUMERIC_START = r"[0-9+(%](?<![\w.+\-%][0-9+(%])(?=[\dBb ().\-/]{6})(?!\d{3}-\d\d-\d\d)"
+_NUMERIC_BRANCHES = {
+    "phone": [
+        r"(?<=\+)(?P<e164>[1-9](?:[ .\-]?\(?\d\)?){6,14})",
+        r"(?<=%)(?P<e164u>2[Bb][1-9]\d{6,14})",
+        r"(?<=\()(?P<nanp_paren>\d{3}\)[ .\-]?\d{3}[ .\-]\d{4})",
+    ],
+    "ssn": [r"(?<=\d)(?P<ssn>\d{2}(?P<ss>[\- ])\d{2}(?P=ss)\d{4})"],
+    "credit_card": [
+        r"(?<=\d)(?P<card>\d{12,18}|\d{3}(?P<cs>[ \-])\d{4}(?P=cs)\d{4}(?P=cs)\d{4}(?:(?P=cs)\d{3})?"
+        r"|\d{3}(?P<cs2>[ \-])\d{6}(?P=cs2)\d{4,5})",
+    ],
+    "ipv4": [
+        r"(?<=\d)(?!(?<=1)27\.|(?<=0)\.0\.0\.0(?!\d))(?P<ipv4>\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3})",
+    ],
+    "phone_national": [
+        r"(?<=\d)(?P<nanp>\d{2}(?P<ps>[.\- ])\d{3}(?P=ps)\d{4}|(?<=1)(?P<ps1>[.\- ])\d{3}(?P=ps1)\d{3}(?P=ps1)\d{4})",
+        r"(?<=0)(?P<national>\d{1,4}(?P<ns>[ .\-/])\d{2,8}(?:(?P=ns)\d{2,8}){0,3})",
+    ],
+}
+_NUMERIC_KIND = {
+    "e164": "phone",
+    "e164u": "phone",
+    "nanp_paren": "phone",
+    "nanp": "phone",
+    "national": "phone",
+    "ssn": "ssn",
+    "card": "credit_card",
+    "ipv4": "ipv4",
+}
+
+# E-mail: found from its "@" (or URL-encoded %40, JSON \u0040), the local part is walked back
+# over in Python and the whole address matched from there; scanning for local parts would
+# stop at every letter.
+_AT = re.compile(r"@|%40|\\u0040")
+_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+_EMAIL = re.compile(
+    r"[\w.%+\-]{1,64}(?:@|%40|\\u0040)(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
+    r"(?![A-Za-z0-9\-])",
+    re.ASCII,
+)
+_URL_CREDENTIALS = re.compile(r"//(?<=://)[^/\s:@?#\[\]\x00]{0,256}:[^/\s@?#\x00]{1,256}@")
+
+# IPv6 needs "::" or at least four colon-separated groups in a row (12:30:45 is a time);
+# candidates are validated with the ipaddress module.
+_IPV6_HINT = re.compile(r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)")
+_IPV6 = re.compile(
+    r"[0-9A-Fa-f:](?<![\w:.%][0-9A-Fa-f:])(?=[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:)[0-9A-Fa-f:.]{1,44}"
+    r"(?:%[0-9A-Za-z._\-]{1,32})?(?![\w:])",
+    re.ASCII,
+)
+
+# Sensitive names in free text: (words, mode). "free": may follow a letter
+# (``userPassword=``); "bounded": must not (``pwd``, ``auth``); "query": only as a
+# URL query parameter with ``=``.
+_PARAM_NAMES = [
+    (("password",), "free"),
+    (("passwd",), "free"),
+    (("passphrase",), "free"),
+    (("secret",), "free"),
+    (("credentials",), "free"),
+    (("credential",), "free"),
+    (("private", "key"), "free"),
+    (("secret", "key"), "free"),
+    (("signing", "key"), "free"),
+    (("hmac", "key"), "free"),
+    (("encryption", "key"), "free"),
+    (("master", "key"), "free"),
+    (("api", "key"), "free"),
+    (("access", "key"), "free"),
+    (("authorization",), "free"),
+    (("cookie",), "free"),
+    (("session", "id"), "free"),
+    (("session",), "free"),
+    (("token",), "free"),
+    (("csrf",), "free"),
+    (("xsrf",), "free"),
+    (("pwd",), "bounded"),
+    (("auth",), "bounded"),
+    (("jwt",), "bounded"),
+    (("ssn",), "bounded"),
+    (("sid",), "bounded"),
+    (("signature",), "bounded"),  # X-Amz-Signature=, X-Goog-Signature=
+    *[((word,), "query") for word in _QUERY_ONLY_KEYS],
+]
+_LINE_PARAMS = ("cookie", "authorization")  # their value runs to the end of the line
+_WEAK_PARAMS = frozenset({"token", "session", "session_id", "auth", "sid", "key", "sig", "signature", "code"})
+_NOT_A_SECRET = frozenset({"", "null", "none", "true", "false", "nil", "undefined", "***", "-"})
+_NUMBERISH = re.compile(r"[\d.,]+")
+_SEP = r"[_.\-]?"
+
+
+_F_VENDOR, _F_NUMERIC, _F_AT, _F_IPV6, _F_PARAMS, _F_EXTRA = 1, 2, 4, 8, 16, 32
+# Digits and the separators of numbers -> "0", everything else -> "x": every digit-shaped
+# detection is a run of at least seven "0" (1.2.3.4 is the shortest), found by bytes.find in C.
+_NUMBER_RUNS = bytes(48 if chr(i) in "0123456789 ().-/+%" else 120 for i in range(256))
+# A run of 7+ (the pattern starts with a literal: found by a fast substring search).
+_RUNS = re.compile(rb"00000000*")
+
+
+# A cheap hint for _VENDOR_BRANCHES: each prefix is found from its rarest character (the part
+# before it is a look-behind), so the scan only stops at - _ z J B b I C.
+_VENDOR_HINT = re.compile(
+    r"-(?:(?P<o2>)(?<=sk-)|(?P<o4>)(?<=xox[abposr]-)|(?P<o0>)----BEGIN)"
+    r"|_(?:(?P<o2b>)(?<=k_)|(?P<o5>)(?<=whsec_)|(?P<o3>)(?<=gh[pousr]_)|(?P<o6>)(?<=github_)pat_)"
+    r"|z(?P<o2c>)(?<=AIz)a|J(?P<o2d>)(?<=eyJ)|B(?P<o0b>)(?:earer|EARER)|b(?P<o0c>)earer"
+    r"|I(?P<o2e>)(?<=AKI|ASI|ABI)A|C(?P<o1>)(?<=AC)CA"
+)
+# How far before the hint's first character the token starts, by the hint's named group.
+_VENDOR_OFFSET = {name: int(name[1]) for name in _VENDOR_HINT.groupindex}
+
+
+def _vendor_starts(text: str) -> Iterable[int]:
+    for hint in _VENDOR_HINT.finditer(text):
+        yield hint.start() - _VENDOR_OFFSET[hint.lastgroup or "o0"]
+
+
+def _name_regex(words: Sequence[str]) -> str:
+    return _SEP.join(re.escape(word) for word in words)
+
+
+def _trie_regex(names: Iterable[Sequence[str]]) -> str:
+    """One alternation of the reversed names, factored by common prefix (a trie).
+
+    ``re`` tries the alternatives of a group one after another; factored, each position
+    costs one test per distinct first letter instead of one per name.
+    """
+    trie: dict = {}
+    for words in names:
+        node = trie
+        atoms: list[str] = []
+        for index, word in enumerate(reversed(words)):
+            if index:
+                atoms.append(_SEP)
+            atoms.extend(re.escape(char) for char in word[::-1])
+        for atom in atoms:
+            node = node.setdefault(atom, {})
+        node[""] = {}
+
+    def render(node: dict) -> str:
+        ends = "" in node
+        branches = [atom + render(child) for atom, child in sorted(node.items(), key=lambda kv: -len(kv[1])) if atom]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if ends else body
+
+    return render(trie)
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index & 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def is_card_number(digits: str) -> bool:
+    """13-19 digits with a card brand prefix of the right length and a valid Luhn sum."""
+    n = len(digits)
+    if not 13 <= n <= 19 or not digits.isdigit():
+        return False
+    first, two, three, four = digits[0], int(digits[:2]), int(digits[:3]), int(digits[:4])
+    if first == "4":
+        ok = n in (13, 16, 19)
+    elif 51 <= two <= 55 or 2221 <= four <= 2720:
+        ok = n == 16
+    elif two in (34, 37):
+        ok = n == 15
+    elif two in (30, 36, 38, 39):
+        ok = 14 <= n <= 19
+    elif 3528 <= four <= 3589:
+        ok = 16 <= n <= 19
+    elif first == "6" or two in (50, 56, 57, 58):
+        ok = 16 <= n <= 19 or (n >= 12 and three in range(500, 600))
+    else:
+        ok = False
+    return ok and _luhn(digits)
+
+
+def _valid_ssn(text: str) -> bool:
+    digits = text.replace("-", "").replace(" ", "")
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def _valid_ipv4(text: str) -> bool:
+    a, b, c, d = text.split(".")
+    if a == "127" or text == "0.0.0.0":  # loopback and unspecified are not personal data
+        return False
+    return int(a) < 256 and int(b) < 256 and int(c) < 256 and int(d) < 256
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+class _ScrubError(Exception):
+    pass
+
+
+# --- the scrubber -----------------------------------------------------------------------
+class Scrubber:
+    """Redacts PII and secrets from strings, attribute maps, spans, logs and metrics.
+
+    ``disabled``: detector names (see :data:`DETECTORS`, :data:`DETECTOR_ALIASES`) to
+    switch off. ``extra_patterns``: ``(kind, regex)`` pairs; a match (or its first
+    group, when the regex has groups) becomes ``[REDACTED:<kind>]``. ``extra_keys``:
+    more sensitive key names (matched like the built-in ones, values always redacted).
+    """
+
+    _CACHE_LIMIT = 4096
+
+    def __init__(
+        self,
+        disabled: Iterable[str] = (),
+        extra_patterns: Iterable[tuple[str, str | re.Pattern[str]]] = (),
+        extra_keys: Iterable[str] = (),
+    ) -> None:
+        off: set[str] = set()
+        for name in disabled:
+            off.update(DETECTOR_ALIASES.get(name, (name,)))
+        self.enabled = frozenset(d for d in DETECTORS if d not in off)
+        self.extra_patterns = [
+            (kind, pattern if isinstance(pattern, re.Pattern) else re.compile(pattern))
+            for kind, pattern in extra_patterns
+        ]
+        self.extra_keys = tuple(k for k in (key.strip() for key in extra_keys) if k)
+        self._key_cache: dict[str, Any] = {}
+        self._resource_cache: dict[int, tuple[Any, Any]] = {}
+        self._build()
+
+    # construction ------------------------------------------------------------------------
+    def _build(self) -> None:
+        on = self.enabled
+        vendor: list[str] = []
+        for group, branches in _VENDOR_BRANCHES.items():
+            wanted = ("openai_api_key" in on or "anthropic_api_key" in on) if group == "sk-" else group in on
+            if wanted:
+                vendor.extend(branches)
+        self._vendor = re.compile("|".join(vendor)) if vendor else None
+
+        numeric: list[str] = []
+        for group, branches in _NUMERIC_BRANCHES.items():
+            if (group if group != "phone_national" else "phone") in on:
+                numeric.extend(branches)
+        self._numeric = (
+            re.compile(_NUMERIC_START + "(?:" + "|".join(numeric) + ")" + _END, re.ASCII)
+            if numeric
+            else None
+        )
+        self._numeric_groups = tuple(g for g in _NUMERIC_KIND if self._numeric and g in self._numeric.groupindex)
+
+        self._email = "email" in on
+        self._url_credentials = "url_credentials" in on
+        self._ipv6 = "ipv6" in on
+        self._keys_on = "sensitive_keys" in on
+
+        # Sensitive names in text: a forward regex that redacts, and a reversed one over the
+        # lower-cased, reversed text that finds candidates fast (it starts at the rare = or :).
+        self._params = None
+        if "sensitive_params" in on:
+            names = list(_PARAM_NAMES) + [(tuple(key_words(k)) or (k.lower(),), "free") for k in self.extra_keys]
+            free = [w for w, mode in names if mode == "free"]
+            free.sort(key=lambda w: -len("".join(w)))
+            bounded = [w for w, mode in names if mode == "bounded"]
+            query = [w for w, mode in names if mode == "query"]
+            line = "|".join(_name_regex((w,)) for w in _LINE_PARAMS)
+            forward = (
+                r"(?P<name>(?P<line>" + line + r")"
+                + r"|(?:(?<=[?&;\x00])|^)(?:" + "|".join(_name_regex(w) for w in query) + r")(?==)"
+                + r"|(?<![a-z0-9])(?:" + "|".join(_name_regex(w) for w in bounded) + r")"
+                + r"|(?:" + "|".join(_name_regex(w) for w in free if "_".join(w) not in _WEAK_PARAMS) + r")"
+                + r"|" + "|".join(_name_regex(w) for w in free if "_".join(w) in _WEAK_PARAMS) + r")"
+                + r"(?P<sep>\\?[\"']?[ \t]{0,8}[=:][ \t]*)"
+                + r"(?:\\\"(?P<edq>(?:[^\"\\\x00]|\\[^\"])*)\\\"|\"(?P<dq>(?:[^\"\\\n\x00]|\\.)*)\"|'(?P<sq>[^'\n\x00]*)'"
+                + r"|(?P<bare>(?(line)[^\r\n\"'\\\x00]+|(?:(?:bearer|basic|digest|token)[ \t]+)?[^\s&;,\"'\\<>#)\]}\x00]+)))"
+            )
+            reverse = (
+                r"[=:](?:[ \t]{0,8}[\"']?\\?(?:"
+                + _trie_regex(free + bounded)
+                + r")|(?<==)(?:"
+                + _trie_regex(query)
+                + r")(?=[?&;\x00]|$))"
+            )
+            self._params = re.compile(forward, re.IGNORECASE | re.ASCII | re.MULTILINE)
+            self._params_hint = re.compile(reverse.encode())
+
+        self._sensitive_names: list[tuple[tuple[str, ...], bool, str]] = []
+        self._suffix_names: set[str] = set(_SUFFIX_KEYS)
+        if self._keys_on:
+            for name in SENSITIVE_KEYS:
+                self._sensitive_names.append((tuple(name.split("_")), name not in _WEAK_KEYS, name))
+            for name in self.extra_keys:
+                words = key_words(name) or (name.lower(),)
+                self._sensitive_names.append((words, True, "_".join(words)))
+                if len(words) == 1:
+                    self._suffix_names.add(words[0])
+
+    # keys ----------------------------------------------------------------------------------
+    def classify_key(self, key: str) -> Any:
+        """``_SAFE``, ``_PLAIN`` or a :class:`_Sensitive` for an attribute/dict key (cached)."""
+        found = self._key_cache.get(key)
+        if found is not None:
+            return found
+        found = self._classify(key)
+        if len(self._key_cache) >= self._CACHE_LIMIT:
+            self._key_cache.clear()
+        self._key_cache[key] = found
+        return found
+
+    def _classify(self, key: str) -> Any:
+        words = key_words(key) if isinstance(key, str) else ()
+        if not words:
+            return _PLAIN
+        for suffix in _SAFE_KEY_SUFFIXES:
+            if words[-len(suffix) :] == suffix:
+                return _SAFE
+        counting = any(word in _COUNTING_WORDS for word in words)
+        for name_words, strong, name in self._sensitive_names:
+            n = len(name_words)
+            if n == 1 and name in self._suffix_names:  # dbpassword, csrftoken, clientsecret
+                hit = any(word.endswith(name) for word in words)
+            else:
+                hit = any(words[i : i + n] == name_words for i in range(len(words) - n + 1))
+            if hit and (strong or not counting):
+                return _Sensitive(name, strong, MARK.format(name))
+        return _PLAIN
+
+    # text ------------------------------------------------------------------------------------
+    def _families(self, text: str, first: bool = False) -> int:
+        """Which detector families may hit in ``text`` (cheap C-level checks, then one search each).
+
+        With ``first``, stop at the first family found (for a yes/no answer).
+        """
+        found = 0
+        raw = text.encode("utf-8", "surrogatepass")
+        if self._vendor is not None and _VENDOR_HINT.search(text) is not None:
+            for start in _vendor_starts(text):
+                if start >= 0 and self._vendor.match(text, start):
+                    if first:
+                        return _F_VENDOR
+                    found |= _F_VENDOR
+                    break
+        if self._numeric is not None:
+            runs = raw.translate(_NUMBER_RUNS)
+            at = runs.find(b"0000000")
+            if at >= 0 and len(raw) != len(text):  # not ASCII: offsets differ, search it all
+                at = -1
+                if self._numeric.search(text):
+                    if first:
+                        return _F_NUMERIC
+                    found |= _F_NUMERIC
+            search = self._numeric.search
+            while at >= 0:  # look only inside runs of 7+ digits and separators
+                end = runs.find(b"x", at)
+                if end < 0:
+                    end = len(runs)
+                if search(text, at - 3 if at > 3 else 0, end + 1):
+                    if first:
+                        return _F_NUMERIC
+                    found |= _F_NUMERIC
+                    break
+                at = runs.find(b"0000000", end)
+        if (self._email or self._url_credentials) and ("@" in text or "%40" in text or "\\u0040" in text):
+            if first:
+                return _F_AT
+            found |= _F_AT
+        if self._ipv6 and ":" in text and _IPV6_HINT.search(text) is not None:
+            for hint in _IPV6_HINT.finditer(text):
+                if _IPV6.search(text, max(0, hint.start() - 40), hint.end() + 45):
+                    if first:
+                        return _F_IPV6
+                    found |= _F_IPV6
+                    break
+        if self._params is not None and ("=" in text or ":" in text) and self._params_hint.search(raw.lower()[::-1]):
+            if first:
+                return _F_PARAMS
+            found |= _F_PARAMS
+        if self.extra_patterns and any(pattern.search(text) for _, pattern in self.extra_patterns):
+            found |= _F_EXTRA
+        return found
+
+    def has_candidates(self, text: str) -> bool:
+        """Whether ``text`` may hold something to redact (no false negatives; rare false positives)."""
+        return bool(self._families(text, first=True))
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with every detected secret replaced; the same object when nothing was found.
+
+        Each detector family scans the text once, from a cheap hint (a rare character, a run
+        of digits, a literal), and replaces what it confirms; nothing is scanned twice.
+        """
+        out = text
+        if self._vendor is not None and _VENDOR_HINT.search(out) is not None:
+            out = self._sub_vendor(out)
+        if self._url_credentials and "://" in out and "@" in out:
+            out = _URL_CREDENTIALS.sub("//[REDACTED:url_credentials]@", out)
+        if self._params is not None and ("=" in out or ":" in out):
+            out = self._sub_params(out)
+        if self._email and ("@" in out or "%40" in out or "\\u0040" in out):
+            out = _sub_emails(out)
+        if self._ipv6 and ":" in out and _IPV6_HINT.search(out) is not None:
+            windows = [(m.start() - 40 if m.start() > 40 else 0, m.end() + 45) for m in _IPV6_HINT.finditer(out)]
+            out = _windowed_sub(_IPV6, self._ipv6_repl, out, windows)
+        if self._numeric is not None:
+            raw = out.encode("utf-8", "surrogatepass")
+            runs = raw.translate(_NUMBER_RUNS)
+            at = runs.find(b"0000000")
+            if at >= 0 and (len(raw) != len(out) or len(raw) > 4096 and runs.count(b"0000000") * 160 > len(raw)):
+                # Not ASCII (byte offsets are not str offsets), or long and dense in digit runs:
+                # one scan of the whole text costs less than a search per run.
+                out = self._numeric.sub(self._numeric_repl, out)
+            elif at >= 0:
+                search = self._numeric.search
+                while at >= 0:  # the first run that holds a candidate, if any
+                    end = runs.find(b"x", at)
+                    if end < 0:
+                        end = len(runs)
+                    if search(out, at - 3 if at > 3 else 0, end + 1):
+                        out = _windowed_sub(self._numeric, self._numeric_repl, out, _number_windows(raw, True, at))
+                        break
+                    at = runs.find(b"0000000", end)
+        for kind, pattern in self.extra_patterns:
+            out = pattern.sub(self._extra_repl(kind), out)
+        return out
+
+    def _sub_vendor(self, text: str) -> str:
+        """Vendor tokens, matched only where the hint says one starts (no scan of the whole text)."""
+        pieces: list[str] = []
+        last = 0
+        for start in _vendor_starts(text):
+            if start < last or start < 0:
+                continue
+            match = self._vendor.match(text, start)
+            if match is None:
+                continue
+            replacement = self._vendor_repl(match)
+            if replacement != match.group(0):
+                pieces.append(text[last:start])
+                pieces.append(replacement)
+                last = match.end()
+        if not pieces:
+            return text
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+    def _vendor_repl(self, match: re.Match[str]) -> str:
+        text = match.group(0)
+        on = self.enabled
+        if text.startswith("-----BEGIN"):
+            kind = "private_key"
+        elif text.startswith("sk-ant-"):
+            kind = "anthropic_api_key"
+        elif text.startswith("sk-"):
+            body = text[3:]
+            if not (any(c.isdigit() for c in body) and any(c.isupper() for c in body) and any(c.islower() for c in body)):
+                return text  # a slug such as sk-learn-tutorial, not a key
+            kind = "openai_api_key"
+        elif text.startswith(("sk_", "rk_", "whsec_")):
+            kind = "stripe_key"
+        elif text.startswith("AIza"):
+            kind = "google_api_key"
+        elif text[:4] in _AWS_PREFIXES:
+            kind = "aws_access_key_id"
+        elif text.startswith(("gh", "github_pat_")):
+            kind = "github_token"
+        elif text.startswith("xox"):
+            kind = "slack_token"
+        elif text.startswith("eyJ"):
+            kind = "jwt"
+        else:
+            scheme, _, value = text.partition(" ") if " " in text else text.partition("\t")
+            value = value.strip()
+            if value.isalpha() and value.islower() or value.startswith(_MARK_PREFIX):
+                return text  # "Bearer authentication": an English word, not a token
+            return f"{scheme} [REDACTED:bearer_token]"
+        return MARK.format(kind) if kind in on else text
+
+    def _param_repl(self, match: re.Match[str]) -> str:
+        for group in ("bare", "dq", "sq", "edq"):
+            start, end = match.span(group)
+            if start >= 0:
+                break
+        else:  # pragma: no cover - one value alternative always matches
+            return match.group(0)
+        value = match.string[start:end]
+        name = re.sub(r"[.\-]", "_", match.group("name").lower())
+        stripped = value.strip().lower()
+        if stripped in _NOT_A_SECRET or stripped.startswith(_MARK_PREFIX.lower()):
+            return match.group(0)
+        if name in _WEAK_PARAMS and _NUMBERISH.fullmatch(stripped):
+            return match.group(0)
+        if group == "bare" and stripped.split()[0] in ("bearer", "basic", "digest", "token") and _MARK_PREFIX.lower() in stripped:
+            return match.group(0)
+        whole = match.group(0)
+        offset = match.start()
+        return whole[: start - offset] + MARK.format(name) + whole[end - offset :]
+
+    def _ipv6_repl(self, match: re.Match[str]) -> str:
+        text = match.group(0)
+        candidate = text.rstrip(".")  # "... 2001:db8::1." at the end of a sentence
+        rest = text[len(candidate) :]
+        try:
+            parsed = ipaddress.IPv6Address(candidate.split("%", 1)[0])
+        except ValueError:
+            return text
+        if parsed.is_loopback or parsed.is_unspecified or sum(c not in ":." for c in candidate) < 4:
+            return text  # ::1, ::, and a::b (C++ scope, not an address anyone has)
+        return "[REDACTED:ipv6]" + rest
+
+    def _sub_params(self, text: str) -> str:
+        """Redact the values of sensitive ``name=value`` pairs.
+
+        The reversed hint finds each candidate from its ``=``/``:`` and tells where the
+        name starts, so the (case-insensitive, slow to scan) forward pattern is only
+        *matched* there, never scanned over the whole text.
+        """
+        raw = text.encode("utf-8", "surrogatepass")
+        if len(raw) != len(text):  # not ASCII: byte offsets are not character offsets
+            return self._params.sub(self._param_repl, text)
+        reverse = raw.lower()[::-1]
+        if self._params_hint.search(reverse) is None:
+            return text
+        n = len(raw)
+        starts = sorted(n - hint.end() for hint in self._params_hint.finditer(reverse))
+        pieces: list[str] = []
+        last = 0
+        for start in starts:
+            if start < last:
+                continue
+            match = self._params.match(text, start)
+            if match is None:
+                continue
+            replacement = self._param_repl(match)
+            if replacement == match.group(0):
+                continue  # not a secret (a count, already redacted): later pairs are still looked at
+            pieces.append(text[last:start])
+            pieces.append(replacement)
+            last = match.end()
+        if not pieces:
+            return text
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+    def _numeric_repl(self, match: re.Match[str]) -> str:
+        text = match.group(0)
+        group = match.lastgroup  # the named alternative (separator groups close before it)
+        kind = _NUMERIC_KIND.get(group or "")
+        if kind == "ipv4":
+            ok = _valid_ipv4(text) and not self._version_context(match)
+        elif kind == "credit_card":
+            ok = is_card_number(text.replace(" ", "").replace("-", "")) and not self._id_context(match)
+        elif kind == "ssn":
+            ok = _valid_ssn(text)
+        elif kind == "phone":
+            if group == "e164" or group == "e164u":
+                digits = sum(c.isdigit() for c in text)
+                ok = 8 <= digits <= 15 + (group == "e164u")
+            elif group == "national":
+                ok = 9 <= sum(c.isdigit() for c in text) <= 12
+            else:
+                ok = True
+        else:
+            ok = False
+        return _MARKS[kind] if ok else text
+
+    @staticmethod
+    def _id_context(match: re.Match[str]) -> bool:
+        """``span_id=4111111111111111``: an all-digit span/trace id, not a card."""
+        start = match.start()
+        before = match.string[start - 16 if start > 16 else 0 : start].lower()
+        before = before[before.rfind("\x00") + 1 :]
+        return "span" in before or "trace" in before
+
+    @staticmethod
+    def _version_context(match: re.Match[str]) -> bool:
+        """``version 1.2.3.4`` is a version, not an address."""
+        start = match.start()
+        before = match.string[start - 10 if start > 10 else 0 : start]
+        if "ersion" in before or "ERSION" in before:
+            return "\x00" not in before[before.find("ersion") if "ersion" in before else before.find("ERSION") :]
+        return before.endswith(("v ", "V ", "ver ", "Ver "))
+
+    def _extra_repl(self, kind: str):
+        mark = MARK.format(kind)
+
+        def repl(match: re.Match[str]) -> str:
+            if match.re.groups and match.start(1) >= 0:
+                whole, offset = match.group(0), match.start()
+                return whole[: match.start(1) - offset] + mark + whole[match.end(1) - offset :]
+            return mark
+
+        return repl
+
+    # values ------------------------------------------------------------------------------------
+    def scrub_value(self, value: Any, key: str | None = None) -> Any:
+        """One attribute or body value (nested dicts and lists included); ``key`` is its key."""
+        if key is not None:
+            kind = self.classify_key(key)
+            if kind is _SAFE:
+                return value
+            if kind is not _PLAIN:
+                return self._redact(value, kind)
+        return self._scan(value, 0)
+
+    def _scan(self, value: Any, depth: int) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self.scrub_text(value)
+        if kind is bool or kind is float or value is None:
+            return value
+        if kind is int:
+            if value >= 1_000_000_000_000 and "credit_card" in self.enabled and is_card_number(str(value)):
+                return MARK.format("credit_card")
+            return value
+        if depth > 64:
+            raise _ScrubError("value nested more than 64 levels deep")
+        if isinstance(value, Mapping):
+            return self._scrub_mapping(value, depth + 1)
+        if isinstance(value, (list, tuple)):
+            items = [self._scan(item, depth + 1) for item in value]
+            if all(a is b for a, b in zip(items, value)):
+                return value
+            return tuple(items) if isinstance(value, tuple) else items
+        if isinstance(value, (bytes, bytearray)):
+            return value
+        if isinstance(value, str):  # a str subclass
+            return self.scrub_text(str(value))
+        return self.scrub_text(str(value))
+
+    def _scrub_mapping(self, mapping: Mapping, depth: int) -> Mapping:
+        changed: dict | None = None
+        for key, value in _items(mapping):
+            kind = self.classify_key(key) if isinstance(key, str) else _PLAIN
+            if kind is _SAFE:
+                new = value
+            elif kind is _PLAIN:
+                new = self._scan(value, depth)
+            else:
+                new = self._redact(value, kind)
+            if new is not value:
+                if changed is None:
+                    changed = dict(_items(mapping))
+                changed[key] = new
+        return mapping if changed is None else changed
+
+    @staticmethod
+    def _redact(value: Any, kind: _Sensitive) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            if value.strip().lower() in _NOT_A_SECRET or value.startswith(_MARK_PREFIX):
+                return value
+            if not kind.strong and _NUMBERISH.fullmatch(value):
+                return value
+            return kind.mark
+        if isinstance(value, (int, float)):
+            return kind.mark if kind.strong else value
+        if isinstance(value, (list, tuple)):
+            items = [Scrubber._redact(item, kind) for item in value]
+            return tuple(items) if isinstance(value, tuple) else items
+        return kind.mark
+
+    def scrub_attributes(self, attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """A scrubbed copy of an attribute map, or the same object when nothing needed scrubbing."""
+        if not attributes:
+            return attributes
+        done = self._scrub_parts((), (attributes,))
+        return attributes if done is None else done[1][0]
+
+    def _scrub_parts(
+        self, texts: Sequence[Any], maps: Sequence[Mapping[str, Any] | None]
+    ) -> tuple[list[Any], list[Any]] | None:
+        """Scrub loose strings and attribute maps together; ``None`` when nothing changes.
+
+        The strings of all of them (texts, values, sequence items) are joined with NUL and
+        checked in one pass; when something is found the joined text is scrubbed once and
+        split back, and only the maps whose strings changed are copied. A map with a
+        sensitive key, a large int or a nested value is scrubbed value by value instead.
+        Unchanged entries are returned as the same objects.
+        """
+        segments: list[str] = []
+        slow: set[int] = set()
+        starts: list[int] = []  # index of the first segment of each map
+        add = segments.append
+        for text in texts:
+            if type(text) is str and text:
+                add(text)
+        text_segments = len(segments)
+        cache = self._key_cache
+        for index, attributes in enumerate(maps):
+            starts.append(len(segments))
+            if not attributes:
+                continue
+            for key, value in _items(attributes):
+                kind = cache.get(key)
+                if kind is None:
+                    kind = self.classify_key(key)
+                if kind is _PLAIN:
+                    t = type(value)
+                    if t is str:
+                        add(value)
+                    elif t is int:
+                        if value >= 1_000_000_000_000:
+                            slow.add(index)
+                    elif t is tuple or t is list:
+                        for item in value:
+                            t = type(item)
+                            if t is str:
+                                add(item)
+                            elif not (t is float or t is bool or item is None or (t is int and item < 1_000_000_000_000)):
+                                slow.add(index)
+                    elif not (t is float or t is bool or value is None):
+                        slow.add(index)  # bytes, mappings, other objects
+                elif kind is not _SAFE:
+                    slow.add(index)
+        joined = "\x00".join(segments)
+        scrubbed = self.scrub_text(joined) if joined else joined
+        if scrubbed is joined and not slow:
+            return None
+        new_texts, new_maps = list(texts), list(maps)
+        for index in slow:
+            new_maps[index] = self._scrub_mapping(maps[index], 0)
+        if scrubbed is joined:
+            return new_texts, new_maps
+        if joined.count("\x00") == len(segments) - 1 and scrubbed.count("\x00") == len(segments) - 1:
+            parts = scrubbed.split("\x00")
+        else:  # NUL inside a value, or a match across two values: one by one
+            parts = [self.scrub_text(segment) for segment in segments]
+        changed = [k for k, (old, new) in enumerate(zip(segments, parts)) if old != new]
+        if not changed:
+            return new_texts, new_maps
+        # Texts: the first segments, in order (empty or non-str texts have none).
+        if changed[0] < text_segments:
+            position = 0
+            for index, text in enumerate(texts):
+                if type(text) is str and text:
+                    if parts[position] != text:
+                        new_texts[index] = parts[position]
+                    position += 1
+        # Maps: walk again only those holding a changed segment.
+        touched = {bisect.bisect_right(starts, k) - 1 for k in changed if k >= text_segments}
+        for index in touched:
+            if index not in slow:
+                new_maps[index] = self._put_back(maps[index], parts, starts[index])
+        return new_texts, new_maps
+
+    def _put_back(self, attributes: Mapping[str, Any], parts: list[str], start: int) -> dict:
+        """A copy of ``attributes`` with its strings taken from ``parts`` (walked as in ``_scrub_parts``)."""
+        out = dict(_items(attributes))
+        k = start
+        for key, value in out.items():
+            if self.classify_key(key) is not _PLAIN:
+                continue
+            t = type(value)
+            if t is str:
+                if parts[k] != value:
+                    out[key] = parts[k]
+                k += 1
+            elif t is tuple or t is list:
+                items = list(value)
+                for position, item in enumerate(items):
+                    if type(item) is str:
+                        items[position] = parts[k]
+                        k += 1
+                if any(a != b for a, b in zip(items, value)):
+                    out[key] = tuple(items) if t is tuple else items
+        return out
+
+    # signals ----------------------------------------------------------------------------------
+    def scrub_resource(self, resource: Any) -> Any:
+        """A resource with scrubbed attributes (cached per resource object)."""
+        cached = self._resource_cache.get(id(resource))
+        if cached is not None and cached[0] is resource:
+            return cached[1]
+        attributes = resource.attributes
+        scrubbed = self.scrub_attributes(attributes)
+        if scrubbed is attributes:
+            result = resource
+        else:
+            from opentelemetry.sdk.resources import Resource
+
+            result = Resource(dict(scrubbed), resource.schema_url)
+        if len(self._resource_cache) > 64:
+            self._resource_cache.clear()
+        self._resource_cache[id(resource)] = (resource, result)
+        return result
+
+    def scrub_span(self, span: Any) -> Any:
+        """A scrubbed copy of a ``ReadableSpan``, or the span itself when it is clean."""
+        return self._span_batch([span])[0]
+
+    def _span_batch(self, spans: Sequence[Any]) -> list[Any]:
+        """Scrub a batch of spans; all their strings are checked (and scrubbed) in one pass."""
+        texts: list[Any] = []
+        maps: list[Any] = []
+        layout = []
+        for span in spans:
+            events, links, status = span.events, span.links, span.status
+            layout.append((len(texts), len(maps), events, links))
+            texts.append(span.name)
+            texts.append(status.description if status is not None else None)
+            texts.extend(event.name for event in events)
+            maps.append(getattr(span, "_attributes", None) if isinstance(span, _READABLE_SPAN) else span.attributes)
+            maps.extend(event.attributes for event in events)
+            maps.extend(link.attributes for link in links)
+        done = self._scrub_parts(texts, maps)
+        new_texts, new_maps = done if done is not None else (texts, maps)
+        out = []
+        for span, (t0, m0, events, links) in zip(spans, layout):
+            resource = self.scrub_resource(span.resource)
+            t1, m1 = t0 + 2 + len(events), m0 + 1 + len(events) + len(links)
+            if resource is span.resource and (
+                done is None
+                or all(a is b for a, b in zip(new_texts[t0:t1], texts[t0:t1]))
+                and all(a is b for a, b in zip(new_maps[m0:m1], maps[m0:m1]))
+            ):
+                out.append(span)
+            else:
+                out.append(self._rebuild_span(span, new_texts[t0:t1], new_maps[m0:m1], resource, events, links))
+        return out
+
+    @staticmethod
+    def _rebuild_span(
+        span: Any, texts: list[Any], maps: list[Any], resource: Any, old_events=None, old_links=None
+    ) -> Any:
+        from opentelemetry.trace import Status
+
+        old_events = span.events if old_events is None else old_events
+        old_links = span.links if old_links is None else old_links
+        events = []
+        for index, event in enumerate(old_events):
+            name, attributes = texts[2 + index], maps[1 + index]
+            if name is event.name and attributes is event.attributes:
+                events.append(event)
+            else:
+                events.append(_ScrubbedEvent(name, attributes, event.timestamp, _dropped(event)))
+        links = []
+        for index, link in enumerate(old_links):
+            attributes = maps[1 + len(old_events) + index]
+            links.append(link if attributes is link.attributes else _ScrubbedLink(link.context, attributes, _dropped(link)))
+        status = span.status
+        if status is not None and texts[1] is not status.description:
+            status = Status(status.status_code, texts[1])
+        attributes = maps[0]
+        if type(attributes) is not dict:  # unchanged: copy it out of its BoundedAttributes
+            attributes = dict(_items(attributes or {}))
+        return _ScrubbedSpan(span, texts[0], attributes, events, links, status, resource)
+
+    def scrub_log(self, record: Any) -> Any:
+        """A scrubbed copy of a ``ReadableLogRecord``, or the record itself when it is clean."""
+        return self._log_batch([record])[0]
+
+    def _log_batch(self, records: Sequence[Any]) -> list[Any]:
+        """Scrub a batch of log records; all their strings are checked (and scrubbed) in one pass."""
+        texts: list[Any] = []
+        maps: list[Any] = []
+        for record in records:
+            log = record.log_record
+            body = log.body
+            texts.append(body if type(body) is str else None)
+            texts.append(getattr(log, "event_name", None))
+            maps.append(log.attributes)
+        done = self._scrub_parts(texts, maps)
+        new_texts, new_maps = done if done is not None else (texts, maps)
+        out = []
+        for index, record in enumerate(records):
+            log = record.log_record
+            resource = self.scrub_resource(record.resource)
+            body = log.body
+            new_body = new_texts[2 * index] if type(body) is str else self._scan(body, 0)
+            event_name = new_texts[2 * index + 1]
+            attributes = new_maps[index]
+            if (
+                new_body is body
+                and event_name is texts[2 * index + 1]
+                and attributes is maps[index]
+                and resource is record.resource
+            ):
+                out.append(record)
+            else:
+                out.append(self._rebuild_log(record, new_body, attributes, event_name, resource))
+        return out
+
+    @staticmethod
+    def _rebuild_log(record: Any, body: Any, attributes: Any, event_name: Any, resource: Any) -> Any:
+        log = copy.copy(record.log_record)
+        log.body = body
+        log.attributes = dict(attributes) if attributes is not None else None
+        if hasattr(log, "event_name"):
+            log.event_name = event_name
+        if hasattr(log, "exception"):
+            log.exception = None  # exported as exception.* attributes, which were scrubbed
+        return _ScrubbedLogRecord(
+            log_record=log,
+            resource=resource,
+            instrumentation_scope=record.instrumentation_scope,
+            limits=record.limits,
+            scrub_dropped=record.dropped_attributes,
+        )
+
+    def scrub_metrics(self, metrics_data: Any, safely: bool = False) -> Any:
+        """A scrubbed copy of ``MetricsData`` (resource, data point and exemplar attributes)."""
+        resource_metrics = []
+        changed = False
+        for rm in metrics_data.resource_metrics:
+            resource = self.scrub_resource(rm.resource)
+            scope_metrics = []
+            rm_changed = resource is not rm.resource
+            for sm in rm.scope_metrics:
+                metrics = []
+                sm_changed = False
+                for metric in sm.metrics:
+                    data = self._scrub_metric_data(metric.data, safely)
+                    if data is not metric.data:
+                        sm_changed = True
+                        metric = dataclasses.replace(metric, data=data)
+                    metrics.append(metric)
+                if sm_changed:
+                    rm_changed = True
+                    sm = dataclasses.replace(sm, metrics=metrics)
+                scope_metrics.append(sm)
+            if rm_changed:
+                changed = True
+                rm = dataclasses.replace(rm, resource=resource, scope_metrics=scope_metrics)
+            resource_metrics.append(rm)
+        if not changed:
+            return metrics_data
+        return dataclasses.replace(metrics_data, resource_metrics=resource_metrics)
+
+    def _scrub_metric_data(self, data: Any, safely: bool) -> Any:
+        points = getattr(data, "data_points", None)
+        if not points:
+            return data
+        maps: list[Any] = []
+        for point in points:
+            maps.append(point.attributes)
+            maps.extend(exemplar.filtered_attributes for exemplar in (getattr(point, "exemplars", None) or ()))
+        if safely:
+            new_maps = [self._attributes_safely(m) for m in maps]
+        else:
+            done = self._scrub_parts((), maps)
+            if done is None:
+                return data
+            new_maps = done[1]
+        new_points = []
+        at = 0
+        for point in points:
+            attributes = new_maps[at]
+            exemplars = list(getattr(point, "exemplars", None) or ())
+            new_exemplars = []
+            changed = attributes is not point.attributes
+            for offset, exemplar in enumerate(exemplars, start=1):
+                filtered = new_maps[at + offset]
+                if filtered is not exemplar.filtered_attributes:
+                    changed = True
+                    exemplar = dataclasses.replace(exemplar, filtered_attributes=dict(filtered or {}))
+                new_exemplars.append(exemplar)
+            at += 1 + len(exemplars)
+            if changed:
+                point = dataclasses.replace(point, attributes=dict(attributes or {}), exemplars=new_exemplars)
+            new_points.append(point)
+        return dataclasses.replace(data, data_points=_merge_points(data, new_points))
+
+    # batches (what the exporters call): never raise ---------------------------------------------
+    def scrub_spans(self, spans: Sequence[Any]) -> list[Any]:
+        """Scrubbed copies of a batch of spans (clean ones are passed on as they are). Never raises."""
+        try:
+            return self._span_batch(spans)
+        except Exception as error:  # noqa: BLE001 - never break the pipeline
+            _fault("span batch", error)
+        return self._batch(spans, self.scrub_span, self._scrub_span_safely, "span")
+
+    def scrub_logs(self, records: Sequence[Any]) -> list[Any]:
+        """Scrubbed copies of a batch of log records (clean ones are passed on as they are). Never raises."""
+        try:
+            return self._log_batch(records)
+        except Exception as error:  # noqa: BLE001 - never break the pipeline
+            _fault("log batch", error)
+        return self._batch(records, self.scrub_log, self._scrub_log_safely, "log record")
+
+    def scrub_metrics_safely(self, metrics_data: Any) -> Any:
+        """``scrub_metrics`` that never raises: on failure, values are scrubbed one by one; ``None`` if even that fails."""
+        try:
+            return self.scrub_metrics(metrics_data)
+        except Exception as error:  # noqa: BLE001 - never break the pipeline
+            _fault("metric collection", error)
+        try:
+            return self.scrub_metrics(metrics_data, safely=True)
+        except Exception as error:  # noqa: BLE001
+            _fault("metric collection (value by value)", error, dropped=True)
+            return None
+
+    def _batch(self, items: Sequence[Any], scrub, safely, what: str) -> list[Any]:
+        out = []
+        for item in items:
+            try:
+                out.append(scrub(item))
+                continue
+            except Exception as error:  # noqa: BLE001 - never break the pipeline
+                _fault(what, error)
+            try:
+                out.append(safely(item))
+            except Exception as error:  # noqa: BLE001
+                _fault(f"{what} (value by value)", error, dropped=True)
+        return out
+
+    def _safe_value(self, value: Any) -> Any:
+        try:
+            return self._scan(value, 0)
+        except Exception:  # noqa: BLE001 - drop the value rather than leak it
+            return ERROR_MARK
+
+    def _attributes_safely(self, attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        if not attributes:
+            return attributes
+        out = {}
+        for key, value in attributes.items():
+            try:
+                out[key] = self.scrub_value(value, key)
+            except Exception:  # noqa: BLE001 - drop the value rather than leak it
+                out[key] = ERROR_MARK
+        return out
+
+    def _resource_safely(self, resource: Any) -> Any:
+        try:
+            return self.scrub_resource(resource)
+        except Exception:  # noqa: BLE001
+            from opentelemetry.sdk.resources import Resource
+
+            return Resource(self._attributes_safely(resource.attributes) or {}, resource.schema_url)
+
+    def _scrub_span_safely(self, span: Any) -> Any:
+        events, links = span.events, span.links
+        description = span.status.description if span.status is not None else None
+        texts = [self._safe_value(t) for t in (span.name, description, *(e.name for e in events))]
+        maps = [
+            self._attributes_safely(m)
+            for m in (span.attributes, *(e.attributes for e in events), *(link.attributes for link in links))
+        ]
+        return self._rebuild_span(span, texts, maps, self._resource_safely(span.resource))
+
+    def _scrub_log_safely(self, record: Any) -> Any:
+        log = record.log_record
+        return self._rebuild_log(
+            record,
+            self._safe_value(log.body),
+            self._attributes_safely(log.attributes),
+            self._safe_value(getattr(log, "event_name", None)),
+            self._resource_safely(record.resource),
+        )
+
+
+def _items(mapping: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    """``mapping.items()``, read from the dict inside a ``BoundedAttributes`` (its own ``items()`` is slow)."""
+    inner = getattr(mapping, "_dict", None)
+    return inner.items() if type(inner) is dict or isinstance(inner, dict) else mapping.items()
+
+
+def _number_windows(raw: bytes, ascii: bool, start: int = 0) -> list[tuple[int, int]]:
+    """Where digit-shaped PII can be: the runs of 7+ digits/separators, as ``text`` slices.
+
+    A run is widened by 3 on the left (``%2B`` before an encoded phone number) and 1 on the
+    right (so the end-of-token look-ahead sees the real next character); runs less than 64
+    characters apart share a window (one search instead of several). For non-ASCII text,
+    byte offsets are not character offsets: one window, the whole text.
+    """
+    runs = raw.translate(_NUMBER_RUNS)
+    if runs.find(b"0000000") < 0:
+        return []
+    if not ascii:
+        return [(0, len(raw))]
+    windows: list[tuple[int, int]] = []
+    for run in _RUNS.finditer(runs, start):
+        low, high = run.start(), run.end() + 1
+        low = low - 3 if low > 3 else 0
+        if windows and low - windows[-1][1] < 64:
+            windows[-1] = (windows[-1][0], high)
+        else:
+            windows.append((low, high))
+    return windows
+
+
+def _windowed_sub(pattern: re.Pattern[str], repl, text: str, windows: Iterable[tuple[int, int]]) -> str:
+    """``pattern.sub(repl, text)`` looking only inside ``windows`` (sorted, as slices of ``text``).
+
+    Each match found in a window is matched again from its start on the whole text, so
+    look-aheads at a window's edge see the real text.
+    """
+    pieces: list[str] = []
+    last = 0
+    for low, high in windows:
+        position = max(low, last)
+        while position < high:
+            found = pattern.search(text, position, high)
+            if found is None:
+                break
+            # A match ending close to the window's edge is matched again on the whole text,
+            # so its end-of-token look-ahead sees the real next characters.
+            match = found if found.end() + 2 <= high else pattern.match(text, found.start())
+            if match is None or match.end() == match.start():
+                position = found.start() + 1
+                continue
+            replacement = repl(match)
+            if replacement != match.group(0):
+                pieces.append(text[last : match.start()])
+                pieces.append(replacement)
+                last = match.end()
+            position = match.end()
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def _sub_emails(text: str) -> str:
+    pieces: list[str] = []
+    last = 0
+    for at in _AT.finditer(text):
+        start = at.start()
+        if start < last:
+            continue
+        floor = max(last, start - 64)
+        while start > floor and text[start - 1] in _LOCAL_CHARS:
+            start -= 1
+        if start == at.start() or start == floor and start > last and text[start - 1] in _LOCAL_CHARS:
+            continue  # nothing before the @, or a local part longer than an address allows
+        match = _EMAIL.match(text, start)
+        if match is None or match.end() <= at.end():
+            continue
+        pieces.append(text[last:start])
+        pieces.append("[REDACTED:email]")
+        last = match.end()
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def _fault(what: str, error: BaseException, dropped: bool = False) -> None:
+    if dropped:
+        outcome = "it was dropped"
+    elif what.endswith("batch"):
+        outcome = "its items were scrubbed again one by one"
+    else:
+        outcome = "its values were scrubbed one by one, and any that failed replaced by [REDACTED:error]"
+    warn_once(
+        f"scrub-fault:{what}:{type(error).__name__}",
+        f"scrubbing a {what} failed ({error!r}); {outcome}, so nothing unscrubbed was exported",
+    )
+
+
+def _dropped(item: Any) -> int:
+    try:
+        return int(item.dropped_attributes)
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def _merge_points(data: Any, points: list[Any]) -> list[Any]:
+    """Points whose attributes became equal after scrubbing are merged (no duplicate series)."""
+    from opentelemetry.sdk.metrics.export import Gauge, Histogram, HistogramDataPoint, NumberDataPoint, Sum
+
+    merged: dict[Any, int] = {}
+    out: list[Any] = []
+    for point in points:
+        key = frozenset((k, _hashable(v)) for k, v in (point.attributes or {}).items())
+        index = merged.get(key)
+        if index is None:
+            merged[key] = len(out)
+            out.append(point)
+            continue
+        first = out[index]
+        exemplars = list(first.exemplars or []) + list(point.exemplars or [])
+        if isinstance(data, Sum) and isinstance(point, NumberDataPoint):
+            out[index] = dataclasses.replace(first, value=first.value + point.value, exemplars=exemplars,
+                                             time_unix_nano=max(first.time_unix_nano, point.time_unix_nano))
+        elif isinstance(data, Gauge) and isinstance(point, NumberDataPoint):
+            if point.time_unix_nano >= first.time_unix_nano:
+                out[index] = dataclasses.replace(point, exemplars=exemplars)
+        elif (
+            isinstance(data, Histogram)
+            and isinstance(point, HistogramDataPoint)
+            and list(point.explicit_bounds) == list(first.explicit_bounds)
+        ):
+            out[index] = dataclasses.replace(
+                first,
+                count=first.count + point.count,
+                sum=first.sum + point.sum,
+                bucket_counts=[a + b for a, b in zip(first.bucket_counts, point.bucket_counts)],
+                min=min(first.min, point.min),
+                max=max(first.max, point.max),
+                time_unix_nano=max(first.time_unix_nano, point.time_unix_nano),
+                exemplars=exemplars,
+            )
+        # other kinds (exponential histograms): the first point is kept
+    return out
+
+
+# --- copies that keep the original dropped counts -------------------------------------------
+def _span_classes():
+    from opentelemetry.sdk._logs import ReadableLogRecord
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import Link
+
+    class ScrubbedSpan(ReadableSpan):
+        def __init__(self, span, name, attributes, events, links, status, resource) -> None:
+            super().__init__(
+                name=name,
+                context=span.context,
+                parent=span.parent,
+                resource=resource,
+                attributes=attributes,
+                events=events,
+                links=links,
+                kind=span.kind,
+                instrumentation_info=getattr(span, "_instrumentation_info", None),
+                status=status,
+                start_time=span.start_time,
+                end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope,
+            )
+            self._scrub_dropped = (span.dropped_attributes, span.dropped_events, span.dropped_links)
+
+        @property
+        def dropped_attributes(self) -> int:
+            return self._scrub_dropped[0]
+
+        @property
+        def dropped_events(self) -> int:
+            return self._scrub_dropped[1]
+
+        @property
+        def dropped_links(self) -> int:
+            return self._scrub_dropped[2]
+
+    class ScrubbedEvent(Event):
+        def __init__(self, name, attributes, timestamp, dropped) -> None:
+            super().__init__(name, attributes, timestamp)
+            self._scrub_dropped = dropped
+
+        @property
+        def dropped_attributes(self) -> int:
+            return self._scrub_dropped
+
+    class ScrubbedLink(Link):
+        def __init__(self, context, attributes, dropped) -> None:
+            super().__init__(context, attributes)
+            self._scrub_dropped = dropped
+
+        @property
+        def dropped_attributes(self) -> int:
+            return self._scrub_dropped
+
+    @dataclass(frozen=True)
+    class ScrubbedLogRecord(ReadableLogRecord):
+        scrub_dropped: int = 0
+
+        @property
+        def dropped_attributes(self) -> int:
+            return self.scrub_dropped
+
+    return ScrubbedSpan, ScrubbedEvent, ScrubbedLink, ScrubbedLogRecord
+
+
+_ScrubbedSpan, _ScrubbedEvent, _ScrubbedLink, _ScrubbedLogRecord = _span_classes()
+_READABLE_SPAN = _ScrubbedSpan.__mro__[1]
+
+
+# --- configuration -------------------------------------------------------------------------------
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,63}")
+
+
+def parse_extra_patterns(raw: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """Parse ``AGENTWATCH_SCRUB_EXTRA_PATTERNS``: ``name=regex`` entries separated by ``;;``.
+
+    Returns the usable ``(name, regex)`` pairs and a list of problems (one per bad entry).
+    An entry without a ``name=`` prefix gets the kind ``custom``.
+    """
+    pairs: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for entry in raw.split(";;"):
+        entry = entry.strip()
+        if not entry:
+            continue
+        name, sep, regex = entry.partition("=")
+        if not sep or not _NAME.fullmatch(name.strip()):
+            name, regex = "custom", entry
+        name, regex = name.strip(), regex.strip()
+        try:
+            compiled = re.compile(regex)
+        except re.error as error:
+            problems.append(f"{entry!r} does not compile ({error})")
+            continue
+        if compiled.search("") is not None:
+            problems.append(f"{entry!r} matches the empty string")
+            continue
+        pairs.append((name, regex))
+    return pairs, problems
+
+
+_cached: tuple[Any, Scrubber | None] | None = None
+
+
+def scrubber_for(settings: Any) -> Scrubber | None:
+    """The scrubber the settings ask for (``None`` when ``AGENTWATCH_SCRUB=false``), built once per settings."""
+    global _cached  # noqa: PLW0603 - one scrubber per settings object
+    if _cached is not None and _cached[0] is settings:
+        return _cached[1]
+    scrubber = None
+    if getattr(settings, "scrub", True):
+        scrubber = Scrubber(
+            disabled=getattr(settings, "scrub_disabled_detectors", ()),
+            extra_patterns=getattr(settings, "scrub_extra_patterns", ()),
+            extra_keys=getattr(settings, "scrub_extra_keys", ()),
+        )
+    _cached = (settings, scrubber)
+    return scrubber
+
+
+def default_scrubber() -> Scrubber | None:
+    """The scrubber of this process's settings (for readers and exporters built outside ``setup()``)."""
+    from agentwatch.distro.settings import settings
+
+    return scrubber_for(settings())
+
+
+def scrub_text(text: str) -> str:
+    """One string through this process's scrubber (for code that exports or returns free text itself).
+
+    Never raises; returns ``text`` unchanged when ``AGENTWATCH_SCRUB=false``, and
+    ``[REDACTED:error]`` if the text cannot be scrubbed.
+    """
+    try:
+        scrubber = default_scrubber()
+        return text if scrubber is None else scrubber.scrub_text(text)
+    except Exception as error:  # noqa: BLE001 - never break the caller
+        _fault("text", error, dropped=True)
+        return ERROR_MARK
