@@ -10,13 +10,32 @@ app is created)::
 
     import agentwatch
     agentwatch.configure()
+
+Agent steps from code (see ``agentwatch.instrumentors.api``)::
+
+    @agentwatch.intent_classifier / @agentwatch.retriever / @agentwatch.planner / @agentwatch.critic
+    with agentwatch.retrieval("kb") as step: step.record(documents)
 """
 
 from __future__ import annotations
 
 from agentwatch.version import __version__
 
-__all__ = ["__version__", "configure"]
+_AGENT_API = (
+    "intent_classifier", "retriever", "planner", "critic",
+    "intent_classification", "retrieval", "planning", "critique",
+)
+
+__all__ = ["__version__", "configure", *_AGENT_API]
+
+
+def __getattr__(name: str):
+    """Agent decorators and context managers, imported on first use (``import agentwatch`` stays cheap)."""
+    if name in _AGENT_API:
+        from agentwatch.instrumentors import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'agentwatch' has no attribute {name!r}")
 
 
 def configure() -> None:

@@ -1,0 +1,224 @@
+"""The agent telemetry catalogue: every span, span attribute and metric the agent
+instrumentors (intent, rag, planner) emit, as data.
+
+This module is the single source of truth: the instrumentors create their
+instruments from :data:`METRICS` (name, type, unit, buckets, description), the
+README's "Agent instrumentors" tables are generated from it
+(:func:`markdown`), and ``tests/test_agent_catalogue.py`` checks that what a
+real run emits -- metric names, types, units, buckets and attribute keys, span
+names and attribute keys -- is exactly what is listed here.
+
+Naming: OpenTelemetry GenAI semantic conventions where they define the concept
+(``retrieval`` and ``plan`` spans, ``gen_ai.data_source.id``,
+``gen_ai.retrieval.*``, ``gen_ai.agent.name``, the ``gen_ai.evaluation.result``
+event); everything else lives under the ``agentwatch.`` namespace.
+Metric attributes are bounded: target names and data-source ids come from the
+configuration, intents fold into ``other`` beyond ``AGENTWATCH_INTENT_MAX_DISTINCT``,
+verdicts are ``accepted``/``rejected``, ``error.type`` is an exception class name.
+Nothing here imports OpenTelemetry, so reading the catalogue is free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# --- attribute names ----------------------------------------------------------------
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_DATA_SOURCE_ID = "gen_ai.data_source.id"
+GEN_AI_REQUEST_TOP_K = "gen_ai.request.top_k"
+GEN_AI_RETRIEVAL_QUERY_TEXT = "gen_ai.retrieval.query.text"
+GEN_AI_RETRIEVAL_DOCUMENTS = "gen_ai.retrieval.documents"
+GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+GEN_AI_EVALUATION_NAME = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+ERROR_TYPE = "error.type"
+
+INTENT_CLASSIFIER = "agentwatch.intent.classifier"
+INTENT_NAME = "agentwatch.intent.name"
+INTENT_CONFIDENCE = "agentwatch.intent.confidence"
+INTENT_LOW_CONFIDENCE = "agentwatch.intent.low_confidence"
+RETRIEVAL_DOCUMENT_COUNT = "agentwatch.retrieval.document_count"
+RETRIEVAL_TOP_SCORE = "agentwatch.retrieval.top_score"
+RETRIEVAL_SCORE_KIND = "agentwatch.retrieval.score_kind"
+PLAN_ITERATIONS = "agentwatch.plan.iterations"
+PLAN_ACCEPTED = "agentwatch.plan.accepted"
+CRITIQUE_ITERATION = "agentwatch.critique.iteration"
+CRITIQUE_VERDICT = "agentwatch.critique.verdict"
+
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+
+# --- buckets --------------------------------------------------------------------------
+UNIT_INTERVAL_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+RETRIEVAL_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The GenAI client operation buckets: a plan usually includes model calls.
+PLAN_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+DOCUMENT_COUNT_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100)
+ITERATION_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: OpenTelemetry instrument type, unit, attribute keys, histogram buckets."""
+
+    name: str
+    instrument: str  # "counter" | "histogram"
+    unit: str
+    description: str
+    attributes: tuple[str, ...]
+    buckets: tuple[float, ...] | None = None
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """One span: name pattern, kind, attribute keys (always / when known / opt-in content), events."""
+
+    role: str
+    name: str
+    kind: str
+    attributes: tuple[str, ...]
+    content_attributes: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    notes: str = ""
+    event_attributes: tuple[str, ...] = field(default=())
+
+
+METRICS: tuple[Metric, ...] = (
+    # intent ---------------------------------------------------------------------------
+    Metric(
+        "agentwatch.intent.classifications", "counter", "{classification}",
+        "Intent classifications, by intent (folded into `other` beyond the bound).",
+        (INTENT_CLASSIFIER, INTENT_NAME), role="intent",
+    ),
+    Metric(
+        "agentwatch.intent.confidence", "histogram", "1",
+        "Confidence of each classification, buckets of 0.1.",
+        (INTENT_CLASSIFIER, INTENT_NAME), UNIT_INTERVAL_BUCKETS, role="intent",
+    ),
+    Metric(
+        "agentwatch.intent.low_confidence", "counter", "{classification}",
+        "Classifications whose confidence is below `AGENTWATCH_INTENT_LOW_CONFIDENCE`.",
+        (INTENT_CLASSIFIER, INTENT_NAME), role="intent",
+    ),
+    # retrieval ------------------------------------------------------------------------
+    Metric(
+        "agentwatch.retrieval.duration", "histogram", "s",
+        "Duration of each retrieval (`error.type` set when it raised).",
+        (GEN_AI_DATA_SOURCE_ID, ERROR_TYPE), RETRIEVAL_DURATION_BUCKETS, role="rag",
+    ),
+    Metric(
+        "agentwatch.retrieval.documents", "histogram", "{document}",
+        "Documents returned per retrieval.",
+        (GEN_AI_DATA_SOURCE_ID,), DOCUMENT_COUNT_BUCKETS, role="rag",
+    ),
+    Metric(
+        "agentwatch.retrieval.empty", "counter", "{retrieval}",
+        "Retrievals that returned no document.",
+        (GEN_AI_DATA_SOURCE_ID,), role="rag",
+    ),
+    Metric(
+        "agentwatch.retrieval.top_score", "histogram", "1",
+        "Best score of each non-empty retrieval (highest similarity, or lowest distance for "
+        "distance-scored results such as chromadb's); buckets of 0.1 over [0, 1].",
+        (GEN_AI_DATA_SOURCE_ID, RETRIEVAL_SCORE_KIND), UNIT_INTERVAL_BUCKETS, role="rag",
+    ),
+    # planner / critic -----------------------------------------------------------------
+    Metric(
+        "agentwatch.plan.duration", "histogram", "s",
+        "Duration of each plan, critique loop included (`error.type` set when it raised).",
+        (GEN_AI_AGENT_NAME, ERROR_TYPE), PLAN_DURATION_BUCKETS, role="planner",
+    ),
+    Metric(
+        "agentwatch.plan.iterations", "histogram", "{iteration}",
+        "Iterations (critiques) per completed plan.",
+        (GEN_AI_AGENT_NAME,), ITERATION_BUCKETS, role="planner",
+    ),
+    Metric(
+        "agentwatch.critique.verdicts", "counter", "{verdict}",
+        "Critique verdicts, `accepted` or `rejected`.",
+        (GEN_AI_EVALUATION_NAME, CRITIQUE_VERDICT), role="critic",
+    ),
+    Metric(
+        "agentwatch.plan.first_try_acceptance", "counter", "{plan}",
+        "Critiqued plans by whether the first critique accepted them "
+        "(`agentwatch.plan.accepted` true/false); the ratio of true is the first-try acceptance rate.",
+        (GEN_AI_AGENT_NAME, PLAN_ACCEPTED), role="planner",
+    ),
+)
+
+SPANS: tuple[Span, ...] = (
+    Span(
+        "intent", "classify_intent {agentwatch.intent.classifier}", "INTERNAL",
+        (INTENT_CLASSIFIER, INTENT_NAME, INTENT_CONFIDENCE, INTENT_LOW_CONFIDENCE, ERROR_TYPE),
+        notes="No OpenTelemetry operation exists for intent classification; attributes are ours.",
+    ),
+    Span(
+        "rag", "retrieval {gen_ai.data_source.id}", "INTERNAL",
+        (GEN_AI_OPERATION_NAME, GEN_AI_DATA_SOURCE_ID, GEN_AI_REQUEST_TOP_K, GEN_AI_RETRIEVAL_DOCUMENTS,
+         RETRIEVAL_DOCUMENT_COUNT, RETRIEVAL_TOP_SCORE, RETRIEVAL_SCORE_KIND, ERROR_TYPE),
+        content_attributes=(GEN_AI_RETRIEVAL_QUERY_TEXT,),
+        notes="`gen_ai.operation.name=retrieval`. `gen_ai.retrieval.documents` is `[{id, score}]` as JSON "
+        "(document `content` added only with content capture on). INTERNAL, not CLIENT: the I/O spans "
+        "(sqlite3, HTTP, vector DB) are its CLIENT children.",
+    ),
+    Span(
+        "planner", "plan {gen_ai.agent.name}", "INTERNAL",
+        (GEN_AI_OPERATION_NAME, GEN_AI_AGENT_NAME, PLAN_ITERATIONS, PLAN_ACCEPTED, ERROR_TYPE),
+        notes="`gen_ai.operation.name=plan`; one `critique` child per iteration.",
+    ),
+    Span(
+        "critic", "critique {gen_ai.evaluation.name}", "INTERNAL",
+        (GEN_AI_OPERATION_NAME, GEN_AI_EVALUATION_NAME, CRITIQUE_ITERATION, CRITIQUE_VERDICT, ERROR_TYPE),
+        events=(EVALUATION_EVENT,),
+        event_attributes=(GEN_AI_EVALUATION_NAME, GEN_AI_EVALUATION_SCORE_LABEL, GEN_AI_EVALUATION_SCORE_VALUE),
+        content_attributes=(GEN_AI_EVALUATION_EXPLANATION,),
+        notes="`gen_ai.operation.name=critique` (a custom value, as the GenAI conventions allow); "
+        "the verdict is a `gen_ai.evaluation.result` span event (`score.label` accepted/rejected, "
+        "`score.value` when the critic returns a score; `explanation` only with content capture on).",
+    ),
+)
+
+METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
+
+
+def metrics_for(role: str) -> tuple[Metric, ...]:
+    return tuple(metric for metric in METRICS if metric.role == role)
+
+
+def markdown() -> str:
+    """The README's span and metric tables, generated from the catalogue."""
+
+    def code(items) -> str:
+        return ", ".join(f"`{item}`" for item in items) or "-"
+
+    rows = ["| Span | Kind | Attributes | Opt-in content | Events | Notes |", "|---|---|---|---|---|---|"]
+    for span in SPANS:
+        rows.append(
+            f"| `{span.name}` | {span.kind} | {code(span.attributes)} | {code(span.content_attributes)} | "
+            f"{code(span.events)} | {span.notes} |"
+        )
+    rows += ["", "| Metric | Type | Unit | Attributes | Buckets | Meaning |", "|---|---|---|---|---|---|"]
+    for metric in METRICS:
+        buckets = ", ".join(f"{b:g}" for b in metric.buckets) if metric.buckets else "-"
+        rows.append(
+            f"| `{metric.name}` | {metric.instrument} | `{metric.unit}` | {code(metric.attributes)} | "
+            f"{buckets} | {metric.description} |"
+        )
+    return "\n".join(rows)
+
+
+def _write_readme(path: str = "README.md") -> None:
+    import re
+
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    text = re.sub(
+        r"(<!-- agent-catalogue:start[^>]*-->\n).*?(<!-- agent-catalogue:end -->)",
+        lambda m: m.group(1) + markdown() + "\n" + m.group(2),
+        text,
+        flags=re.S,
+    )
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
