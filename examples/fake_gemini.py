@@ -9,6 +9,7 @@ machine:
     POST /{v1,v1beta}/models/{model}:countTokens
     POST /{v1,v1beta}/models/{model}:batchEmbedContents
     POST /{v1,v1beta}/models/{model}:embedContent
+    (and the same under Vertex AI paths: /v1beta1/[projects/P/locations/L/]publishers/google/models/...)
     GET  /healthz
 
 The answer is deterministic: it is derived from the last user text of the request, so
@@ -21,7 +22,21 @@ the real API also accepts); without one the server answers 401 with the real err
 
 Fault injection: a request whose text contains ``#fail-NNN`` (NNN one of 400, 403, 404,
 429, 500, 503, 504) gets that HTTP error with the matching Google status, so a demo can
-provoke a model failure through ordinary user input.
+provoke a model failure through ordinary user input; a 429 carries ``RetryInfo`` and
+``QuotaFailure`` details and a ``Retry-After`` header, like the real API. Streams only:
+``#fail-stream`` sends one chunk, then an ``{"error": {"code": 500, ...}}`` event;
+``#cut-stream`` sends one chunk, then drops the connection.
+
+Realistic usage: ``usageMetadata`` counts the prompt (system instruction included), the
+answer, thinking tokens when the request's ``thinkingConfig`` has a ``thinkingBudget``
+(``thoughtsTokenCount``, a quarter of the budget, at most 64) and cached tokens when it
+names ``cachedContent`` (``cachedContentTokenCount``, half the prompt, included in the
+prompt count as in the real API).
+
+Function calling: when the request declares ``functionDeclarations`` and its last turn is
+not a ``functionResponse``, the answer is a ``functionCall`` of the first declared
+function with every declared parameter filled (strings ``"Paris"``, numbers ``1``,
+booleans ``true``); once a ``functionResponse`` arrives the answer is text quoting it.
 
 Run it:  python examples/fake_gemini.py --port 8766 [--latency-ms 5] [--api-key K]
 Import it (tests):  server, url = start_fake_gemini(port=0); ...; server.shutdown()
@@ -42,7 +57,11 @@ from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["FakeGeminiServer", "start_fake_gemini", "main"]
 
-_MODEL_PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/([A-Za-z0-9._\-]+):([A-Za-z]+)$")
+# Gemini API: /v1/models/M:op. Vertex AI: /v1beta1/[projects/P/locations/L/]publishers/google/models/M:op.
+_MODEL_PATH = re.compile(
+    r"^/(v1|v1beta|v1alpha|v1beta1)/(?:projects/[^/]+/locations/[^/]+/)?(?:publishers/[^/]+/)?"
+    r"models/([A-Za-z0-9._\-]+):([A-Za-z]+)$"
+)
 _FAIL_MARKER = re.compile(r"#fail-(\d{3})\b")
 _WORD = re.compile(r"[A-Za-z0-9']+")
 
@@ -167,18 +186,35 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.server.quiet:
             sys.stderr.write("fake-gemini: " + (format % args) + "\n")
 
-    def _send_json(self, status: int, payload: dict) -> None:
+    def handle(self):  # a client that abandons a keep-alive connection is normal, not an error
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+
+    def _send_json(self, status: int, payload: dict, headers: dict | None = None) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
     def _send_error(self, code: int, message: str) -> None:
-        self._send_json(
-            code, {"error": {"code": code, "message": message, "status": _GOOGLE_STATUS.get(code, "UNKNOWN")}}
-        )
+        error: dict = {"code": code, "message": message, "status": _GOOGLE_STATUS.get(code, "UNKNOWN")}
+        headers = {}
+        if code == 429:
+            error["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests"}],
+                },
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2s"},
+            ]
+            headers["Retry-After"] = "2"
+        self._send_json(code, {"error": error}, headers)
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -251,20 +287,66 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_texts = _texts(body.get("contents") or []) + _texts(body.get("systemInstruction") or {})
         prompt_tokens = _count_tokens(prompt_texts)
         candidate_tokens = _count_tokens([answer])
-        return {
+        usage = {
             "promptTokenCount": prompt_tokens,
             "candidatesTokenCount": candidate_tokens,
             "totalTokenCount": prompt_tokens + candidate_tokens,
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
         }
+        thinking = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+        budget = thinking.get("thinkingBudget", thinking.get("thinking_budget")) or 0
+        if isinstance(budget, int) and budget > 0:
+            usage["thoughtsTokenCount"] = min(64, max(1, budget // 4))
+            usage["totalTokenCount"] += usage["thoughtsTokenCount"]
+        if body.get("cachedContent"):
+            usage["cachedContentTokenCount"] = max(1, prompt_tokens // 2)
+        return usage
+
+    @staticmethod
+    def _function_call(body: dict) -> dict | None:
+        """The functionCall part to answer with, or None (see the module docstring)."""
+        declarations = [
+            d for tool in body.get("tools") or [] if isinstance(tool, dict) for d in tool.get("functionDeclarations") or []
+        ]
+        mode = (((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode") or "").upper()
+        if not declarations or mode == "NONE":
+            return None
+        contents = body.get("contents") or []
+        last = contents[-1] if contents else {}
+        if any("functionResponse" in part for part in (last.get("parts") or []) if isinstance(part, dict)):
+            return None
+        declaration = declarations[0]
+        schema = declaration.get("parameters") or declaration.get("parameters_json_schema") or declaration.get("parametersJsonSchema") or {}
+        args = {}
+        for name, spec in (schema.get("properties") or {}).items():
+            kind = str((spec or {}).get("type", "string")).lower()
+            args[name] = 1 if kind in ("integer", "number") else True if kind == "boolean" else "Paris"
+        return {"functionCall": {"name": declaration.get("name", "function"), "args": args}}
+
+    @staticmethod
+    def _function_result_text(body: dict) -> str | None:
+        contents = body.get("contents") or []
+        last = contents[-1] if contents else {}
+        for part in last.get("parts") or []:
+            if isinstance(part, dict) and "functionResponse" in part:
+                response = part["functionResponse"]
+                return f"The {response.get('name', 'tool')} tool says: {json.dumps(response.get('response'), sort_keys=True)}."
+        return None
 
     def _generate(self, body: dict, model: str) -> None:
         answer, response_id = _answer_for(_last_user_text(body), model)
+        part: dict = {"text": answer}
+        call = self._function_call(body)
+        if call is not None:
+            part, answer = call, json.dumps(call)
+        else:
+            answer = self._function_result_text(body) or answer
+            part = {"text": answer}
         self._send_json(
             200,
             {
                 "candidates": [
-                    {"content": {"role": "model", "parts": [{"text": answer}]}, "finishReason": "STOP", "index": 0}
+                    {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}
                 ],
                 "usageMetadata": self._usage(body, answer),
                 "modelVersion": model,
@@ -274,15 +356,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, body: dict, model: str, *, sse: bool) -> None:
         answer, response_id = _answer_for(_last_user_text(body), model)
-        usage = self._usage(body, answer)
+        call = self._function_call(body)
+        answer = self._function_result_text(body) or answer
+        usage = self._usage(body, json.dumps(call) if call else answer)
         words = answer.split(" ")
         chunks = [" ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "") for i in range(0, len(words), 4)]
+        if call is not None:
+            chunks = [call]
+        raw_text = "\n".join(_texts(body.get("contents") or []))
+        fault = "fail" if "#fail-stream" in raw_text else "cut" if "#cut-stream" in raw_text else None
         events = []
         sent = ""
         for i, chunk in enumerate(chunks):
-            sent += chunk
+            part = chunk if isinstance(chunk, dict) else {"text": chunk}
+            sent += json.dumps(chunk) if isinstance(chunk, dict) else chunk
             last = i == len(chunks) - 1
-            candidate = {"content": {"role": "model", "parts": [{"text": chunk}]}, "index": 0}
+            candidate = {"content": {"role": "model", "parts": [part]}, "index": 0}
             if last:
                 candidate["finishReason"] = "STOP"
             # Like the real API: usage is repeated, cumulative, on every chunk.
@@ -299,10 +388,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for event in events:
+            for index, event in enumerate(events):
+                if fault and index == 1:
+                    if fault == "cut":  # the connection drops mid-stream, no terminating chunk
+                        self.close_connection = True
+                        return
+                    event = {"error": {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}}
                 data = b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\r\n\r\n"
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
+                if fault == "fail" and index == 1:
+                    break
                 if self.server.latency_s:
                     time.sleep(self.server.latency_s / 4)
             self.wfile.write(b"0\r\n\r\n")

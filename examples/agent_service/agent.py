@@ -1,7 +1,7 @@
 """The agent pipeline behind ``POST /chat``: classify -> retrieve -> generate.
 
 Each step is a plain function or method of its own module (``intents.classify``,
-``knowledge.search``, ``GeminiRest.generate``), which is what instrumentors hook.
+``knowledge.search``, ``GeminiClient.generate`` over google-genai), which is what instrumentors hook.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import intents
 import knowledge
-from gemini_rest import GeminiRest
+from gemini_client import GeminiClient
 
 log = logging.getLogger("agent")
 
@@ -57,7 +57,7 @@ class SessionStore:
 
 
 class Agent:
-    def __init__(self, conn: sqlite3.Connection, llm: GeminiRest, sessions: SessionStore | None = None):
+    def __init__(self, conn: sqlite3.Connection, llm: GeminiClient, sessions: SessionStore | None = None):
         self.conn = conn
         self.llm = llm
         self.sessions = sessions or SessionStore()

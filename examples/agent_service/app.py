@@ -6,12 +6,13 @@
     GET  /                  index
 
 Pipeline of /chat: keyword intent classifier -> top-3 articles from an SQLite FTS5 table ->
-Gemini ``generateContent`` over REST with one shared ``httpx.AsyncClient`` -> one log line.
+Gemini ``generate_content`` through the google-genai SDK (one shared client) -> one log line.
 
 Configuration (environment):
-    GEMINI_BASE_URL   default https://generativelanguage.googleapis.com (the demo points it at
-                      examples/fake_gemini.py)
-    GEMINI_API_KEY    sent as x-goog-api-key
+    GEMINI_BASE_URL   the Gemini server. Unset: the real API when GEMINI_API_KEY (or
+                      GOOGLE_API_KEY) is set, otherwise the local fake on http://127.0.0.1:8766
+                      (examples/fake_gemini.py)
+    GEMINI_API_KEY    the API key (GOOGLE_API_KEY is read too); the SDK sends it as x-goog-api-key
     GEMINI_MODEL      default gemini-2.5-flash
     AGENT_DB_PATH     SQLite file of the knowledge base; default a temporary file
     AGENT_MODEL_TIMEOUT_S  default 30
@@ -31,7 +32,6 @@ import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 
-import httpx
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -39,7 +39,7 @@ from pydantic import BaseModel, Field
 
 import knowledge
 from agent import Agent
-from gemini_rest import GeminiRest, ModelError
+from gemini_client import GeminiClient, ModelError, endpoint
 
 log = logging.getLogger("agent")
 log.setLevel(logging.INFO)
@@ -47,7 +47,7 @@ log.setLevel(logging.INFO)
 
 @dataclass(frozen=True)
 class Settings:
-    gemini_base_url: str
+    gemini_base_url: str | None
     gemini_api_key: str
     model: str
     db_path: str | None
@@ -55,9 +55,10 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
+        base_url, api_key = endpoint(os.environ)
         return cls(
-            gemini_base_url=os.environ.get("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
-            gemini_api_key=os.environ.get("GEMINI_API_KEY", ""),
+            gemini_base_url=base_url,
+            gemini_api_key=api_key,
             model=os.environ.get("GEMINI_MODEL", "gemini-2.5-flash"),
             db_path=os.environ.get("AGENT_DB_PATH") or None,
             model_timeout_s=float(os.environ.get("AGENT_MODEL_TIMEOUT_S", "30")),
@@ -94,9 +95,11 @@ async def lifespan(app: FastAPI):
         os.close(fd)
         db_path = temp_db
     conn = knowledge.connect(db_path)
-    client = httpx.AsyncClient(timeout=httpx.Timeout(settings.model_timeout_s, connect=5.0))
-    llm = GeminiRest(
-        client, base_url=settings.gemini_base_url, api_key=settings.gemini_api_key, model=settings.model
+    llm = GeminiClient(
+        base_url=settings.gemini_base_url,
+        api_key=settings.gemini_api_key,
+        model=settings.model,
+        timeout_s=settings.model_timeout_s,
     )
     app.state.conn = conn
     app.state.agent = Agent(conn, llm)
@@ -104,7 +107,7 @@ async def lifespan(app: FastAPI):
     try:
         yield
     finally:
-        await client.aclose()
+        await llm.aclose()
         conn.close()
         if temp_db:
             for suffix in ("", "-wal", "-shm"):

@@ -1,0 +1,123 @@
+"""Per-request GenAI roll-up: what did this request cost, in one attribute.
+
+``GenAIRollupSpanProcessor`` watches span ends. When a GenAI call span ends
+(it carries ``gen_ai.operation.name`` and is not a per-round-trip child), its
+billed tokens and cost are added to the SERVER span of the same trace that is
+still open in this process -- the request that made the call -- as running
+totals, so the server span is exported with:
+
+- ``agentwatch.request.gen_ai.cost`` (USD; only when at least one call had a price)
+- ``agentwatch.request.gen_ai.input_tokens`` / ``.output_tokens``
+- ``agentwatch.request.gen_ai.calls`` (GenAI call spans that ended inside the request)
+
+It works on attribute names only (it imports no instrumentor), keeps state
+only for SERVER spans that are open (bounded), and never raises into the SDK.
+When one trace has several open SERVER spans in this process (a service
+calling itself), calls are added to the most recently started one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import SpanKind
+
+from agentwatch.distro._diagnostics import warn_once
+
+OPERATION = "gen_ai.operation.name"
+ROUND_TRIP = "agentwatch.gen_ai.round_trip"
+INPUT = "gen_ai.usage.input_tokens"
+OUTPUT = "gen_ai.usage.output_tokens"
+COST = "agentwatch.gen_ai.usage.cost"
+
+REQUEST_COST = "agentwatch.request.gen_ai.cost"
+REQUEST_INPUT = "agentwatch.request.gen_ai.input_tokens"
+REQUEST_OUTPUT = "agentwatch.request.gen_ai.output_tokens"
+REQUEST_CALLS = "agentwatch.request.gen_ai.calls"
+
+_MAX_OPEN_TRACES = 4096
+# Operations that are not billed model calls (they carry no usage anyway).
+_NOT_CALLS = {"execute_tool", "invoke_agent", "invoke_workflow", "plan", "retrieval", "create_agent"}
+
+
+class _Totals:
+    __slots__ = ("span", "span_id", "cost", "input", "output", "calls", "priced")
+
+    def __init__(self, span: Any):
+        self.span = span
+        self.span_id = span.context.span_id
+        self.cost = 0.0
+        self.input = 0
+        self.output = 0
+        self.calls = 0
+        self.priced = False
+
+
+class GenAIRollupSpanProcessor(SpanProcessor):
+    """Sums GenAI cost and tokens onto the request's server span (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._open: OrderedDict[int, list[_Totals]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        try:
+            if span.kind is not SpanKind.SERVER:
+                return
+            trace_id = span.context.trace_id
+            with self._lock:
+                self._open.setdefault(trace_id, []).append(_Totals(span))
+                while len(self._open) > _MAX_OPEN_TRACES:  # leaked server spans must not grow memory
+                    self._open.popitem(last=False)
+        except Exception as error:  # noqa: BLE001 - never break the app
+            warn_once("rollup:start", f"GenAI roll-up failed ({error!r}); continuing without it")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            if span.kind is SpanKind.SERVER:
+                self._close(span)
+                return
+            attributes = span.attributes or {}
+            operation = attributes.get(OPERATION)
+            if operation is None or operation in _NOT_CALLS or ROUND_TRIP in attributes:
+                return
+            with self._lock:
+                entries = self._open.get(span.context.trace_id)
+                totals = entries[-1] if entries else None
+                if totals is None:
+                    return
+                totals.calls += 1
+                totals.input += int(attributes.get(INPUT) or 0)
+                totals.output += int(attributes.get(OUTPUT) or 0)
+                cost = attributes.get(COST)
+                if cost is not None:
+                    totals.cost += float(cost)
+                    totals.priced = True
+                values = {REQUEST_CALLS: totals.calls, REQUEST_INPUT: totals.input, REQUEST_OUTPUT: totals.output}
+                if totals.priced:
+                    values[REQUEST_COST] = round(totals.cost, 12)
+                server_span = totals.span
+            if server_span.is_recording():
+                server_span.set_attributes(values)
+        except Exception as error:  # noqa: BLE001
+            warn_once("rollup:end", f"GenAI roll-up failed ({error!r}); continuing without it")
+
+    def _close(self, span: ReadableSpan) -> None:
+        trace_id, span_id = span.context.trace_id, span.context.span_id
+        with self._lock:
+            entries = self._open.get(trace_id)
+            if not entries:
+                return
+            entries[:] = [t for t in entries if t.span_id != span_id]
+            if not entries:
+                del self._open[trace_id]
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._open.clear()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

@@ -1,0 +1,288 @@
+"""Provider-neutral pieces of agentwatch's GenAI instrumentation.
+
+- the GenAI semantic-convention names and the metric bucket boundaries the
+  conventions advise;
+- content-capture settings (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``)
+  with the size limit and the PII-scrubber hook every captured text goes through;
+- the bundled, dated price table and the cost of one call.
+
+Nothing here raises into an instrumented call: every reader falls back to its
+default with one warning line naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Callable, Mapping
+
+from agentwatch.distro import environment_variables as ev
+from agentwatch.distro._diagnostics import info, warn_once
+
+# --------------------------------------------------------------------------- names
+OPERATION = "gen_ai.operation.name"
+PROVIDER = "gen_ai.provider.name"
+SYSTEM_DEPRECATED = "gen_ai.system"
+REQUEST_MODEL = "gen_ai.request.model"
+RESPONSE_MODEL = "gen_ai.response.model"
+RESPONSE_ID = "gen_ai.response.id"
+FINISH_REASONS = "gen_ai.response.finish_reasons"
+INPUT_TOKENS = "gen_ai.usage.input_tokens"
+OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+CACHE_READ_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+REASONING_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+TOKEN_TYPE = "gen_ai.token.type"
+ERROR_TYPE = "error.type"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+
+# agentwatch's own names (no convention exists for these)
+COST = "agentwatch.gen_ai.usage.cost"  # USD, on each GenAI span
+ROUND_TRIP = "agentwatch.gen_ai.round_trip"  # 1-based index, only on per-round-trip child spans
+ROUND_TRIPS = "agentwatch.gen_ai.round_trips"  # on the call span when it made more than one
+COST_METRIC = "agentwatch.gen_ai.client.cost"
+
+DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
+
+# --------------------------------------------------------------------------- content capture
+NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT = "NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"
+_CAPTURE_VALUES = (NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT)
+DEFAULT_MAX_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    mode: str = NO_CONTENT
+    max_chars: int = DEFAULT_MAX_CHARS
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != NO_CONTENT
+
+    @property
+    def on_span(self) -> bool:
+        return self.mode in (SPAN_ONLY, SPAN_AND_EVENT)
+
+    @property
+    def on_event(self) -> bool:
+        return self.mode in (EVENT_ONLY, SPAN_AND_EVENT)
+
+
+def capture_settings(environ: Mapping[str, str] | None = None) -> CaptureSettings:
+    """Read the content-capture variables (never raises)."""
+    environ = os.environ if environ is None else environ
+    name = ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+    raw = (environ.get(name) or "").strip()
+    mode = NO_CONTENT
+    if raw:
+        upper = raw.upper()
+        if upper in _CAPTURE_VALUES:
+            mode = upper
+        elif upper in ("TRUE", "1", "YES", "ON"):
+            mode = SPAN_ONLY
+            warn_once(
+                f"config:{name}:bool",
+                f"{name}={raw!r}: the current GenAI conventions take NO_CONTENT, SPAN_ONLY, EVENT_ONLY or "
+                f"SPAN_AND_EVENT; reading {raw!r} as SPAN_ONLY",
+                level=logging.INFO,
+            )
+        elif upper in ("FALSE", "0", "NO", "OFF"):
+            mode = NO_CONTENT
+        else:
+            warn_once(
+                f"config:{name}",
+                f"{name}={raw!r} is not one of {', '.join(_CAPTURE_VALUES)} (or true/false); using 'NO_CONTENT' instead",
+            )
+    max_name = ev.AGENTWATCH_GENAI_CONTENT_MAX_CHARS
+    max_raw = (environ.get(max_name) or "").strip()
+    max_chars = DEFAULT_MAX_CHARS
+    if max_raw:
+        if max_raw.isdigit() and 16 <= int(max_raw) <= 10_000_000:
+            max_chars = int(max_raw)
+        else:
+            warn_once(
+                f"config:{max_name}",
+                f"{max_name}={max_raw!r} is not a number between 16 and 10000000; using {DEFAULT_MAX_CHARS} instead",
+            )
+    return CaptureSettings(mode, max_chars)
+
+
+def _load_scrubber() -> Callable[[str], str] | None:
+    """The distro's PII scrubber for free text, if it is installed.
+
+    HOOK: ``agentwatch.distro.scrubbing`` is being written in parallel; every
+    name it may expose for scrubbing one string is tried here. Without it,
+    captured content is only size-limited here and scrubbed at the exporter
+    boundary (which the distro applies to everything exported anyway).
+    """
+    try:
+        from agentwatch.distro import scrubbing  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - not there (yet)
+        return None
+    for attribute in ("scrub_text", "scrub_string", "scrub_str", "scrub"):
+        function = getattr(scrubbing, attribute, None)
+        if callable(function):
+            return function
+    default = getattr(scrubbing, "default_scrubber", None)
+    if callable(default):
+        try:
+            scrubber = default()
+            for attribute in ("scrub_text", "scrub_string", "scrub"):
+                method = getattr(scrubber, attribute, None)
+                if callable(method):
+                    return method
+        except Exception:  # noqa: BLE001
+            return None
+    return None
+
+
+_scrubber: Callable[[str], str] | None = None
+_scrubber_loaded = False
+
+
+def scrub_text(text: str, max_chars: int) -> str:
+    """Captured text as it may be recorded: scrubbed, then cut to ``max_chars``."""
+    global _scrubber, _scrubber_loaded  # noqa: PLW0603 - loaded once, lazily
+    if not _scrubber_loaded:
+        _scrubber, _scrubber_loaded = _load_scrubber(), True
+    if _scrubber is not None:
+        try:
+            scrubbed = _scrubber(text)
+            if isinstance(scrubbed, str):
+                text = scrubbed
+        except Exception as error:  # noqa: BLE001 - never break the app
+            warn_once("genai:scrubber", f"the PII scrubber failed on GenAI content ({error!r}); content dropped")
+            return "[content dropped: scrubber failed]"
+    if len(text) > max_chars:
+        text = f"{text[:max_chars]}...[truncated {len(text) - max_chars} chars]"
+    return text
+
+
+# --------------------------------------------------------------------------- prices
+@dataclass(frozen=True)
+class Price:
+    """USD per 1M tokens."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    long_context_above: int | None = None
+    long_context: "Price | None" = None
+
+
+_VERSION_SUFFIX = re.compile(r"^(\d+|\d{2}-\d{4}|preview.*|latest|exp.*)$")
+
+
+def _parse_price(name: str, raw: Any) -> Price | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        long_raw = raw.get("long_context")
+        long_price = None
+        above = None
+        if isinstance(long_raw, dict):
+            above = int(long_raw["above_input_tokens"])
+            long_price = Price(
+                float(long_raw["input"]),
+                float(long_raw.get("output", raw.get("output", 0.0))),
+                None if long_raw.get("cached_input") is None else float(long_raw["cached_input"]),
+            )
+        price = Price(
+            float(raw["input"]),
+            float(raw.get("output", 0.0)),
+            None if raw.get("cached_input") is None else float(raw["cached_input"]),
+            above,
+            long_price,
+        )
+        if min(price.input, price.output) < 0:
+            raise ValueError("negative price")
+        return price
+    except (KeyError, TypeError, ValueError) as error:
+        warn_once(f"genai-price-entry:{name}", f"price entry {name!r} is invalid ({error!r}); it is ignored")
+        return None
+
+
+def _parse_table(data: Any) -> dict[str, Price]:
+    models = data.get("models", data) if isinstance(data, dict) else {}
+    table: dict[str, Price] = {}
+    for name, raw in (models or {}).items():
+        if name.startswith("_"):
+            continue
+        price = _parse_price(name, raw)
+        if price is not None:
+            table[name] = price
+    return table
+
+
+class PriceTable:
+    """Bundled prices, optionally overridden by ``AGENTWATCH_GENAI_PRICES``."""
+
+    def __init__(self, prices: dict[str, Price], as_of: str = "", source: str = ""):
+        self.prices = prices
+        self.as_of = as_of
+        self.source = source
+        self._lookups: dict[str, Price | None] = {}
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> "PriceTable":
+        environ = os.environ if environ is None else environ
+        prices: dict[str, Price] = {}
+        as_of = source = ""
+        try:
+            bundled = json.loads(
+                resources.files("agentwatch.instrumentors").joinpath("data/gemini_prices.json").read_text("utf-8")
+            )
+            prices.update(_parse_table(bundled))
+            as_of = bundled.get("_meta", {}).get("as_of", "")
+            source = "bundled"
+        except Exception as error:  # noqa: BLE001
+            warn_once("genai-prices:bundled", f"the bundled Gemini price table could not be read ({error!r}); no cost")
+        path = (environ.get(ev.AGENTWATCH_GENAI_PRICES) or "").strip()
+        if path:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    override = _parse_table(json.load(handle))
+                prices.update(override)
+                source = f"bundled + {path}"
+                info(f"GenAI prices: {len(override)} models from {path} (over the bundled table of {as_of})")
+            except Exception as error:  # noqa: BLE001
+                warn_once(
+                    f"config:{ev.AGENTWATCH_GENAI_PRICES}",
+                    f"{ev.AGENTWATCH_GENAI_PRICES}={path!r} could not be read ({error}); using the bundled prices instead",
+                )
+        return cls(prices, as_of, source)
+
+    def price(self, model: str | None) -> Price | None:
+        """The price of ``model``: exact name, else its base name (``gemini-2.5-flash-001`` -> ``gemini-2.5-flash``)."""
+        if not model:
+            return None
+        if model in self._lookups:
+            return self._lookups[model]
+        found = self.prices.get(model)
+        if found is None:
+            best = ""
+            for name in self.prices:
+                if model.startswith(name + "-") and len(name) > len(best):
+                    if _VERSION_SUFFIX.match(model[len(name) + 1 :]):
+                        best = name
+            found = self.prices.get(best) if best else None
+        if len(self._lookups) < 1024:
+            self._lookups[model] = found
+        return found
+
+
+def call_cost(price: Price, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
+    """USD of one call. ``input_tokens`` includes ``cached_tokens`` (as Gemini reports and the conventions ask);
+    ``output_tokens`` includes thinking tokens (they are billed as output)."""
+    rate = price
+    if price.long_context is not None and price.long_context_above is not None and input_tokens > price.long_context_above:
+        rate = price.long_context
+    cached = max(0, min(cached_tokens, input_tokens))
+    cached_rate = rate.cached_input if rate.cached_input is not None else rate.input
+    total = (input_tokens - cached) * rate.input + cached * cached_rate + output_tokens * rate.output
+    return round(total / 1_000_000, 12)

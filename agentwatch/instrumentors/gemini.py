@@ -1,0 +1,1031 @@
+"""
+Google Gemini instrumentation for the `google-genai`_ SDK, following the
+OpenTelemetry GenAI semantic conventions.
+
+Every public model call becomes one CLIENT span named
+``{gen_ai.operation.name} {gen_ai.request.model}`` and feeds the conventions'
+``gen_ai.client.operation.duration`` and ``gen_ai.client.token.usage``
+histograms (with the advised buckets), sync and async:
+
+- ``Models.generate_content`` / ``generate_content_stream`` (``generate_content``),
+- ``Models.embed_content`` (``embeddings``),
+- ``Models.count_tokens`` (``count_tokens``),
+- chats (``Chat.send_message`` and its stream), which call the methods above:
+  one span per call, never two.
+
+What it adds over the other Gemini instrumentations:
+
+- **Every round trip counts.** Automatic function calling and automatic
+  continuation send several HTTP requests inside one ``generate_content``;
+  each becomes a child span (``agentwatch.gen_ai.round_trip`` = 1, 2, ...)
+  with its own usage, and the call span carries the *sum* -- what was billed.
+- **Thinking tokens are output tokens** (``gen_ai.usage.output_tokens``
+  includes them, ``gen_ai.usage.reasoning.output_tokens`` says how many).
+- **Cost** (``agentwatch.gen_ai.usage.cost``, USD) from a bundled, dated price
+  table (``AGENTWATCH_GENAI_PRICES`` overrides it), and the
+  ``agentwatch.gen_ai.client.cost`` counter. The distro sums cost and tokens of
+  every call onto the request's server span.
+- **Streams end exactly once**: exhausted, broken out of, closed, garbage
+  collected or failed mid-stream; time to first chunk is recorded.
+- **The API key never leaves the process**: it is removed from every string
+  this instrumentor records (exception messages included).
+- **Content is off by default**; ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+  (``SPAN_ONLY`` / ``EVENT_ONLY`` / ``SPAN_AND_EVENT``) opts in, scrubbed and size-limited.
+
+The app sees exactly what it would see uninstrumented: the same return value,
+the same exception; a failure inside the instrumentation is logged once and
+costs only telemetry.
+
+.. _google-genai: https://pypi.org/project/google-genai/
+
+Usage
+-----
+
+.. code:: python
+
+    from google import genai
+    from agentwatch.instrumentors.gemini import GeminiInstrumentor
+
+    GeminiInstrumentor().instrument()
+
+    client = genai.Client()
+    client.models.generate_content(model="gemini-2.5-flash", contents="Hi")  # span + metrics
+
+Under ``opentelemetry-instrument`` it is loaded from the ``gemini`` entry
+point; ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=gemini`` switches it off.
+
+API
+---
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Collection, Iterator
+from urllib.parse import urlsplit
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry._logs import get_logger
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.metrics import get_meter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from wrapt import wrap_function_wrapper
+
+from agentwatch.distro import environment_variables as ev
+from agentwatch.distro._diagnostics import warn_once
+from agentwatch.instrumentors import _genai_common as g
+from agentwatch.version import __version__
+
+__all__ = ["GeminiInstrumentor"]
+
+_instruments = ("google-genai >= 1.0.0",)
+_SCOPE = "agentwatch.instrumentors.gemini"
+_MODULE = "google.genai.models"
+_EVENT_NAME = "gen_ai.client.inference.operation.details"
+_log = logging.getLogger("agentwatch.gemini")
+
+# The call span a private round-trip method belongs to (set around the public call).
+_CURRENT: contextvars.ContextVar["_Call | None"] = contextvars.ContextVar("agentwatch_gemini_call", default=None)
+
+_PUBLIC = [
+    ("Models.generate_content", "generate", False),
+    ("Models.generate_content_stream", "stream", False),
+    ("Models.embed_content", "embeddings", False),
+    ("Models.count_tokens", "count_tokens", False),
+    ("AsyncModels.generate_content", "generate", True),
+    ("AsyncModels.generate_content_stream", "stream", True),
+    ("AsyncModels.embed_content", "embeddings", True),
+    ("AsyncModels.count_tokens", "count_tokens", True),
+]
+_ROUND_TRIPS = [
+    ("Models._generate_content", "hop", False),
+    ("Models._generate_content_stream", "hop_stream", False),
+    ("AsyncModels._generate_content", "hop", True),
+    ("AsyncModels._generate_content_stream", "hop_stream", True),
+]
+_REQUEST_PARAMS = (
+    ("temperature", "gen_ai.request.temperature"),
+    ("top_p", "gen_ai.request.top_p"),
+    ("top_k", "gen_ai.request.top_k"),
+    ("max_output_tokens", "gen_ai.request.max_tokens"),
+    ("seed", "gen_ai.request.seed"),
+    ("presence_penalty", "gen_ai.request.presence_penalty"),
+    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
+)
+# Gemini finish reasons -> the conventions' output-message finish_reason values.
+_FINISH_TO_SEMCONV = {
+    "stop": "stop",
+    "max_tokens": "length",
+    "safety": "content_filter",
+    "recitation": "content_filter",
+    "blocklist": "content_filter",
+    "prohibited_content": "content_filter",
+    "spii": "content_filter",
+    "image_safety": "content_filter",
+    "malformed_function_call": "error",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+def _guard(where: str, function, *args: Any, default: Any = None) -> Any:
+    """Run an extraction step; a failure is logged once and costs only that telemetry."""
+    try:
+        return function(*args)
+    except Exception as error:  # noqa: BLE001 - never break the app
+        warn_once(f"gemini:{where}", f"Gemini instrumentation: {where} failed ({error!r}); telemetry of that part skipped")
+        return default
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``obj.name`` for SDK objects, ``obj[name]`` or ``obj[camelName]`` for dicts."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        if name in obj:
+            return obj[name]
+        head, *rest = name.split("_")
+        return obj.get(head + "".join(part.title() for part in rest))
+    return getattr(obj, name, None)
+
+
+def _model_name(model: Any) -> str:
+    if not isinstance(model, str):
+        return str(model)
+    if model.startswith("models/") or "/models/" in model:
+        return model.rsplit("/", 1)[-1]
+    return model
+
+
+def _enum_text(value: Any) -> str:
+    name = getattr(value, "name", None)
+    return (name if isinstance(name, str) else str(value)).lower()
+
+
+@dataclass
+class _Usage:
+    input: int | None = None
+    output: int | None = None
+    cached: int | None = None
+    reasoning: int | None = None
+
+    @classmethod
+    def of(cls, metadata: Any) -> "_Usage | None":
+        if metadata is None:
+            return None
+        prompt = _field(metadata, "prompt_token_count")
+        tool_prompt = _field(metadata, "tool_use_prompt_token_count")
+        candidates = _field(metadata, "candidates_token_count")
+        thoughts = _field(metadata, "thoughts_token_count")
+        cached = _field(metadata, "cached_content_token_count")
+        usage = cls()
+        if prompt is not None or tool_prompt is not None:
+            usage.input = (prompt or 0) + (tool_prompt or 0)
+        if candidates is not None or thoughts is not None:
+            usage.output = (candidates or 0) + (thoughts or 0)
+        usage.cached = cached
+        usage.reasoning = thoughts
+        return usage
+
+    def add(self, other: "_Usage | None") -> None:
+        if other is None:
+            return
+        for name in ("input", "output", "cached", "reasoning"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if theirs is not None:
+                setattr(self, name, (mine or 0) + theirs)
+
+    def attributes(self) -> dict[str, int]:
+        out = {}
+        for name, key in (
+            ("input", g.INPUT_TOKENS),
+            ("output", g.OUTPUT_TOKENS),
+            ("cached", g.CACHE_READ_TOKENS),
+            ("reasoning", g.REASONING_TOKENS),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                out[key] = int(value)
+        return out
+
+
+def _response_attributes(response: Any) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    response_id = _field(response, "response_id")
+    if response_id:
+        attrs[g.RESPONSE_ID] = str(response_id)
+    model_version = _field(response, "model_version")
+    if model_version:
+        attrs[g.RESPONSE_MODEL] = _model_name(model_version)
+    reasons = []
+    calls = []
+    for candidate in _field(response, "candidates") or []:
+        reason = _field(candidate, "finish_reason")
+        if reason is not None:
+            reasons.append(_enum_text(reason))
+        content = _field(candidate, "content")
+        for part in _field(content, "parts") or []:
+            call = _field(part, "function_call")
+            if call is not None and _field(call, "name"):
+                calls.append(str(_field(call, "name")))
+    if reasons:
+        attrs[g.FINISH_REASONS] = reasons
+    if calls:
+        attrs["agentwatch.gen_ai.response.tool_calls"] = calls
+    return attrs
+
+
+def _tool_names(config: Any) -> list[str]:
+    names: list[str] = []
+    for tool in _field(config, "tools") or []:
+        if callable(tool) and not hasattr(tool, "function_declarations"):
+            names.append(getattr(tool, "__name__", "function"))
+            continue
+        for declaration in _field(tool, "function_declarations") or []:
+            name = _field(declaration, "name")
+            if name:
+                names.append(str(name))
+    return names
+
+
+def _afc_enabled(config: Any) -> bool:
+    """Whether automatic function calling may send more than one request (Python callables as tools)."""
+    tools = _field(config, "tools") or []
+    if not any(callable(t) and not hasattr(t, "function_declarations") for t in tools):
+        return False
+    afc = _field(config, "automatic_function_calling")
+    return not bool(_field(afc, "disable"))
+
+
+def _redact(text: str, secret: str | None) -> str:
+    if secret and len(secret) >= 4 and secret in text:
+        return text.replace(secret, "[REDACTED]")
+    return text
+
+
+# --------------------------------------------------------------------------- content (opt-in)
+def _parts(parts: Any, capture: g.CaptureSettings) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for part in parts or []:
+        if isinstance(part, str):
+            out.append({"type": "text", "content": g.scrub_text(part, capture.max_chars)})
+            continue
+        text = _field(part, "text")
+        call = _field(part, "function_call")
+        result = _field(part, "function_response")
+        blob = _field(part, "inline_data")
+        file_data = _field(part, "file_data")
+        if text is not None:
+            kind = "reasoning" if _field(part, "thought") else "text"
+            out.append({"type": kind, "content": g.scrub_text(str(text), capture.max_chars)})
+        elif call is not None:
+            arguments = _field(call, "args")
+            out.append(
+                {
+                    "type": "tool_call",
+                    "id": _field(call, "id"),
+                    "name": _field(call, "name"),
+                    "arguments": g.scrub_text(json.dumps(arguments, default=str), capture.max_chars),
+                }
+            )
+        elif result is not None:
+            response = _field(result, "response")
+            out.append(
+                {
+                    "type": "tool_call_response",
+                    "id": _field(result, "id"),
+                    "response": g.scrub_text(json.dumps(response, default=str), capture.max_chars),
+                }
+            )
+        elif blob is not None:
+            mime = _field(blob, "mime_type")
+            out.append({"type": "blob", "mime_type": mime, "modality": str(mime or "").split("/")[0] or None})
+        elif file_data is not None:
+            out.append({"type": "uri", "uri": _field(file_data, "file_uri"), "mime_type": _field(file_data, "mime_type")})
+    return out
+
+
+def _input_messages(contents: Any, capture: g.CaptureSettings) -> list[dict[str, Any]]:
+    from google.genai import _transformers
+
+    messages = []
+    for content in _transformers.t_contents(contents) or []:
+        role = _field(content, "role") or "user"
+        messages.append(
+            {"role": "assistant" if role == "model" else role, "parts": _parts(_field(content, "parts"), capture)}
+        )
+    return messages
+
+
+def _system_instructions(config: Any, capture: g.CaptureSettings) -> list[dict[str, Any]] | None:
+    instruction = _field(config, "system_instruction")
+    if instruction is None:
+        return None
+    from google.genai import _transformers
+
+    content = _transformers.t_content(instruction)
+    return _parts(_field(content, "parts"), capture)
+
+
+def _output_messages(response: Any, capture: g.CaptureSettings) -> list[dict[str, Any]]:
+    messages = []
+    for candidate in _field(response, "candidates") or []:
+        content = _field(candidate, "content")
+        parts = _parts(_field(content, "parts"), capture)
+        reason = _field(candidate, "finish_reason")
+        finish = _FINISH_TO_SEMCONV.get(_enum_text(reason), _enum_text(reason)) if reason is not None else None
+        if any(p["type"] == "tool_call" for p in parts):
+            finish = "tool_call"
+        messages.append({"role": "assistant", "parts": parts, "finish_reason": finish})
+    return messages
+
+
+def _tool_definitions(config: Any) -> list[dict[str, Any]] | None:
+    definitions = []
+    for tool in _field(config, "tools") or []:
+        if callable(tool) and not hasattr(tool, "function_declarations"):
+            definitions.append(
+                {"type": "function", "name": getattr(tool, "__name__", "function"), "description": (tool.__doc__ or "").strip()}
+            )
+            continue
+        for declaration in _field(tool, "function_declarations") or []:
+            definitions.append(
+                {"type": "function", "name": _field(declaration, "name"), "description": _field(declaration, "description")}
+            )
+    return definitions or None
+
+
+# --------------------------------------------------------------------------- telemetry
+class _Telemetry:
+    """Tracer, instruments and settings shared by every wrapper of one instrumentor."""
+
+    def __init__(self, tracer_provider=None, meter_provider=None, logger_provider=None):
+        self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider=tracer_provider)
+        meter = get_meter(_SCOPE, __version__, meter_provider=meter_provider)
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=g.DURATION_BUCKETS,
+        )
+        self.tokens = meter.create_histogram(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Number of input and output tokens used (billed).",
+            explicit_bucket_boundaries_advisory=g.TOKEN_BUCKETS,
+        )
+        self.ttfc = meter.create_histogram(
+            "gen_ai.client.operation.time_to_first_chunk",
+            unit="s",
+            description="Time to receive the first chunk of a streaming response.",
+            explicit_bucket_boundaries_advisory=g.DURATION_BUCKETS,
+        )
+        self.tpoc = meter.create_histogram(
+            "gen_ai.client.operation.time_per_output_chunk",
+            unit="s",
+            description="Time between consecutive chunks of a streaming response, after the first.",
+            explicit_bucket_boundaries_advisory=g.DURATION_BUCKETS,
+        )
+        self.cost = meter.create_counter(
+            g.COST_METRIC, unit="USD", description="Cost of GenAI calls, from the agentwatch price table."
+        )
+        self.logger = get_logger(_SCOPE, __version__, logger_provider=logger_provider)
+        self.capture = g.capture_settings()
+        self.cost_enabled = (os.environ.get(ev.AGENTWATCH_GENAI_COST) or "true").strip().lower() not in (
+            "false", "0", "no", "off",
+        )
+        self.prices = g.PriceTable.load() if self.cost_enabled else g.PriceTable({})
+        opt_in = os.environ.get(ev.OTEL_SEMCONV_STABILITY_OPT_IN, "")
+        self.emit_gen_ai_system = "gen_ai/dup" in {part.strip() for part in opt_in.split(",")}
+
+    def price_of(self, *models: str | None) -> g.Price | None:
+        for model in models:
+            price = self.prices.price(model)
+            if price is not None:
+                return price
+        known = next((m for m in models if m), None)
+        if known and self.cost_enabled:
+            warn_once(f"genai-price:{known}", f"no price for GenAI model {known!r}: no cost recorded", level=logging.DEBUG)
+        return None
+
+
+@dataclass
+class _Hop:
+    start_ns: int
+    end_ns: int = 0
+    usage: _Usage | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    error: BaseException | None = None
+    span: Any = None
+    token: Any = None
+
+
+class _Call:
+    """One public SDK call: its span, timings, round trips and (for streams) chunks."""
+
+    def __init__(self, tel: _Telemetry, instance: Any, operation: str, kwargs: dict, stream: bool = False):
+        self.tel = tel
+        self.instance = instance
+        self.operation = operation
+        self.stream = stream
+        self.started = time.perf_counter()
+        self.ended = False
+        self.hops: list[_Hop] = []
+        self.live_hops = False
+        self.api_key: str | None = None
+        self.config = kwargs.get("config")
+        self.contents = kwargs.get("contents")
+        self.model = _model_name(kwargs.get("model"))
+        # stream state
+        self.first_chunk: float | None = None
+        self.last_chunk: float | None = None
+        self.last_response: Any = None
+        self.stream_reasons: list[str] = []
+        self.stream_calls: list[str] = []
+        self.stream_text: list[str] = []
+        self.stream_usage: _Usage | None = None
+        self.stream_outcome = "completed"
+
+        self.base = self._base_attributes()
+        attributes = dict(self.base)
+        attributes.update(_guard("request attributes", self._request_attributes, default={}) or {})
+        self.span = tel.tracer.start_span(f"{operation} {self.model}", kind=SpanKind.CLIENT, attributes=attributes)
+        self.ctx = trace.set_span_in_context(self.span)
+        if operation == "generate_content" and not stream:
+            self.live_hops = bool(_guard("tool inspection", _afc_enabled, self.config, default=False))
+        if tel.capture.enabled and operation == "generate_content":
+            self.inputs = _guard("content capture (input)", self._capture_inputs, default={}) or {}
+        else:
+            self.inputs = {}
+
+    # ---- start
+    def _base_attributes(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {g.OPERATION: self.operation, g.REQUEST_MODEL: self.model}
+        api = getattr(self.instance, "_api_client", None)
+        vertex = bool(getattr(api, "vertexai", False))
+        attrs[g.PROVIDER] = "gcp.vertex_ai" if vertex else "gcp.gemini"
+        if self.tel.emit_gen_ai_system:
+            attrs[g.SYSTEM_DEPRECATED] = attrs[g.PROVIDER]
+        self.api_key = getattr(api, "api_key", None) if api is not None else None
+        try:
+            base_url = api._http_options.base_url  # noqa: SLF001 - the effective base URL
+            parts = urlsplit(base_url)
+            if parts.hostname:
+                attrs[g.SERVER_ADDRESS] = parts.hostname
+                attrs[g.SERVER_PORT] = parts.port or (443 if parts.scheme == "https" else 80)
+        except Exception:  # noqa: BLE001 - no base URL known: attributes left out
+            pass
+        return attrs
+
+    def _request_attributes(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {}
+        config = self.config
+        if self.stream:
+            attrs["gen_ai.request.stream"] = True
+        if config is None:
+            return attrs
+        for name, key in _REQUEST_PARAMS:
+            value = _field(config, name)
+            if value is not None:
+                attrs[key] = value
+        stops = _field(config, "stop_sequences")
+        if stops:
+            attrs["gen_ai.request.stop_sequences"] = [str(s) for s in stops]
+        count = _field(config, "candidate_count")
+        if count is not None and count != 1:
+            attrs["gen_ai.request.choice.count"] = count
+        mime = _field(config, "response_mime_type")
+        if mime:
+            attrs["gen_ai.output.type"] = "json" if "json" in str(mime) else "text"
+        dimensions = _field(config, "output_dimensionality")
+        if dimensions is not None and self.operation == "embeddings":
+            attrs["gen_ai.embeddings.dimension.count"] = dimensions
+        tools = _tool_names(config)
+        if tools:
+            attrs["agentwatch.gen_ai.request.tools"] = tools
+        return attrs
+
+    def _capture_inputs(self) -> dict[str, Any]:
+        capture = self.tel.capture
+        out: dict[str, Any] = {"gen_ai.input.messages": _input_messages(self.contents, capture)}
+        system = _system_instructions(self.config, capture)
+        if system:
+            out["gen_ai.system_instructions"] = system
+        tools = _tool_definitions(self.config)
+        if tools:
+            out["gen_ai.tool.definitions"] = tools
+        if capture.on_span:
+            self.span.set_attributes({k: json.dumps(v, ensure_ascii=False, default=str) for k, v in out.items()})
+        return out
+
+    # ---- context
+    def attach(self) -> tuple[Any, Any]:
+        return otel_context.attach(self.ctx), _CURRENT.set(self)
+
+    @staticmethod
+    def detach(tokens: tuple[Any, Any]) -> None:
+        otel_token, call_token = tokens
+        try:
+            _CURRENT.reset(call_token)
+        except ValueError:  # reset from another context (a generator resumed elsewhere)
+            _CURRENT.set(None)
+        otel_context.detach(otel_token)
+
+    # ---- round trips
+    def hop_start(self) -> _Hop:
+        hop = _Hop(time.time_ns())
+        self.hops.append(hop)
+        if self.live_hops:
+            hop.span = self.tel.tracer.start_span(
+                self.span.name,
+                context=self.ctx,
+                kind=SpanKind.CLIENT,
+                attributes={**self.base, g.ROUND_TRIP: len(self.hops)},
+            )
+            hop.token = otel_context.attach(trace.set_span_in_context(hop.span))
+        return hop
+
+    def hop_end(self, hop: _Hop, response: Any, error: BaseException | None) -> None:
+        hop.end_ns = time.time_ns()
+        if hop.token is not None:
+            otel_context.detach(hop.token)
+            hop.token = None
+        hop.error = error
+        if response is not None:
+            hop.usage = _Usage.of(_field(response, "usage_metadata"))
+            hop.attributes = _response_attributes(response)
+        if hop.span is not None:
+            self._finish_hop_span(hop, hop.span)
+
+    def observe_hop_chunk(self, hop: _Hop, chunk: Any) -> None:
+        usage = _Usage.of(_field(chunk, "usage_metadata"))
+        if usage is not None:
+            hop.usage = usage  # cumulative within a round trip: the last one wins
+        attrs = _response_attributes(chunk)
+        reasons = attrs.pop(g.FINISH_REASONS, None)
+        hop.attributes.update(attrs)
+        if reasons:
+            hop.attributes[g.FINISH_REASONS] = reasons
+
+    def _finish_hop_span(self, hop: _Hop, span: Any, end_ns: int | None = None) -> None:
+        attrs = dict(hop.attributes)
+        if hop.usage is not None:
+            attrs.update(hop.usage.attributes())
+            cost = self._cost(hop.usage, attrs.get(g.RESPONSE_MODEL))
+            if cost is not None:
+                attrs[g.COST] = cost
+        span.set_attributes(attrs)
+        if hop.error is not None:
+            self._mark_error(span, hop.error)
+        span.end(end_time=end_ns)
+
+    def _replay_hops(self) -> None:
+        """More than one round trip without live child spans (streams, continuations): add them now."""
+        for index, hop in enumerate(self.hops, start=1):
+            if hop.span is not None:
+                continue
+            span = self.tel.tracer.start_span(
+                self.span.name,
+                context=self.ctx,
+                kind=SpanKind.CLIENT,
+                attributes={**self.base, g.ROUND_TRIP: index},
+                start_time=hop.start_ns,
+            )
+            self._finish_hop_span(hop, span, end_ns=hop.end_ns or time.time_ns())
+
+    # ---- end
+    def _cost(self, usage: _Usage, response_model: str | None) -> float | None:
+        if not self.tel.cost_enabled or usage.input is None and usage.output is None:
+            return None
+        price = self.tel.price_of(response_model, self.model)
+        if price is None:
+            return None
+        return g.call_cost(price, usage.input or 0, usage.output or 0, usage.cached or 0)
+
+    def _mark_error(self, span: Any, error: BaseException) -> None:
+        code = getattr(error, "code", None)
+        error_type = str(code) if isinstance(code, int) else type(error).__qualname__
+        status = getattr(error, "status", None)
+        span.set_attribute(g.ERROR_TYPE, error_type)
+        description = f"{code} {status}" if isinstance(code, int) else type(error).__qualname__
+        span.set_status(Status(StatusCode.ERROR, _redact(description, self.api_key)))
+        message = _redact(str(error), self.api_key)
+        stack = _redact("".join(traceback.format_exception(type(error), error, error.__traceback__)), self.api_key)
+        span.add_event(
+            "exception",
+            {
+                "exception.type": f"{type(error).__module__}.{type(error).__qualname__}",
+                "exception.message": message,
+                "exception.stacktrace": stack,
+            },
+        )
+
+    def finish(self, response: Any = None, error: BaseException | None = None) -> None:
+        """End the call span and record the metrics -- exactly once."""
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            self._finish(response, error)
+        except Exception as failure:  # noqa: BLE001
+            warn_once("gemini:finish", f"Gemini instrumentation: recording a call failed ({failure!r}); telemetry skipped")
+        finally:
+            if self.span.is_recording():
+                self.span.end()
+
+    def _finish(self, response: Any, error: BaseException | None) -> None:
+        duration = time.perf_counter() - self.started
+        attrs: dict[str, Any] = {}
+        usage: _Usage | None = None
+        if self.stream:
+            response = self.last_response
+            attrs.update(_guard("response attributes", _response_attributes, response, default={}) or {})
+            if self.stream_reasons:
+                attrs[g.FINISH_REASONS] = self.stream_reasons
+            if self.stream_calls:
+                attrs["agentwatch.gen_ai.response.tool_calls"] = self.stream_calls
+            if self.first_chunk is not None:
+                attrs["gen_ai.response.time_to_first_chunk"] = self.first_chunk - self.started
+            attrs["agentwatch.gen_ai.stream.outcome"] = self.stream_outcome
+        elif response is not None:
+            if self.operation == "generate_content":
+                attrs.update(_guard("response attributes", _response_attributes, response, default={}) or {})
+            elif self.operation == "embeddings":
+                attrs.update(_guard("embedding attributes", self._embedding_attributes, response, default={}) or {})
+            elif self.operation == "count_tokens":
+                total = _field(response, "total_tokens")
+                if total is not None:
+                    attrs["agentwatch.gen_ai.count_tokens.total_tokens"] = int(total)
+        if self.operation == "generate_content":
+            usage = self._summed_usage(response)
+        elif self.operation == "embeddings":
+            usage = getattr(self, "embedding_usage", None)
+        if usage is not None:
+            attrs.update(usage.attributes())
+            cost = self._cost(usage, attrs.get(g.RESPONSE_MODEL))
+            if cost is not None:
+                attrs[g.COST] = cost
+        if len(self.hops) > 1:
+            attrs[g.ROUND_TRIPS] = len(self.hops)
+            _guard("round-trip spans", self._replay_hops)
+        self.span.set_attributes(attrs)
+        if error is not None:
+            self._mark_error(self.span, error)
+        if self.tel.capture.enabled and self.operation == "generate_content" and error is None:
+            _guard("content capture (output)", self._capture_outputs, response)
+        # metrics: bounded attributes only
+        metric_attrs = {k: v for k, v in self.base.items() if k != g.SYSTEM_DEPRECATED}
+        if g.RESPONSE_MODEL in attrs:
+            metric_attrs[g.RESPONSE_MODEL] = attrs[g.RESPONSE_MODEL]
+        if error is not None:
+            code = getattr(error, "code", None)
+            metric_attrs[g.ERROR_TYPE] = str(code) if isinstance(code, int) else type(error).__qualname__
+        self.tel.duration.record(duration, metric_attrs)
+        if usage is not None and error is None:
+            if usage.input is not None:
+                self.tel.tokens.record(usage.input, {**metric_attrs, g.TOKEN_TYPE: "input"})
+            if usage.output is not None:
+                self.tel.tokens.record(usage.output, {**metric_attrs, g.TOKEN_TYPE: "output"})
+        if g.COST in attrs:
+            self.tel.cost.add(attrs[g.COST], metric_attrs)
+        if self.first_chunk is not None:
+            self.tel.ttfc.record(self.first_chunk - self.started, metric_attrs)
+
+    def _summed_usage(self, response: Any) -> _Usage | None:
+        usages = [hop.usage for hop in self.hops if hop.usage is not None]
+        if usages:
+            total = _Usage()
+            for usage in usages:
+                total.add(usage)
+            return total
+        if self.stream:
+            return self.stream_usage
+        return _Usage.of(_field(response, "usage_metadata")) if response is not None else None
+
+    def _embedding_attributes(self, response: Any) -> dict[str, Any]:
+        attrs: dict[str, Any] = {}
+        embeddings = _field(response, "embeddings") or []
+        if embeddings:
+            values = _field(embeddings[0], "values") or []
+            if values:
+                attrs["gen_ai.embeddings.dimension.count"] = len(values)
+            tokens = [_field(_field(e, "statistics"), "token_count") for e in embeddings]
+            if any(t is not None for t in tokens):
+                self.embedding_usage = _Usage(input=int(sum(t or 0 for t in tokens)))
+        metadata = _field(response, "usage_metadata")
+        if metadata is not None and getattr(self, "embedding_usage", None) is None:
+            self.embedding_usage = _Usage.of(metadata)
+        return attrs
+
+    def _capture_outputs(self, response: Any) -> None:
+        capture = self.tel.capture
+        if self.stream:
+            text = g.scrub_text("".join(self.stream_text), capture.max_chars)
+            finish = self.stream_reasons[-1] if self.stream_reasons else None
+            outputs = [
+                {
+                    "role": "assistant",
+                    "parts": [{"type": "text", "content": text}] if text else [],
+                    "finish_reason": _FINISH_TO_SEMCONV.get(finish, finish) if finish else None,
+                }
+            ]
+        else:
+            outputs = _output_messages(response, capture)
+        if capture.on_span:
+            self.span.set_attribute("gen_ai.output.messages", json.dumps(outputs, ensure_ascii=False, default=str))
+        if capture.on_event:
+            attributes = dict(self.span.attributes or {}) if hasattr(self.span, "attributes") else dict(self.base)
+            for key in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "gen_ai.tool.definitions"):
+                attributes.pop(key, None)
+            attributes.update(self.inputs)
+            attributes["gen_ai.output.messages"] = outputs
+            self.tel.logger.emit(event_name=_EVENT_NAME, attributes=attributes, context=self.ctx)
+
+    # ---- stream chunks
+    def observe_chunk(self, chunk: Any) -> None:
+        now = time.perf_counter()
+        if self.first_chunk is None:
+            self.first_chunk = now
+        elif self.last_chunk is not None:
+            self.tel.tpoc.record(now - self.last_chunk, {k: v for k, v in self.base.items() if k != g.SYSTEM_DEPRECATED})
+        self.last_chunk = now
+        self.last_response = chunk
+        usage = _Usage.of(_field(chunk, "usage_metadata"))
+        if usage is not None:
+            self.stream_usage = usage
+        for candidate in _field(chunk, "candidates") or []:
+            reason = _field(candidate, "finish_reason")
+            if reason is not None:
+                self.stream_reasons.append(_enum_text(reason))
+            for part in _field(_field(candidate, "content"), "parts") or []:
+                call = _field(part, "function_call")
+                if call is not None and _field(call, "name"):
+                    self.stream_calls.append(str(_field(call, "name")))
+                text = _field(part, "text")
+                if self.tel.capture.enabled and text and not _field(part, "thought"):
+                    if sum(map(len, self.stream_text)) <= self.tel.capture.max_chars:
+                        self.stream_text.append(str(text))
+
+
+# --------------------------------------------------------------------------- stream proxies
+class _SyncStream:
+    """Iterator over the SDK's stream that ends the call span exactly once."""
+
+    def __init__(self, inner: Iterator[Any], call: _Call):
+        self._inner = inner
+        self._call = call
+
+    def __iter__(self) -> "_SyncStream":
+        return self
+
+    def __next__(self) -> Any:
+        call = self._call
+        tokens = call.attach()
+        try:
+            chunk = next(self._inner)
+        except StopIteration:
+            call.finish()
+            raise
+        except BaseException as error:
+            call.stream_outcome = "error"
+            call.finish(error=error)
+            raise
+        finally:
+            _Call.detach(tokens)
+        _guard("stream chunk", call.observe_chunk, chunk)
+        return chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if not self._call.ended:
+                self._call.stream_outcome = "closed_early"
+                self._call.finish()
+
+    def __enter__(self) -> "_SyncStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        call = getattr(self, "_call", None)
+        if call is not None and not call.ended:
+            call.stream_outcome = "abandoned"
+            call.finish()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _AsyncStream:
+    """Async iterator over the SDK's stream that ends the call span exactly once."""
+
+    def __init__(self, inner: Any, call: _Call):
+        self._inner = inner
+        self._call = call
+
+    def __aiter__(self) -> "_AsyncStream":
+        return self
+
+    async def __anext__(self) -> Any:
+        call = self._call
+        tokens = call.attach()
+        try:
+            chunk = await self._inner.__anext__()
+        except StopAsyncIteration:
+            call.finish()
+            raise
+        except BaseException as error:
+            call.stream_outcome = "error"
+            call.finish(error=error)
+            raise
+        finally:
+            _Call.detach(tokens)
+        _guard("stream chunk", call.observe_chunk, chunk)
+        return chunk
+
+    async def aclose(self) -> None:
+        try:
+            close = getattr(self._inner, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            if not self._call.ended:
+                self._call.stream_outcome = "closed_early"
+                self._call.finish()
+
+    def __del__(self) -> None:
+        call = getattr(self, "_call", None)
+        if call is not None and not call.ended:
+            call.stream_outcome = "abandoned"
+            call.finish()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+# --------------------------------------------------------------------------- wrappers
+_OPERATIONS = {"generate": "generate_content", "stream": "generate_content", "embeddings": "embeddings",
+               "count_tokens": "count_tokens"}
+
+
+def _start(tel: _Telemetry, kind: str, instance: Any, kwargs: dict) -> _Call | None:
+    return _guard("span start", _Call, tel, instance, _OPERATIONS[kind], kwargs, kind == "stream")
+
+
+def _public_sync(tel: _Telemetry, kind: str):
+    def wrapper(wrapped, instance, args, kwargs):
+        call = _start(tel, kind, instance, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        tokens = call.attach()
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            call.finish(error=error)
+            raise
+        finally:
+            _Call.detach(tokens)
+        if kind == "stream":
+            return _SyncStream(result, call)
+        call.finish(result)
+        return result
+
+    return wrapper
+
+
+def _public_async(tel: _Telemetry, kind: str):
+    async def wrapper(wrapped, instance, args, kwargs):
+        call = _start(tel, kind, instance, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        tokens = call.attach()
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as error:
+            call.finish(error=error)
+            raise
+        finally:
+            _Call.detach(tokens)
+        if kind == "stream":
+            return _AsyncStream(result, call)
+        call.finish(result)
+        return result
+
+    return wrapper
+
+
+def _owning_call(instance: Any) -> _Call | None:
+    call = _CURRENT.get()
+    return call if call is not None and call.instance is instance and not call.ended else None
+
+
+def _hop_sync(_tel: _Telemetry, kind: str):
+    def wrapper(wrapped, instance, args, kwargs):
+        call = _owning_call(instance)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        hop = _guard("round-trip start", call.hop_start)
+        if hop is None:
+            return wrapped(*args, **kwargs)
+        if kind == "hop_stream":
+            return _hop_stream_sync(wrapped(*args, **kwargs), call, hop)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            _guard("round-trip end", call.hop_end, hop, None, error)
+            raise
+        _guard("round-trip end", call.hop_end, hop, result, None)
+        return result
+
+    return wrapper
+
+
+def _hop_stream_sync(inner: Iterator[Any], call: _Call, hop: _Hop):
+    error = None
+    try:
+        for chunk in inner:
+            _guard("round-trip chunk", call.observe_hop_chunk, hop, chunk)
+            yield chunk
+    except BaseException as failure:
+        error = failure
+        raise
+    finally:
+        _guard("round-trip end", call.hop_end, hop, None, error)
+
+
+async def _hop_stream_async(inner: Any, call: _Call, hop: _Hop):
+    error = None
+    try:
+        async for chunk in inner:
+            _guard("round-trip chunk", call.observe_hop_chunk, hop, chunk)
+            yield chunk
+    except BaseException as failure:
+        error = failure
+        raise
+    finally:
+        _guard("round-trip end", call.hop_end, hop, None, error)
+
+
+def _hop_async(_tel: _Telemetry, kind: str):
+    async def wrapper(wrapped, instance, args, kwargs):
+        call = _owning_call(instance)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        hop = _guard("round-trip start", call.hop_start)
+        if hop is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as error:
+            _guard("round-trip end", call.hop_end, hop, None, error)
+            raise
+        if kind == "hop_stream":
+            return _hop_stream_async(result, call, hop)
+        _guard("round-trip end", call.hop_end, hop, result, None)
+        return result
+
+    return wrapper
+
+
+class GeminiInstrumentor(BaseInstrumentor):
+    """OpenTelemetry GenAI instrumentation of the google-genai SDK (``google.genai``)."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        """Wrap the public model methods (spans, metrics) and the per-request ones (round trips)."""
+        import google.genai.models as models
+
+        tel = _Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), kwargs.get("logger_provider"))
+        self._wrapped: list[tuple[type, str]] = []
+        for target, kind, is_async in _PUBLIC + _ROUND_TRIPS:
+            class_name, method = target.split(".")
+            cls = getattr(models, class_name, None)
+            if cls is None or not hasattr(cls, method):
+                warn_once(f"gemini:missing:{target}", f"google-genai has no {target}; it is not instrumented")
+                continue
+            if kind.startswith("hop"):
+                factory = _hop_async if is_async else _hop_sync
+            else:
+                factory = _public_async if is_async else _public_sync
+            wrap_function_wrapper(_MODULE, target, factory(tel, kind))
+            self._wrapped.append((cls, method))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        """Restore every wrapped method."""
+        for cls, method in getattr(self, "_wrapped", []):
+            unwrap(cls, method)
+        self._wrapped = []
