@@ -115,6 +115,10 @@ def apply_environment_defaults() -> dict[str, str]:
     if not current.service_name.startswith("unknown_service"):
         # Workers spawned by uvicorn/gunicorn see argv ['-c', ...]: pass the name down.
         defaults[ev.OTEL_SERVICE_NAME] = current.service_name
+    probes = _health_probe_exclusion()
+    if probes and not os.environ.get(ev.OTEL_PYTHON_EXCLUDED_URLS, "").strip():
+        # The contrib FastAPI instrumentation reads OTEL_PYTHON_FASTAPI_EXCLUDED_URLS, else the generic one.
+        defaults[ev.OTEL_PYTHON_FASTAPI_EXCLUDED_URLS] = probes
     applied = {}
     for name, value in defaults.items():
         if not os.environ.get(name, "").strip():
@@ -122,3 +126,15 @@ def apply_environment_defaults() -> dict[str, str]:
             applied[name] = value
             current.sources[name] = "agentwatch default"
     return applied
+
+
+def _health_probe_exclusion() -> str | None:
+    """The URL regex that keeps the health endpoints (``agentwatch.web``) out of traces and HTTP metrics."""
+    import re
+
+    if os.environ.get(ev.AGENTWATCH_HEALTH_ENABLED, "").strip().lower() in ("false", "0", "no", "off"):
+        return None
+    prefix = "/" + (os.environ.get(ev.AGENTWATCH_HEALTH_PREFIX, "").strip().strip("/") or "health")
+    if not re.fullmatch(r"(/[A-Za-z0-9._~\-]+)+", prefix):
+        prefix = "/health"  # agentwatch.web warns about the bad value and uses this
+    return re.escape(prefix) + "(/live|/ready|/startup|/detailed)?/?$"

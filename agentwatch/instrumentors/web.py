@@ -1,0 +1,108 @@
+"""
+Health endpoints, request ids and safe error responses for every FastAPI app,
+without a code change.
+
+``AgentwatchWebInstrumentor`` wraps ``fastapi.FastAPI.build_middleware_stack``
+(the method Starlette calls once, on the first ASGI event, when every route
+and handler of the app is known) on the class FastAPI defines, so it applies
+whether or not the contrib FastAPI instrumentor has replaced ``fastapi.FastAPI``
+by its subclass, and to apps created before or after. What it adds is
+described in :mod:`agentwatch.web.middleware`. It also wraps uvicorn's
+``Server.handle_exit`` so readiness answers 503 from the moment SIGTERM
+arrives (optionally keeping the server up ``AGENTWATCH_DRAIN_DELAY`` seconds).
+
+Usage
+-----
+
+.. code:: python
+
+    from agentwatch.instrumentors.web import AgentwatchWebInstrumentor
+
+    AgentwatchWebInstrumentor().instrument()
+    app = FastAPI()          # /health, /health/live, /health/ready, /health/startup, /health/detailed
+
+Under ``opentelemetry-instrument`` it is loaded by the entry point
+``opentelemetry_instrumentor: agentwatch_web``;
+``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=agentwatch_web`` switches it off.
+
+API
+---
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any, Collection
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from agentwatch.distro._diagnostics import warn_once
+
+_instruments = ("fastapi >= 0.100",)
+
+__all__ = ["AgentwatchWebInstrumentor"]
+
+
+def _build_middleware_stack(wrapped, instance, args, kwargs):
+    stack = wrapped(*args, **kwargs)
+    try:
+        from agentwatch.web.middleware import build
+
+        return build(instance, stack)
+    except Exception as error:  # noqa: BLE001 - never break the app
+        warn_once("web:wrap", f"agentwatch web layer skipped for this app ({error!r})")
+        return stack
+
+
+def _handle_exit(wrapped, instance, args, kwargs):
+    try:
+        from agentwatch.web import config, health
+
+        sig = args[0] if args else kwargs.get("sig")
+        health.start_draining("signal")
+        delay = config.settings().drain_delay
+        if delay > 0 and sig == signal.SIGTERM and not getattr(instance, "_agentwatch_drain_pending", False):
+            instance._agentwatch_drain_pending = True
+            timer = threading.Timer(delay, wrapped, args, kwargs)
+            timer.daemon = True
+            timer.start()
+            return None
+    except Exception:  # noqa: BLE001,S110 - the signal must still stop the server
+        pass
+    return wrapped(*args, **kwargs)
+
+
+class AgentwatchWebInstrumentor(BaseInstrumentor):
+    """Adds agentwatch's health endpoints, request ids and error handling to FastAPI apps."""
+
+    _instance = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        from agentwatch.web import telemetry
+
+        telemetry.use_meter_provider(kwargs.get("meter_provider"))
+        wrap_function_wrapper("fastapi.applications", "FastAPI.build_middleware_stack", _build_middleware_stack)
+        self._uvicorn = False
+        try:
+            import importlib.util
+
+            if importlib.util.find_spec("uvicorn") is not None:
+                wrap_function_wrapper("uvicorn.server", "Server.handle_exit", _handle_exit)
+                self._uvicorn = True
+        except Exception as error:  # noqa: BLE001
+            warn_once("web:uvicorn", f"could not hook uvicorn's shutdown signal ({error!r}); draining starts at lifespan shutdown")
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        import fastapi.applications
+
+        unwrap(fastapi.applications.FastAPI, "build_middleware_stack")
+        if getattr(self, "_uvicorn", False):
+            import uvicorn.server
+
+            unwrap(uvicorn.server.Server, "handle_exit")

@@ -1,0 +1,145 @@
+"""The ASGI layer agentwatch puts into every FastAPI app's middleware stack.
+
+``build(app, stack)`` is called with the stack FastAPI just built (its top is
+Starlette's ``ServerErrorMiddleware``) and returns the same top object, with
+:class:`AgentwatchMiddleware` inserted right under it, so the FastAPI
+instrumentation (which expects that top) still wraps everything::
+
+    [OTel server span] -> ServerErrorMiddleware(handler: the app's, else agentwatch's JSON 500)
+        -> AgentwatchMiddleware: request id, health endpoints, lifespan -> startup checks / draining
+            -> the app's middlewares -> ExceptionMiddleware (FastAPI's handlers, request_id added) -> routes
+
+Health endpoints answer before the app's own middlewares (so an auth
+middleware cannot turn a kubelet probe into a 401) unless the app has its own
+route at the same path: the app's route then wins, with one warning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentwatch.distro._diagnostics import warn_once
+from agentwatch.web import config, errors, health
+from agentwatch.web import request_id as rid
+
+
+def _app_paths(app: Any) -> set[str]:
+    paths: set[str] = set()
+    routes = list(getattr(app, "routes", []) or [])
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        contexts = list(iter_route_contexts(routes))
+    except Exception:  # noqa: BLE001 - older FastAPI: plain routes
+        contexts = routes
+    for route in contexts:
+        for attribute in ("path_format", "path"):
+            value = getattr(route, attribute, None)
+            if isinstance(value, str):
+                paths.add(value)
+    return paths
+
+
+def health_routes(app: Any, prefix: str) -> dict[str, Any]:
+    """Our path -> handler, minus the paths the app serves itself (one warning each)."""
+    taken = _app_paths(app)
+    routes: dict[str, Any] = {}
+    for suffix, handler in health.ENDPOINTS.items():
+        path = prefix + suffix
+        if path in taken:
+            warn_once(
+                f"health:route:{path}",
+                f"the app has its own route {path}; agentwatch's health endpoint at that path is not added",
+            )
+            continue
+        routes[path] = handler
+    return routes
+
+
+class AgentwatchMiddleware:
+    def __init__(self, app: Any, routes: dict[str, Any]):
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        kind = scope.get("type")
+        if kind == "lifespan":
+            await self.app(scope, self._lifespan_receive(receive), send)
+            return
+        if kind != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = rid.from_scope(scope)
+        rid.set_current(request_id)
+        _annotate_span(request_id)
+        st = health.state()
+        if st.startup_status == health.STARTING:
+            st.ensure_startup()
+        handler = None
+        if self.routes and scope.get("method") in ("GET", "HEAD"):
+            path = scope.get("path", "")
+            root = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root):]
+            handler = self.routes.get(path) or (self.routes.get(path[:-1]) if path.endswith("/") else None)
+        if handler is not None:
+            await health.serve(handler, scope, send, request_id)
+            return
+        header = request_id.encode()
+
+        async def send_with_id(message: dict) -> None:
+            if message.get("type") == "http.response.start":
+                headers = list(message.get("headers") or [])
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append((b"x-request-id", header))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+    def _lifespan_receive(self, receive: Any):
+        async def wrapped() -> dict:
+            message = await receive()
+            kind = message.get("type")
+            try:
+                if kind == "lifespan.startup":
+                    health.state().ensure_startup()
+                elif kind == "lifespan.shutdown":
+                    health.start_draining("lifespan shutdown")
+            except Exception:  # noqa: BLE001,S110
+                pass
+            return message
+
+        return wrapped
+
+
+def _annotate_span(request_id: str) -> None:
+    try:
+        from opentelemetry import trace
+
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute(errors.REQUEST_ID_ATTRIBUTE, request_id)
+    except Exception:  # noqa: BLE001,S110
+        pass
+
+
+def build(app: Any, stack: Any) -> Any:
+    """Insert agentwatch into ``stack`` (FastAPI's freshly built middleware stack); never raises."""
+    from starlette.middleware.errors import ServerErrorMiddleware
+
+    s = config.settings()
+    try:
+        from agentwatch.web import checks
+
+        checks.load_entry_points()
+        routes = health_routes(app, s.prefix) if s.health_enabled else {}
+        if s.error_handlers:
+            errors.install(stack, s.error_detail)
+        if isinstance(stack, ServerErrorMiddleware):
+            stack.app = AgentwatchMiddleware(stack.app, routes)
+            return stack
+        return AgentwatchMiddleware(stack, routes)
+    except Exception as error:  # noqa: BLE001 - never break the app
+        warn_once("web:build", f"could not add health endpoints and error handlers to the app ({error!r}); skipped")
+        return stack
