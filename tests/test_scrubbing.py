@@ -599,3 +599,13 @@ def look_alike(draw) -> str:
 def test_property_look_alikes_are_unchanged(items, glue):
     text = glue.join(items)
     assert scrub(text) == text
+
+
+def test_spaced_number_after_a_sensitive_name_is_redacted_whole():
+    """Regression: the name=value rule used to take "234" and leave "56 7890" in clear."""
+    from agentwatch.distro.scrubbing import Scrubber
+
+    scrubber = Scrubber()
+    assert scrubber.scrub_text("ssn: 234 56 7890.") == "ssn: [REDACTED:ssn]."
+    assert scrubber.scrub_text("my ssn=234 56 7890 ok") == "my ssn=[REDACTED:ssn] ok"
+    assert "7890" not in scrubber.scrub_text("SSN: 234-56-7890 on file")

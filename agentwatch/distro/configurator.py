@@ -22,7 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from agentwatch.distro import _diagnostics, endpoints, exporters, rollup, shutdown
+from agentwatch.distro import _diagnostics, endpoints, exporters, logs, rollup, shutdown
 from agentwatch.distro.resource import build_resource, fork_attributes
 from agentwatch.distro.settings import SIGNALS, Settings, settings as current_settings
 
@@ -149,6 +149,8 @@ def setup(settings: Settings | None = None, auto_instrumentation_version: str | 
     settings = settings or current_settings()
     built = Pipeline(settings=settings)
     _pipeline = built
+    # stdout logging is the app's own output, not telemetry: it follows AGENTWATCH_LOG_FORMAT even with the SDK off.
+    _step("log format", logs.configure_output, settings.log_format)
     if settings.sdk_disabled:
         _diagnostics.info("OTEL_SDK_DISABLED=true: no telemetry pipeline installed")
         return built

@@ -1,23 +1,70 @@
-"""stdlib logging into OTel logs without losing uvicorn's lines or doubling any.
+"""stdlib logging: into OTel logs without losing uvicorn's lines or doubling any, and to stdout as JSON or pretty text.
 
-The ``logging`` instrumentor puts one OTel handler on the root logger and keeps
-it there across ``basicConfig``/``dictConfig``. But uvicorn's logging config
-makes ``uvicorn``, ``uvicorn.error``'s parent and ``uvicorn.access``
-non-propagating, so their records never reach the root and were not exported.
-Here the same handler is also attached to every logger that does not
-propagate, after every ``dictConfig``/``fileConfig`` call; loggers that
-propagate are left alone, so no record is exported twice.
+**OTel export.** The ``logging`` instrumentor puts one OTel handler on the root
+logger and keeps it there across ``basicConfig``/``dictConfig``. But uvicorn's
+logging config makes ``uvicorn`` (parent of ``uvicorn.error``) and
+``uvicorn.access`` non-propagating, so their records never reach the root and
+were not exported. Here the same handler is also attached to every logger that
+does not propagate, after every ``dictConfig``/``fileConfig``/``basicConfig``
+call; loggers that propagate are left alone, so no record is exported twice.
+The handler gets :class:`agentwatch.distro.context.RequestContextFilter`, so
+records emitted during a request carry ``agentwatch.request.id`` (and
+``agentwatch.session.id``) as attributes.
+
+**stdout** (``AGENTWATCH_LOG_FORMAT``). ``off`` (default) leaves the app's
+logging as it is. ``json`` and ``pretty`` put one handler on the root logger
+that writes each record once to stdout -- ``json``: one object per line with
+``timestamp`` (ISO 8601, UTC), ``level``, ``logger``, ``message``,
+``trace_id``, ``span_id``, ``request_id`` (``null`` outside a request),
+``session_id`` (when there is one), ``exception`` (the scrubbed traceback or
+``null``) and the record's extra fields; ``pretty``: one readable line,
+colored only when stdout is a terminal (and ``NO_COLOR`` is unset). To keep
+one line per record, the console handlers (stream handlers on stdout/stderr)
+of the root logger and of non-propagating loggers such as uvicorn's are
+removed and those loggers made to propagate, again after every logging
+configuration call. File and other handlers are left alone. Every field is
+scrubbed with :mod:`agentwatch.distro.scrubbing`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
+import os
+import sys
+import time
 from typing import Any, Callable
 
+from agentwatch.distro import context
+
 _ATTACHED_MARK = "_agentwatch_wrapped"
+FORMATS = ("off", "json", "pretty")
+
+# Attributes every LogRecord has; anything else on a record is an "extra" field.
+_STANDARD = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+# Extras that are not the app's: uvicorn's ANSI copy of the message, the logging
+# instrumentor's trace-context fields (we print trace_id/span_id), our own keys.
+_NOT_EXTRA = frozenset(
+    {
+        "color_message",
+        "otelSpanID",
+        "otelTraceID",
+        "otelTraceSampled",
+        "otelServiceName",
+        context.REQUEST_ID_KEY,
+        context.SESSION_ID_KEY,
+    }
+)
+
+_format = "off"  # the stdout format in force in this process
 
 
+# --- OTel handler -------------------------------------------------------------------
 def _otel_handler() -> logging.Handler | None:
     try:
         from opentelemetry.instrumentation.logging import LoggingInstrumentor
@@ -26,21 +73,278 @@ def _otel_handler() -> logging.Handler | None:
     return getattr(LoggingInstrumentor, "_logging_handler", None)
 
 
+def _ours(logger: logging.Logger) -> bool:
+    return logger.name.startswith(("opentelemetry", "agentwatch"))
+
+
 def attach_to_non_propagating_loggers() -> int:
     """Add the OTel handler to loggers with ``propagate=False``; return how many were changed."""
     handler = _otel_handler()
     if handler is None:
         return 0
+    context.add_filter(handler)
     changed = 0
     for logger in list(logging.Logger.manager.loggerDict.values()):
         if not isinstance(logger, logging.Logger) or logger.propagate:
             continue
-        if logger.name.startswith(("opentelemetry", "agentwatch")):
+        if _ours(logger):
             continue  # never export our own diagnostics (would loop through failing exporters)
         if handler not in logger.handlers:
             logger.addHandler(handler)
             changed += 1
     return changed
+
+
+# --- formatting ------------------------------------------------------------------------
+def _timestamp(record: logging.LogRecord) -> str:
+    seconds = int(record.created)
+    millis = min(int((record.created - seconds) * 1000), 999)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def _trace_ids(record: logging.LogRecord) -> tuple[str | None, str | None]:
+    """The ids of the span current where the record was emitted (handlers run in the caller's thread)."""
+    trace_id = getattr(record, "otelTraceID", None)
+    if trace_id and trace_id != "0":
+        return trace_id, getattr(record, "otelSpanID", None)
+    try:
+        from opentelemetry import trace
+
+        span_context = trace.get_current_span().get_span_context()
+    except Exception:  # noqa: BLE001
+        return None, None
+    if not span_context.is_valid:
+        return None, None
+    return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
+
+
+def _scrubber() -> Any:
+    try:
+        from agentwatch.distro.scrubbing import default_scrubber
+
+        return default_scrubber()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if depth < 8:
+        if isinstance(value, dict):
+            return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return "<%d bytes>" % len(value)
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001
+        return "<unprintable %s>" % type(value).__name__
+
+
+class StructuredFormatter(logging.Formatter):
+    """Builds the fields of one record (scrubbed); subclasses render them."""
+
+    def fields(self, record: logging.LogRecord) -> dict[str, Any]:
+        scrubber = _scrubber()
+
+        def clean(value: Any, key: str | None = None) -> Any:
+            if scrubber is None:
+                return value
+            try:
+                return scrubber.scrub_value(value, key)
+            except Exception:  # noqa: BLE001 - never print what could not be scrubbed
+                return "[REDACTED:error]"
+
+        try:
+            message = record.getMessage()
+        except Exception as error:  # noqa: BLE001 - a bad %-format must not lose the line
+            message = f"{record.msg!r} (message could not be formatted: {error!r})"
+        exception = None
+        if record.exc_info and record.exc_info[0] is not None:
+            if not record.exc_text:
+                record.exc_text = self.formatException(record.exc_info)
+            exception = record.exc_text
+        elif record.exc_text:
+            exception = record.exc_text
+        if record.stack_info:
+            exception = (exception + "\n" if exception else "") + self.formatStack(record.stack_info)
+        trace_id, span_id = _trace_ids(record)
+        out: dict[str, Any] = {
+            "timestamp": _timestamp(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": clean(message),
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "request_id": clean(record.__dict__.get(context.REQUEST_ID_KEY, context.current_request_id())),
+        }
+        session_id = record.__dict__.get(context.SESSION_ID_KEY, context.current_session_id())
+        if session_id is not None:
+            out["session_id"] = clean(session_id, context.SESSION_ID_KEY)
+        out["exception"] = clean(exception) if exception else None
+        for key, value in record.__dict__.items():
+            if key in _STANDARD or key in _NOT_EXTRA or key.startswith("_") or key in out:
+                continue
+            out[key] = clean(_jsonable(value), key)
+        return out
+
+
+class JSONFormatter(StructuredFormatter):
+    """One JSON object per record, on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.fields(record), ensure_ascii=False, default=str)
+
+
+_COLORS = {
+    "DEBUG": "\x1b[34m",
+    "INFO": "\x1b[32m",
+    "WARNING": "\x1b[33m",
+    "ERROR": "\x1b[31m",
+    "CRITICAL": "\x1b[1;31m",
+}
+_DIM = "\x1b[2m"
+_CYAN = "\x1b[36m"
+_RESET = "\x1b[0m"
+
+
+class PrettyFormatter(StructuredFormatter):
+    """``2026-01-02T03:04:05.678Z INFO     logger  message  request_id=... trace_id=...``.
+
+    ``color``: a callable telling whether to emit ANSI colors now (stdout is a TTY).
+    """
+
+    def __init__(self, color: Callable[[], bool] | bool = False) -> None:
+        super().__init__()
+        self._color = color if callable(color) else (lambda: color)
+
+    def format(self, record: logging.LogRecord) -> str:
+        f = self.fields(record)
+        color = self._color()
+        level = f"{f['level']:<8}"
+        context_parts = []
+        for key in ("request_id", "session_id", "trace_id", "span_id"):
+            if f.get(key):
+                context_parts.append(f"{key}={f[key]}")
+        extras = [
+            f"{key}={json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value}"
+            for key, value in f.items()
+            if key not in ("timestamp", "level", "logger", "message", "trace_id", "span_id", "request_id",
+                           "session_id", "exception")
+        ]
+        tail = "  ".join(p for p in (" ".join(extras), " ".join(context_parts)) if p)
+        message = str(f["message"])
+        if color:
+            line = (
+                f"{_DIM}{f['timestamp']}{_RESET} {_COLORS.get(f['level'], '')}{level}{_RESET} "
+                f"{_CYAN}{f['logger']}{_RESET}  {message}"
+            )
+            if tail:
+                line += f"  {_DIM}{tail}{_RESET}"
+            if f["exception"]:
+                line += f"\n{_COLORS['ERROR']}{f['exception']}{_RESET}"
+        else:
+            line = f"{f['timestamp']} {level} {f['logger']}  {message}"
+            if tail:
+                line += f"  {tail}"
+            if f["exception"]:
+                line += f"\n{f['exception']}"
+        return line
+
+
+# --- the stdout handler ----------------------------------------------------------------
+class StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at emit time (tests and tools swap it)."""
+
+    def __init__(self, log_format: str) -> None:
+        super().__init__()
+        self.log_format = log_format
+        self._tty: tuple[Any, bool] | None = None
+        if log_format == "json":
+            self.setFormatter(JSONFormatter())
+        else:
+            self.setFormatter(PrettyFormatter(color=self.use_color))
+        context.add_filter(self)
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D401 - property
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+    def use_color(self) -> bool:
+        """Colors only on a terminal, and not when ``NO_COLOR`` is set (https://no-color.org)."""
+        if os.environ.get("NO_COLOR"):
+            return False
+        stream = sys.stdout
+        if self._tty is None or self._tty[0] is not stream:
+            try:
+                tty = bool(stream.isatty())
+            except Exception:  # noqa: BLE001
+                tty = False
+            self._tty = (stream, tty)
+        return self._tty[1]
+
+
+_handler: StdoutHandler | None = None
+
+
+def _console_streams() -> tuple[Any, ...]:
+    return tuple(s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s is not None)
+
+
+def _is_console_handler(handler: logging.Handler) -> bool:
+    if isinstance(handler, StdoutHandler) or not isinstance(handler, logging.StreamHandler):
+        return False
+    if isinstance(handler, logging.FileHandler):
+        return False
+    return any(getattr(handler, "stream", None) is s for s in _console_streams())
+
+
+def take_over_console() -> int:
+    """Route every console line through the one stdout handler; return how many loggers changed.
+
+    The root logger keeps only our handler among its console handlers; a
+    non-propagating logger with console handlers (uvicorn's) loses them and
+    propagates, so its records reach the root once -- and the OTel handler there
+    once (the copy attached to it while it did not propagate is removed).
+    """
+    if _handler is None:
+        return 0
+    root = logging.getLogger()
+    changed = 0
+    for handler in list(root.handlers):
+        if _is_console_handler(handler):
+            root.removeHandler(handler)
+            changed += 1
+    if _handler not in root.handlers:
+        root.addHandler(_handler)
+    otel = _otel_handler()
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if not isinstance(logger, logging.Logger) or logger.propagate or _ours(logger):
+            continue
+        console = [h for h in logger.handlers if _is_console_handler(h)]
+        if not console:
+            continue
+        for handler in console:
+            logger.removeHandler(handler)
+        if otel is not None and otel in logger.handlers:
+            logger.removeHandler(otel)
+        logger.propagate = True
+        changed += 1
+    return changed
+
+
+def _after_logging_config() -> None:
+    try:
+        take_over_console()
+        attach_to_non_propagating_loggers()
+    except Exception:  # noqa: BLE001,S110 - logging setup must behave as without us
+        pass
 
 
 def _wrap(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -51,10 +355,7 @@ def _wrap(function: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return function(*args, **kwargs)
         finally:
-            try:
-                attach_to_non_propagating_loggers()
-            except Exception:  # noqa: BLE001,S110 - logging setup must behave as without us
-                pass
+            _after_logging_config()
 
     setattr(wrapper, _ATTACHED_MARK, True)
     wrapper.__wrapped__ = function  # type: ignore[attr-defined]
@@ -62,18 +363,46 @@ def _wrap(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def install() -> None:
-    """Attach now and after every later logging configuration call."""
+def _wrap_config_functions() -> None:
     logging.config.dictConfig = _wrap(logging.config.dictConfig)
     logging.config.fileConfig = _wrap(logging.config.fileConfig)
-    attach_to_non_propagating_loggers()
+    logging.basicConfig = _wrap(logging.basicConfig)
+
+
+def install() -> None:
+    """Attach the OTel handler (and the request-context filter) now and after every later logging configuration call."""
+    _wrap_config_functions()
+    _after_logging_config()
+
+
+def configure_output(log_format: str) -> None:
+    """Set up stdout logging for ``AGENTWATCH_LOG_FORMAT`` (``off``: nothing is touched)."""
+    global _handler, _format  # noqa: PLW0603 - one stdout handler per process
+    if log_format not in ("json", "pretty"):
+        return
+    if _handler is not None:
+        return
+    _format = log_format
+    _handler = StdoutHandler(log_format)
+    _wrap_config_functions()
+    _after_logging_config()
+
+
+def current_format() -> str:
+    return _format
 
 
 def uninstall() -> None:
-    for name in ("dictConfig", "fileConfig"):
-        function = getattr(logging.config, name)
+    global _handler, _format  # noqa: PLW0603
+    for owner, name in ((logging.config, "dictConfig"), (logging.config, "fileConfig"), (logging, "basicConfig")):
+        function = getattr(owner, name)
+        # Unwrap ours wherever it sits in a chain of wrappers (the OTel instrumentor wraps too).
         if getattr(function, _ATTACHED_MARK, False):
-            setattr(logging.config, name, function.__wrapped__)
+            setattr(owner, name, function.__wrapped__)
+    if _handler is not None:
+        logging.getLogger().removeHandler(_handler)
+        _handler = None
+        _format = "off"
     handler = _otel_handler()
     if handler is None:
         return

@@ -194,6 +194,10 @@ _SAFE_KEY_SUFFIXES = (
     ("otel", "service", "name"),
     ("trace", "flags"),
 )
+# Keys agentwatch sets itself to ids it validated (``X-Session-ID``, 1-128 of ``[A-Za-z0-9._:-]``):
+# not redacted for the word ``session`` (their content is still scanned, and
+# AGENTWATCH_SCRUB_EXTRA_KEYS can still name them).
+_AGENTWATCH_ID_KEYS = frozenset({"agentwatch.session.id"})
 # Words that are sensitive only as URL query parameters (``?key=``, ``&sig=``).
 _QUERY_ONLY_KEYS = ("key", "sig", "code")
 
@@ -534,7 +538,8 @@ class Scrubber:
                 + r"|" + "|".join(_name_regex(w) for w in free if "_".join(w) in _WEAK_PARAMS) + r")"
                 + r"(?P<sep>\\?[\"']?[ \t]{0,8}[=:][ \t]*)"
                 + r"(?:\\\"(?P<edq>(?:[^\"\\\x00]|\\[^\"])*)\\\"|\"(?P<dq>(?:[^\"\\\n\x00]|\\.)*)\"|'(?P<sq>[^'\n\x00]*)'"
-                + r"|(?P<bare>(?(line)[^\r\n\"'\\\x00]+|(?:(?:bearer|basic|digest|token)[ \t]+)?[^\s&;,\"'\\<>#)\]}\x00]+)))"
+                # A spaced number ("ssn: 234 56 7890") is one value, not "234" and a tail left in clear.
+                + r"|(?P<bare>(?(line)[^\r\n\"'\\\x00]+|(?:\d{3}[ \-]\d{2}[ \-]\d{4}(?!\d)|(?:(?:bearer|basic|digest|token)[ \t]+)?[^\s&;,\"'\\<>#)\]}\x00]+))))"
             )
             reverse = (
                 r"[=:](?:[ \t]{0,8}[\"']?\\?(?:"
@@ -577,7 +582,10 @@ class Scrubber:
             if words[-len(suffix) :] == suffix:
                 return _SAFE
         counting = any(word in _COUNTING_WORDS for word in words)
-        for name_words, strong, name in self._sensitive_names:
+        names = self._sensitive_names
+        if key in _AGENTWATCH_ID_KEYS:
+            names = names[-len(self.extra_keys):] if self.extra_keys and self._keys_on else []
+        for name_words, strong, name in names:
             n = len(name_words)
             if n == 1 and name in self._suffix_names:  # dbpassword, csrftoken, clientsecret
                 hit = any(word.endswith(name) for word in words)

@@ -51,6 +51,7 @@ class Settings:
     scrub_disabled_detectors: tuple[str, ...] = ()
     scrub_extra_patterns: tuple[tuple[str, str], ...] = ()
     scrub_extra_keys: tuple[str, ...] = ()
+    log_format: str = "off"
     sources: dict[str, str] = field(default_factory=dict)
 
 
@@ -243,6 +244,7 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     settings.asgi_message_spans = reader.boolean(ev.AGENTWATCH_ASGI_MESSAGE_SPANS, False)
     settings.shutdown_timeout = reader.number(ev.AGENTWATCH_SHUTDOWN_TIMEOUT, 1.5, 0.0, 300.0)
     _read_scrubbing(reader, settings)
+    settings.log_format = reader.choice(ev.AGENTWATCH_LOG_FORMAT, "off", ("json", "pretty", "off"))
     return settings
 
 

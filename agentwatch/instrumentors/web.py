@@ -7,7 +7,9 @@ without a code change.
 and handler of the app is known) on the class FastAPI defines, so it applies
 whether or not the contrib FastAPI instrumentor has replaced ``fastapi.FastAPI``
 by its subclass, and to apps created before or after. What it adds is
-described in :mod:`agentwatch.web.middleware`. It also wraps uvicorn's
+described in :mod:`agentwatch.web.middleware`. It wraps ``httpx``/``httpx2``
+``Client.send``/``AsyncClient.send`` so calls made during a request carry its
+``X-Request-ID`` (:mod:`agentwatch.web.outgoing`). It also wraps uvicorn's
 ``Server.handle_exit`` so readiness answers 503 from the moment SIGTERM
 arrives (optionally keeping the server up ``AGENTWATCH_DRAIN_DELAY`` seconds).
 
@@ -88,6 +90,9 @@ class AgentwatchWebInstrumentor(BaseInstrumentor):
 
         telemetry.use_meter_provider(kwargs.get("meter_provider"))
         wrap_function_wrapper("fastapi.applications", "FastAPI.build_middleware_stack", _build_middleware_stack)
+        from agentwatch.web import outgoing
+
+        self._outgoing = outgoing.instrument()
         self._uvicorn = False
         try:
             import importlib.util
@@ -102,6 +107,10 @@ class AgentwatchWebInstrumentor(BaseInstrumentor):
         import fastapi.applications
 
         unwrap(fastapi.applications.FastAPI, "build_middleware_stack")
+        from agentwatch.web import outgoing
+
+        outgoing.uninstrument(getattr(self, "_outgoing", []))
+        self._outgoing = []
         if getattr(self, "_uvicorn", False):
             import uvicorn.server
 

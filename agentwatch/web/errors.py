@@ -20,10 +20,16 @@ from typing import Any
 
 from agentwatch.web import telemetry
 from agentwatch.web._scrub import scrub_text
-from agentwatch.web.request_id import SCOPE_KEY, current_request_id, new_request_id
+from agentwatch.web.request_id import (
+    REQUEST_ID_KEY,
+    SCOPE_KEY,
+    SESSION_SCOPE_KEY,
+    current_request_id,
+    new_request_id,
+)
 
 GENERIC_MESSAGE = "An internal error occurred. Quote the request id when reporting it."
-REQUEST_ID_ATTRIBUTE = "agentwatch.request.id"
+REQUEST_ID_ATTRIBUTE = REQUEST_ID_KEY  # "agentwatch.request.id"
 
 
 def _request_id(scope: dict) -> str:
@@ -113,10 +119,14 @@ def make_server_error_handler(detail: bool):
         if detail:
             text = scrub_text(str(exc))
             message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        headers = {"X-Request-ID": request_id}
+        session_id = scope.get(SESSION_SCOPE_KEY)
+        if session_id:
+            headers["X-Session-ID"] = session_id
         return JSONResponse(
             {"error": "internal_server_error", "message": message, "request_id": request_id},
             status_code=500,
-            headers={"X-Request-ID": request_id},
+            headers=headers,
         )
 
     return agentwatch_server_error

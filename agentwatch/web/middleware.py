@@ -6,7 +6,8 @@ Starlette's ``ServerErrorMiddleware``) and returns the same top object, with
 instrumentation (which expects that top) still wraps everything::
 
     [OTel server span] -> ServerErrorMiddleware(handler: the app's, else agentwatch's JSON 500)
-        -> AgentwatchMiddleware: request id, health endpoints, lifespan -> startup checks / draining
+        -> AgentwatchMiddleware: request/session ids (context, span, baggage, response headers),
+           health endpoints, lifespan -> startup checks / draining
             -> the app's middlewares -> ExceptionMiddleware (FastAPI's handlers, request_id added) -> routes
 
 Health endpoints answer before the app's own middlewares (so an auth
@@ -70,32 +71,48 @@ class AgentwatchMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = rid.from_scope(scope)
-        rid.set_current(request_id)
-        _annotate_span(request_id)
-        st = health.state()
-        if st.startup_status == health.STARTING:
-            st.ensure_startup()
-        handler = None
-        if self.routes and scope.get("method") in ("GET", "HEAD"):
-            path = scope.get("path", "")
-            root = scope.get("root_path", "")
-            if root and path.startswith(root):
-                path = path[len(root):]
-            handler = self.routes.get(path) or (self.routes.get(path[:-1]) if path.endswith("/") else None)
-        if handler is not None:
-            await health.serve(handler, scope, send, request_id)
-            return
-        header = request_id.encode()
+        session_id = rid.session_from_scope(scope)
+        tokens = rid.set_current(request_id, session_id)
+        baggage_token = _attach_baggage(request_id, session_id)
+        _annotate_span(request_id, session_id)
+        failed = False
+        try:
+            st = health.state()
+            if st.startup_status == health.STARTING:
+                st.ensure_startup()
+            handler = None
+            if self.routes and scope.get("method") in ("GET", "HEAD"):
+                path = scope.get("path", "")
+                root = scope.get("root_path", "")
+                if root and path.startswith(root):
+                    path = path[len(root):]
+                handler = self.routes.get(path) or (self.routes.get(path[:-1]) if path.endswith("/") else None)
+            if handler is not None:
+                await health.serve(handler, scope, send, request_id)
+                return
+            extra = [(b"x-request-id", request_id.encode())]
+            if session_id is not None:
+                extra.append((b"x-session-id", session_id.encode()))
 
-        async def send_with_id(message: dict) -> None:
-            if message.get("type") == "http.response.start":
-                headers = list(message.get("headers") or [])
-                if not any(name.lower() == b"x-request-id" for name, _ in headers):
-                    headers.append((b"x-request-id", header))
-                    message = {**message, "headers": headers}
-            await send(message)
+            async def send_with_id(message: dict) -> None:
+                if message.get("type") == "http.response.start":
+                    headers = list(message.get("headers") or [])
+                    present = {name.lower() for name, _ in headers}
+                    missing = [item for item in extra if item[0] not in present]
+                    if missing:
+                        message = {**message, "headers": headers + missing}
+                await send(message)
 
-        await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            _detach(baggage_token)
+            if not failed:
+                # On an exception the ids stay set: the server logs the traceback after the
+                # error response, in this request's own task, and that line should carry them.
+                rid.reset(tokens)
 
     def _lifespan_receive(self, receive: Any):
         async def wrapped() -> dict:
@@ -113,13 +130,40 @@ class AgentwatchMiddleware:
         return wrapped
 
 
-def _annotate_span(request_id: str) -> None:
+def _annotate_span(request_id: str, session_id: str | None = None) -> None:
     try:
         from opentelemetry import trace
 
         span = trace.get_current_span()
         if span.is_recording():
-            span.set_attribute(errors.REQUEST_ID_ATTRIBUTE, request_id)
+            span.set_attribute(rid.REQUEST_ID_KEY, request_id)
+            if session_id is not None:
+                span.set_attribute(rid.SESSION_ID_KEY, session_id)
+    except Exception:  # noqa: BLE001,S110
+        pass
+
+
+def _attach_baggage(request_id: str, session_id: str | None) -> Any:
+    """Put the ids in the W3C baggage of the request's context (sent on by the httpx instrumentation)."""
+    try:
+        from opentelemetry import baggage
+        from opentelemetry import context as otel_context
+
+        ctx = baggage.set_baggage(rid.REQUEST_ID_KEY, request_id)
+        if session_id is not None:
+            ctx = baggage.set_baggage(rid.SESSION_ID_KEY, session_id, ctx)
+        return otel_context.attach(ctx)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _detach(token: Any) -> None:
+    if token is None:
+        return
+    try:
+        from opentelemetry import context as otel_context
+
+        otel_context.detach(token)
     except Exception:  # noqa: BLE001,S110
         pass
 
