@@ -57,8 +57,12 @@ def _instrumentors(environ: Mapping[str, str]) -> list[str]:
     from opentelemetry.instrumentation.auto_instrumentation._load import _EntryPointDistFinder
     from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
 
+    from agentwatch.instrumentors._genai_common import instrumentation_status
+    from agentwatch.instrumentors._genai_common import is_official_entry_point as genai_is_official
+
     disabled = {name.strip() for name in environ.get(ev.OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",")}
     finder = _EntryPointDistFinder()
+    genai = instrumentation_status(environ)
     lines = []
     for entry_point in sorted(entry_points(group="opentelemetry_instrumentor"), key=lambda e: e.name):
         if "*" in disabled or entry_point.name in disabled:
@@ -74,12 +78,30 @@ def _instrumentors(environ: Mapping[str, str]) -> list[str]:
                 status = f"skipped: {conflict}" if conflict else "loads"
                 if not conflict and entry_point.name == "sqlite3":
                     status += " (as agentwatch's AgentwatchSQLite3Instrumentor: adds connection shortcuts)"
+                if not conflict and genai_is_official(entry_point) and genai.skip_official:
+                    status = (
+                        f"skipped: agentwatch's gemini instrumentor is used instead "
+                        f"({ev.AGENTWATCH_GENAI_INSTRUMENTATION}=official uses this one)"
+                    )
+                if not conflict and entry_point.name == "gemini" and genai.used == "official":
+                    status += " (steps aside for the methods the official google-genai instrumentation wraps)"
             except ModuleNotFoundError as error:
                 status = f"skipped: library not installed ({error.name})"
             except Exception as error:  # noqa: BLE001 - doctor reports, never crashes
                 status = f"fails to load: {error!r}"
         lines.append(f"  {entry_point.name:<16} {status}  [{_dist_name(entry_point)}]")
+    lines.append(f"  Gemini: {_gemini_line(genai)}")
     return lines
+
+
+def _gemini_line(genai) -> str:
+    """Which Gemini instrumentation runs (the same decision the distro makes at start-up)."""
+    described = genai.describe()
+    if described is not None:
+        return described[1].removeprefix("Gemini: ")
+    if genai.used == "agentwatch":
+        return "agentwatch's gemini instrumentor (the official opentelemetry-instrumentation-google-genai is not installed)"
+    return "no Gemini instrumentation (gemini is disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS)"
 
 
 def _exporters(settings, environ: Mapping[str, str], check: bool) -> list[str]:

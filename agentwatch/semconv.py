@@ -1,5 +1,6 @@
 """The agent telemetry catalogue: every span, span attribute and metric the agent
-instrumentors (intent, rag, planner) emit, as data.
+instrumentors (intent, rag, planner) emit, as data -- and, in :data:`GENAI_SPANS` /
+:data:`GENAI_METRICS`, what the Gemini instrumentor and the per-request GenAI roll-up emit.
 
 This module is the single source of truth: the instrumentors create their
 instruments from :data:`METRICS` (name, type, unit, buckets, description), the
@@ -182,31 +183,153 @@ SPANS: tuple[Span, ...] = (
 
 METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
 
+# --- GenAI (Gemini) ---------------------------------------------------------------------
+# What agentwatch.instrumentors.gemini and the distro's roll-up processor emit: mostly the
+# OpenTelemetry GenAI conventions, plus the agentwatch.gen_ai.* / agentwatch.request.gen_ai.*
+# names they have no convention for. Kept apart from METRICS/SPANS above (the agent
+# instrumentors' catalogue); tests/test_gemini.py checks a real run against these.
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_SYSTEM = "gen_ai.system"  # deprecated; only with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai/dup
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+
+GENAI_COST = "agentwatch.gen_ai.usage.cost"
+GENAI_ROUND_TRIP = "agentwatch.gen_ai.round_trip"
+GENAI_ROUND_TRIPS = "agentwatch.gen_ai.round_trips"
+GENAI_REQUEST_TOOLS = "agentwatch.gen_ai.request.tools"
+GENAI_RESPONSE_TOOL_CALLS = "agentwatch.gen_ai.response.tool_calls"
+GENAI_STREAM_OUTCOME = "agentwatch.gen_ai.stream.outcome"
+GENAI_COUNT_TOKENS_TOTAL = "agentwatch.gen_ai.count_tokens.total_tokens"
+REQUEST_GENAI_COST = "agentwatch.request.gen_ai.cost"
+REQUEST_GENAI_INPUT_TOKENS = "agentwatch.request.gen_ai.input_tokens"
+REQUEST_GENAI_OUTPUT_TOKENS = "agentwatch.request.gen_ai.output_tokens"
+REQUEST_GENAI_CALLS = "agentwatch.request.gen_ai.calls"
+
+GENAI_DURATION_BUCKETS = PLAN_DURATION_BUCKETS  # the conventions' advice for gen_ai.client.operation.duration
+GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+
+_GENAI_BASE = (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, GEN_AI_REQUEST_MODEL, SERVER_ADDRESS, SERVER_PORT)
+_GENAI_USAGE = (
+    "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.reasoning.output_tokens", GENAI_COST,
+)
+_GENAI_RESPONSE = ("gen_ai.response.id", GEN_AI_RESPONSE_MODEL, "gen_ai.response.finish_reasons", GENAI_RESPONSE_TOOL_CALLS)
+_GENAI_METRIC_ATTRIBUTES = (
+    GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_RESPONSE_MODEL, SERVER_ADDRESS,
+    SERVER_PORT, ERROR_TYPE,
+)
+_TOOL_METRIC_ATTRIBUTES = (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_TOOL_TYPE, ERROR_TYPE)
+
+GENAI_METRICS: tuple[Metric, ...] = (
+    Metric(
+        "gen_ai.client.operation.duration", "histogram", "s",
+        "Duration of each Gemini call (a whole stream; `error.type` = HTTP status or exception class on failure).",
+        _GENAI_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
+    ),
+    Metric(
+        "gen_ai.client.token.usage", "histogram", "{token}",
+        "Billed tokens per call, by `gen_ai.token.type` (`input`, `output` incl. thinking); summed over every "
+        "round trip of the call.",
+        (*_GENAI_METRIC_ATTRIBUTES, GEN_AI_TOKEN_TYPE), GENAI_TOKEN_BUCKETS, role="gemini",
+    ),
+    Metric(
+        "gen_ai.client.operation.time_to_first_chunk", "histogram", "s",
+        "Streams: time from the call to its first chunk.",
+        _GENAI_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
+    ),
+    Metric(
+        "gen_ai.client.operation.time_per_output_chunk", "histogram", "s",
+        "Streams: time between consecutive chunks, after the first.",
+        _GENAI_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
+    ),
+    Metric(
+        "gen_ai.execute_tool.duration", "histogram", "s",
+        "Duration of each function the SDK ran for automatic function calling.",
+        _TOOL_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
+    ),
+    Metric(
+        "agentwatch.gen_ai.client.cost", "counter", "USD",
+        "Cost of Gemini calls from the bundled (or `AGENTWATCH_GENAI_PRICES`) price table; unknown models add nothing.",
+        _GENAI_METRIC_ATTRIBUTES, role="gemini",
+    ),
+)
+
+GENAI_SPANS: tuple[Span, ...] = (
+    Span(
+        "gemini", "{gen_ai.operation.name} {gen_ai.request.model}", "CLIENT",
+        (*_GENAI_BASE, "gen_ai.request.stream", "gen_ai.request.temperature", "gen_ai.request.top_p",
+         "gen_ai.request.top_k", "gen_ai.request.max_tokens", "gen_ai.request.seed", "gen_ai.request.presence_penalty",
+         "gen_ai.request.frequency_penalty", "gen_ai.request.stop_sequences", "gen_ai.request.choice.count",
+         "gen_ai.output.type", "gen_ai.embeddings.dimension.count", GENAI_REQUEST_TOOLS, *_GENAI_RESPONSE,
+         "gen_ai.response.time_to_first_chunk", GENAI_STREAM_OUTCOME, GENAI_COUNT_TOKENS_TOTAL, *_GENAI_USAGE,
+         GENAI_ROUND_TRIPS, ERROR_TYPE),
+        content_attributes=("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
+                            "gen_ai.tool.definitions"),
+        notes="One per public SDK call (`generate_content`, `embeddings`, `count_tokens`; chats included). Usage and "
+        "cost are the sum over its round trips. With `EVENT_ONLY`/`SPAN_AND_EVENT` content goes to a "
+        "`gen_ai.client.inference.operation.details` log event.",
+    ),
+    Span(
+        "gemini round trip", "{gen_ai.operation.name} {gen_ai.request.model}", "CLIENT",
+        (*_GENAI_BASE, GENAI_ROUND_TRIP, *_GENAI_RESPONSE, *_GENAI_USAGE, ERROR_TYPE),
+        notes="Child of the call span, one per HTTP request when a call sent several (automatic function calling, "
+        "continuation); `agentwatch.gen_ai.round_trip` = 1, 2, ...",
+    ),
+    Span(
+        "gemini tool", "execute_tool {gen_ai.tool.name}", "INTERNAL",
+        (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_TOOL_TYPE, "gen_ai.tool.call.id", "gen_ai.tool.description",
+         ERROR_TYPE),
+        content_attributes=("gen_ai.tool.call.arguments", "gen_ai.tool.call.result"),
+        notes="A function the SDK ran between round trips (automatic function calling); child of the call span. "
+        "`error.type` is the function's own exception class (the model is then sent the error).",
+    ),
+    Span(
+        "request roll-up", "the request's server span", "SERVER",
+        (REQUEST_GENAI_COST, REQUEST_GENAI_INPUT_TOKENS, REQUEST_GENAI_OUTPUT_TOKENS, REQUEST_GENAI_CALLS),
+        notes="Added by the distro's roll-up processor: the sum over the GenAI call spans that ended inside the "
+        "request (round trips not counted twice); cost only when a call had a price.",
+    ),
+)
+
+GENAI_METRICS_BY_NAME = {metric.name: metric for metric in GENAI_METRICS}
+
 
 def metrics_for(role: str) -> tuple[Metric, ...]:
     return tuple(metric for metric in METRICS if metric.role == role)
 
 
-def markdown() -> str:
-    """The README's span and metric tables, generated from the catalogue."""
+def markdown(spans: tuple[Span, ...] | None = None, metrics: tuple[Metric, ...] | None = None) -> str:
+    """The README's span and metric tables, generated from the catalogue (the agent one by default)."""
+    spans = SPANS if spans is None else spans
+    metrics = METRICS if metrics is None else metrics
 
     def code(items) -> str:
         return ", ".join(f"`{item}`" for item in items) or "-"
 
     rows = ["| Span | Kind | Attributes | Opt-in content | Events | Notes |", "|---|---|---|---|---|---|"]
-    for span in SPANS:
+    for span in spans:
         rows.append(
             f"| `{span.name}` | {span.kind} | {code(span.attributes)} | {code(span.content_attributes)} | "
             f"{code(span.events)} | {span.notes} |"
         )
     rows += ["", "| Metric | Type | Unit | Attributes | Buckets | Meaning |", "|---|---|---|---|---|---|"]
-    for metric in METRICS:
+    for metric in metrics:
         buckets = ", ".join(f"{b:g}" for b in metric.buckets) if metric.buckets else "-"
         rows.append(
             f"| `{metric.name}` | {metric.instrument} | `{metric.unit}` | {code(metric.attributes)} | "
             f"{buckets} | {metric.description} |"
         )
     return "\n".join(rows)
+
+
+def genai_markdown() -> str:
+    """The README's Gemini span and metric tables."""
+    return markdown(GENAI_SPANS, GENAI_METRICS)
 
 
 def _write_readme(path: str = "README.md") -> None:
@@ -217,6 +340,12 @@ def _write_readme(path: str = "README.md") -> None:
     text = re.sub(
         r"(<!-- agent-catalogue:start[^>]*-->\n).*?(<!-- agent-catalogue:end -->)",
         lambda m: m.group(1) + markdown() + "\n" + m.group(2),
+        text,
+        flags=re.S,
+    )
+    text = re.sub(
+        r"(<!-- genai-catalogue:start[^>]*-->\n).*?(<!-- genai-catalogue:end -->)",
+        lambda m: m.group(1) + genai_markdown() + "\n" + m.group(2),
         text,
         flags=re.S,
     )

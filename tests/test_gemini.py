@@ -73,7 +73,17 @@ class Telemetry:
         return [s for s in self.finished() if s.instrumentation_scope.name == "agentwatch.instrumentors.gemini"]
 
     def calls(self):
-        return [s for s in self.gemini_spans() if "agentwatch.gen_ai.round_trip" not in s.attributes]
+        return [
+            s for s in self.gemini_spans()
+            if "agentwatch.gen_ai.round_trip" not in s.attributes and s.attributes["gen_ai.operation.name"] != "execute_tool"
+        ]
+
+    def round_trips(self):
+        spans = [s for s in self.gemini_spans() if "agentwatch.gen_ai.round_trip" in s.attributes]
+        return sorted(spans, key=lambda s: s.attributes["agentwatch.gen_ai.round_trip"])
+
+    def tools(self):
+        return [s for s in self.gemini_spans() if s.attributes["gen_ai.operation.name"] == "execute_tool"]
 
     def metrics(self) -> dict:
         self.metrics_data = self.reader.get_metrics_data()
@@ -358,7 +368,7 @@ def test_automatic_function_calling_round_trips(instrument, client):
     )
     assert "sunny in Paris" in response.text
     (call,) = tel.calls()
-    hops = sorted((s for s in tel.gemini_spans() if s is not call), key=lambda s: s.attributes["agentwatch.gen_ai.round_trip"])
+    hops = tel.round_trips()
     assert [h.attributes["agentwatch.gen_ai.round_trip"] for h in hops] == [1, 2]
     assert all(h.parent.span_id == call.context.span_id for h in hops)
     assert hops[0].attributes["agentwatch.gen_ai.response.tool_calls"] == ("weather",)
@@ -387,10 +397,141 @@ def test_streamed_function_calling_round_trips(instrument, client):
     )
     assert "sunny in Paris" in "".join(c.text or "" for c in chunks)
     (call,) = tel.calls()
-    hops = [s for s in tel.gemini_spans() if s is not call]
+    hops = tel.round_trips()
     assert len(hops) == 2 and all(h.parent.span_id == call.context.span_id for h in hops)
     assert all(call.start_time <= h.start_time <= h.end_time <= call.end_time for h in hops)
     assert call.attributes["gen_ai.usage.input_tokens"] == sum(h.attributes["gen_ai.usage.input_tokens"] for h in hops)
+
+
+# --------------------------------------------------------------------------- execute_tool (automatic function calling)
+def _one_tool(tel, name="weather"):
+    (tool,) = tel.tools()
+    assert tool.name == f"execute_tool {name}" and tool.kind is SpanKind.INTERNAL
+    return tool
+
+
+def test_afc_tool_run_is_an_execute_tool_span_under_the_call(instrument, client):
+    tel = instrument()
+    client.models.generate_content(
+        model=MODEL, contents="What is the weather in Paris?", config=types.GenerateContentConfig(tools=[weather])
+    )
+    (call,) = tel.calls()
+    first, second = tel.round_trips()
+    tool = _one_tool(tel)
+    assert dict(tool.attributes) == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "weather",
+        "gen_ai.tool.type": "function",
+        "gen_ai.tool.description": "Get the weather of a city.",
+    }  # no call id (the fake's function calls carry none), no arguments/result (content is off)
+    assert tool.parent.span_id == call.context.span_id and tool.status.status_code is StatusCode.UNSET
+    assert first.end_time <= tool.start_time <= tool.end_time <= second.start_time  # between the two requests
+    metric = tel.metrics()["gen_ai.execute_tool.duration"]
+    (point,) = metric.data.data_points
+    assert metric.unit == "s" and point.count == 1 and tuple(point.explicit_bounds) == DURATION_BUCKETS
+    assert dict(point.attributes) == {
+        "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "weather", "gen_ai.tool.type": "function",
+    }
+
+
+def test_tool_call_id_from_the_model(instrument, fake):
+    import fake_gemini
+
+    class WithIds(fake_gemini._Handler):  # the same fake, with ids on its function calls (as Vertex sends)
+        @staticmethod
+        def _function_call(body):
+            call = fake_gemini._Handler._function_call(body)
+            if call is not None:
+                call["functionCall"]["id"] = "call-" + call["functionCall"]["name"] + "-1"
+            return call
+
+    server, url = start_fake_gemini(port=0)
+    server.RequestHandlerClass = WithIds
+    c = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=url))
+    tel = instrument()
+    c.models.generate_content(model=MODEL, contents="weather?", config=types.GenerateContentConfig(tools=[weather]))
+    assert _one_tool(tel).attributes["gen_ai.tool.call.id"] == "call-weather-1"
+    c.close()
+    server.shutdown()
+
+
+def test_async_afc_sync_and_async_tools(instrument, client):
+    async def forecast(city: str) -> str:
+        """Forecast for a city."""
+        await asyncio.sleep(0)
+        return f"rain in {city}"
+
+    tel = instrument()
+
+    async def run():
+        for tool in (weather, forecast):  # a sync function runs in a thread, a coroutine is awaited
+            await client.aio.models.generate_content(
+                model=MODEL, contents="weather in Paris?", config=types.GenerateContentConfig(tools=[tool])
+            )
+        await client.aio.aclose()
+
+    asyncio.run(run())
+    calls = {s.context.span_id for s in tel.calls()}
+    tools = tel.tools()
+    assert sorted(t.name for t in tools) == ["execute_tool forecast", "execute_tool weather"]
+    assert all(t.parent.span_id in calls for t in tools)
+
+
+def test_streamed_afc_tool_span(instrument, client):
+    tel = instrument()
+    list(client.models.generate_content_stream(
+        model=MODEL, contents="What is the weather in Paris?", config=types.GenerateContentConfig(tools=[weather])
+    ))
+    (call,) = tel.calls()
+    assert _one_tool(tel).parent.span_id == call.context.span_id
+
+
+def test_chat_afc_tool_span(instrument, client):
+    tel = instrument()
+    parent = tel.tracer_provider.get_tracer("t").start_span("chat turn")
+    from opentelemetry import trace as api
+
+    with api.use_span(parent, end_on_exit=True):
+        chat = client.chats.create(model=MODEL, config=types.GenerateContentConfig(tools=[weather]))
+        chat.send_message("What is the weather in Paris?")
+    # the chat runs its own loop: two generate_content calls, the tool between them, all under the turn
+    assert len(tel.calls()) == 2
+    assert _one_tool(tel).parent.span_id == parent.context.span_id
+
+
+def test_failing_tool_is_an_error_span_and_the_app_gets_the_same_answer(instrument, client):
+    def lookup(city: str) -> str:
+        """Look a city up."""
+        raise ValueError(f"no data for {city}")
+
+    def ask():
+        return client.models.generate_content(
+            model=MODEL, contents="weather in Paris?", config=types.GenerateContentConfig(tools=[lookup])
+        )
+
+    plain = ask()
+    tel = instrument()
+    got = ask()
+    assert got.text == plain.text and "no data for Paris" in got.text  # the SDK sent the model the error
+    tool = _one_tool(tel, "lookup")
+    assert tool.status.status_code is StatusCode.ERROR and tool.attributes["error.type"] == "ValueError"
+    (event,) = tool.events
+    assert event.attributes["exception.type"] == "ValueError"
+    (call,) = tel.calls()
+    assert call.status.status_code is StatusCode.UNSET  # the call itself succeeded
+    (point,) = tel.metrics()["gen_ai.execute_tool.duration"].data.data_points
+    assert point.attributes["error.type"] == "ValueError"
+
+
+def test_tool_arguments_and_result_only_with_content_capture(instrument, client, monkeypatch):
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")
+    tel = instrument()
+    client.models.generate_content(
+        model=MODEL, contents="weather in Paris?", config=types.GenerateContentConfig(tools=[weather])
+    )
+    tool = _one_tool(tel)
+    assert json.loads(tool.attributes["gen_ai.tool.call.arguments"]) == {"city": "Paris"}
+    assert json.loads(tool.attributes["gen_ai.tool.call.result"]) == "sunny in Paris"
 
 
 # --------------------------------------------------------------------------- errors
@@ -545,6 +686,20 @@ def test_content_event_only(instrument, client, monkeypatch):
     assert record.attributes["gen_ai.request.model"] == MODEL
 
 
+def test_instrumentation_choice_values():
+    _diagnostics.reset()
+    choice = _genai_common.instrumentation_choice
+    assert choice({}) == "agentwatch" and choice({"AGENTWATCH_GENAI_INSTRUMENTATION": " Official "}) == "official"
+    assert choice({"AGENTWATCH_GENAI_INSTRUMENTATION": "both"}) == "agentwatch"
+    (line,) = [m for m in _diagnostics.messages() if "AGENTWATCH_GENAI_INSTRUMENTATION" in m]
+    assert "'both'" in line and "using 'agentwatch' instead" in line
+    status = _genai_common.instrumentation_status({})  # the official one is not installed in the project venv
+    assert status.official is None and status.used == "agentwatch" and not status.skip_official
+    assert status.describe() is None
+    level, line = _genai_common.instrumentation_status({"AGENTWATCH_GENAI_INSTRUMENTATION": "official"}).describe()
+    assert level == logging.WARNING and "is not installed: agentwatch's Gemini instrumentor is used" in line
+
+
 def test_content_true_means_span_only_with_a_note(monkeypatch):
     _diagnostics.reset()
     settings = _genai_common.capture_settings({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"})
@@ -631,13 +786,19 @@ def test_span_start_failure_passes_through(instrument, client, monkeypatch):
 def test_uninstrument_restores_everything(tel, client):
     import google.genai.models as models
 
+    import google.genai._extra_utils as tools
+
     originals = {name: getattr(models.Models, name) for name in ("generate_content", "_generate_content", "count_tokens")}
+    tool_functions = {name: getattr(tools, name) for name in ("invoke_function_from_dict_args", "get_function_response_parts")}
     inst = GeminiInstrumentor()
     inst.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
     assert models.Models.generate_content is not originals["generate_content"]
+    assert tools.invoke_function_from_dict_args is not tool_functions["invoke_function_from_dict_args"]
     inst.uninstrument()
     for name, function in originals.items():
         assert getattr(models.Models, name) is function
+    for name, function in tool_functions.items():
+        assert getattr(tools, name) is function
     client.models.generate_content(model=MODEL, contents="hi")
     assert tel.gemini_spans() == []
 
@@ -651,3 +812,78 @@ def test_captured_content_goes_through_the_scrubber(instrument, client, monkeypa
     (span,) = tel.gemini_spans()
     assert "bob@example.com" not in span.attributes["gen_ai.input.messages"]
     assert "[REDACTED:email]" in span.attributes["gen_ai.input.messages"]
+
+
+# --------------------------------------------------------------------------- the catalogue (agentwatch/semconv.py)
+def test_readme_gemini_tables_are_generated_from_the_catalogue():
+    import re
+
+    from agentwatch import semconv
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    match = re.search(r"<!-- genai-catalogue:start[^>]*-->\n(.*?)<!-- genai-catalogue:end -->", text, re.S)
+    assert match, "genai-catalogue markers missing from README.md"
+    assert match.group(1).strip() == semconv.genai_markdown(), (
+        "regenerate: python -c 'from agentwatch.semconv import _write_readme; _write_readme()'"
+    )
+
+
+def test_emitted_gemini_telemetry_matches_the_catalogue(instrument, client, monkeypatch):
+    """Every span attribute and metric a varied run emits is catalogued, and every catalogued metric is emitted."""
+    import re
+
+    from agentwatch import semconv
+
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "http,gen_ai/dup")
+    tel = instrument()
+    config = types.GenerateContentConfig(
+        temperature=0.2, top_p=0.9, top_k=20, max_output_tokens=64, stop_sequences=["END"], seed=7, candidate_count=2,
+        presence_penalty=0.1, frequency_penalty=0.1, response_mime_type="application/json", system_instruction="terse",
+    )
+    with tel.tracer_provider.get_tracer("t").start_as_current_span("POST /chat", kind=SpanKind.SERVER):
+        client.models.generate_content(model=MODEL, contents="hi", config=config)
+        client.models.generate_content(
+            model=MODEL, contents="weather in Paris?", config=types.GenerateContentConfig(tools=[weather])
+        )
+        list(client.models.generate_content_stream(model=MODEL, contents="stream a few words please"))
+        client.models.embed_content(model="gemini-embedding-001", contents=["a"])
+        client.models.count_tokens(model=MODEL, contents="a")
+        with pytest.raises(errors.ClientError):
+            client.models.generate_content(model=MODEL, contents="#fail-429")
+    spans = {entry.role: entry for entry in semconv.GENAI_SPANS}
+    seen = set()
+    for span in tel.gemini_spans():
+        if span.attributes["gen_ai.operation.name"] == "execute_tool":
+            entry = spans["gemini tool"]
+        elif "agentwatch.gen_ai.round_trip" in span.attributes:
+            entry = spans["gemini round trip"]
+        else:
+            entry = spans["gemini"]
+        seen.add(entry.role)
+        pattern = "^" + re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(entry.name)) + "$"
+        assert re.match(pattern, span.name) and span.kind.name == entry.kind, span.name
+        assert set(span.attributes) <= set(entry.attributes) | set(entry.content_attributes), (
+            span.name, set(span.attributes) - set(entry.attributes) - set(entry.content_attributes)
+        )
+    assert seen == {"gemini", "gemini round trip", "gemini tool"}
+    server = next(s for s in tel.finished() if s.name == "POST /chat")
+    rollup = {k for k in server.attributes if k.startswith("agentwatch.request.")}
+    assert rollup == set(spans["request roll-up"].attributes)
+
+    metrics = {
+        metric.name: metric
+        for rm in tel.reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics if sm.scope.name == "agentwatch.instrumentors.gemini"
+        for metric in sm.metrics
+    }
+    assert set(metrics) == set(semconv.GENAI_METRICS_BY_NAME), "every catalogued metric is emitted, nothing else"
+    for name, metric in metrics.items():
+        entry = semconv.GENAI_METRICS_BY_NAME[name]
+        assert metric.unit == entry.unit, name
+        for point in metric.data.data_points:
+            assert set(point.attributes) <= set(entry.attributes), (name, dict(point.attributes))
+            if entry.instrument == "histogram":
+                assert tuple(point.explicit_bounds) == tuple(float(b) for b in entry.buckets), name
+            else:
+                assert not hasattr(point, "explicit_bounds"), name

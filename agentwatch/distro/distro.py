@@ -47,6 +47,8 @@ class AgentwatchDistro(BaseDistro):
         if entry_point.name == "fastapi" and not settings().asgi_message_spans:
             # 0.66b1 has no environment variable for this; the option is an instrument() kwarg.
             kwargs.setdefault("exclude_spans", ["receive", "send"])
+        if _is_gemini_entry_point(entry_point) and _skip_for_gemini(entry_point):
+            return
         try:
             instrumentor = self._instrumentor_class(entry_point)
             instrumentor().instrument(**kwargs)
@@ -82,6 +84,31 @@ class AgentwatchDistro(BaseDistro):
 
 
 loaded_instrumentors: list[str] = []
+
+_OFFICIAL_GENAI_MODULE = "opentelemetry.instrumentation.google_genai"
+
+
+def _is_gemini_entry_point(entry_point: Any) -> bool:
+    """agentwatch's ``gemini`` entry point or the official google-genai instrumentation's."""
+    module = str(getattr(entry_point, "value", "") or "").split(":", 1)[0].strip()
+    return entry_point.name == "gemini" or module == _OFFICIAL_GENAI_MODULE or module.startswith(_OFFICIAL_GENAI_MODULE + ".")
+
+
+def _skip_for_gemini(entry_point: Any) -> bool:
+    """One Gemini instrumentation per process: say which (once) and whether to skip this entry point.
+
+    With the official opentelemetry-instrumentation-google-genai installed too, both would wrap
+    ``Models.generate_content`` and every call would get two spans. AGENTWATCH_GENAI_INSTRUMENTATION
+    picks one (agentwatch's by default); the decision logic lives with the GenAI instrumentation.
+    """
+    try:
+        from agentwatch.instrumentors import _genai_common as genai
+
+        status = genai.announce_choice()
+        return genai.is_official_entry_point(entry_point) and status.skip_official
+    except Exception as error:  # noqa: BLE001 - never break the app: load as usual
+        _diagnostics.warn_once("distro:genai-choice", f"could not decide between Gemini instrumentations ({error!r})")
+        return False
 
 
 class _OtherConfiguratorsFilter(logging.Filter):

@@ -39,8 +39,9 @@ REQUEST_OUTPUT = "agentwatch.request.gen_ai.output_tokens"
 REQUEST_CALLS = "agentwatch.request.gen_ai.calls"
 
 _MAX_OPEN_TRACES = 4096
-# Operations that are not billed model calls (they carry no usage anyway).
-_NOT_CALLS = {"execute_tool", "invoke_agent", "invoke_workflow", "plan", "retrieval", "create_agent"}
+# Operations that are not billed model calls (they carry no usage anyway); "critique" is the
+# agent planner instrumentor's evaluation step (agentwatch.instrumentors.planner).
+_NOT_CALLS = {"execute_tool", "invoke_agent", "invoke_workflow", "plan", "retrieval", "create_agent", "critique"}
 
 
 class _Totals:

@@ -61,6 +61,7 @@ API
 from __future__ import annotations
 
 import contextvars
+import inspect
 import json
 import logging
 import os
@@ -89,6 +90,7 @@ __all__ = ["GeminiInstrumentor"]
 _instruments = ("google-genai >= 1.0.0",)
 _SCOPE = "agentwatch.instrumentors.gemini"
 _MODULE = "google.genai.models"
+_TOOLS_MODULE = "google.genai._extra_utils"
 _EVENT_NAME = "gen_ai.client.inference.operation.details"
 _log = logging.getLogger("agentwatch.gemini")
 
@@ -105,6 +107,17 @@ _PUBLIC = [
     ("AsyncModels.embed_content", "embeddings", True),
     ("AsyncModels.count_tokens", "count_tokens", True),
 ]
+# Automatic function calling: the SDK runs the user's Python functions between round trips.
+_TOOLS = [
+    ("get_function_response_parts", "tool_calls", False),
+    ("get_function_response_parts_async", "tool_calls", True),
+    ("invoke_function_from_dict_args", "invoke", False),
+    ("invoke_function_from_dict_args_async", "invoke", True),
+]
+# The function calls (name, id) of the response whose tools are being run, for gen_ai.tool.call.id.
+_PENDING_TOOL_CALLS: contextvars.ContextVar["list[tuple[str, str | None]] | None"] = contextvars.ContextVar(
+    "agentwatch_gemini_tool_calls", default=None
+)
 _ROUND_TRIPS = [
     ("Models._generate_content", "hop", False),
     ("Models._generate_content_stream", "hop_stream", False),
@@ -396,6 +409,13 @@ class _Telemetry:
         self.cost = meter.create_counter(
             g.COST_METRIC, unit="USD", description="Cost of GenAI calls, from the agentwatch price table."
         )
+        self.tool_duration = meter.create_histogram(
+            "gen_ai.execute_tool.duration",
+            unit="s",
+            description="Duration of each tool (function) the SDK ran for automatic function calling.",
+            explicit_bucket_boundaries_advisory=g.DURATION_BUCKETS,
+        )
+        self.choice = g.instrumentation_choice()
         self.logger = get_logger(_SCOPE, __version__, logger_provider=logger_provider)
         self.capture = g.capture_settings()
         self.cost_enabled = (os.environ.get(ev.AGENTWATCH_GENAI_COST) or "true").strip().lower() not in (
@@ -774,6 +794,199 @@ class _Call:
                         self.stream_text.append(str(text))
 
 
+# --------------------------------------------------------------------------- the official instrumentation
+_OFFICIAL_PREFIX = g.OFFICIAL_MODULE + "."
+_owner_cache: dict[tuple[Any, str], tuple[Any, bool]] = {}
+
+
+def _official_wraps(owner: Any, name: str) -> bool:
+    """Whether the official opentelemetry-instrumentation-google-genai wraps ``owner.name`` (at any depth).
+
+    Answered from the wrapper chain itself, so it holds however the official one got there
+    (``opentelemetry-instrument``, or the app calling ``GoogleGenAiSdkInstrumentor().instrument()``)
+    and in either wrapping order. Cached per attribute object: one dict lookup per call.
+    """
+    current = vars(owner).get(name)
+    cached = _owner_cache.get((owner, name))
+    if cached is not None and cached[0] is current:
+        return cached[1]
+    found, node = False, current
+    for _ in range(32):  # wrapt FunctionWrappers (and functools.wraps layers) down to the SDK's function
+        wrapper = getattr(node, "_self_wrapper", None)
+        module = str(getattr(wrapper, "__module__", "") or "")
+        if module == g.OFFICIAL_MODULE or module.startswith(_OFFICIAL_PREFIX):
+            found = True
+            break
+        node = getattr(node, "__wrapped__", None)
+        if node is None:
+            break
+    _owner_cache[(owner, name)] = (current, found)
+    return found
+
+
+def _step_aside(tel: _Telemetry, owner: Any, name: str) -> bool:
+    """True when the official instrumentation records this method: agentwatch then records nothing for it."""
+    if not _official_wraps(owner, name):
+        return False
+    var = ev.AGENTWATCH_GENAI_INSTRUMENTATION
+    if tel.choice == g.OFFICIAL:
+        if not g.choice_announced():
+            warn_once(
+                "genai:step-aside",
+                f"Gemini: {g.OFFICIAL_DIST} is active ({var}=official): agentwatch's Gemini instrumentor steps aside "
+                "for the methods it wraps, so each call gets one span",
+                level=logging.INFO,
+            )
+    else:
+        warn_once(
+            "genai:step-aside",
+            f"Gemini: {g.OFFICIAL_DIST} was instrumented outside agentwatch's loader (by the application?) and wraps "
+            f"{getattr(owner, '__name__', owner)}.{name}: agentwatch's Gemini instrumentor steps aside for the methods "
+            "it wraps so each call gets one span; remove that instrument() call to get agentwatch's spans (usage of "
+            "every round trip, cost, per-request roll-up)",
+        )
+    return True
+
+
+def _official_generates() -> bool:
+    import google.genai.models as models
+
+    return _official_wraps(models.Models, "generate_content") or _official_wraps(models.AsyncModels, "generate_content")
+
+
+# --------------------------------------------------------------------------- execute_tool (automatic function calling)
+def _function_calls(response: Any) -> list[tuple[str, str | None]]:
+    """(name, id) of each function call in the first candidate (the one the SDK runs tools for)."""
+    candidates = _field(response, "candidates") or []
+    if not candidates:
+        return []
+    calls = []
+    for part in _field(_field(candidates[0], "content"), "parts") or []:
+        call = _field(part, "function_call")
+        if call is not None and _field(call, "name"):
+            call_id = _field(call, "id")
+            calls.append((str(_field(call, "name")), str(call_id) if call_id else None))
+    return calls
+
+
+def _json_text(value: Any, capture: g.CaptureSettings) -> str:
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json", exclude_none=True)
+    return g.scrub_text(json.dumps(value, ensure_ascii=False, default=str), capture.max_chars)
+
+
+class _ToolRun:
+    """One run of a user function by the SDK's automatic function calling: an ``execute_tool`` INTERNAL span."""
+
+    def __init__(self, tel: _Telemetry, arguments: Any, function: Any):
+        self.tel = tel
+        self.name = str(getattr(function, "__name__", None) or type(function).__name__)
+        self.started = time.perf_counter()
+        attrs: dict[str, Any] = {g.OPERATION: "execute_tool", g.TOOL_NAME: self.name, g.TOOL_TYPE: "function"}
+        pending = _PENDING_TOOL_CALLS.get()
+        if pending:
+            for index, (name, call_id) in enumerate(pending):
+                if name == self.name:
+                    del pending[index]
+                    if call_id:
+                        attrs[g.TOOL_CALL_ID] = call_id
+                    break
+        doc = inspect.getdoc(function) if callable(function) else None
+        if doc:
+            attrs[g.TOOL_DESCRIPTION] = doc if len(doc) <= 1024 else doc[:1024] + "..."
+        if tel.capture.on_span and arguments is not None:
+            attrs[g.TOOL_CALL_ARGUMENTS] = _json_text(arguments, tel.capture)
+        self.span = tel.tracer.start_span(f"execute_tool {self.name}", kind=SpanKind.INTERNAL, attributes=attrs)
+        self.token = otel_context.attach(trace.set_span_in_context(self.span))
+
+    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        try:
+            otel_context.detach(self.token)
+            metric_attrs = {g.OPERATION: "execute_tool", g.TOOL_NAME: self.name, g.TOOL_TYPE: "function"}
+            if error is not None:
+                # The SDK wraps the function's exception in FunctionInvocationError (whose message
+                # repeats the arguments) and hands the model an error result: report the original.
+                original = error.__context__ if type(error).__name__ == "FunctionInvocationError" else None
+                cause = original if isinstance(original, BaseException) else error
+                metric_attrs[g.ERROR_TYPE] = type(cause).__qualname__
+                self.span.set_attribute(g.ERROR_TYPE, type(cause).__qualname__)
+                self.span.set_status(Status(StatusCode.ERROR, type(cause).__qualname__))
+                self.span.record_exception(cause)
+            elif self.tel.capture.on_span:
+                self.span.set_attribute(g.TOOL_CALL_RESULT, _json_text(result, self.tel.capture))
+            self.tel.tool_duration.record(time.perf_counter() - self.started, metric_attrs)
+        except Exception as failure:  # noqa: BLE001
+            warn_once("gemini:tool-finish", f"Gemini instrumentation: recording a tool run failed ({failure!r})")
+        finally:
+            self.span.end()
+
+
+def _tool_run(tel: _Telemetry, args: tuple, kwargs: dict) -> _ToolRun | None:
+    if _official_generates():
+        return None  # the official instrumentation records its own execute_tool spans
+    arguments = args[0] if args else kwargs.get("args")
+    function = args[1] if len(args) > 1 else kwargs.get("function_to_invoke")
+    return _ToolRun(tel, arguments, function)
+
+
+def _invoke_sync(tel: _Telemetry):
+    def wrapper(wrapped, instance, args, kwargs):
+        run = _guard("tool span start", _tool_run, tel, args, kwargs)
+        if run is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            run.finish(error=error)
+            raise
+        run.finish(result)
+        return result
+
+    return wrapper
+
+
+def _invoke_async(tel: _Telemetry):
+    async def wrapper(wrapped, instance, args, kwargs):
+        run = _guard("tool span start", _tool_run, tel, args, kwargs)
+        if run is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as error:
+            run.finish(error=error)
+            raise
+        run.finish(result)
+        return result
+
+    return wrapper
+
+
+def _pending_calls(args: tuple, kwargs: dict) -> list[tuple[str, str | None]] | None:
+    return _function_calls(args[0] if args else kwargs.get("response"))
+
+
+def _tool_calls_sync(_tel: _Telemetry):
+    def wrapper(wrapped, instance, args, kwargs):
+        token = _PENDING_TOOL_CALLS.set(_guard("tool call ids", _pending_calls, args, kwargs))
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            _PENDING_TOOL_CALLS.reset(token)
+
+    return wrapper
+
+
+def _tool_calls_async(_tel: _Telemetry):
+    async def wrapper(wrapped, instance, args, kwargs):
+        token = _PENDING_TOOL_CALLS.set(_guard("tool call ids", _pending_calls, args, kwargs))
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            _PENDING_TOOL_CALLS.reset(token)
+
+    return wrapper
+
+
 # --------------------------------------------------------------------------- stream proxies
 class _SyncStream:
     """Iterator over the SDK's stream that ends the call span exactly once."""
@@ -884,8 +1097,10 @@ def _start(tel: _Telemetry, kind: str, instance: Any, kwargs: dict) -> _Call | N
     return _guard("span start", _Call, tel, instance, _OPERATIONS[kind], kwargs, kind == "stream")
 
 
-def _public_sync(tel: _Telemetry, kind: str):
+def _public_sync(tel: _Telemetry, kind: str, owner: Any, name: str):
     def wrapper(wrapped, instance, args, kwargs):
+        if _step_aside(tel, owner, name):
+            return wrapped(*args, **kwargs)
         call = _start(tel, kind, instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
@@ -905,8 +1120,10 @@ def _public_sync(tel: _Telemetry, kind: str):
     return wrapper
 
 
-def _public_async(tel: _Telemetry, kind: str):
+def _public_async(tel: _Telemetry, kind: str, owner: Any, name: str):
     async def wrapper(wrapped, instance, args, kwargs):
+        if _step_aside(tel, owner, name):
+            return await wrapped(*args, **kwargs)
         call = _start(tel, kind, instance, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
@@ -1010,7 +1227,7 @@ class GeminiInstrumentor(BaseInstrumentor):
         import google.genai.models as models
 
         tel = _Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), kwargs.get("logger_provider"))
-        self._wrapped: list[tuple[type, str]] = []
+        self._wrapped: list[tuple[Any, str]] = []
         for target, kind, is_async in _PUBLIC + _ROUND_TRIPS:
             class_name, method = target.split(".")
             cls = getattr(models, class_name, None)
@@ -1018,14 +1235,29 @@ class GeminiInstrumentor(BaseInstrumentor):
                 warn_once(f"gemini:missing:{target}", f"google-genai has no {target}; it is not instrumented")
                 continue
             if kind.startswith("hop"):
-                factory = _hop_async if is_async else _hop_sync
+                wrapper = (_hop_async if is_async else _hop_sync)(tel, kind)
             else:
-                factory = _public_async if is_async else _public_sync
-            wrap_function_wrapper(_MODULE, target, factory(tel, kind))
+                wrapper = (_public_async if is_async else _public_sync)(tel, kind, cls, method)
+            wrap_function_wrapper(_MODULE, target, wrapper)
             self._wrapped.append((cls, method))
+        try:
+            import google.genai._extra_utils as tools
+        except ImportError:
+            tools = None
+        for function, kind, is_async in _TOOLS:
+            if tools is None or not callable(getattr(tools, function, None)):
+                warn_once(f"gemini:missing:{function}", f"google-genai has no {function}; tool runs get no spans")
+                continue
+            if kind == "invoke":
+                wrapper = (_invoke_async if is_async else _invoke_sync)(tel)
+            else:
+                wrapper = (_tool_calls_async if is_async else _tool_calls_sync)(tel)
+            wrap_function_wrapper(_TOOLS_MODULE, function, wrapper)
+            self._wrapped.append((tools, function))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        """Restore every wrapped method."""
-        for cls, method in getattr(self, "_wrapped", []):
-            unwrap(cls, method)
+        """Restore every wrapped method and function."""
+        for owner, name in getattr(self, "_wrapped", []):
+            unwrap(owner, name)
         self._wrapped = []
+        _owner_cache.clear()
