@@ -158,11 +158,62 @@ class _RetryNoiseFilter(logging.Filter):
 _noise_filter = _RetryNoiseFilter()
 
 
+_QUEUE_LOGGER = "opentelemetry.sdk._shared_internal"  # the SDK's BatchProcessor behind BSP and BLRP
+_QUEUE_VARIABLES = {"span": "OTEL_BSP_MAX_QUEUE_SIZE", "log": "OTEL_BLRP_MAX_QUEUE_SIZE"}
+
+
+class _QueueDropCounter(logging.Filter):
+    """Counts items the SDK batch processors drop because their queue is full.
+
+    The SDK logs ``Queue full, dropping Span.`` once per dropped item, into the
+    root logger (where the OpenTelemetry log handler would export it: a log
+    storm that feeds the full log queue). This filter swallows those lines,
+    counts them, and says it once; the total is reported at exit.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Queue full"):
+            return True
+        what = str(record.args[0]).lower() if record.args else "item"
+        with self._lock:
+            self.counts[what] = self.counts.get(what, 0) + 1
+        variable = _QUEUE_VARIABLES.get(what, "the queue size")
+        warn_once(
+            f"queue-full:{what}",
+            f"the {what} export queue is full ({variable}): new {what}s are dropped and counted until the "
+            f"exporter catches up (the total is reported at exit). The app is not affected.",
+        )
+        return False
+
+    def summary(self) -> str:
+        with self._lock:
+            return ", ".join(f"{count} {what}s" for what, count in sorted(self.counts.items()))
+
+
+queue_drops = _QueueDropCounter()
+
+
+def report_queue_drops() -> None:
+    """One line at exit with what the full queues dropped (nothing when nothing was)."""
+    summary = queue_drops.summary()
+    if summary:
+        warn_once("queue-full:total", f"at exit, {summary} had been dropped because the export queue was full")
+
+
 def quiet_upstream_retry_logs() -> None:
     for name in _QUIETED_LOGGERS:
         logger = logging.getLogger(name)
         if _noise_filter not in logger.filters:
             logger.addFilter(_noise_filter)
+    queue_logger = logging.getLogger(_QUEUE_LOGGER)
+    if queue_drops not in queue_logger.filters:
+        # First: the SDK's own DuplicateFilter on this logger lets only the first line of a run through.
+        queue_logger.filters.insert(0, queue_drops)
 
 
 def _warn_exporter_fault(name: str, where: str, error: BaseException) -> None:
