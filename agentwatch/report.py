@@ -8,7 +8,9 @@ and renders:
 - a header: services, time covered, how much was recorded;
 - recent requests: the last traces as span trees with the attributes that matter;
 - metrics: request rate, errors and p50/p95/p99 latency per route from
-  ``http.server.request.duration``, then the latest value of every other metric;
+  ``http.server.request.duration``; the agent pipeline (intents, retrieval,
+  plans and critique verdicts, model calls) from the ``agentwatch.*`` and
+  ``gen_ai.*`` metrics when present; then the latest value of every other metric;
 - recent logs.
 
 Reading streams line by line and keeps only bounded state (recent traces, the
@@ -54,9 +56,16 @@ _SPAN_KEYS: tuple[tuple[str, ...], ...] = (
     ("gen_ai.request.model",),
     ("gen_ai.usage.input_tokens",),
     ("gen_ai.usage.output_tokens",),
+    ("gen_ai.request.top_k",),
+    ("gen_ai.retrieval.documents",),
+    ("gen_ai.evaluation.score.value",),  # copied from the span's gen_ai.evaluation.result event
+    ("error.type",),
 )
 _WANTED_SPAN_KEYS = frozenset(key for group in _SPAN_KEYS for key in group)
 _TRUNCATE_KEYS = {"db.query.text": 60, "db.statement": 60}
+_EVALUATION_EVENT = "gen_ai.evaluation.result"
+_EVALUATION_SCORE = "gen_ai.evaluation.score.value"
+_RETRIEVAL_DOCUMENTS = "gen_ai.retrieval.documents"
 _VALUE_WIDTH = 80
 _LOG_BODY_WIDTH = 140
 _MAX_OTHER_METRICS = 40
@@ -383,8 +392,34 @@ class _Span:
         return (self.end - self.start) / 1e6
 
 
-def _shown_attributes(raw: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in raw.items() if k in _WANTED_SPAN_KEYS or k.startswith("agentwatch.")}
+def _shown_attributes(raw: dict[str, Any], events: Any = None) -> dict[str, Any]:
+    shown = {k: v for k, v in raw.items() if k in _WANTED_SPAN_KEYS or k.startswith("agentwatch.")}
+    for event in _dicts(events):  # a critique's verdict score lives on its evaluation event
+        if event.get("name") == _EVALUATION_EVENT:
+            score = _attributes(event.get("attributes")).get(_EVALUATION_SCORE)
+            if score is not None and _EVALUATION_SCORE not in shown:
+                shown[_EVALUATION_SCORE] = score
+    return shown
+
+
+def _documents_text(value: Any) -> str | None:
+    """``gen_ai.retrieval.documents`` (JSON ``[{id, score}]``) as ``[kb-1 0.91, kb-2, ...]``."""
+    try:
+        documents = json.loads(value) if isinstance(value, str) else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(documents, list):
+        return None
+    items = []
+    for document in documents:
+        if not isinstance(document, dict):
+            return None
+        text = _clean(str(document.get("id", "?")), 40)
+        score = _float(document.get("score"))
+        if score is not None:
+            text += f" {_fmt_num(score)}"
+        items.append(text)
+    return "[" + ", ".join(items) + "]"
 
 
 class _Traces:
@@ -431,7 +466,7 @@ def _load_traces(directory: str, keep: int, stats: _FileStats, resources: _Resou
                             end=end,
                             error=_int(code) == 2 or code == "STATUS_CODE_ERROR",
                             status_message=_clean(str(status.get("message") or ""), 80),
-                            attributes=_shown_attributes(_attributes(raw.get("attributes"))),
+                            attributes=_shown_attributes(_attributes(raw.get("attributes")), raw.get("events")),
                             service=service,
                         )
                     )
@@ -447,6 +482,8 @@ def _span_line(span: _Span, style: _Style) -> str:
         for key in group:
             if key in attributes:
                 value = _fmt_value(attributes[key], _TRUNCATE_KEYS.get(key, _VALUE_WIDTH))
+                if key == _RETRIEVAL_DOCUMENTS:
+                    value = _clean(_documents_text(attributes[key]) or value, _VALUE_WIDTH)
                 text = f"{key}={value}"
                 if key == "http.response.status_code" and (_int(attributes[key]) or 0) >= 500:
                     text = style.red(text)
@@ -831,6 +868,163 @@ def _render_requests(metrics: _Metrics, style: _Style) -> tuple[list[str], str |
     return lines, name
 
 
+# ----------------------------------------------------------------- agent pipeline
+
+_AGENT_METRICS = (
+    "agentwatch.intent.classifications", "agentwatch.retrieval.duration", "agentwatch.plan.duration",
+    "agentwatch.critique.verdicts", "gen_ai.client.operation.duration",
+)
+
+
+def _combine(points: list[_Point]) -> _Point | None:
+    combined: _Point | None = None
+    for point in points:
+        if combined is None:
+            combined = point.copy()
+        else:
+            combined.add(point)
+    return combined
+
+
+def _by(points: list[_Point], *keys: str) -> dict[str, list[_Point]]:
+    groups: dict[str, list[_Point]] = {}
+    for point in points:
+        label = _attr(point, *keys)
+        groups.setdefault("-" if label is None else _clean(str(label), 40), []).append(point)
+    return groups
+
+
+def _histogram_ms(point: _Point | None, q: float) -> str:
+    if point is None or point.bounds is None or point.buckets is None:
+        return "-"
+    estimate = quantile(point.bounds, point.buckets, q, point.low, point.high)
+    return _fmt_ms(estimate * _to_ms(point.unit or "s")) if estimate is not None else "-"
+
+
+def _mean(point: _Point | None) -> float | None:
+    if point is None or not point.count or point.total is None:
+        return None
+    return point.total / point.count
+
+
+def _distribution(point: _Point | None) -> str:
+    """Integer-valued histogram as ``1: 16  2: 14  3: 3`` (a bucket wider than one shows as a range)."""
+    if point is None or point.bounds is None or point.buckets is None:
+        return "-"
+    parts = []
+    for index, count in enumerate(point.buckets):
+        if count <= 0:
+            continue
+        if index == len(point.bounds):
+            label = f">{_fmt_num(point.bounds[-1])}"
+        else:
+            upper = point.bounds[index]
+            lower = point.bounds[index - 1] if index else None
+            if lower is None or upper - lower <= 1:
+                label = _fmt_num(upper) if lower is not None or upper <= 1 else f"≤{_fmt_num(upper)}"
+            else:
+                label = f"{_fmt_num(lower + 1)}-{_fmt_num(upper)}"
+        parts.append(f"{label}: {count}")
+    return "  ".join(parts) or "-"
+
+
+def _sum_value(points: list[_Point]) -> float:
+    return sum(p.value or 0 for p in points)
+
+
+def _render_agent(metrics: _Metrics, style: _Style) -> list[str]:
+    """Intents, retrieval, plans and critiques, model calls: the ``/chat`` pipeline in numbers."""
+    if not any(name in metrics.metrics for name in _AGENT_METRICS):
+        return []
+    lines = [style.bold("Agent pipeline") + style.dim("  (agentwatch.* and gen_ai.* metrics)")]
+
+    classifications = metrics.merged("agentwatch.intent.classifications")
+    if classifications:
+        confidence = _by(metrics.merged("agentwatch.intent.confidence"), "agentwatch.intent.name")
+        low = _by(metrics.merged("agentwatch.intent.low_confidence"), "agentwatch.intent.name")
+        by_intent = _by(classifications, "agentwatch.intent.name")
+        total = _sum_value(classifications)
+        classifiers = sorted(_by(classifications, "agentwatch.intent.classifier"))
+        lines.append(f"  intents ({_clean(', '.join(classifiers), 60)}): {_fmt_num(total)} classified, "
+                     f"{_fmt_num(_sum_value(metrics.merged('agentwatch.intent.low_confidence')))} below the confidence threshold")
+        rows = [["intent", "count", "share", "mean confidence", "low confidence"]]
+        for intent, points in sorted(by_intent.items(), key=lambda item: (-_sum_value(item[1]), item[0])):
+            count = _sum_value(points)
+            mean = _mean(_combine(confidence.get(intent, [])))
+            rows.append([intent, _fmt_num(count), f"{count / total:.0%}" if total else "-",
+                         f"{mean:.2f}" if mean is not None else "-", _fmt_num(_sum_value(low.get(intent, [])))])
+        lines.extend(_table(rows, right={1, 2, 3, 4}, indent="    "))
+
+    durations = metrics.merged("agentwatch.retrieval.duration")
+    if durations:
+        documents = _by(metrics.merged("agentwatch.retrieval.documents"), "gen_ai.data_source.id")
+        empty = _by(metrics.merged("agentwatch.retrieval.empty"), "gen_ai.data_source.id")
+        top = _by(metrics.merged("agentwatch.retrieval.top_score"), "gen_ai.data_source.id")
+        rows = [["data source", "retrievals", "errors", "docs/retrieval", "empty", "mean top score", "p50", "p95"]]
+        for source, points in sorted(_by(durations, "gen_ai.data_source.id").items()):
+            all_points = _combine(points)
+            errors = sum(p.count for p in points if "error.type" in p.attributes)
+            docs_mean = _mean(_combine(documents.get(source, [])))
+            top_mean = _mean(_combine(top.get(source, [])))
+            rows.append([source, str(all_points.count if all_points else 0), str(errors),
+                         _fmt_num(docs_mean) if docs_mean is not None else "-",
+                         _fmt_num(_sum_value(empty.get(source, []))),
+                         f"{top_mean:.3f}" if top_mean is not None else "-",
+                         _histogram_ms(all_points, 0.5), _histogram_ms(all_points, 0.95)])
+        lines.append("  retrieval")
+        lines.extend(_table(rows, right={1, 2, 3, 4, 5, 6, 7}, indent="    "))
+
+    plans = metrics.merged("agentwatch.plan.duration")
+    if plans:
+        iterations = _by(metrics.merged("agentwatch.plan.iterations"), "gen_ai.agent.name")
+        first = _by(metrics.merged("agentwatch.plan.first_try_acceptance"), "gen_ai.agent.name")
+        rows = [["agent", "plans", "errors", "iterations: plans", "mean", "accepted first try", "p50", "p95"]]
+        for agent, points in sorted(_by(plans, "gen_ai.agent.name").items()):
+            all_points = _combine(points)
+            errors = sum(p.count for p in points if "error.type" in p.attributes)
+            agent_iterations = _combine(iterations.get(agent, []))
+            mean = _mean(agent_iterations)
+            firsts = first.get(agent, [])
+            accepted = sum(p.value or 0 for p in firsts if _attr(p, "agentwatch.plan.accepted") in (True, "true", "True"))
+            judged = _sum_value(firsts)
+            rows.append([agent, str(all_points.count if all_points else 0), str(errors), _distribution(agent_iterations),
+                         f"{mean:.2f}" if mean is not None else "-",
+                         f"{_fmt_num(accepted)}/{_fmt_num(judged)} ({accepted / judged:.0%})" if judged else "-",
+                         _histogram_ms(all_points, 0.5), _histogram_ms(all_points, 0.95)])
+        lines.append("  plans")
+        lines.extend(_table(rows, right={1, 2, 4, 5, 6, 7}, indent="    "))
+
+    verdicts = metrics.merged("agentwatch.critique.verdicts")
+    if verdicts:
+        rows = [["critic", "critiques", "accepted", "rejected"]]
+        for critic, points in sorted(_by(verdicts, "gen_ai.evaluation.name").items()):
+            by_verdict = _by(points, "agentwatch.critique.verdict")
+            rows.append([critic, _fmt_num(_sum_value(points)), _fmt_num(_sum_value(by_verdict.get("accepted", []))),
+                         _fmt_num(_sum_value(by_verdict.get("rejected", [])))])
+        lines.append("  critique verdicts")
+        lines.extend(_table(rows, right={1, 2, 3}, indent="    "))
+
+    calls = metrics.merged("gen_ai.client.operation.duration")
+    if calls:
+        tokens = _by(metrics.merged("gen_ai.client.token.usage"), "gen_ai.request.model", "gen_ai.response.model")
+        costs = _by(metrics.merged("agentwatch.gen_ai.client.cost"), "gen_ai.request.model", "gen_ai.response.model")
+        rows = [["model", "calls", "errors", "input tokens", "output tokens", "cost", "p50", "p95"]]
+        for model, points in sorted(_by(calls, "gen_ai.request.model", "gen_ai.response.model").items()):
+            all_points = _combine(points)
+            errors = sum(p.count for p in points if "error.type" in p.attributes)
+            by_type = _by(tokens.get(model, []), "gen_ai.token.type")
+            used = {kind: sum(p.total or 0 for p in by_type.get(kind, [])) for kind in ("input", "output")}
+            cost = costs.get(model)
+            unit = metrics.metrics["agentwatch.gen_ai.client.cost"].unit if cost else ""
+            rows.append([model, str(all_points.count if all_points else 0), str(errors),
+                         _fmt_num(used["input"]), _fmt_num(used["output"]),
+                         f"{_fmt_num(_sum_value(cost))}{_unit_label(unit)}" if cost else "-",
+                         _histogram_ms(all_points, 0.5), _histogram_ms(all_points, 0.95)])
+        lines.append("  model calls")
+        lines.extend(_table(rows, right={1, 2, 3, 4, 5, 6, 7}, indent="    "))
+    return lines
+
+
 def _metric_summary(metric: _Metric, points: list[_Point]) -> str:
     unit = _unit_label(metric.unit)
     series = f" ({_plural(len(points), 'series')})" if len(points) > 1 else ""
@@ -863,6 +1057,10 @@ def _render_metrics(metrics: _Metrics, stats: _FileStats, style: _Style) -> list
     lines, request_metric = _render_requests(metrics, style)
     if not lines:
         lines = [style.bold("Requests"), f"  no {REQUEST_DURATION} recorded"]
+    agent = _render_agent(metrics, style)
+    if agent:
+        lines.append("")
+        lines.extend(agent)
     others = sorted(name for name in metrics.metrics if name != request_metric)
     lines.append("")
     lines.append(title + style.dim("  (latest cumulative values, all processes summed)"))

@@ -3,12 +3,18 @@
 1. starts the fake Gemini (examples/fake_gemini.py) in this process, on a free port;
 2. starts the demo agent service (examples/agent_service/app.py) unchanged, under
    ``opentelemetry-instrument`` with ``AGENTWATCH_EXPORT=local`` (OTLP-JSON files for traces,
-   metrics and logs + a Prometheus scrape endpoint);
-3. drives a few dozen realistic requests (every intent, document lookups, 404s and one model
-   failure that must come back as 502) and checks every answer;
+   metrics and logs + a Prometheus scrape endpoint), its pipeline steps named only by the
+   ``AGENTWATCH_*_TARGETS`` variables (intent classifier, FTS5 retrieval, planner and critic)
+   and its knowledge base watched by the health checks (``AGENTWATCH_HEALTH_SQLITE_PATH``);
+3. probes ``/health/detailed``, then drives a few dozen realistic requests (document lookups
+   and 404s, every intent, plans that need one to three critique iterations, one model
+   failure that must come back as 502 and one unhandled exception (``#crash``) that must come
+   back as agentwatch's JSON 500 carrying the request id) and checks every answer;
 4. scrapes the Prometheus endpoint once;
 5. stops the service with SIGTERM (the way Kubernetes does; the final flush must happen);
-6. runs ``agentwatch report <dir>`` on what was written and prints it.
+6. runs ``agentwatch report <dir>`` on what was written and prints it: the last requests as
+   span trees (server span -> intent -> retrieval -> plan with its critiques -> Gemini) and
+   the agent metrics.
 
 Exit status: 0 when every request was answered as expected and the report is non-empty;
 1 when the service misbehaved; 2 when the telemetry/report is missing.
@@ -43,7 +49,19 @@ STOP_TIMEOUT_S = 20.0
 REQUEST_TIMEOUT_S = 15.0
 REPORT_TIMEOUT_S = 60.0
 
+# The app's own pipeline functions, traced with zero code (module:function or
+# module:Class.method, "=name" names the classifier / data source / agent / critic). They live
+# in modules app.py imports: the script run as __main__ cannot be reached by name.
+AGENT_TARGETS = {
+    "AGENTWATCH_INTENT_TARGETS": "intents:classify=keyword",
+    "AGENTWATCH_RAG_TARGETS": "knowledge:search=kb",
+    "AGENTWATCH_PLANNER_TARGETS": "planner:Planner.plan=support",
+    "AGENTWATCH_CRITIC_TARGETS": "planner:Critic.review=reviewer",
+}
+
 # (message, expected intent). Sessions are assigned round-robin, so some turns carry history.
+# The last three end the run (their traces are the report's "recent requests" with the two
+# failures): a plan accepted at once, one whose first draft cited nothing, one needing three.
 CHAT_SCRIPT: list[tuple[str, str]] = [
     ("Hi! How are you today?", "smalltalk"),
     ("How much does the Team plan cost per member?", "billing"),
@@ -72,15 +90,19 @@ CHAT_SCRIPT: list[tuple[str, str]] = [
     ("Please delete my account", "account"),
     ("Thanks a lot, that was helpful!", "smalltalk"),
     ("What keyboard shortcuts are there?", "other"),
-    ("Can I start a board from a template for sprint planning?", "other"),
     ("Where is my data stored?", "other"),
-    ("Goodbye!", "smalltalk"),
     ("Tell me about Orbitly", "other"),
     ("How do I export the whole workspace as JSON?", "other"),
+    ("Goodbye!", "smalltalk"),
+    ("Can I start a board from a template for sprint planning?", "other"),
 ]
 DOCUMENT_LOOKUPS: list[tuple[str, int]] = [("kb-001", 200), ("kb-017", 200), ("kb-404", 404), ("kb-999", 404)]
 # The fake Gemini fails on "#fail-503": the service must turn that into a 502 JSON error.
 FAILING_MESSAGE = "The desktop app shows an error on sync #fail-503"
+# The demo planner raises on "#crash" and the app has no handler for it: agentwatch must answer
+# a JSON 500 whose request_id is the X-Request-ID we sent (and that the server span carries).
+CRASH_MESSAGE = "Why is the timeline view empty? #crash"
+CRASH_REQUEST_ID = "demo-crash-0001"
 
 
 def _free_port() -> int:
@@ -146,11 +168,16 @@ class Demo:
             GEMINI_BASE_URL=fake_url,
             GEMINI_API_KEY="demo-key-not-a-secret",
             AGENT_DB_PATH=str(self.out_dir / "knowledge.sqlite3"),
+            AGENTWATCH_HEALTH_SQLITE_PATH=str(self.out_dir / "knowledge.sqlite3"),
             PYTHONUNBUFFERED="1",
+            **AGENT_TARGETS,
         )
         command = [_tool("opentelemetry-instrument"), sys.executable, str(APP), "--port", str(app_port)]
         print(f"[demo] starting: {' '.join(command[0:1] + ['python'] + command[2:])}")
         print(f"[demo]   AGENTWATCH_EXPORT=local AGENTWATCH_FILE_DIR={self.telemetry_dir}")
+        print(f"[demo]   AGENTWATCH_HEALTH_SQLITE_PATH={self.out_dir / 'knowledge.sqlite3'}")
+        for name, value in AGENT_TARGETS.items():
+            print(f"[demo]   {name}={value}")
         with open(self.service_log, "wb") as log:
             self.proc = subprocess.Popen(
                 command, env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -176,8 +203,48 @@ class Demo:
             self.failures.append(what)
             print(f"[demo]   FAIL {what}")
 
+    def health(self, base: str, client: httpx.Client) -> None:
+        """``/health/detailed`` once, in a few lines; the sqlite check watches the knowledge base."""
+        response = None
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:  # /health/detailed answers 503 until startup checks pass
+            response = client.get(f"{base}/health/detailed")
+            if response.status_code == 200:
+                break
+            time.sleep(0.2)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        checks = body.get("checks") or {}
+        self.check(
+            response.status_code == 200 and body.get("status") in ("healthy", "degraded"),
+            f"/health/detailed: HTTP {response.status_code} {response.text[:300]}",
+        )
+        self.check((checks.get("sqlite") or {}).get("status") == "healthy", f"/health/detailed: sqlite check {checks.get('sqlite')}")
+        service = body.get("service") or {}
+        process = body.get("process") or {}
+        print(
+            f"[demo] GET /health/detailed -> HTTP {response.status_code} status={body.get('status')} "
+            f"service={service.get('name')} uptime={body.get('uptime_seconds')}s "
+            f"rss={(process.get('memory_rss_bytes') or 0) / 2**20:.0f} MiB"
+        )
+        for name, check in sorted(checks.items()):
+            check = check or {}
+            error = f" error={check.get('error')!r}" if check.get("error") else ""
+            print(
+                f"[demo]   check {name:<8} {check.get('status', '?'):<9} critical={check.get('critical')} "
+                f"latency={check.get('latency_ms')} ms{error}"
+            )
+
     def drive(self, base: str, client: httpx.Client) -> int:
         sent = 0
+        for doc_id, expected in DOCUMENT_LOOKUPS:
+            response = client.get(f"{base}/documents/{doc_id}")
+            sent += 1
+            self.check(response.status_code == expected, f"/documents/{doc_id}: HTTP {response.status_code} != {expected}")
+        print(f"[demo] {len(DOCUMENT_LOOKUPS)} document lookups ({sum(1 for _, s in DOCUMENT_LOOKUPS if s == 404)} expected 404)")
+
         intents: dict[str, int] = {}
         for i, (message, expected) in enumerate(CHAT_SCRIPT):
             session = f"demo-session-{i % 4 + 1}"
@@ -193,12 +260,6 @@ class Demo:
             self.check(bool(body.get("answer")) and body.get("session_id") == session, f"/chat {message!r}: {body}")
         print(f"[demo] {len(CHAT_SCRIPT)} chats answered; intents: {dict(sorted(intents.items()))}")
 
-        for doc_id, expected in DOCUMENT_LOOKUPS:
-            response = client.get(f"{base}/documents/{doc_id}")
-            sent += 1
-            self.check(response.status_code == expected, f"/documents/{doc_id}: HTTP {response.status_code} != {expected}")
-        print(f"[demo] {len(DOCUMENT_LOOKUPS)} document lookups ({sum(1 for _, s in DOCUMENT_LOOKUPS if s == 404)} expected 404)")
-
         response = client.post(f"{base}/chat", json={"message": FAILING_MESSAGE, "session_id": "demo-session-1"})
         sent += 1
         error = response.json().get("error", {}) if response.headers.get("content-type", "").startswith("application/json") else {}
@@ -207,6 +268,25 @@ class Demo:
             f"model failure: HTTP {response.status_code} {response.text[:200]} (expected 502 with upstream_status 503)",
         )
         print(f"[demo] model failure (fake Gemini 503) answered HTTP {response.status_code}")
+
+        response = client.post(
+            f"{base}/chat",
+            json={"message": CRASH_MESSAGE, "session_id": "demo-session-2"},
+            headers={"X-Request-ID": CRASH_REQUEST_ID},
+        )
+        sent += 1
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        self.check(
+            response.status_code == 500
+            and set(body) == {"error", "message", "request_id"}
+            and body.get("request_id") == CRASH_REQUEST_ID == response.headers.get("x-request-id"),
+            f"unhandled exception: HTTP {response.status_code} {response.text[:200]} "
+            f"(expected 500 JSON with request_id {CRASH_REQUEST_ID})",
+        )
+        print(f"[demo] unhandled exception (#crash) answered HTTP {response.status_code} {response.text[:200]}")
         return sent
 
     def scrape(self, prom_port: int, client: httpx.Client) -> None:
@@ -297,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         base, prom_port = demo.start()
         with httpx.Client(timeout=REQUEST_TIMEOUT_S) as client:
             demo.wait_ready(base, client)
+            demo.health(base, client)
             sent = demo.drive(base, client)
             served_ok = not demo.failures
             print(f"[demo] {sent} requests, {len(demo.failures)} unexpected answers")

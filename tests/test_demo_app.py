@@ -1,7 +1,9 @@
 """The demo agent service (examples/agent_service) and the fake Gemini, uninstrumented.
 
 Real parts: FastAPI's TestClient runs the app's lifespan, sqlite3 FTS5, and the app's
-shared httpx.AsyncClient talks over loopback to examples/fake_gemini.py in a thread.
+shared google-genai client talks over loopback to examples/fake_gemini.py in a thread.
+The planner (draft -> critique -> revise) is tested on its own too: how many iterations a
+question takes is part of what the demo shows, so it is pinned here.
 """
 
 from __future__ import annotations
@@ -52,6 +54,26 @@ def demo_app_module():
             path = getattr(sys.modules[name], "__file__", None)
             if path and Path(path).parent == SERVICE:
                 del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def service(demo_app_module):
+    """The app's sibling modules, as app.py imported them (``service.planner``, ``service.knowledge``...)."""
+
+    class Modules:
+        def __getattr__(self, name):
+            module = sys.modules[name]
+            assert Path(module.__file__).parent == SERVICE
+            return module
+
+    return Modules()
+
+
+@pytest.fixture()
+def kb(service):
+    conn = service.knowledge.connect(":memory:")
+    yield conn
+    conn.close()
 
 
 @pytest.fixture()
@@ -146,3 +168,62 @@ def test_demo_app_imports_no_observability_code():
     for source in SERVICE.glob("*.py"):
         text = source.read_text()
         assert not re.search(r"^\s*(import|from)\s+(agentwatch|opentelemetry)\b", text, re.M), source
+
+
+def test_search_scores_full_text_matches_only(service, kb):
+    documents = service.knowledge.search(kb, "How do I reset my password?", category="account", limit=3)
+    assert [d.doc_id for d in documents][:2] == ["kb-017", "kb-023"]
+    matched = [d.score for d in documents if d.score is not None]
+    assert matched and all(0.0 < score < 1.0 for score in matched) and matched == sorted(matched, reverse=True)
+    # nothing matches: three articles of the intent's category, unscored
+    filler = service.knowledge.search(kb, "Goodbye!", category="general", limit=3)
+    assert [(d.doc_id, d.score) for d in filler] == [("kb-025", None), ("kb-026", None), ("kb-027", None)]
+
+
+# (message, category, critique problems per iteration): deterministic, so the demo shows
+# plans accepted at once, after a missing citation, after one or two length cuts.
+PLANS = [
+    ("What keyboard shortcuts are there?", "general", [()]),
+    ("Goodbye!", "general", [("missing_citation",), ()]),
+    ("The web app does not load in my browser", "technical", [("too_long",), ()]),
+    ("Can I start a board from a template for sprint planning?", "general", [("too_long",), ("too_long",), ()]),
+]
+
+
+@pytest.mark.parametrize("message, category, problems", PLANS)
+def test_planner_critique_loop(service, kb, message, category, problems):
+    documents = service.knowledge.search(kb, message, category=category, limit=3)
+    plan = service.planner.Planner().plan(message, documents)
+    assert [c.problems for c in plan.critiques] == problems
+    assert plan.iterations == len(problems) and plan.accepted
+    assert [c.accepted for c in plan.critiques] == [False] * (len(problems) - 1) + [True]
+    assert plan.sources and set(plan.sources) <= {d.doc_id for d in documents}
+    assert len(plan.outline) <= service.planner.Critic().max_chars
+    assert all(f"[{source}]" in plan.outline for source in plan.sources)
+
+
+def test_critic_rules(service, kb):
+    planner = service.planner
+    documents = service.knowledge.search(kb, "refund", category="billing", limit=3)
+    cited = planner.Draft((planner.Point("Annual plans can be refunded within 30 days", documents[0].doc_id),))
+    assert planner.Critic().review(cited, documents).accepted
+    uncited = planner.Draft((planner.Point("Say hello", None),))
+    verdict = planner.Critic().review(uncited, documents)
+    assert not verdict.accepted and verdict.problems == ("missing_citation",) and verdict.score == 0.5
+    foreign = planner.Draft((planner.Point("Something", "kb-999"), cited.points[0]))
+    assert planner.Critic().review(foreign, documents).problems == ("unknown_citation",)
+    assert planner.Critic(max_chars=20).review(cited, documents).problems == ("too_long",)
+    # a plan that cannot be fixed within the budget stops at max_iterations, not accepted
+    plan = planner.Planner(planner.Critic(max_chars=10), max_iterations=3).plan("refund policy", documents)
+    assert plan.iterations == 3 and not plan.accepted
+
+
+def test_planner_stops_with_an_empty_knowledge_base(service):
+    plan = service.planner.Planner().plan("anything at all", [])
+    assert plan.iterations == 3 and not plan.accepted and plan.sources == []
+
+
+def test_crash_marker_is_an_unhandled_exception(client, service):
+    # Uninstrumented, nothing turns it into JSON: the exception leaves the app (TestClient re-raises it).
+    with pytest.raises(service.planner.PlanningError, match="#crash"):
+        client.post("/chat", json={"message": "Why is the timeline empty? #crash", "session_id": "s"})

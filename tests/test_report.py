@@ -164,6 +164,57 @@ def test_report_of_a_real_pipeline(tmp_path: Path) -> None:
     assert "\x1b[31m" in coloured and "\x1b[2m" in coloured
 
 
+def test_agent_pipeline_section_and_span_details(tmp_path: Path) -> None:
+    """The agent instrumentors' own spans and metrics (through the context-manager API) in the report."""
+    import agentwatch
+    from agentwatch.instrumentors.intent import AgentwatchIntentInstrumentor
+    from agentwatch.instrumentors.planner import AgentwatchPlannerInstrumentor
+    from agentwatch.instrumentors.rag import AgentwatchRAGInstrumentor
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPJsonFileSpanExporter(str(tmp_path))))
+    reader = PeriodicExportingMetricReader(OTLPJsonFileMetricExporter(str(tmp_path)), export_interval_millis=3_600_000)
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentors = [AgentwatchIntentInstrumentor(), AgentwatchRAGInstrumentor(), AgentwatchPlannerInstrumentor()]
+    for instrumentor in instrumentors:
+        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    tracer = tracer_provider.get_tracer("test")
+    try:
+        for verdicts, intent in (([True], ("billing", 0.9)), ([False, True], ("billing", 0.7)),
+                                 ([False, False, True], ("other", 0.3))):
+            with tracer.start_as_current_span("POST /chat", kind=SpanKind.SERVER):
+                with agentwatch.intent_classification("keyword") as step:
+                    step.record(intent)
+                with agentwatch.retrieval("kb", top_k=2) as step:
+                    step.record([{"id": "kb-1", "score": 0.91}, {"id": "kb-2", "score": 0.5}])
+                with agentwatch.planning("support"):
+                    for accepted in verdicts:
+                        with agentwatch.critique("reviewer") as step:
+                            step.record({"accepted": accepted, "score": 1.0 if accepted else 0.5})
+        with agentwatch.retrieval("kb") as step:
+            step.record([])
+        meter_provider.force_flush()
+    finally:
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+        meter_provider.shutdown()
+        tracer_provider.shutdown()
+
+    report = render(str(tmp_path))
+    retrieval = _line_with(report, "retrieval kb  INTERNAL")
+    assert "gen_ai.request.top_k=2" in retrieval and "gen_ai.retrieval.documents=[kb-1 0.91, kb-2 0.5]" in retrieval
+    rejected = _line_with(report, "agentwatch.critique.verdict=rejected")
+    assert "gen_ai.evaluation.score.value=0.5" in rejected  # read from the gen_ai.evaluation.result event
+
+    section = report[report.index("Agent pipeline"):report.index("Metrics  (")]
+    assert "intents (keyword): 3 classified, 1 below the confidence threshold" in section
+    assert re.search(r"billing\s+2\s+67%\s+0\.80\s+0", section), section
+    assert re.search(r"other\s+1\s+33%\s+0\.30\s+1", section), section
+    assert re.search(r"kb\s+4\s+0\s+1\.50\s+1\s+0\.910", section), section  # 4 retrievals, 6 docs, 1 empty
+    assert re.search(r"support\s+3\s+0\s+1: 1  2: 1  3: 1\s+2\.00\s+1/3 \(33%\)", section), section
+    assert re.search(r"reviewer\s+6\s+3\s+3", section), section
+
+
 # --------------------------------------------------------------------------- hand-written OTLP/JSON
 
 

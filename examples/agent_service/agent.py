@@ -1,7 +1,10 @@
-"""The agent pipeline behind ``POST /chat``: classify -> retrieve -> generate.
+"""The agent pipeline behind ``POST /chat``: classify -> retrieve -> plan (draft -> critique
+-> revise) -> generate.
 
 Each step is a plain function or method of its own module (``intents.classify``,
-``knowledge.search``, ``GeminiClient.generate`` over google-genai), which is what instrumentors hook.
+``knowledge.search``, ``planner.Planner.plan`` with ``planner.Critic.review``,
+``GeminiClient.generate`` over google-genai), which is what instrumentors hook: named in
+``AGENTWATCH_*_TARGETS``, they are traced without a line of observability code here.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from dataclasses import dataclass
 import intents
 import knowledge
 from gemini_client import GeminiClient
+from planner import Planner
 
 log = logging.getLogger("agent")
 
 SYSTEM_PROMPT = (
     "You are Orbitly's support assistant. Answer in two or three sentences using only the "
-    "articles given as context, and cite the article ids in square brackets."
+    "articles given as context, follow the answer plan, and cite the article ids in square brackets."
 )
 
 
@@ -57,24 +61,33 @@ class SessionStore:
 
 
 class Agent:
-    def __init__(self, conn: sqlite3.Connection, llm: GeminiClient, sessions: SessionStore | None = None):
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        llm: GeminiClient,
+        sessions: SessionStore | None = None,
+        planner: Planner | None = None,
+    ):
         self.conn = conn
         self.llm = llm
         self.sessions = sessions or SessionStore()
+        self.planner = planner or Planner()
 
     async def answer(self, message: str, session_id: str) -> Answer:
         intent = intents.classify(message)
         documents = knowledge.search(self.conn, message, category=_category_for(intent.name), limit=3)
+        plan = self.planner.plan(message, documents)
         context = "\n".join(f"[{d.doc_id}] {d.title}: {d.body}" for d in documents)
-        prompt = f"Context:\n{context}\n\nQuestion: {message}"
+        prompt = f"Context:\n{context}\n\nAnswer plan:\n{plan.outline}\n\nQuestion: {message}"
         contents = self.sessions.history(session_id) + [{"role": "user", "parts": [{"text": prompt}]}]
 
         completion = await self.llm.generate(contents, system=SYSTEM_PROMPT)
 
         self.sessions.remember(session_id, message, completion.text)
         log.info(
-            "chat answered intent=%s confidence=%.2f docs=%d tokens_in=%d tokens_out=%d",
-            intent.name, intent.confidence, len(documents), completion.input_tokens, completion.output_tokens,
+            "chat answered intent=%s confidence=%.2f docs=%d plan_iterations=%d tokens_in=%d tokens_out=%d",
+            intent.name, intent.confidence, len(documents), plan.iterations, completion.input_tokens,
+            completion.output_tokens,
         )
         return Answer(
             answer=completion.text,

@@ -5,8 +5,11 @@
     GET  /documents/{id}    one knowledge-base article (404 when missing)
     GET  /                  index
 
-Pipeline of /chat: keyword intent classifier -> top-3 articles from an SQLite FTS5 table ->
-Gemini ``generate_content`` through the google-genai SDK (one shared client) -> one log line.
+Pipeline of /chat: keyword intent classifier (intents.py) -> top-3 articles from an SQLite
+FTS5 table (knowledge.py) -> an answer outline from a draft -> critique -> revise loop
+(planner.py) -> Gemini ``generate_content`` through the google-genai SDK (one shared client)
+-> one log line. A message containing ``#crash`` makes the planner raise an exception the
+app does not handle (a 500), as ``#fail-503`` makes the fake Gemini fail (a 502).
 
 Configuration (environment):
     GEMINI_BASE_URL   the Gemini server. Unset: the real API when GEMINI_API_KEY (or
@@ -153,7 +156,7 @@ def create_app() -> FastAPI:
         document = knowledge.get_document(request.app.state.conn, doc_id)
         if document is None:
             raise HTTPException(status_code=404, detail=f"document {doc_id} not found")
-        return DocumentOut(**asdict(document))
+        return DocumentOut(doc_id=document.doc_id, category=document.category, title=document.title, body=document.body)
 
     return app
 

@@ -1,5 +1,9 @@
 """The knowledge base of the demo agent: help-centre articles about "Orbitly", a fictional
-team-planning SaaS, in an SQLite FTS5 table, queried with plain ``sqlite3``."""
+team-planning SaaS, in an SQLite FTS5 table, queried with plain ``sqlite3``.
+
+:func:`search` returns ranked :class:`Document` s with a relevance ``score`` in (0, 1)
+derived from FTS5's BM25 rank (``None`` for articles added from the intent's category
+because full-text search found too few)."""
 
 from __future__ import annotations
 
@@ -115,6 +119,7 @@ class Document:
     category: str
     title: str
     body: str
+    score: float | None = None  # search relevance in (0, 1); None when not a full-text match
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -147,11 +152,11 @@ def search(conn: sqlite3.Connection, text: str, *, category: str | None = None, 
     expression = _match_expression(text)
     if expression:
         rows = conn.execute(
-            "SELECT doc_id, category, title, body FROM documents WHERE documents MATCH ? "
-            "ORDER BY bm25(documents, 0.0, 0.0, 4.0, 1.0) LIMIT ?",
+            "SELECT doc_id, category, title, body, -bm25(documents, 0.0, 0.0, 4.0, 1.0) AS rank FROM documents "
+            "WHERE documents MATCH ? ORDER BY rank DESC LIMIT ?",
             (expression, limit),
         ).fetchall()
-        found = [Document(*row) for row in rows]
+        found = [Document(*row[:4], score=_relevance(row[4])) for row in rows]
     if len(found) < limit:
         have = {d.doc_id for d in found}
         rows = conn.execute(
@@ -160,6 +165,12 @@ def search(conn: sqlite3.Connection, text: str, *, category: str | None = None, 
         ).fetchall()
         found += [Document(*row) for row in rows if row[0] not in have][: limit - len(found)]
     return found
+
+
+def _relevance(rank: float) -> float:
+    """BM25 (higher is better, unbounded) squashed into (0, 1): r / (1 + r)."""
+    rank = max(0.0, float(rank or 0.0))
+    return round(rank / (1.0 + rank), 3)
 
 
 def get_document(conn: sqlite3.Connection, doc_id: str) -> Document | None:
