@@ -232,6 +232,15 @@ AGENTWATCH_GENAI_COST = _var(
     "`true`",
     "`false` turns off the cost attributes and the `agentwatch.gen_ai.client.cost` counter.",
 )
+AGENTWATCH_GENAI_INSTRUMENTATION = _var(
+    "AGENTWATCH_GENAI_INSTRUMENTATION",
+    "`agentwatch`",
+    "Which Gemini instrumentation runs when the official `opentelemetry-instrumentation-google-genai` is "
+    "installed too, so each call gets one span: `agentwatch` (the official entry point is not loaded) or "
+    "`official` (it is loaded and agentwatch's steps aside for the methods it wraps; it keeps `count_tokens`). "
+    "If the app instruments the official one itself, agentwatch's steps aside whatever this says. One line at "
+    "start-up and `agentwatch doctor` say which one runs.",
+)
 
 # --- Agent instrumentors (intent, rag, planner) ----------------------------------------
 AGENTWATCH_INTENT_TARGETS = _var(
@@ -385,6 +394,17 @@ AGENTWATCH_ERROR_DETAIL = _var(
     "Development mode: the JSON 500 carries the exception type and (scrubbed) message instead of a generic one.",
 )
 
+
+# --- Request ids and logs -------------------------------------------------------------
+AGENTWATCH_LOG_FORMAT = _var(
+    "AGENTWATCH_LOG_FORMAT",
+    "`off`",
+    "Logs to stdout: `json` (one object per line: `timestamp` (ISO 8601, UTC), `level`, `logger`, `message`, "
+    "`trace_id`, `span_id`, `request_id`, `session_id` when present, `exception`, extra fields), `pretty` "
+    "(one readable line per record, colored only on a terminal and without `NO_COLOR`) or `off` (the app's "
+    "logging left as it is). With `json`/`pretty`, console handlers (root's, uvicorn's) are replaced by this "
+    "one so each record is printed once; every field is scrubbed.",
+)
 
 def markdown_table() -> str:
     """The README's configuration table, generated from :data:`VARIABLES`."""

@@ -1,0 +1,71 @@
+"""Helpers of the collector/ bundle tests (a test helper, not a test file).
+
+System tools (Debian `prometheus` for promtool, `golang-go` for Go's regexp) are
+installed by `make test` (Makefile: $(TOOLS_STAMP)). A test that needs one FAILS when it
+is missing under CI (CI=true) and is skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COLLECTOR = ROOT / "collector"
+sys.path.insert(0, str(COLLECTOR / "tools"))
+
+import otelcol_check  # noqa: E402
+
+APT_PACKAGE = {"promtool": "prometheus", "go": "golang-go", "prometheus": "prometheus"}
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name) or (f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}", os.X_OK) else None)
+    if path:
+        return path
+    reason = f"{name} is not installed (Debian package {APT_PACKAGE.get(name, name)}; `make test` installs it)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(reason + " -- required under CI")
+    pytest.skip(reason)
+    raise AssertionError("unreachable")
+
+
+__all__ = ["COLLECTOR", "ROOT", "otelcol_check", "require_tool"]
+
+
+# --- PromQL metric names ---------------------------------------------------------------------
+import re  # noqa: E402
+
+# Self-metrics of otelcol-contrib 0.159 (its Prometheus reader; with or without the _total
+# suffix depending on `without_type_suffix`), and the span_metrics connector's RED metrics
+# as the gateway config names them (namespace traces.span.metrics, unit s).
+COLLECTOR_METRICS = frozenset(
+    [f"otelcol_receiver_{kind}_{item}{suffix}" for kind in ("accepted", "refused") for item in ("spans", "metric_points", "log_records") for suffix in ("", "_total")]
+    + [f"otelcol_exporter_{kind}_{item}{suffix}" for kind in ("sent", "send_failed", "enqueue_failed") for item in ("spans", "metric_points", "log_records") for suffix in ("", "_total")]
+    + ["otelcol_exporter_queue_size", "otelcol_exporter_queue_capacity", "up"]
+    + ["traces_span_metrics_calls_total"] + [f"traces_span_metrics_duration_seconds_{s}" for s in ("bucket", "count", "sum")]
+)
+_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset", "inf", "nan"}
+
+
+def promql_metric_names(expr: str) -> tuple[set[str], list[str]]:
+    """(metric names used by a PromQL expression, regexes used in {__name__=~"..."} selectors)."""
+    name_regexes = re.findall(r'__name__\s*=~\s*"([^"]*)"', expr)
+    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', expr)  # strings
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # ranges
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    names = set()
+    for match in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text):
+        token = match.group(0)
+        rest = text[match.end():].lstrip()
+        if token.lower() in _KEYWORDS or rest.startswith("("):
+            continue
+        if re.fullmatch(r"\d+[smhdwy]", token):
+            continue
+        names.add(token)
+    return names, name_regexes

@@ -1,0 +1,73 @@
+"""collector/prometheus/alerts.yml: promtool accepts it, its unit tests pass, every rule is
+documented and tested firing and not firing, and every metric it reads is one agentwatch
+(or the collector) really exposes to Prometheus."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from _collector import COLLECTOR, COLLECTOR_METRICS, promql_metric_names, require_tool
+from _exposed_metrics import exposed_samples
+
+PROM = COLLECTOR / "prometheus"
+RULES = yaml.safe_load((PROM / "alerts.yml").read_text())
+ALERTS = [rule for group in RULES["groups"] for rule in group["rules"]]
+
+
+def test_promtool_check_rules():
+    promtool = require_tool("promtool")
+    proc = subprocess.run([promtool, "check", "rules", "alerts.yml"], cwd=PROM, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"SUCCESS: {len(ALERTS)} rules found" in proc.stdout
+
+
+def test_promtool_test_rules():
+    promtool = require_tool("promtool")
+    proc = subprocess.run([promtool, "test", "rules", "alerts.test.yml"], cwd=PROM, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout
+
+
+def test_every_alert_is_tested_firing_and_quiet():
+    tests = yaml.safe_load((PROM / "alerts.test.yml").read_text())["tests"]
+    cases = [case for test in tests for case in test.get("alert_rule_test", [])]
+    for alert in ALERTS:
+        name = alert["alert"]
+        firing = [c for c in cases if c["alertname"] == name and c.get("exp_alerts")]
+        quiet = [c for c in cases if c["alertname"] == name and not c.get("exp_alerts")]
+        assert firing and quiet, name
+        for case in firing:
+            for expected in case["exp_alerts"]:
+                assert set(expected["exp_annotations"]) == {"summary", "description", "runbook_url"}, name
+
+
+@pytest.mark.parametrize("alert", ALERTS, ids=lambda a: a["alert"])
+def test_alert_is_complete_and_has_a_runbook(alert):
+    assert alert["labels"]["severity"] in ("critical", "warning", "info")
+    assert re.fullmatch(r"\d+[mh]", alert["for"])
+    annotations = alert["annotations"]
+    assert annotations["summary"] and annotations["description"]
+    path, _, anchor = annotations["runbook_url"].partition("#")
+    assert path == "collector/README.md" and anchor == alert["alert"].lower()
+    readme = (COLLECTOR / "README.md").read_text()
+    assert re.search(rf"^#+ .*{alert['alert']}\b", readme, re.M), f"no runbook section for {alert['alert']}"
+
+
+@pytest.mark.parametrize("alert", ALERTS, ids=lambda a: a["alert"])
+def test_alert_reads_only_metrics_that_exist(alert):
+    names, name_regexes = promql_metric_names(alert["expr"])
+    known = exposed_samples() | COLLECTOR_METRICS
+    assert names or name_regexes, alert["expr"]
+    assert names <= known, sorted(names - known)
+    for pattern in name_regexes:
+        assert [m for m in COLLECTOR_METRICS if re.fullmatch(pattern, m)], pattern
+
+
+def test_local_prometheus_config():
+    promtool = require_tool("promtool")
+    proc = subprocess.run([promtool, "check", "config", "prometheus.yml"], cwd=PROM, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
