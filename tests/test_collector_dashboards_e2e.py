@@ -1,0 +1,280 @@
+"""collector/grafana/dashboards/*.json end to end: every panel query has data.
+
+A REAL Prometheus server (Debian `prometheus`, on loopback) scrapes the demo agent service
+(examples/agent_service, unchanged, under ``opentelemetry-instrument`` with the
+``prometheus`` metrics exporter and its pipeline named by the ``AGENTWATCH_*_TARGETS``
+variables, like examples/run_demo.py) every second while the service serves realistic
+traffic in a loop: chats of every intent (some below the low-confidence threshold), a
+model failure answered 502, an unhandled exception (``#crash``) answered 500, document
+lookups found and not found (404), and the health endpoints (which run the checks and so
+record the health metrics). Then every target ``expr`` of every panel of every dashboard
+goes through Prometheus's HTTP API (``/api/v1/query``, evaluated now, while the traffic
+still flows) and must return a non-empty result with at least one finite value. All the
+failures are reported together (dashboard, panel title, expr).
+
+Grafana variables are replaced by concrete values before the query, as Grafana does:
+``$__rate_interval``, ``$__interval`` -> ``5s`` (Grafana's ``$__rate_interval`` is at least
+four scrape intervals: 4 s with this 1 s scrape; 5 s keeps >= 4 samples in every window
+despite scrape jitter), ``$__range`` -> ``5m``, ``$job`` -> ``.+`` (all scrape jobs).
+
+A panel whose data can only exist when the OpenTelemetry Collector runs (its own
+``otelcol_*`` metrics, the gateway's span metrics) is marked by a ``description`` containing
+``requires: otelcol``; only those are skipped here, and such a panel may read nothing but
+collector metrics (a marker cannot hide an agentwatch metric).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from _collector import COLLECTOR, COLLECTOR_METRICS, promql_metric_names, require_tool
+from _service import clean_env, free_port, start_service
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+
+from fake_gemini import start_fake_gemini  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+DASHBOARDS = sorted((COLLECTOR / "grafana" / "dashboards").glob("*.json"))
+REQUIRES_COLLECTOR = "requires: otelcol"
+WINDOW = "5s"  # $__rate_interval / $__interval (see the module docstring)
+SCRAPE_INTERVAL_S = 1
+WARMUP_S = 8.0  # traffic flowing before the first query: the window plus a few scrapes
+QUERY_DEADLINE_S = 15.0  # retries of the failing queries (scrape timing), then report
+
+TARGETS = {  # as examples/run_demo.py
+    "AGENTWATCH_INTENT_TARGETS": "intents:classify=keyword",
+    "AGENTWATCH_RAG_TARGETS": "knowledge:search=kb",
+    "AGENTWATCH_PLANNER_TARGETS": "planner:Planner.plan=support",
+    "AGENTWATCH_CRITIC_TARGETS": "planner:Critic.review=reviewer",
+}
+# One round of traffic: every intent; "Tell me about Orbitly" and "Where is my data stored?"
+# have no keyword (intent other, confidence 0.3: low confidence); plans needing one to three
+# critique iterations (see test_demo_app.PLANS).
+CHATS = [
+    ("Hi! How are you today?", 200),
+    ("Can I get a refund on my annual subscription?", 200),
+    ("Boards are stuck and sync is slow since this morning", 200),
+    ("I forgot my password, how do I reset it?", 200),
+    ("Tell me about Orbitly", 200),
+    ("Where is my data stored?", 200),
+    ("What keyboard shortcuts are there?", 200),
+    ("Goodbye!", 200),
+    ("Can I start a board from a template for sprint planning?", 200),
+    ("The desktop app shows an error on sync #fail-503", 502),  # fake Gemini 503 -> 502
+    ("Why is the timeline view empty? #crash", 500),  # unhandled exception -> JSON 500
+]
+DOCUMENTS = [("kb-001", 200), ("kb-404", 404)]
+HEALTH = ["/health/ready", "/health/detailed"]
+
+
+def _queries(dashboard: dict) -> list[tuple[dict, str]]:
+    return [(panel, target["expr"]) for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def _substitute(expr: str) -> str:
+    """Grafana variables -> concrete PromQL for this test (see the module docstring)."""
+    for variable, value in (("$__rate_interval", WINDOW), ("$__interval", WINDOW), ("$__range", "5m"), ("$job", ".+")):
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, f"unsubstituted Grafana variable in {expr}"
+    return expr
+
+
+def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _query(base: str, expr: str) -> dict:
+    status, body = _get(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+    data = json.loads(body or b"{}")
+    if status != 200 or data.get("status") != "success":
+        return {"error": f"HTTP {status}: {data.get('errorType')} {data.get('error')}"}
+    return data["data"]
+
+
+def _has_data(data: dict) -> bool:
+    """A non-empty result with at least one finite value (NaN/Inf: Grafana shows no value)."""
+    result = data.get("result")
+    if data.get("resultType") == "scalar":
+        result = [{"value": result}]
+    return bool(result) and any(math.isfinite(float(sample["value"][1])) for sample in result)
+
+
+class Traffic(threading.Thread):
+    """Rounds of requests until stopped; records every unexpected answer."""
+
+    def __init__(self, service):
+        super().__init__(name="dashboard-traffic", daemon=True)
+        self.service = service
+        self.stop_event = threading.Event()
+        self.rounds = 0
+        self.unexpected: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop_event.is_set() and self.rounds < 1000:  # bounded
+            for index, (message, expected) in enumerate(CHATS):
+                status, body = self.service.request("POST", "/chat", {"message": message, "session_id": f"s-{index % 3}"})
+                if status != expected:
+                    self.unexpected.append(f"/chat {message!r}: HTTP {status} != {expected} {str(body)[:200]}")
+            for doc_id, expected in DOCUMENTS:
+                status, _ = self.service.request("GET", f"/documents/{doc_id}")
+                if status != expected:
+                    self.unexpected.append(f"/documents/{doc_id}: HTTP {status} != {expected}")
+            for path in HEALTH:
+                status, body = self.service.request("GET", path)
+                if status != 200:
+                    self.unexpected.append(f"{path}: HTTP {status} {str(body)[:200]}")
+            self.rounds += 1
+            self.stop_event.wait(0.2)
+
+
+def _start_prometheus(binary: str, tmp: Path, app_metrics_port: int) -> tuple[subprocess.Popen, str, Path]:
+    port = free_port()
+    config = tmp / "prometheus.yml"
+    config.write_text(
+        "global:\n"
+        f"  scrape_interval: {SCRAPE_INTERVAL_S}s\n"
+        f"  evaluation_interval: {SCRAPE_INTERVAL_S}s\n"
+        "scrape_configs:\n"
+        "  - job_name: agent-service\n"
+        f"    scrape_interval: {SCRAPE_INTERVAL_S}s\n"
+        f"    scrape_timeout: {SCRAPE_INTERVAL_S}s\n"
+        "    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{app_metrics_port}']\n"
+    )
+    log = tmp / "prometheus.log"
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp,
+    )
+    return process, f"http://127.0.0.1:{port}", log
+
+
+def _wait_prometheus_scraping(process: subprocess.Popen, base: str, log: Path, timeout: float = 20.0) -> None:
+    """Until Prometheus answers and has scraped the app successfully (up == 1)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prometheus exited ({process.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            data = _query(base, 'up{job="agent-service"} == 1')
+            if data.get("result"):
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"prometheus did not scrape the app within {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def _panel_checks() -> tuple[list[tuple[str, str, str]], list[str]]:
+    """((dashboard, panel title, expr) to check, misuses of the requires-otelcol marker)."""
+    checks, misuses = [], []
+    for path in DASHBOARDS:
+        for panel, expr in _queries(json.loads(path.read_text())):
+            if REQUIRES_COLLECTOR in (panel.get("description") or ""):
+                names, _ = promql_metric_names(_substitute(expr))
+                if not names <= COLLECTOR_METRICS:
+                    misuses.append(f"{path.name} / {panel['title']!r}: marked {REQUIRES_COLLECTOR!r} but reads {sorted(names - COLLECTOR_METRICS)}")
+                continue
+            checks.append((path.name, panel["title"], expr))
+    return checks, misuses
+
+
+def test_every_dashboard_panel_has_data_from_the_demo(tmp_path):
+    prometheus = require_tool("prometheus")
+    checks, misuses = _panel_checks()
+    assert not misuses, "\n".join(misuses)
+    assert len(checks) >= 20, checks  # the four dashboards' panels, nothing silently skipped
+
+    fake, fake_url = start_fake_gemini(port=0, api_key="test-key")
+    service = prom = traffic = None
+    try:
+        metrics_port = free_port()
+        db = tmp_path / "knowledge.sqlite3"
+        env = clean_env(
+            OTEL_METRICS_EXPORTER="prometheus",
+            OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+            OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
+            OTEL_TRACES_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_SERVICE_NAME="agent-service",
+            GEMINI_BASE_URL=fake_url,
+            GEMINI_API_KEY="test-key",
+            AGENT_DB_PATH=str(db),
+            AGENTWATCH_HEALTH_SQLITE_PATH=str(db),
+            PYTHONUNBUFFERED="1",
+            **TARGETS,
+        )
+        service = start_service(tmp_path, env)
+        prom, base, log = _start_prometheus(prometheus, tmp_path, metrics_port)
+        _wait_prometheus_scraping(prom, base, log)
+
+        traffic = Traffic(service)
+        traffic.start()
+        time.sleep(WARMUP_S)
+
+        failures: dict[tuple[str, str, str], str] = {check: "not queried" for check in checks}
+        deadline = time.monotonic() + QUERY_DEADLINE_S
+        while failures and time.monotonic() < deadline:
+            for check in list(failures):
+                data = _query(base, _substitute(check[2]))
+                if "error" in data:
+                    failures[check] = data["error"]
+                elif _has_data(data):
+                    del failures[check]
+                else:
+                    failures[check] = f"no finite value: {json.dumps(data.get('result'))[:200]}"
+            if failures:
+                time.sleep(SCRAPE_INTERVAL_S)
+
+        traffic.stop_event.set()
+        traffic.join(30)
+        assert not traffic.unexpected, "the service misbehaved:\n" + "\n".join(traffic.unexpected[:20])
+        assert traffic.rounds >= 2, traffic.rounds
+        assert not failures, f"{len(failures)} of {len(checks)} dashboard queries have no data:\n" + "\n".join(
+            f"  {dashboard} / {title!r}: {expr}\n      -> {why}" for (dashboard, title, expr), why in failures.items()
+        )
+    finally:
+        if traffic is not None:
+            traffic.stop_event.set()
+            traffic.join(30)
+        _stop(prom)
+        if service is not None:
+            service.terminate()
+        fake.shutdown()
+        fake.server_close()
