@@ -193,8 +193,12 @@ def test_blackholed_or_503_receiver_never_slows_requests_and_shutdown_is_bounded
         service = start_service(tmp_path, env)
         try:
             load = Load(service)
-            load.run(seconds=3)
+            load.run(seconds=3, max_requests=3000)
             assert rx.requests["traces"] >= 1  # exports were attempted and hung / were refused
+            # The first export fails only after its 3 s timeout: wait for it (bounded), whatever the load's pace.
+            deadline = time.monotonic() + 6
+            while "cannot export" not in service.stderr() and time.monotonic() < deadline:
+                time.sleep(0.1)
         finally:
             code = service.terminate()
     stderr = service.stderr()

@@ -220,6 +220,22 @@ def _warn_exporter_fault(name: str, where: str, error: BaseException) -> None:
     warn_once(f"exporter-fault:{name}:{where}", f"exporter {name!r} failed in {where}: {error!r}; continuing")
 
 
+class _ScrubFailed(Exception):
+    """Scrubbing a batch failed: the batch is dropped (never exported unscrubbed), not blamed on the destination."""
+
+
+def _scrub(name: str, signal: str, scrub: Any, batch: Any) -> Any:
+    try:
+        return scrub(batch)
+    except Exception as error:  # noqa: BLE001 - a scrubber fault costs the batch, never the app
+        warn_once(
+            f"scrubber-fault:{name}:{signal}",
+            f"scrubbing {signal} for exporter {name!r} failed ({error!r}); those batches are dropped rather "
+            "than exported unscrubbed; continuing",
+        )
+        raise _ScrubFailed from error
+
+
 def destination_down(exporter: Any) -> bool:
     """Whether a guarded exporter's destination is known to be failing right now."""
     health = getattr(exporter, "health", None)
@@ -236,8 +252,10 @@ class GuardedSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         try:
-            batch = spans if self.scrubber is None else self.scrubber.scrub_spans(spans)
+            batch = spans if self.scrubber is None else _scrub(self.name, "traces", self.scrubber.scrub_spans, spans)
             result = self.inner.export(batch)
+        except _ScrubFailed:
+            return SpanExportResult.FAILURE
         except Exception as error:  # noqa: BLE001 - an exporter must not break the pipeline
             _warn_exporter_fault(self.name, "export", error)
             result = SpanExportResult.FAILURE
@@ -271,8 +289,10 @@ class GuardedLogExporter(LogRecordExporter):
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         try:
-            scrubbed = batch if self.scrubber is None else self.scrubber.scrub_logs(batch)
+            scrubbed = batch if self.scrubber is None else _scrub(self.name, "logs", self.scrubber.scrub_logs, batch)
             result = self.inner.export(scrubbed)
+        except _ScrubFailed:
+            return LogRecordExportResult.FAILURE
         except Exception as error:  # noqa: BLE001
             _warn_exporter_fault(self.name, "export", error)
             result = LogRecordExportResult.FAILURE
@@ -310,11 +330,17 @@ class GuardedMetricExporter(MetricExporter):
 
     def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         try:
-            scrubbed = metrics_data if self.scrubber is None else self.scrubber.scrub_metrics_safely(metrics_data)
+            scrubbed = (
+                metrics_data
+                if self.scrubber is None
+                else _scrub(self.name, "metrics", self.scrubber.scrub_metrics_safely, metrics_data)
+            )
             if scrubbed is None:  # could not be scrubbed: dropped rather than leaked
                 result = MetricExportResult.FAILURE
             else:
                 result = self.inner.export(scrubbed, timeout_millis=timeout_millis, **kwargs)
+        except _ScrubFailed:
+            return MetricExportResult.FAILURE
         except Exception as error:  # noqa: BLE001
             _warn_exporter_fault(self.name, "export", error)
             result = MetricExportResult.FAILURE

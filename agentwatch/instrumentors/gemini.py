@@ -1000,7 +1000,7 @@ class _SyncStream:
 
     def __next__(self) -> Any:
         call = self._call
-        tokens = call.attach()
+        tokens = _attach(call)
         try:
             chunk = next(self._inner)
         except StopIteration:
@@ -1011,7 +1011,7 @@ class _SyncStream:
             call.finish(error=error)
             raise
         finally:
-            _Call.detach(tokens)
+            _detach(tokens)
         _guard("stream chunk", call.observe_chunk, chunk)
         return chunk
 
@@ -1053,7 +1053,7 @@ class _AsyncStream:
 
     async def __anext__(self) -> Any:
         call = self._call
-        tokens = call.attach()
+        tokens = _attach(call)
         try:
             chunk = await self._inner.__anext__()
         except StopAsyncIteration:
@@ -1064,7 +1064,7 @@ class _AsyncStream:
             call.finish(error=error)
             raise
         finally:
-            _Call.detach(tokens)
+            _detach(tokens)
         _guard("stream chunk", call.observe_chunk, chunk)
         return chunk
 
@@ -1093,25 +1093,35 @@ _OPERATIONS = {"generate": "generate_content", "stream": "generate_content", "em
                "count_tokens": "count_tokens"}
 
 
+def _attach(call: _Call) -> tuple[Any, Any] | None:
+    """Make the call's span current; None (the call then runs in the caller's context) if that failed."""
+    return _guard("context attach", call.attach)
+
+
+def _detach(tokens: tuple[Any, Any] | None) -> None:
+    if tokens is not None:
+        _guard("context detach", _Call.detach, tokens)
+
+
 def _start(tel: _Telemetry, kind: str, instance: Any, kwargs: dict) -> _Call | None:
     return _guard("span start", _Call, tel, instance, _OPERATIONS[kind], kwargs, kind == "stream")
 
 
 def _public_sync(tel: _Telemetry, kind: str, owner: Any, name: str):
     def wrapper(wrapped, instance, args, kwargs):
-        if _step_aside(tel, owner, name):
+        if _guard("step-aside check", _step_aside, tel, owner, name, default=True):
             return wrapped(*args, **kwargs)
         call = _start(tel, kind, instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        tokens = call.attach()
+        tokens = _attach(call)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
             call.finish(error=error)
             raise
         finally:
-            _Call.detach(tokens)
+            _detach(tokens)
         if kind == "stream":
             return _SyncStream(result, call)
         call.finish(result)
@@ -1122,19 +1132,19 @@ def _public_sync(tel: _Telemetry, kind: str, owner: Any, name: str):
 
 def _public_async(tel: _Telemetry, kind: str, owner: Any, name: str):
     async def wrapper(wrapped, instance, args, kwargs):
-        if _step_aside(tel, owner, name):
+        if _guard("step-aside check", _step_aside, tel, owner, name, default=True):
             return await wrapped(*args, **kwargs)
         call = _start(tel, kind, instance, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
-        tokens = call.attach()
+        tokens = _attach(call)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as error:
             call.finish(error=error)
             raise
         finally:
-            _Call.detach(tokens)
+            _detach(tokens)
         if kind == "stream":
             return _AsyncStream(result, call)
         call.finish(result)
