@@ -107,6 +107,13 @@ def assert_clean(blob: str | bytes, what: str, marks=MARKS) -> None:
         assert mark in text, f"{what}: {mark} missing"
 
 
+@pytest.fixture(autouse=True)
+def _forget_settings_afterwards():
+    """The tests below change the environment and re-read settings; leave no cached copy behind."""
+    yield
+    reset_settings()
+
+
 def _settings(monkeypatch, **env: str):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
