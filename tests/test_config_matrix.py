@@ -49,7 +49,6 @@ FREE_TEXT = {
 # Typed variables that accept anything today, without a warning. Listed so the gap is visible;
 # remove an entry when its reader learns to warn (the test then holds it to one warning).
 KNOWN_SILENT = {
-    "AGENTWATCH_GENAI_COST": "instrumentors/gemini.py reads anything but false/0/no/off as true, silently",
     "OTEL_EXPORTER_OTLP_ENDPOINT": "endpoint mistakes are checked by the configurator (endpoints.py), not by settings",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "as above",
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "as above",
@@ -74,6 +73,7 @@ def read_everything() -> None:
         exporters.resolve_names(signal, loaded)
     web_config.load()
     g.capture_settings()
+    g.cost_enabled()
     g.PriceTable.load()
     g.instrumentation_choice()
     for role in (intent.IntentRole(), rag.RetrievalRole(), planner.PlannerRole(), planner.CriticRole()):

@@ -418,9 +418,7 @@ class _Telemetry:
         self.choice = g.instrumentation_choice()
         self.logger = get_logger(_SCOPE, __version__, logger_provider=logger_provider)
         self.capture = g.capture_settings()
-        self.cost_enabled = (os.environ.get(ev.AGENTWATCH_GENAI_COST) or "true").strip().lower() not in (
-            "false", "0", "no", "off",
-        )
+        self.cost_enabled = g.cost_enabled()
         self.prices = g.PriceTable.load() if self.cost_enabled else g.PriceTable({})
         opt_in = os.environ.get(ev.OTEL_SEMCONV_STABILITY_OPT_IN, "")
         self.emit_gen_ai_system = "gen_ai/dup" in {part.strip() for part in opt_in.split(",")}
