@@ -79,7 +79,7 @@ from dataclasses import dataclass
 from itertools import compress
 from itertools import count as _count
 from operator import ne
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from agentwatch.distro._diagnostics import warn_once
 
@@ -401,6 +401,31 @@ _PARAMS_TABLE = bytes(i + 32 if 65 <= i <= 90 else 61 if i == 58 else i for i in
 def _vendor_starts(text: str) -> Iterable[int]:
     for hint in _VENDOR_HINT.finditer(text):
         yield hint.start() - _VENDOR_OFFSET[hint.lastgroup or "o0"]
+
+
+def _splice(text: str, starts: Iterable[int], pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str]) -> str:
+    """Replace ``pattern`` matched only at the candidate ``starts`` (ascending), never scanning the text.
+
+    Overlapping candidates are skipped; a match ``repl`` leaves unchanged is not spliced in.
+    """
+    pieces: list[str] = []
+    last = 0
+    for start in starts:
+        if start < last or start < 0:
+            continue
+        match = pattern.match(text, start)
+        if match is None:
+            continue
+        replacement = repl(match)
+        if replacement == match.group(0):
+            continue
+        pieces.append(text[last:start])
+        pieces.append(replacement)
+        last = match.end()
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
 
 
 def _name_regex(words: Sequence[str]) -> str:
@@ -769,23 +794,7 @@ class Scrubber:
 
     def _sub_vendor(self, text: str) -> str:
         """Vendor tokens, matched only where the hint says one starts (no scan of the whole text)."""
-        pieces: list[str] = []
-        last = 0
-        for start in _vendor_starts(text):
-            if start < last or start < 0:
-                continue
-            match = self._vendor.match(text, start)
-            if match is None:
-                continue
-            replacement = self._vendor_repl(match)
-            if replacement != match.group(0):
-                pieces.append(text[last:start])
-                pieces.append(replacement)
-                last = match.end()
-        if not pieces:
-            return text
-        pieces.append(text[last:])
-        return "".join(pieces)
+        return _splice(text, _vendor_starts(text), self._vendor, self._vendor_repl)
 
     def _vendor_repl(self, match: re.Match[str]) -> str:
         text = match.group(0)
@@ -867,24 +876,8 @@ class Scrubber:
             return text
         n = len(raw)
         starts = sorted(n - hint.end() for hint in self._params_hint.finditer(reverse))
-        pieces: list[str] = []
-        last = 0
-        for start in starts:
-            if start < last:
-                continue
-            match = self._params.match(text, start)
-            if match is None:
-                continue
-            replacement = self._param_repl(match)
-            if replacement == match.group(0):
-                continue  # not a secret (a count, already redacted): later pairs are still looked at
-            pieces.append(text[last:start])
-            pieces.append(replacement)
-            last = match.end()
-        if not pieces:
-            return text
-        pieces.append(text[last:])
-        return "".join(pieces)
+        # A pair left as is (a count, already redacted) does not hide later pairs.
+        return _splice(text, starts, self._params, self._param_repl)
 
     def _numeric_repl(self, match: re.Match[str]) -> str:
         text = match.group(0)

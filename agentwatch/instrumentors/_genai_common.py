@@ -305,16 +305,10 @@ _CHOICE_KEY = "genai:instrumentation"
 
 
 def cost_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    """``AGENTWATCH_GENAI_COST``: a boolean, default true; anything else warns once and counts as true."""
-    environ = os.environ if environ is None else environ
-    name = ev.AGENTWATCH_GENAI_COST
-    raw = (environ.get(name) or "").strip().lower()
-    if not raw or raw in ("true", "1", "yes", "on"):
-        return True
-    if raw in ("false", "0", "no", "off"):
-        return False
-    warn_once(f"config:{name}", f"{name}={environ.get(name)!r} is not a boolean (true/false); using True instead")
-    return True
+    """``AGENTWATCH_GENAI_COST``: a boolean, default true (a bad value warns once, like every setting)."""
+    from agentwatch.distro.settings import _Reader
+
+    return _Reader(os.environ if environ is None else environ, {}).boolean(ev.AGENTWATCH_GENAI_COST, True)
 
 
 def instrumentation_choice(environ: Mapping[str, str] | None = None) -> str:

@@ -13,9 +13,8 @@ from typing import Mapping
 
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.settings import _Reader
 
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~\-]+)+")
 
 
@@ -31,30 +30,13 @@ def _bad(name: str, value: str, expected: str, used: object) -> None:
 
 
 def read_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    value = _raw(environ, name)
-    if value is None:
-        return default
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    _bad(name, value, "a boolean (true/false)", default)
-    return default
+    """The distro's boolean reader (same accepted values, same one-line warning)."""
+    return _Reader(environ, {}).boolean(name, default)
 
 
 def read_number(environ: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    value = _raw(environ, name)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        _bad(name, value, "a number", default)
-        return default
-    if number != number or not low <= number <= high:
-        _bad(name, value, f"a number between {low:g} and {high:g}", default)
-        return default
-    return number
+    """The distro's number reader (range-checked, same one-line warning)."""
+    return _Reader(environ, {}).number(name, default, low, high)
 
 
 def read_list(environ: Mapping[str, str], name: str) -> list[str]:
