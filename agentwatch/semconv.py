@@ -303,6 +303,31 @@ def metrics_for(role: str) -> tuple[Metric, ...]:
     return tuple(metric for metric in METRICS if metric.role == role)
 
 
+# --- web layer (agentwatch/web: health checks and error responses) -----------------------
+HEALTH_CHECK_NAME = "agentwatch.health.check.name"
+HEALTH_CHECK_STATUS = "agentwatch.health.check.status"
+HEALTH_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+WEB_METRICS: tuple[Metric, ...] = (
+    Metric(
+        "agentwatch.health.check.status", "gauge", "{status}",
+        "Latest result of each health check: 1 healthy, 0.5 degraded, 0 unhealthy.",
+        (HEALTH_CHECK_NAME,), role="health",
+    ),
+    Metric(
+        "agentwatch.health.check.duration", "histogram", "s",
+        "Duration of each health check run (cache hits are not runs).",
+        (HEALTH_CHECK_NAME, HEALTH_CHECK_STATUS), HEALTH_DURATION_BUCKETS, role="health",
+    ),
+    Metric(
+        "agentwatch.http.server.errors", "counter", "{error}",
+        "Unhandled exceptions in routes, answered with a 500, by exception type and route.",
+        ("error.type", "http.route", "http.request.method"), role="errors",
+    ),
+)
+WEB_METRICS_BY_NAME = {metric.name: metric for metric in WEB_METRICS}
+
+
 def markdown(spans: tuple[Span, ...] | None = None, metrics: tuple[Metric, ...] | None = None) -> str:
     """The README's span and metric tables, generated from the catalogue (the agent one by default)."""
     spans = SPANS if spans is None else spans

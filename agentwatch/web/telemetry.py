@@ -1,10 +1,4 @@
-"""The metrics of the web layer (names, units and attributes listed here and in the README).
-
-| Metric | Type | Unit | Attributes |
-|---|---|---|---|
-| `agentwatch.health.check.status` | gauge | `{status}` | `agentwatch.health.check.name` — 1 healthy, 0.5 degraded, 0 unhealthy, set at each run |
-| `agentwatch.health.check.duration` | histogram | `s` | `agentwatch.health.check.name`, `agentwatch.health.check.status` — each run (cache hits are not runs) |
-| `agentwatch.http.server.errors` | counter | `{error}` | `error.type` (exception class), `http.route` (template), `http.request.method` — unhandled exceptions answered 500 |
+"""The metrics of the web layer, built from their catalogue entries in ``agentwatch.semconv.WEB_METRICS``.
 
 Attribute values are bounded: check names come from the configuration and
 code, routes are templates, error types are class names.
@@ -15,10 +9,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-CHECK_NAME = "agentwatch.health.check.name"
-CHECK_STATUS = "agentwatch.health.check.status"
+from agentwatch.semconv import HEALTH_CHECK_NAME as CHECK_NAME
+from agentwatch.semconv import HEALTH_CHECK_STATUS as CHECK_STATUS
+from agentwatch.semconv import WEB_METRICS_BY_NAME
+
 STATUS_VALUE = {"healthy": 1.0, "degraded": 0.5, "unhealthy": 0.0}
-DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 _lock = threading.Lock()
 _instruments: dict[str, Any] = {}
@@ -43,22 +38,17 @@ def _get() -> dict[str, Any]:
             from agentwatch.version import __version__
 
             meter = metrics.get_meter("agentwatch.web", __version__, meter_provider=_meter_provider)
-            _instruments["status"] = meter.create_gauge(
-                "agentwatch.health.check.status",
-                unit="{status}",
-                description="Latest result of each health check: 1 healthy, 0.5 degraded, 0 unhealthy.",
-            )
+            status = WEB_METRICS_BY_NAME["agentwatch.health.check.status"]
+            duration = WEB_METRICS_BY_NAME["agentwatch.health.check.duration"]
+            errors = WEB_METRICS_BY_NAME["agentwatch.http.server.errors"]
+            _instruments["status"] = meter.create_gauge(status.name, unit=status.unit, description=status.description)
             _instruments["duration"] = meter.create_histogram(
-                "agentwatch.health.check.duration",
-                unit="s",
-                description="Duration of each health check run.",
-                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+                duration.name,
+                unit=duration.unit,
+                description=duration.description,
+                explicit_bucket_boundaries_advisory=list(duration.buckets or ()),
             )
-            _instruments["errors"] = meter.create_counter(
-                "agentwatch.http.server.errors",
-                unit="{error}",
-                description="Unhandled exceptions in routes, answered with a 500, by exception type and route.",
-            )
+            _instruments["errors"] = meter.create_counter(errors.name, unit=errors.unit, description=errors.description)
     return _instruments
 
 
