@@ -609,3 +609,91 @@ def test_spaced_number_after_a_sensitive_name_is_redacted_whole():
     assert scrubber.scrub_text("ssn: 234 56 7890.") == "ssn: [REDACTED:ssn]."
     assert scrubber.scrub_text("my ssn=234 56 7890 ok") == "my ssn=[REDACTED:ssn] ok"
     assert "7890" not in scrubber.scrub_text("SSN: 234-56-7890 on file")
+
+
+# --- long texts and batches: the windowed paths agree with the short-text path ----------------
+
+# Log lines around the PII: durations, ports, dates, order numbers, loopback, ids (the runs of
+# digits the numeric windows must rule out) and a 16-digit span id that is not a card.
+_FILLER_LINES = [
+    'INFO:     127.0.0.1:40224 - "POST /chat HTTP/1.1" 200 OK',
+    "classified intent=refund confidence=0.93 in 12.5 ms",
+    "order 482913 shipped on 2026-11-05, eta 2026-11-07 12:30:45",
+    "request 1b4e28ba-2fa1-11d2-883f-0016d3cca427 span_id=4111111111111111 done in 767.8 ms",
+    "version 1.2.3.4 of the planner, ssn_count=3",
+]
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=st.lists(st.one_of(pii(), look_alike().map(lambda text: (text, None))), min_size=1, max_size=30), seed=st.integers(0, 1000))
+def test_property_long_text_scrubs_like_its_lines(items, seed):
+    """A text over the short-text bound (a log block, a batch of values joined by the exporter)
+    takes the windowed numeric path and the vendor-hint path; it must come out as its lines do."""
+    rnd = random.Random(seed)
+    lines = []
+    for text, _secret in items:
+        lines.extend(rnd.sample(_FILLER_LINES, 2))
+        lines.append(f"user said {text} just now")
+    while len("\n".join(lines)) <= scrubbing._SHORT:
+        lines.append(rnd.choice(_FILLER_LINES))
+    block = "\n".join(lines)
+    assert len(block.encode()) > scrubbing._SHORT
+    assert scrub(block) == "\n".join(scrub(line) for line in lines)
+    joined = "\x00".join(lines)
+    assert scrub(joined) == "\x00".join(scrub(line) for line in lines)
+    for text, secret in items:
+        if secret is not None:
+            assert secret not in scrub(block)
+
+
+def test_clean_values_are_remembered_and_put_back_by_position():
+    """Values found clean are skipped by later batches; changed items of a sequence value are
+    put back at their own position even when a clean neighbour was skipped."""
+    scrubber = Scrubber()
+    first = {"code.file.path": "/srv/app/agent.py", "tags": ("refund", "gold")}
+    assert scrubber.scrub_attributes(first) is first
+    assert "/srv/app/agent.py" in scrubber._clean_values and "refund" not in scrubber._clean_values
+    second = {
+        "code.file.path": "/srv/app/agent.py",
+        "note": "mail alice@example.com",
+        "tags": ("refund", "call +1 415 555 0134", "gold"),
+    }
+    out = scrubber.scrub_attributes(second)
+    assert out == {
+        "code.file.path": "/srv/app/agent.py",
+        "note": "mail [REDACTED:email]",
+        "tags": ("refund", "call [REDACTED:phone]", "gold"),
+    }
+    assert "mail alice@example.com" not in scrubber._clean_values
+
+
+def test_clean_value_cache_is_safe_across_threads():
+    """The exporters' threads share one scrubber; a cache cleared or filled by one thread's batch
+    while another's is in flight must not shift values between keys."""
+    import threading
+
+    scrubber = Scrubber()
+    scrubber._CACHE_LIMIT = 8  # clear the cache all the time
+    reference = Scrubber()
+    rnd = random.Random(5)
+    values = [f"value-{i}" for i in range(20)] + ["alice@example.com", "203.0.113.7", "call +1 415 555 0134"]
+    batches = [
+        [{f"k{j}": rnd.choice(values) for j in range(6)} | {"seq": tuple(rnd.choice(values) for _ in range(3))} for _ in range(20)]
+        for _ in range(40)
+    ]
+    expected = [[reference.scrub_attributes(attributes) for attributes in batch] for batch in batches]
+    failures: list[str] = []
+
+    def work(offset: int) -> None:
+        for n in range(len(batches)):
+            index = (n + offset) % len(batches)
+            texts, maps = scrubber._scrub_parts([], batches[index]) or ([], batches[index])
+            if maps != expected[index]:
+                failures.append(f"batch {index}")
+
+    threads = [threading.Thread(target=work, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[:3]

@@ -216,7 +216,6 @@ def key_words(key: str) -> tuple[str, ...]:
 
 
 _PLAIN = 0  # scan the value's content
-_SEQUENCE_ITEM = object()  # a segment of _scrub_parts that is an item of a sequence value
 _SAFE = 1  # leave the value alone
 
 
@@ -366,6 +365,11 @@ _DIGITS = bytes(48 if 48 <= i <= 57 else 120 for i in range(256))
 # number has 9+ digits, or 7+ after a "+" / "%2B" (E.164); the only digit-shaped PII with
 # fewer is an IPv4 address (_IPV4_HINT). Most log lines have neither (dates have 8 digits).
 _RUN_SEPARATORS = b" ().-/+%"
+# Digits -> "0", the separators of _NUMBER_RUNS -> "1", the rest -> "x": the runs ("x" ends
+# one) and the separators skipped by the translation above (see _numeric_windows).
+# Below this many bytes one scan of the numeric pattern costs less than finding windows.
+_SHORT = 512
+_DIGITS_SEPARATORS = bytes(48 if 48 <= i <= 57 else 49 if i in _RUN_SEPARATORS else 120 for i in range(256))
 # A dot after a digit, two more dotted groups, and not the loopback 127.x: it starts with a
 # literal, so `re` skips from dot to dot in C. (Nested lookbehind: "127." not after a digit.)
 _IPV4_HINT = re.compile(rb"\.(?<=[0-9]\.)(?<!(?<![0-9])127\.)[0-9]{1,3}\.[0-9]{1,3}\.[0-9]")
@@ -398,9 +402,28 @@ _VENDOR_HINT_ASCII = re.compile(
 _PARAMS_TABLE = bytes(i + 32 if 65 <= i <= 90 else 61 if i == 58 else i for i in range(256))
 
 
-def _vendor_starts(text: str) -> Iterable[int]:
-    for hint in _VENDOR_HINT.finditer(text):
-        yield hint.start() - _VENDOR_OFFSET[hint.lastgroup or "o0"]
+def _vendor_starts(text: str, raw: bytes | None = None) -> Iterable[int]:
+    """Where a vendor token may start in ``text`` (ascending); ``raw``: its bytes if ASCII.
+
+    On ASCII text the literal-led ``_VENDOR_HINT_ASCII`` finds the candidates (a fast loop in
+    C) and the exact hint is searched only next to each: the exact hint starts with eight
+    different characters, so scanning a long text with it costs ~40 % more. Every exact hint
+    has an ASCII hint at its position or one before (the AIza/ABIA/ACCA forms), so a search
+    window of 16 characters from each ASCII hint finds them all.
+    """
+    if raw is None:
+        for hint in _VENDOR_HINT.finditer(text):
+            yield hint.start() - _VENDOR_OFFSET[hint.lastgroup or "o0"]
+        return
+    last = -1
+    for candidate in _VENDOR_HINT_ASCII.finditer(raw.translate(_VENDOR_TABLE)):
+        position = candidate.start()
+        if position <= last:
+            continue
+        hint = _VENDOR_HINT.search(text, position, position + 16)
+        if hint is not None:
+            last = hint.start()
+            yield last - _VENDOR_OFFSET[hint.lastgroup or "o0"]
 
 
 def _splice(text: str, starts: Iterable[int], pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str]) -> str:
@@ -530,6 +553,7 @@ class Scrubber:
     """
 
     _CACHE_LIMIT = 4096
+    _CLEAN_VALUE_LENGTH = 256  # longer values are rarely repeated: not remembered
 
     def __init__(
         self,
@@ -547,6 +571,10 @@ class Scrubber:
         ]
         self.extra_keys = tuple(k for k in (key.strip() for key in extra_keys) if k)
         self._key_cache: dict[str, Any] = {}
+        # Attribute values found clean (code.file.path, http.route, user agents, model names
+        # recur on every record): skipped by the next batches. A value's result does not
+        # depend on its neighbours, so this changes no output. Bounded; cleared when full.
+        self._clean_values: dict[str, None] = {}
         self._resource_cache: dict[int, tuple[Any, Any]] = {}
         self._build()
 
@@ -679,7 +707,12 @@ class Scrubber:
                     if first:
                         return _F_NUMERIC
                     found |= _F_NUMERIC
-            if at >= 0 and any(self._numeric.search(text, low, high) for low, high in self._numeric_windows(raw, runs, at)):
+            windows = (
+                self._numeric_windows(raw, raw.translate(_DIGITS_SEPARATORS), raw.translate(_DIGITS, _RUN_SEPARATORS))
+                if at >= 0
+                else ()
+            )
+            if any(self._numeric.search(text, low, high) for low, high in windows):
                 if first:
                     return _F_NUMERIC
                 found |= _F_NUMERIC
@@ -722,7 +755,7 @@ class Scrubber:
         if self._vendor is not None and (
             _VENDOR_HINT_ASCII.search(raw.translate(_VENDOR_TABLE)) if ascii else _VENDOR_HINT.search(text)
         ) is not None:
-            out = self._sub_vendor(out)
+            out = self._sub_vendor(out, raw if ascii else None)
         if self._url_credentials and "://" in out and "@" in out:
             out = _URL_CREDENTIALS.sub("//[REDACTED:url_credentials]@", out)
         if self._params is not None and ("=" in out or ":" in out):
@@ -744,15 +777,16 @@ class Scrubber:
             digits = raw.translate(_DIGITS, _RUN_SEPARATORS)
             long_run = b"000000000" in digits or (b"+" in raw or b"%2" in raw) and b"0000000" in digits
             if long_run or _IPV4_HINT.search(raw) is not None:
-                if len(raw) != len(out):
-                    # Not ASCII (byte offsets are not str offsets): one scan of the whole text.
+                if len(raw) != len(out) or len(raw) < _SHORT:
+                    # Not ASCII (byte offsets are not str offsets), or short enough that one
+                    # scan costs less than finding the windows: scan the whole text.
                     out = self._numeric.sub(self._numeric_repl, out)
                 else:
-                    runs = raw.translate(_NUMBER_RUNS)
+                    kinds = raw.translate(_DIGITS_SEPARATORS)
                     if long_run:
-                        windows = self._numeric_windows(raw, runs, runs.find(b"0000000"))
+                        windows = self._numeric_windows(raw, kinds, digits)
                     else:  # only an IPv4 address is possible: just the runs holding a hint
-                        windows = _ipv4_windows(raw, runs)
+                        windows = _ipv4_windows(raw, kinds)
                     if len(windows) * 160 > len(raw) > 4096:
                         # Long and dense in candidates: one scan costs less than a search per window.
                         out = self._numeric.sub(self._numeric_repl, out)
@@ -762,39 +796,74 @@ class Scrubber:
             out = pattern.sub(self._extra_repl(kind), out)
         return out
 
-    def _numeric_windows(self, raw: bytes, runs: bytes, at: int) -> list[tuple[int, int]]:
+    def _numeric_windows(self, raw: bytes, kinds: bytes, digits: bytes) -> list[tuple[int, int]]:
         """The slices of the text where a numeric detection can be, one per run that may hold one.
 
-        ``raw``: the ASCII text as bytes, ``runs``: it translated by ``_NUMBER_RUNS``, ``at``:
-        the start of the first run of 7+. Most runs in logs are durations, ports, short ids,
-        dates, user-agent versions (`` 767.8 ``, ``40224 - ``, `` 705849 (``, ``2026-11-05``,
-        ``/537.36 (``): a run is kept only if it can hold what a replacement needs: 9+ digits
-        (national and NANP phones, SSNs, cards), 7+ after a ``+`` or ``%2B`` (E.164), or
-        three dots (an IPv4 address) in something other than just ``127.0.0.1`` (loopback is
-        kept). A window is its run widened by 3 on the left (``%2B`` before an encoded phone
-        number) and 2 on the right (the end-of-token look-ahead sees the real next two
-        characters, so ``_windowed_sub`` need not match a hit again on the whole text).
+        ``raw``: the ASCII text as bytes; ``kinds``: it translated by ``_DIGITS_SEPARATORS``
+        (digit "0", separator "1", other "x"); ``digits``: by ``_DIGITS`` with the separators
+        deleted (a run holding n digits is n "0"s in a row). Most runs of digits and
+        separators in logs are durations, ports, short ids, dates (`` 767.8 ``, ``40224 - ``,
+        ``2026-11-05``): a run is kept only if it can hold what a replacement needs: 9+ digits
+        (national and NANP phones, SSNs, cards), 7+ after a ``+`` or ``%2B`` (E.164), or an
+        IPv4 hint (``_ipv4_windows``). The runs of nine are found by substring search in
+        ``digits`` and mapped back to ``raw`` by counting the separators skipped since the
+        previous one, so the text is walked once in C, not run by run in Python. A window is
+        its run widened by 3 on the left (``%2B`` before an encoded phone number) and 2 on the
+        right (the end-of-token look-ahead sees the real next two characters, so
+        ``_windowed_sub`` need not match a hit again on the whole text). Sorted, merged.
         """
         windows: list[tuple[int, int]] = []
-        digits = raw.translate(_DIGITS)
-        while at >= 0:
-            end = runs.find(b"x", at)
+        k_prev = p_prev = 0  # a digit's index in ``digits`` and its position in ``raw``
+        k = digits.find(b"000000000")
+        while k >= 0:
+            # Position p of the k-th kept character: p - p_prev = (k - k_prev) + separators in raw[p_prev:p].
+            p = p_prev + (k - k_prev)
+            while True:
+                q = p_prev + (k - k_prev) + kinds.count(b"1", p_prev, p)
+                if q == p:
+                    break
+                p = q
+            at = kinds.rfind(b"x", 0, p) + 1
+            end = kinds.find(b"x", p)
             if end < 0:
-                end = len(runs)
-            count = digits.count(b"0", at, end)
-            low = at - 3 if at > 3 else 0
-            if (
-                count >= 9
-                or count >= 7 and (b"+" in raw[low:end] or b"%2" in raw[low:end])
-                or count >= 4 and raw.count(b".", at, end) >= 3 and raw[at:end].strip(b" ()-/+%") != b"127.0.0.1"
-            ):
-                windows.append((low, end + 2))
-            at = runs.find(b"0000000", end)
-        return windows
+                end = len(kinds)
+            windows.append((at - 3 if at > 3 else 0, end + 2))
+            k_prev, p_prev = k, p
+            k = digits.find(b"x", k)
+            if k < 0:
+                break
+            k = digits.find(b"000000000", k)
+        if b"+" in raw or b"%2" in raw:
+            for sign in (b"+", b"%2"):
+                position = raw.find(sign)
+                while position >= 0:
+                    # the run holding the sign, or the one right after "%2B"
+                    at = kinds.rfind(b"x", 0, position) + 1 if sign == b"+" else position + 3
+                    end = kinds.find(b"x", at)
+                    if end < 0:
+                        end = len(kinds)
+                    if kinds.count(b"0", at, end) >= 7:
+                        windows.append((at - 3 if at > 3 else 0, end + 2))
+                    position = raw.find(sign, position + 1)
+        windows += _ipv4_windows(raw, kinds)
+        if len(windows) < 2:
+            return windows
+        windows.sort()
+        merged = [windows[0]]
+        for low, high in windows[1:]:
+            if low <= merged[-1][1]:
+                if high > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], high)
+            else:
+                merged.append((low, high))
+        return merged
 
-    def _sub_vendor(self, text: str) -> str:
-        """Vendor tokens, matched only where the hint says one starts (no scan of the whole text)."""
-        return _splice(text, _vendor_starts(text), self._vendor, self._vendor_repl)
+    def _sub_vendor(self, text: str, raw: bytes | None = None) -> str:
+        """Vendor tokens, matched only where the hint says one starts (no scan of the whole text).
+
+        ``raw``: the text's bytes when it is ASCII (offsets agree), for the faster hint.
+        """
+        return _splice(text, _vendor_starts(text, raw), self._vendor, self._vendor_repl)
 
     def _vendor_repl(self, match: re.Match[str]) -> str:
         text = match.group(0)
@@ -1024,11 +1093,12 @@ class Scrubber:
             if type(text) is str and text:
                 add(text)
         text_segments = len(segments)
-        # The key of each map segment (``_SEQUENCE_ITEM`` for an item of a sequence value), so
+        # The key of each map segment (``(key, position)`` for an item of a sequence value), so
         # that a changed value is put back without walking its map again.
         owners: list[Any] = []
         own = owners.append
         cache = self._key_cache
+        clean = self._clean_values
         for index, attributes in enumerate(maps):
             starts.append(len(segments))
             if not attributes:
@@ -1040,17 +1110,19 @@ class Scrubber:
                 if kind is _PLAIN:
                     t = type(value)
                     if t is str:
+                        if value in clean:
+                            continue
                         add(value)
                         own(key)
                     elif t is int:
                         if value >= 1_000_000_000_000:
                             slow.add(index)
                     elif t is tuple or t is list:
-                        for item in value:
+                        for position, item in enumerate(value):
                             t = type(item)
                             if t is str:
                                 add(item)
-                                own(_SEQUENCE_ITEM)
+                                own((key, position))
                             elif not (t is float or t is bool or item is None or (t is int and item < 1_000_000_000_000)):
                                 slow.add(index)
                     elif not (t is float or t is bool or value is None):
@@ -1060,11 +1132,13 @@ class Scrubber:
         joined = "\x00".join(segments)
         scrubbed = self.scrub_text(joined) if joined else joined
         if scrubbed is joined and not slow:
+            self._remember_clean(segments, owners, text_segments)
             return None
         new_texts, new_maps = list(texts), list(maps)
         for index in slow:
             new_maps[index] = self._scrub_mapping(maps[index], 0)
         if scrubbed is joined:
+            self._remember_clean(segments, owners, text_segments)
             return new_texts, new_maps
         if joined.count("\x00") == len(segments) - 1 and scrubbed.count("\x00") == len(segments) - 1:
             parts = scrubbed.split("\x00")
@@ -1072,6 +1146,7 @@ class Scrubber:
             parts = [self.scrub_text(segment) for segment in segments]
         changed = list(compress(_count(), map(ne, segments, parts)))  # the indices where they differ
         if not changed:
+            self._remember_clean(segments, owners, text_segments)
             return new_texts, new_maps
         # Texts: the first segments, in order (empty or non-str texts have none).
         if changed[0] < text_segments:
@@ -1087,48 +1162,25 @@ class Scrubber:
             if k >= text_segments:
                 touched.setdefault(bisect.bisect_right(starts, k) - 1, []).append(k)
         for index, ks in touched.items():
-            if index in slow:
-                continue
-            keys = [owners[k - text_segments] for k in ks]
-            if _SEQUENCE_ITEM in keys:
-                new_maps[index] = self._put_back(maps[index], parts, starts[index], ks[-1])
-            else:  # plain string values: copy the map and set just those
-                out = dict(_items(maps[index]))
-                for key, k in zip(keys, ks):
-                    out[key] = parts[k]
-                new_maps[index] = out
+            if index not in slow:
+                new_maps[index] = _put_back(maps[index], parts, ks, owners, text_segments)
+        self._remember_clean(segments, owners, text_segments, set(changed))
         return new_texts, new_maps
 
-    def _put_back(self, attributes: Mapping[str, Any], parts: list[str], start: int, last: int) -> dict:
-        """A copy of ``attributes`` with its strings taken from ``parts`` (walked as in ``_scrub_parts``).
-
-        ``last``: the last segment that changed; the walk stops after it (the rest is copied as is).
-        """
-        out = dict(_items(attributes))
-        k = start
-        cache = self._key_cache
-        for key, value in out.items():
-            if k > last:
-                break
-            kind = cache.get(key)  # classified by _scrub_parts (unless the cache was just cleared)
-            if kind is None:
-                kind = self.classify_key(key)
-            if kind is not _PLAIN:
-                continue
-            t = type(value)
-            if t is str:
-                if parts[k] != value:
-                    out[key] = parts[k]
-                k += 1
-            elif t is tuple or t is list:
-                items = list(value)
-                for position, item in enumerate(items):
-                    if type(item) is str:
-                        items[position] = parts[k]
-                        k += 1
-                if any(a != b for a, b in zip(items, value)):
-                    out[key] = tuple(items) if t is tuple else items
-        return out
+    def _remember_clean(
+        self, segments: list[str], owners: list[Any], first: int, changed: set[int] | frozenset = frozenset()
+    ) -> None:
+        """Add the attribute values of ``segments`` (from index ``first``) left unchanged to
+        ``_clean_values``. Called last: ``_put_back`` must skip the same values as the walk."""
+        clean = self._clean_values
+        if len(clean) >= self._CACHE_LIMIT:
+            clean.clear()
+        limit = self._CLEAN_VALUE_LENGTH
+        for k, owner in enumerate(owners, first):
+            if type(owner) is str and k not in changed:
+                value = segments[k]
+                if len(value) <= limit:
+                    clean[value] = None
 
     # signals ----------------------------------------------------------------------------------
     def scrub_resource(self, resource: Any) -> Any:
@@ -1227,9 +1279,16 @@ class Scrubber:
         done = self._scrub_parts(texts, maps)
         new_texts, new_maps = done if done is not None else (texts, maps)
         out = []
+        last_resource = scrubbed_resource = None  # a batch has one resource, mostly
         for index, record in enumerate(records):
             log = record.log_record
-            resource = self.scrub_resource(record.resource)
+            if record.resource is not last_resource:
+                last_resource = record.resource
+                scrubbed_resource = self.scrub_resource(last_resource)
+            resource = scrubbed_resource
+            if done is None and resource is last_resource and type(log.body) is str:
+                out.append(record)  # nothing changed in the batch's strings
+                continue
             body = log.body
             new_body = new_texts[2 * index] if type(body) is str else self._scan(body, 0)
             event_name = new_texts[2 * index + 1]
@@ -1418,6 +1477,27 @@ def _items(mapping: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
     """``mapping.items()``, read from the dict inside a ``BoundedAttributes`` (its own ``items()`` is slow)."""
     inner = getattr(mapping, "_dict", None)
     return inner.items() if type(inner) is dict or isinstance(inner, dict) else mapping.items()
+
+
+def _put_back(attributes: Mapping[str, Any], parts: list[str], ks: list[int], owners: list[Any], first: int) -> dict:
+    """A copy of ``attributes`` with the changed segments ``ks`` of ``parts`` put back.
+
+    ``owners[k - first]`` says where segment ``k`` came from: a key, or ``(key, position)``
+    for an item of a sequence value. Recorded by the walk of ``_scrub_parts``, not re-derived
+    (``_clean_values`` may change under another thread's batch in the meantime).
+    """
+    out = dict(_items(attributes))
+    for k in ks:
+        owner = owners[k - first]
+        if type(owner) is str:
+            out[owner] = parts[k]
+        else:
+            key, position = owner
+            value = out[key]
+            items = list(value)
+            items[position] = parts[k]
+            out[key] = tuple(items) if type(value) is tuple else items
+    return out
 
 
 def _ipv4_windows(raw: bytes, runs: bytes) -> list[tuple[int, int]]:
