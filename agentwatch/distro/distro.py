@@ -85,13 +85,11 @@ class AgentwatchDistro(BaseDistro):
 
 loaded_instrumentors: list[str] = []
 
-_OFFICIAL_GENAI_MODULE = "opentelemetry.instrumentation.google_genai"
-
-
 def _is_gemini_entry_point(entry_point: Any) -> bool:
     """agentwatch's ``gemini`` entry point or the official google-genai instrumentation's."""
-    module = str(getattr(entry_point, "value", "") or "").split(":", 1)[0].strip()
-    return entry_point.name == "gemini" or module == _OFFICIAL_GENAI_MODULE or module.startswith(_OFFICIAL_GENAI_MODULE + ".")
+    from agentwatch.distro.genai_choice import is_official_entry_point
+
+    return entry_point.name == "gemini" or is_official_entry_point(entry_point)
 
 
 def _skip_for_gemini(entry_point: Any) -> bool:
@@ -99,13 +97,13 @@ def _skip_for_gemini(entry_point: Any) -> bool:
 
     With the official opentelemetry-instrumentation-google-genai installed too, both would wrap
     ``Models.generate_content`` and every call would get two spans. AGENTWATCH_GENAI_INSTRUMENTATION
-    picks one (agentwatch's by default); the decision logic lives with the GenAI instrumentation.
+    picks one (agentwatch's by default); see ``agentwatch.distro.genai_choice``.
     """
     try:
-        from agentwatch.instrumentors import _genai_common as genai
+        from agentwatch.distro import genai_choice
 
-        status = genai.announce_choice()
-        return genai.is_official_entry_point(entry_point) and status.skip_official
+        status = genai_choice.announce_choice()
+        return genai_choice.is_official_entry_point(entry_point) and status.skip_official
     except Exception as error:  # noqa: BLE001 - never break the app: load as usual
         _diagnostics.warn_once("distro:genai-choice", f"could not decide between Gemini instrumentations ({error!r})")
         return False

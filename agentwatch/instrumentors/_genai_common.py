@@ -297,13 +297,6 @@ def call_cost(price: Price, input_tokens: int, output_tokens: int, cached_tokens
 # --------------------------------------------------------------------------- which Gemini instrumentation runs
 # The official opentelemetry-instrumentation-google-genai wraps the same SDK methods: with both
 # active, every call would get two spans (and two sets of token metrics). One of them is chosen.
-OFFICIAL_MODULE = "opentelemetry.instrumentation.google_genai"
-OFFICIAL_DIST = "opentelemetry-instrumentation-google-genai"
-AGENTWATCH, OFFICIAL = "agentwatch", "official"
-_CHOICES = (AGENTWATCH, OFFICIAL)
-_CHOICE_KEY = "genai:instrumentation"
-
-
 def cost_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """``AGENTWATCH_GENAI_COST``: a boolean, default true (a bad value warns once, like every setting)."""
     from agentwatch.distro.settings import _Reader
@@ -311,142 +304,17 @@ def cost_enabled(environ: Mapping[str, str] | None = None) -> bool:
     return _Reader(os.environ if environ is None else environ, {}).boolean(ev.AGENTWATCH_GENAI_COST, True)
 
 
-def instrumentation_choice(environ: Mapping[str, str] | None = None) -> str:
-    """``AGENTWATCH_GENAI_INSTRUMENTATION``: ``agentwatch`` (default) or ``official`` (never raises)."""
-    environ = os.environ if environ is None else environ
-    name = ev.AGENTWATCH_GENAI_INSTRUMENTATION
-    raw = (environ.get(name) or "").strip()
-    if not raw:
-        return AGENTWATCH
-    if raw.lower() in _CHOICES:
-        return raw.lower()
-    warn_once(f"config:{name}", f"{name}={raw!r} is not one of {', '.join(_CHOICES)}; using {AGENTWATCH!r} instead")
-    return AGENTWATCH
-
-
-def is_official_entry_point(entry_point: Any) -> bool:
-    """Whether an ``opentelemetry_instrumentor`` entry point is the official google-genai instrumentation."""
-    module = str(getattr(entry_point, "value", "") or "").split(":", 1)[0].strip()
-    return module == OFFICIAL_MODULE or module.startswith(OFFICIAL_MODULE + ".")
-
-
-@dataclass(frozen=True)
-class InstrumentationStatus:
-    """Which Gemini instrumentation ``opentelemetry-instrument`` runs, and why (read from package metadata)."""
-
-    choice: str
-    official: str | None = None  # "opentelemetry-instrumentation-google-genai 1.3b0" when installed
-    official_entry_point: str | None = None
-    conflict: str | None = None  # why the loader would not load the official one (version range)
-    official_disabled: bool = False
-    gemini_disabled: bool = False
-
-    @property
-    def official_loadable(self) -> bool:
-        return self.official is not None and self.conflict is None and not self.official_disabled
-
-    @property
-    def used(self) -> str:
-        """``agentwatch``, ``official`` or ``none``: who instruments generate_content / embed_content."""
-        if self.choice == OFFICIAL and self.official_loadable:
-            return OFFICIAL
-        if not self.gemini_disabled:
-            return AGENTWATCH
-        return OFFICIAL if self.official_loadable else "none"
-
-    @property
-    def skip_official(self) -> bool:
-        """Whether the distro must not load the official entry point."""
-        return self.official is not None and self.used != OFFICIAL
-
-    def describe(self) -> tuple[int, str] | None:
-        """(log level, the one line that says which one runs), or None when there is nothing to choose."""
-        var = ev.AGENTWATCH_GENAI_INSTRUMENTATION
-        disabled = ev.OTEL_PYTHON_DISABLED_INSTRUMENTATIONS
-        if self.choice == OFFICIAL and self.used != OFFICIAL:
-            if self.official is None:
-                why = f"{OFFICIAL_DIST} is not installed"
-            elif self.official_disabled:
-                why = f"{self.official} is disabled by {disabled}"
-            else:
-                why = f"opentelemetry-instrument does not load {self.official} ({self.conflict})"
-            then = "agentwatch's Gemini instrumentor is used" if self.used == AGENTWATCH else "no Gemini instrumentation runs"
-            return logging.WARNING, f"{var}=official, but {why}: {then}"
-        if self.official is None:
-            return None
-        if self.used == OFFICIAL and self.choice == OFFICIAL:
-            return logging.INFO, (
-                f"Gemini: {var}=official, so {self.official} instruments generate_content and embed_content; "
-                "agentwatch's Gemini instrumentor steps aside for them (it keeps count_tokens): one span per call"
-            )
-        if self.used == OFFICIAL:
-            return logging.INFO, f"Gemini: agentwatch's gemini instrumentor is disabled by {disabled}; {self.official} is used"
-        if self.used == AGENTWATCH:
-            return logging.INFO, (
-                f"Gemini: {self.official} is installed too; agentwatch's Gemini instrumentor is used and the official "
-                f"one is not loaded, so each call gets one span ({var}=official picks the official one)"
-            )
-        return logging.WARNING, f"Gemini: no instrumentation runs (gemini is disabled by {disabled} and {self.official} cannot load)"
-
-
-_status: InstrumentationStatus | None = None
-
-
-def _conflict_text(conflict: Any) -> str:
-    required, found = getattr(conflict, "required", None), getattr(conflict, "found", None)
-    if required and found:
-        return f"it requires {str(required).split(';', 1)[0].strip()} and {found} is installed"
-    return str(conflict)
-
-
-def instrumentation_status(environ: Mapping[str, str] | None = None, *, fresh: bool = False) -> InstrumentationStatus:
-    """What ``opentelemetry-instrument`` does about Gemini with this environment (cached for the process env)."""
-    global _status  # noqa: PLW0603 - computed once per process
-    if environ is None and _status is not None and not fresh:
-        return _status
-    env = os.environ if environ is None else environ
-    choice = instrumentation_choice(env)
-    disabled = {n.strip() for n in (env.get(ev.OTEL_PYTHON_DISABLED_INSTRUMENTATIONS) or "").split(",") if n.strip()}
-    status = InstrumentationStatus(choice, gemini_disabled="*" in disabled or "gemini" in disabled)
-    try:
-        from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
-        from opentelemetry.util._importlib_metadata import entry_points
-
-        for entry_point in entry_points(group="opentelemetry_instrumentor"):
-            if not is_official_entry_point(entry_point):
-                continue
-            dist = getattr(entry_point, "dist", None)
-            conflict = get_dist_dependency_conflicts(dist) if dist is not None else None
-            status = InstrumentationStatus(
-                choice,
-                f"{dist.name} {dist.version}" if dist is not None else OFFICIAL_DIST,
-                entry_point.name,
-                _conflict_text(conflict) if conflict else None,
-                "*" in disabled or entry_point.name in disabled,
-                status.gemini_disabled,
-            )
-            break
-    except Exception as error:  # noqa: BLE001 - metadata trouble: assume the official one is absent
-        warn_once("genai:status", f"could not look for {OFFICIAL_DIST} ({error!r}); assuming it is not installed")
-    if environ is None:
-        _status = status
-    return status
-
-
-_announced = False
-
-
-def announce_choice() -> InstrumentationStatus:
-    """Say once per process which Gemini instrumentation runs (called by the distro while loading instrumentors)."""
-    global _announced  # noqa: PLW0603
-    status = instrumentation_status()
-    line = status.describe()
-    if line is not None:
-        warn_once(_CHOICE_KEY, line[1], level=line[0])
-        _announced = True
-    return status
-
-
-def choice_announced() -> bool:
-    """Whether :func:`announce_choice` already told the user (so a later step-aside need not repeat it)."""
-    return _announced
+# Which Gemini instrumentation runs lives in the distro (it decides while loading entry
+# points); re-exported for the Gemini instrumentor, doctor and tests.
+from agentwatch.distro.genai_choice import (  # noqa: E402
+    AGENTWATCH,
+    OFFICIAL,
+    OFFICIAL_DIST,
+    OFFICIAL_MODULE,
+    InstrumentationStatus,
+    announce_choice,
+    choice_announced,
+    instrumentation_choice,
+    instrumentation_status,
+    is_official_entry_point,
+)
