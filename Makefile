@@ -8,12 +8,19 @@ STAMP := $(VENV)/.agentwatch-installed
 # System tools of the collector/ bundle tests: promtool (Debian `prometheus`) and Go
 # (Debian `golang-go`, for Go's regexp). Installed only when missing; sudo only if not root.
 TOOLS_STAMP := $(VENV)/.agentwatch-system-tools
+# A second venv with chromadb (requirements-chroma.lock = requirements.lock + the `chromadb` extra)
+# for the chromadb instrumentor's tests. Kept apart because chromadb brings aiohttp, httptools and
+# uvloop, which change how google-genai and uvicorn behave in the main suite.
+CHROMA_VENV := .venv-chroma
+CHROMA_BIN := $(CHROMA_VENV)/bin
+CHROMA_STAMP := $(CHROMA_VENV)/.agentwatch-installed
+CHROMA_TESTS := tests/test_chromadb.py tests/test_aiohttp_genai.py
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
 # logfire is in the dev extra only for the scrubber benchmark; keep its pydantic
 # plugin out of the demo, the tests and the overhead benchmark.
 export PYDANTIC_DISABLE_PLUGINS := logfire-plugin
 
-.PHONY: demo test test-fast bench bench-scrubber bench-genai lock doctor clean
+.PHONY: demo test test-chroma test-fast bench bench-scrubber bench-genai lock doctor clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +28,13 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
+
+# Same as $(STAMP); the main venv's uv (from the lock) installs into it.
+$(CHROMA_STAMP): requirements-chroma.lock pyproject.toml $(STAMP)
+	@test -x $(CHROMA_BIN)/python || $(PYTHON) -m venv --without-pip $(CHROMA_VENV)
+	@$(BIN)/uv pip sync --quiet --python $(CHROMA_BIN)/python requirements-chroma.lock
+	@$(BIN)/uv pip install --quiet --python $(CHROMA_BIN)/python --no-deps -e .
+	@touch $(CHROMA_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python examples/run_demo.py
@@ -34,8 +48,13 @@ $(TOOLS_STAMP): $(STAMP)
 	fi
 	@if command -v promtool >/dev/null 2>&1 && command -v go >/dev/null 2>&1; then touch $(TOOLS_STAMP); fi
 
-test: $(STAMP) $(TOOLS_STAMP)
+test: $(STAMP) $(TOOLS_STAMP) $(CHROMA_STAMP)
 	$(BIN)/python -m pytest -q
+	AGENTWATCH_REQUIRE_CHROMADB=1 $(CHROMA_BIN)/python -m pytest -q -m chromadb $(CHROMA_TESTS)
+
+# The chromadb tests alone, in .venv-chroma (there a missing chromadb fails them instead of skipping).
+test-chroma: $(CHROMA_STAMP)
+	AGENTWATCH_REQUIRE_CHROMADB=1 $(CHROMA_BIN)/python -m pytest -q -m chromadb $(CHROMA_TESTS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
@@ -55,6 +74,7 @@ doctor: $(STAMP)
 # Re-resolve the pinned dependency set (needs the package registry).
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes -o requirements.lock --python-version 3.11
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra chromadb --generate-hashes -c requirements.lock -o requirements-chroma.lock --python-version 3.11
 
 clean:
-	rm -rf $(VENV) agentwatch-data .pytest_cache
+	rm -rf $(VENV) $(CHROMA_VENV) agentwatch-data .pytest_cache

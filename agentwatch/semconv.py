@@ -1,6 +1,7 @@
 """The agent telemetry catalogue: every span, span attribute and metric the agent
 instrumentors (intent, rag, planner) emit, as data -- and, in :data:`GENAI_SPANS` /
-:data:`GENAI_METRICS`, what the Gemini instrumentor and the per-request GenAI roll-up emit.
+:data:`GENAI_METRICS`, what the Gemini instrumentor and the per-request GenAI roll-up emit;
+in :data:`VECTORDB_SPANS` / :data:`VECTORDB_METRICS`, what the chromadb instrumentor emits.
 
 This module is the single source of truth: the instrumentors create their
 instruments from :data:`METRICS` (name, type, unit, buckets, description), the
@@ -303,6 +304,71 @@ def metrics_for(role: str) -> tuple[Metric, ...]:
     return tuple(metric for metric in METRICS if metric.role == role)
 
 
+# --- vector DB (chromadb) -----------------------------------------------------------------
+# What agentwatch.instrumentors.chromadb emits: the OpenTelemetry database conventions
+# (stable names only: db.system.name, db.operation.name, db.collection.name, db.namespace;
+# `chromadb` is not in the conventions' list of well-known db.system.name values, so it is a
+# custom one), plus the agentwatch.vectordb.* names they have no convention for. Kept apart
+# from METRICS/SPANS (scope `agentwatch.instrumentors.chromadb`); tests/test_chromadb.py
+# checks a real run against these.
+DB_SYSTEM_NAME = "db.system.name"
+DB_COLLECTION_NAME = "db.collection.name"
+DB_NAMESPACE = "db.namespace"
+DB_OPERATION_NAME = "db.operation.name"
+DB_RESPONSE_RETURNED_ROWS = "db.response.returned_rows"
+
+VECTORDB_QUERY_COUNT = "agentwatch.vectordb.query.count"
+VECTORDB_QUERY_N_RESULTS = "agentwatch.vectordb.query.n_results"
+VECTORDB_RECORDS = "agentwatch.vectordb.records"
+VECTORDB_QUERY_TEXT = "agentwatch.vectordb.query.text"
+VECTORDB_DOCUMENTS = "agentwatch.vectordb.collection.documents"
+
+# The database conventions' advice for db.client.operation.duration / db.client.response.returned_rows.
+DB_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+DB_ROWS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+_DB_METRIC_ATTRIBUTES = (DB_SYSTEM_NAME, DB_COLLECTION_NAME, DB_NAMESPACE, DB_OPERATION_NAME, SERVER_ADDRESS, SERVER_PORT)
+
+VECTORDB_METRICS: tuple[Metric, ...] = (
+    Metric(
+        "db.client.operation.duration", "histogram", "s",
+        "Duration of each chromadb collection call (`error.type` = exception class when it raised).",
+        (*_DB_METRIC_ATTRIBUTES, ERROR_TYPE), DB_DURATION_BUCKETS, role="chromadb",
+    ),
+    Metric(
+        "db.client.response.returned_rows", "histogram", "{row}",
+        "Records returned by each `query` (summed over its query vectors), `get` and `peek`.",
+        _DB_METRIC_ATTRIBUTES, DB_ROWS_BUCKETS, role="chromadb",
+    ),
+    Metric(
+        VECTORDB_DOCUMENTS, "gauge", "{document}",
+        "Records in each chromadb collection the app has used (counted when metrics are collected).",
+        (DB_SYSTEM_NAME, DB_COLLECTION_NAME, DB_NAMESPACE, SERVER_ADDRESS, SERVER_PORT), role="chromadb",
+    ),
+)
+
+VECTORDB_SPANS: tuple[Span, ...] = (
+    Span(
+        "chromadb", "{db.operation.name} {db.collection.name}", "CLIENT",
+        (DB_SYSTEM_NAME, DB_COLLECTION_NAME, DB_NAMESPACE, DB_OPERATION_NAME, DB_RESPONSE_RETURNED_ROWS,
+         SERVER_ADDRESS, SERVER_PORT, VECTORDB_QUERY_COUNT, VECTORDB_QUERY_N_RESULTS, VECTORDB_RECORDS, ERROR_TYPE),
+        content_attributes=(VECTORDB_QUERY_TEXT,),
+        notes="One per `Collection` / `AsyncCollection` call: `add`, `get`, `peek`, `query`, `update`, `upsert`, "
+        "`delete`, `count`. `db.system.name=chromadb`; `db.namespace` is `{tenant}|{database}`; `server.*` only "
+        "for HTTP clients. `query.count` = query vectors/texts in the call, `n_results` = results asked per "
+        "query (`limit` for `get`/`peek`), `records` = records sent (`add`/`update`/`upsert`) or deleted. "
+        "Embeddings and documents are never recorded; query texts only with content capture on.",
+    ),
+)
+
+VECTORDB_METRICS_BY_NAME = {metric.name: metric for metric in VECTORDB_METRICS}
+
+
+def vectordb_markdown() -> str:
+    """The README's chromadb span and metric tables."""
+    return markdown(VECTORDB_SPANS, VECTORDB_METRICS)
+
+
 # --- web layer (agentwatch/web: health checks and error responses) -----------------------
 HEALTH_CHECK_NAME = "agentwatch.health.check.name"
 HEALTH_CHECK_STATUS = "agentwatch.health.check.status"
@@ -371,6 +437,12 @@ def _write_readme(path: str = "README.md") -> None:
     text = re.sub(
         r"(<!-- genai-catalogue:start[^>]*-->\n).*?(<!-- genai-catalogue:end -->)",
         lambda m: m.group(1) + genai_markdown() + "\n" + m.group(2),
+        text,
+        flags=re.S,
+    )
+    text = re.sub(
+        r"(<!-- vectordb-catalogue:start[^>]*-->\n).*?(<!-- vectordb-catalogue:end -->)",
+        lambda m: m.group(1) + vectordb_markdown() + "\n" + m.group(2),
         text,
         flags=re.S,
     )

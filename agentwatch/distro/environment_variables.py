@@ -292,6 +292,13 @@ AGENTWATCH_INTENT_LOW_CONFIDENCE = _var(
     "`0.5`",
     "Confidence below which a classification counts in `agentwatch.intent.low_confidence`.",
 )
+AGENTWATCH_CHROMADB_MAX_COLLECTIONS = _var(
+    "AGENTWATCH_CHROMADB_MAX_COLLECTIONS",
+    "`50`",
+    "Distinct chromadb collections per process kept as `db.collection.name` on metrics and counted by the "
+    "`agentwatch.vectordb.collection.documents` gauge; later ones count as `_other` and are not counted "
+    "(spans keep the real name).",
+)
 
 
 # --- Health and errors --------------------------------------------------------------
