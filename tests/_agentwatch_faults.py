@@ -2,9 +2,14 @@
 
 Imported by a launcher script *after* ``opentelemetry-instrument`` has configured everything and *before*
 the app is imported: it replaces agentwatch internals with functions that raise, so every wrapper,
-extractor, scrubber and exporter of ours fails on every call. Production code carries no test hook.
+extractor, scrubber and exporter of ours, and every per-request step of the web layer, fails on every
+call. Production code carries no test hook.
 
-``AGENTWATCH_TEST_FAULTS`` (comma-separated: wrappers, extractors, scrubber, exporters) says which.
+``AGENTWATCH_TEST_FAULTS`` (comma-separated: wrappers, extractors, scrubber, exporters, web-ids, web) says
+which. ``web-ids`` breaks the web layer's first step (request ids), so every request goes to the app
+untouched; ``web`` breaks every later step (baggage, span attributes, startup checks, health endpoints,
+response headers, context reset, the JSON 500, the request id in error bodies, error telemetry, ids on
+outgoing calls) while the ids themselves work.
 """
 
 from __future__ import annotations
@@ -63,7 +68,47 @@ def _exporters() -> None:
             setattr(cls, name, _raiser("exporter"))
 
 
-_KINDS = {"wrappers": _wrappers, "extractors": _extractors, "scrubber": _scrubber, "exporters": _exporters}
+def _web_ids() -> None:
+    """The first per-request step of the web layer: no request can be set up."""
+    from agentwatch.web import request_id
+
+    request_id.from_scope = _raiser("web")
+
+
+def _web() -> None:
+    """Every later per-request step of the web layer (the ids themselves work)."""
+    from agentwatch.web import errors, health, middleware, outgoing, telemetry
+
+    for name in ("_attach_baggage", "_annotate_span", "_with_id_headers", "_detach"):
+        setattr(middleware, name, _raiser("web"))
+    middleware.rid = _RaisingReset(middleware.rid)
+    health.state = _raiser("web")  # startup checks, lifespan hooks, and every health endpoint
+    # The JSON 500, the exception on the server span, the request id in error bodies, the error counter.
+    for name in ("_json_500", "_record_on_span", "_request_id"):
+        setattr(errors, name, _raiser("web"))
+    telemetry._get = _raiser("web")  # noqa: SLF001
+    outgoing.add_headers = _raiser("web")  # X-Request-ID on the app's outgoing httpx calls (Gemini)
+
+
+class _RaisingReset:
+    """The request-id module as the middleware sees it, with the context reset raising."""
+
+    def __init__(self, module) -> None:
+        self._module = module
+        self.reset = _raiser("web")
+
+    def __getattr__(self, name: str):
+        return getattr(self._module, name)
+
+
+_KINDS = {
+    "wrappers": _wrappers,
+    "extractors": _extractors,
+    "scrubber": _scrubber,
+    "exporters": _exporters,
+    "web-ids": _web_ids,
+    "web": _web,
+}
 
 
 def install(kinds: str | None = None) -> list[str]:

@@ -60,5 +60,8 @@ def scrub_text(text: str) -> str:
         _scrubber = _resolve()
     try:
         return _scrubber(str(text))
-    except Exception:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001 - never return what could not be scrubbed
+        from agentwatch.web._guard import step_failed
+
+        step_failed("text scrubbing", error, "such texts are replaced by [unavailable]")
         return "[unavailable]"

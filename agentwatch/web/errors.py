@@ -10,15 +10,20 @@
   body, with ``"request_id"`` added to a JSON object body.
 - Handlers the app registered itself (for 500/``Exception``, ``HTTPException``,
   ``RequestValidationError``...) are left alone: they win.
+- A fault of ours never changes the answer's fate: if the JSON 500 cannot be
+  built, Starlette's plain 500 is sent; if the request id cannot be added,
+  FastAPI's body is sent as it is; a request the middleware could not set up
+  (no id in its scope) gets the app's own error responses, untouched.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-from typing import Any
+from typing import Any, Callable
 
 from agentwatch.web import telemetry
+from agentwatch.web._guard import guarded, step_failed
 from agentwatch.web._scrub import scrub_text
 from agentwatch.web.request_id import (
     REQUEST_ID_KEY,
@@ -100,45 +105,69 @@ def _scrub_recorded_events(span: Any) -> None:
                         changed = True
             if changed:
                 queue[index] = Event(event.name, attributes, event.timestamp)
-    except Exception:  # noqa: BLE001,S110
-        pass
+    except Exception as error:  # noqa: BLE001
+        step_failed("exception event scrubbing", error, "the exporters' scrubber still scrubs those events")
 
 
-def make_server_error_handler(detail: bool):
-    from starlette.responses import JSONResponse
+def _plain_500(_request: Any, _exc: Exception) -> Any:
+    """Starlette's own answer to an unhandled exception (what the app gives without agentwatch)."""
+    from starlette.responses import PlainTextResponse
+
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+def make_server_error_handler(detail: bool, fallback: Callable[[Any, Exception], Any] = _plain_500):
+    """The JSON 500 handler. ``fallback`` (the server error middleware's own response) answers for
+    requests agentwatch did not set up and when building the JSON answer fails."""
 
     async def agentwatch_server_error(request, exc: Exception):
         scope = request.scope
-        request_id = _request_id(scope)
+        request_id = scope.get(SCOPE_KEY)
+        if not request_id:  # the request-id step failed for this request: leave it to the app
+            return fallback(request, exc)
+        # The answer matters more than the telemetry: each is its own step.
+        guarded("error telemetry", "exceptions are not recorded on the server span", _record_on_span, exc, request_id)
+        guarded("error metrics", "errors are not counted in agentwatch.http.server.errors", _count_error, exc, scope)
         try:
-            _record_on_span(exc, request_id)
-            telemetry.record_error(type(exc).__qualname__, _route(scope), scope.get("method"))
-        except Exception:  # noqa: BLE001,S110 - the answer matters more than the telemetry
-            pass
-        message = GENERIC_MESSAGE
-        if detail:
-            text = scrub_text(str(exc))
-            message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-        headers = {"X-Request-ID": request_id}
-        session_id = scope.get(SESSION_SCOPE_KEY)
-        if session_id:
-            headers["X-Session-ID"] = session_id
-        return JSONResponse(
-            {"error": "internal_server_error", "message": message, "request_id": request_id},
-            status_code=500,
-            headers=headers,
-        )
+            return _json_500(scope, exc, detail, request_id)
+        except Exception as error:  # noqa: BLE001
+            step_failed("error response", error, "unhandled exceptions get the server's plain 500 answer")
+            return fallback(request, exc)
 
     return agentwatch_server_error
+
+
+def _count_error(exc: BaseException, scope: dict) -> None:
+    telemetry.record_error(type(exc).__qualname__, _route(scope), scope.get("method"))
+
+
+def _json_500(scope: dict, exc: Exception, detail: bool, request_id: str) -> Any:
+    from starlette.responses import JSONResponse
+
+    message = GENERIC_MESSAGE
+    if detail:
+        text = scrub_text(str(exc))
+        message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    headers = {"X-Request-ID": request_id}
+    session_id = scope.get(SESSION_SCOPE_KEY)
+    if session_id:
+        headers["X-Session-ID"] = session_id
+    return JSONResponse(
+        {"error": "internal_server_error", "message": message, "request_id": request_id},
+        status_code=500,
+        headers=headers,
+    )
 
 
 def _with_request_id(original):
     from starlette.responses import JSONResponse
 
     async def handler(request, exc):
-        response = original(request, exc)
+        response = original(request, exc)  # FastAPI's own handler: its failures are the app's, unchanged
         if inspect.isawaitable(response):
             response = await response
+        if SCOPE_KEY not in request.scope:  # the request-id step failed for this request: leave it as is
+            return response
         try:
             if isinstance(response, JSONResponse) and response.body:
                 data = json.loads(response.body)
@@ -148,8 +177,8 @@ def _with_request_id(original):
                         k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
                     }
                     return JSONResponse(data, status_code=response.status_code, headers=headers)
-        except Exception:  # noqa: BLE001,S110 - keep FastAPI's response as it was
-            pass
+        except Exception as error:  # noqa: BLE001 - keep FastAPI's response as it was
+            step_failed("request id in error bodies", error, "FastAPI's error bodies are sent as they are")
         return response
 
     handler.__agentwatch_wrapped__ = original  # type: ignore[attr-defined]
@@ -173,7 +202,7 @@ def install(stack: Any, detail: bool) -> None:
     from starlette.middleware.exceptions import ExceptionMiddleware
 
     if isinstance(stack, ServerErrorMiddleware) and stack.handler is None:
-        stack.handler = make_server_error_handler(detail)
+        stack.handler = make_server_error_handler(detail, stack.error_response)
     defaults = _fastapi_defaults()
     node, depth = stack, 0
     while node is not None and depth < 64:

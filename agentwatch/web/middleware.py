@@ -13,6 +13,11 @@ instrumentation (which expects that top) still wraps everything::
 Health endpoints answer before the app's own middlewares (so an auth
 middleware cannot turn a kubelet probe into a 401) unless the app has its own
 route at the same path: the app's route then wins, with one warning.
+
+Never breaking the app: each per-request step is guarded; a step that raises is
+said once (``agentwatch web layer: <step> failed ...``) and skipped. A request
+whose ids cannot be set up, or a probe our endpoint fails to answer, goes to the
+app untouched, so it gets exactly the app's own answer.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.web import config, errors, health
 from agentwatch.web import request_id as rid
+from agentwatch.web._guard import guarded, step_failed
 
 
 def _app_paths(app: Any) -> set[str]:
@@ -58,6 +64,11 @@ def health_routes(app: Any, prefix: str) -> dict[str, Any]:
 
 
 class AgentwatchMiddleware:
+    """Each per-request step is guarded (``_guard``): one that raises is said once and skipped. If the
+    ids cannot be set up, the request goes to the app untouched -- and agentwatch's error handlers,
+    seeing no id in the scope, leave its error responses as the app makes them -- so a fault of ours
+    costs the request nothing but agentwatch's additions."""
+
     def __init__(self, app: Any, routes: dict[str, Any]):
         self.app = app
         self.routes = routes
@@ -70,37 +81,35 @@ class AgentwatchMiddleware:
         if kind != "http":
             await self.app(scope, receive, send)
             return
-        request_id = rid.from_scope(scope)
-        session_id = rid.session_from_scope(scope)
-        tokens = rid.set_current(request_id, session_id)
-        baggage_token = _attach_baggage(request_id, session_id)
-        _annotate_span(request_id, session_id)
+        try:
+            request_id = rid.from_scope(scope)
+            session_id = rid.session_from_scope(scope)
+            tokens = rid.set_current(request_id, session_id)
+        except Exception as error:  # noqa: BLE001
+            scope.pop(rid.SCOPE_KEY, None)  # tells the error handlers this request is not ours to touch
+            step_failed("request ids", error, "such requests are passed to the app untouched")
+            tokens = None
+        if tokens is None:
+            # Outside the except block, so an exception of the app's is not chained to ours.
+            await self.app(scope, receive, send)
+            return
+        baggage_token = guarded("request baggage", "the ids are not put in W3C baggage", _attach_baggage,
+                                request_id, session_id)
+        guarded("span attributes", "the server span goes without agentwatch.request.id", _annotate_span,
+                request_id, session_id)
         failed = False
         try:
-            st = health.state()
-            if st.startup_status == health.STARTING:
-                st.ensure_startup()
-            handler = None
-            if self.routes and scope.get("method") in ("GET", "HEAD"):
-                path = scope.get("path", "")
-                root = scope.get("root_path", "")
-                if root and path.startswith(root):
-                    path = path[len(root):]
-                handler = self.routes.get(path) or (self.routes.get(path[:-1]) if path.endswith("/") else None)
-            if handler is not None:
-                await health.serve(handler, scope, send, request_id)
+            guarded("startup checks", "they are not started by requests", _ensure_startup)
+            handler = guarded("health routing", "requests are passed to the app", _health_handler,
+                              self.routes, scope)
+            if handler is not None and await _serve_health(handler, scope, send, request_id):
                 return
-            extra = [(b"x-request-id", request_id.encode())]
-            if session_id is not None:
-                extra.append((b"x-session-id", session_id.encode()))
 
             async def send_with_id(message: dict) -> None:
-                if message.get("type") == "http.response.start":
-                    headers = list(message.get("headers") or [])
-                    present = {name.lower() for name, _ in headers}
-                    missing = [item for item in extra if item[0] not in present]
-                    if missing:
-                        message = {**message, "headers": headers + missing}
+                try:
+                    message = _with_id_headers(message, request_id, session_id)
+                except Exception as error:  # noqa: BLE001
+                    step_failed("response headers", error, "responses go without X-Request-ID / X-Session-ID")
                 await send(message)
 
             await self.app(scope, receive, send_with_id)
@@ -108,11 +117,11 @@ class AgentwatchMiddleware:
             failed = True
             raise
         finally:
-            _detach(baggage_token)
+            guarded("context cleanup", "continuing", _detach, baggage_token)
             if not failed:
                 # On an exception the ids stay set: the server logs the traceback after the
                 # error response, in this request's own task, and that line should carry them.
-                rid.reset(tokens)
+                guarded("context cleanup", "continuing", rid.reset, tokens)
 
     def _lifespan_receive(self, receive: Any):
         async def wrapped() -> dict:
@@ -123,49 +132,97 @@ class AgentwatchMiddleware:
                     health.state().ensure_startup()
                 elif kind == "lifespan.shutdown":
                     health.start_draining("lifespan shutdown")
-            except Exception:  # noqa: BLE001,S110
-                pass
+            except Exception as error:  # noqa: BLE001
+                step_failed("lifespan hooks", error, "startup checks and draining follow requests and signals only")
             return message
 
         return wrapped
 
 
-def _annotate_span(request_id: str, session_id: str | None = None) -> None:
-    try:
-        from opentelemetry import trace
+def _ensure_startup() -> None:
+    st = health.state()
+    if st.startup_status == health.STARTING:
+        st.ensure_startup()
 
-        span = trace.get_current_span()
-        if span.is_recording():
-            span.set_attribute(rid.REQUEST_ID_KEY, request_id)
-            if session_id is not None:
-                span.set_attribute(rid.SESSION_ID_KEY, session_id)
-    except Exception:  # noqa: BLE001,S110
-        pass
+
+def _health_handler(routes: dict[str, Any], scope: dict) -> Any:
+    """Our health endpoint for this request, or None."""
+    if not routes or scope.get("method") not in ("GET", "HEAD"):
+        return None
+    path = scope.get("path", "")
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    return routes.get(path) or (routes.get(path[:-1]) if path.endswith("/") else None)
+
+
+async def _serve_health(handler: Any, scope: dict, send: Any, request_id: str) -> bool:
+    """Answer a probe; False when our endpoint failed before answering (the app then gets the request)."""
+    started = sending_failed = False
+
+    async def tracking_send(message: dict) -> None:
+        nonlocal started, sending_failed
+        try:
+            await send(message)
+        except BaseException:
+            sending_failed = True  # the server's or the client's failure, not ours: it propagates
+            raise
+        if message.get("type") == "http.response.start":
+            started = True
+
+    try:
+        await health.serve(handler, scope, tracking_send, request_id)
+        return True
+    except Exception as error:  # noqa: BLE001
+        if sending_failed:
+            raise
+        if started:
+            step_failed("health endpoint", error, "that probe's answer was cut short")
+            return True
+        step_failed("health endpoint", error, "probes are passed to the app, as without agentwatch")
+        return False
+
+
+def _with_id_headers(message: dict, request_id: str, session_id: str | None) -> dict:
+    """The response start with ``X-Request-ID`` (and ``X-Session-ID``) added unless the app set them."""
+    if message.get("type") != "http.response.start":
+        return message
+    extra = [(b"x-request-id", request_id.encode())]
+    if session_id is not None:
+        extra.append((b"x-session-id", session_id.encode()))
+    headers = list(message.get("headers") or [])
+    present = {name.lower() for name, _ in headers}
+    missing = [item for item in extra if item[0] not in present]
+    return {**message, "headers": headers + missing} if missing else message
+
+
+def _annotate_span(request_id: str, session_id: str | None = None) -> None:
+    from opentelemetry import trace
+
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute(rid.REQUEST_ID_KEY, request_id)
+        if session_id is not None:
+            span.set_attribute(rid.SESSION_ID_KEY, session_id)
 
 
 def _attach_baggage(request_id: str, session_id: str | None) -> Any:
     """Put the ids in the W3C baggage of the request's context (sent on by the httpx instrumentation)."""
-    try:
-        from opentelemetry import baggage
-        from opentelemetry import context as otel_context
+    from opentelemetry import baggage
+    from opentelemetry import context as otel_context
 
-        ctx = baggage.set_baggage(rid.REQUEST_ID_KEY, request_id)
-        if session_id is not None:
-            ctx = baggage.set_baggage(rid.SESSION_ID_KEY, session_id, ctx)
-        return otel_context.attach(ctx)
-    except Exception:  # noqa: BLE001
-        return None
+    ctx = baggage.set_baggage(rid.REQUEST_ID_KEY, request_id)
+    if session_id is not None:
+        ctx = baggage.set_baggage(rid.SESSION_ID_KEY, session_id, ctx)
+    return otel_context.attach(ctx)
 
 
 def _detach(token: Any) -> None:
     if token is None:
         return
-    try:
-        from opentelemetry import context as otel_context
+    from opentelemetry import context as otel_context
 
-        otel_context.detach(token)
-    except Exception:  # noqa: BLE001,S110
-        pass
+    otel_context.detach(token)
 
 
 def build(app: Any, stack: Any) -> Any:

@@ -14,6 +14,7 @@ import importlib.util
 from typing import Any
 
 from agentwatch.distro.context import current_request_id, current_session_id
+from agentwatch.web._guard import step_failed
 
 #: (module, class) pairs whose ``send`` is wrapped, when the module is installed.
 TARGETS = (
@@ -42,8 +43,8 @@ def _send(wrapped, instance, args, kwargs):
         request = args[0] if args else kwargs.get("request")
         if request is not None:
             add_headers(request)
-    except Exception:  # noqa: BLE001,S110 - the call goes out as it would have
-        pass
+    except Exception as error:  # noqa: BLE001 - the call goes out as it would have
+        step_failed("outgoing request ids", error, "calls go out without X-Request-ID / X-Session-ID")
     return wrapped(*args, **kwargs)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from agentwatch.semconv import HEALTH_CHECK_NAME as CHECK_NAME
 from agentwatch.semconv import HEALTH_CHECK_STATUS as CHECK_STATUS
 from agentwatch.semconv import WEB_METRICS_BY_NAME
+from agentwatch.web._guard import step_failed
 
 STATUS_VALUE = {"healthy": 1.0, "degraded": 0.5, "unhealthy": 0.0}
 
@@ -57,8 +58,8 @@ def record_check(name: str, status: str, seconds: float) -> None:
         instruments = _get()
         instruments["status"].set(STATUS_VALUE.get(status, 0.0), {CHECK_NAME: name})
         instruments["duration"].record(seconds, {CHECK_NAME: name, CHECK_STATUS: status})
-    except Exception:  # noqa: BLE001,S110 - telemetry never breaks a probe
-        pass
+    except Exception as error:  # noqa: BLE001 - telemetry never breaks a probe
+        step_failed("health check metrics", error, "check results are not recorded as metrics")
 
 
 def record_error(error_type: str, route: str | None, method: str | None) -> None:
@@ -69,8 +70,8 @@ def record_error(error_type: str, route: str | None, method: str | None) -> None
         attributes["http.request.method"] = method
     try:
         _get()["errors"].add(1, attributes)
-    except Exception:  # noqa: BLE001,S110
-        pass
+    except Exception as error:  # noqa: BLE001
+        step_failed("error metrics", error, "errors are not counted in agentwatch.http.server.errors")
 
 
 def _reset_for_tests() -> None:
