@@ -118,13 +118,51 @@ def _trace_ids(record: logging.LogRecord) -> tuple[str | None, str | None]:
     return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
 
 
-def _scrubber() -> Any:
+ERROR_MARK = "[REDACTED:error]"
+
+# What a stdout line shows instead of something it could not handle, said once per kind (never per
+# record): kind -> (what went wrong, what is printed instead).
+_FAULTS = {
+    "scrubber": ("the scrubber could not be set up", f"every field is printed as {ERROR_MARK}"),
+    "scrub": ("a log field could not be scrubbed", f"such fields are printed as {ERROR_MARK}"),
+    "unprintable": ("a log field could not be turned into text (its __str__ raised)",
+                    "such fields are printed as <unprintable TYPE>"),
+    "message": ("a log message could not be formatted with its arguments",
+                "such lines show the raw message and the error"),
+    "record": ("a log record could not be formatted",
+               f"such records are printed with level and logger only, the message as {ERROR_MARK}"),
+}
+
+
+def _fault(kind: str, error: BaseException) -> None:
+    """Say once per kind that stdout lines are redacted or cut, and why (the error type only: its
+    message may hold the very value that could not be scrubbed)."""
+    from agentwatch.distro._diagnostics import warn_once
+
+    what, outcome = _FAULTS[kind]
+    warn_once(
+        f"log-format:{kind}",
+        f"stdout logs (AGENTWATCH_LOG_FORMAT): {what} ({type(error).__name__}); {outcome}. Said once, not per record",
+    )
+
+
+def _scrubber() -> tuple[Any, bool]:
+    """``(scrubber or None when AGENTWATCH_SCRUB=false, whether setting it up failed)``."""
     try:
         from agentwatch.distro.scrubbing import default_scrubber
 
-        return default_scrubber()
-    except Exception:  # noqa: BLE001
-        return None
+        return default_scrubber(), False
+    except Exception as error:  # noqa: BLE001 - redact everything rather than print unscrubbed text
+        _fault("scrubber", error)
+        return None, True
+
+
+def _text(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception as error:  # noqa: BLE001
+        _fault("unprintable", error)
+        return "<unprintable %s>" % type(value).__name__
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
@@ -132,35 +170,67 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
         return value
     if depth < 8:
         if isinstance(value, dict):
-            return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+            return {_text(k): _jsonable(v, depth + 1) for k, v in value.items()}
         if isinstance(value, (list, tuple, set, frozenset)):
             return [_jsonable(v, depth + 1) for v in value]
     if isinstance(value, (bytes, bytearray)):
         return "<%d bytes>" % len(value)
+    return _text(value)
+
+
+def _minimal_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """What is printed of a record whose fields could not be built: nothing that would need scrubbing."""
     try:
-        return str(value)
-    except Exception:  # noqa: BLE001
-        return "<unprintable %s>" % type(value).__name__
+        timestamp = _timestamp(record)
+    except Exception:  # noqa: BLE001 - a record with a broken ``created``
+        timestamp = None
+    return {
+        "timestamp": timestamp,
+        "level": _text(getattr(record, "levelname", "?")),
+        "logger": _text(getattr(record, "name", "?")),
+        "message": ERROR_MARK,
+        "trace_id": None,
+        "span_id": None,
+        "request_id": None,
+        "exception": None,
+    }
 
 
 class StructuredFormatter(logging.Formatter):
-    """Builds the fields of one record (scrubbed); subclasses render them."""
+    """Builds the fields of one record (scrubbed); subclasses render them.
+
+    Nothing it cannot handle is printed as is, and nothing is lost silently: a value that cannot be
+    scrubbed is printed as ``[REDACTED:error]``, one that cannot be turned into text as
+    ``<unprintable TYPE>``, a record that cannot be formatted at all with its level and logger only;
+    each kind is said once on stderr (``_fault``).
+    """
+
+    def safe_fields(self, record: logging.LogRecord) -> dict[str, Any]:
+        try:
+            return self.fields(record)
+        except Exception as error:  # noqa: BLE001 - the line is printed, reduced, never lost
+            _fault("record", error)
+            return _minimal_fields(record)
 
     def fields(self, record: logging.LogRecord) -> dict[str, Any]:
-        scrubber = _scrubber()
+        scrubber, unavailable = _scrubber()
 
         def clean(value: Any, key: str | None = None) -> Any:
+            if unavailable:
+                return None if value is None else ERROR_MARK
             if scrubber is None:
                 return value
             try:
                 return scrubber.scrub_value(value, key)
-            except Exception:  # noqa: BLE001 - never print what could not be scrubbed
-                return "[REDACTED:error]"
+            except Exception as error:  # noqa: BLE001 - never print what could not be scrubbed
+                _fault("scrub", error)
+                return ERROR_MARK
 
         try:
             message = record.getMessage()
         except Exception as error:  # noqa: BLE001 - a bad %-format must not lose the line
-            message = f"{record.msg!r} (message could not be formatted: {error!r})"
+            _fault("message", error)
+            message = f"{_text(record.msg)} (message could not be formatted: {type(error).__name__}: {_text(error)})"
         exception = None
         if record.exc_info and record.exc_info[0] is not None:
             if not record.exc_text:
@@ -195,7 +265,11 @@ class JSONFormatter(StructuredFormatter):
     """One JSON object per record, on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(self.fields(record), ensure_ascii=False, default=str)
+        try:
+            return json.dumps(self.safe_fields(record), ensure_ascii=False, default=_text)
+        except Exception as error:  # noqa: BLE001 - e.g. a scrubbed value json cannot encode
+            _fault("record", error)
+            return json.dumps(_minimal_fields(record), ensure_ascii=False, default=_text)
 
 
 _COLORS = {
@@ -221,7 +295,13 @@ class PrettyFormatter(StructuredFormatter):
         self._color = color if callable(color) else (lambda: color)
 
     def format(self, record: logging.LogRecord) -> str:
-        f = self.fields(record)
+        try:
+            return self._render(self.safe_fields(record))
+        except Exception as error:  # noqa: BLE001
+            _fault("record", error)
+            return self._render(_minimal_fields(record))
+
+    def _render(self, f: dict[str, Any]) -> str:
         color = self._color()
         level = f"{f['level']:<8}"
         context_parts = []
@@ -229,13 +309,13 @@ class PrettyFormatter(StructuredFormatter):
             if f.get(key):
                 context_parts.append(f"{key}={f[key]}")
         extras = [
-            f"{key}={json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value}"
+            f"{key}={json.dumps(value, ensure_ascii=False, default=_text) if not isinstance(value, str) else value}"
             for key, value in f.items()
             if key not in ("timestamp", "level", "logger", "message", "trace_id", "span_id", "request_id",
                            "session_id", "exception")
         ]
         tail = "  ".join(p for p in (" ".join(extras), " ".join(context_parts)) if p)
-        message = str(f["message"])
+        message = _text(f["message"])
         if color:
             line = (
                 f"{_DIM}{f['timestamp']}{_RESET} {_COLORS.get(f['level'], '')}{level}{_RESET} "
