@@ -111,10 +111,13 @@ def _exporters(settings, environ: Mapping[str, str], check: bool) -> list[str]:
         lines.append(f"  {signal}: {', '.join(n for n, _ in resolved) or 'none'}")
         for name, _ in resolved:
             if name == "otlp":
+                # The same validated URL the exporter is given (a bad value is listed under Problems).
                 protocol = settings.protocols[signal]
-                endpoint, source = endpoints.otlp_endpoint(signal, protocol, environ)
+                endpoint, source = settings.otlp_endpoints[signal], settings.otlp_endpoint_sources[signal]
                 state = ""
-                if check:
+                if check and endpoints.host_port(endpoint) is None:
+                    state = "(not a TCP address; not checked)"
+                elif check:
                     ok, error = endpoints.is_reachable(endpoint)
                     state = "answers" if ok else f"NOT reachable ({error})"
                 lines.append(f"    otlp {protocol} -> {endpoint} (from {source}) {state}".rstrip())

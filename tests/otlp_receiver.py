@@ -51,6 +51,10 @@ is the latest).
 Fault simulation:
 
 - ``rx.set_mode("unavailable")``: gRPC ``UNAVAILABLE`` / HTTP 503;
+- ``rx.set_mode("throttled", retry_after=1.0)``: gRPC ``RESOURCE_EXHAUSTED`` / HTTP 429, telling the
+  client when to retry (HTTP ``Retry-After: 1``; gRPC a ``google.rpc.RetryInfo`` in the
+  ``google.rpc.retryinfo-bin`` trailer, which the OTLP gRPC exporter reads); ``retry_after=None``
+  sends neither, leaving the client to its own back-off;
 - ``rx.set_mode("blackhole")``: the request is read, then never answered
   until the receiver stops (the connection is then dropped);
 - ``rx.set_mode("ok")``: back to normal;
@@ -59,13 +63,16 @@ Fault simulation:
   (``rx.clear()`` drops it).
 
 ``rx.requests`` counts every export request that reached the receiver, per
-signal, whatever the mode; data is stored only for requests answered with
-success (mode ``"ok"``).
+signal, whatever the mode; ``rx.attempts(signal)`` lists each one's arrival
+time and payload digest (a retried batch repeats its digest, so back-off can be
+measured); data is stored only for requests answered with success (mode ``"ok"``).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import math
 import socket
 import threading
 import time
@@ -75,7 +82,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import DecodeError
+from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import (
     metrics_service_pb2,
@@ -87,7 +96,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 __all__ = ["OTLPReceiver", "decode_any_value", "decode_attributes"]
 
 SIGNALS = ("traces", "metrics", "logs")
-MODES = ("ok", "unavailable", "blackhole")
+MODES = ("ok", "unavailable", "throttled", "blackhole")
 
 _HTTP_PATHS = {
     "/v1/traces": (
@@ -339,9 +348,17 @@ class _HTTPHandler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
         pass
 
-    def _reply(self, status: int, body: bytes = b"", content_type: str = "text/plain") -> None:
+    def _reply(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "text/plain",
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (extra_headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -369,13 +386,19 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         signal, request_cls, response_cls = route
         rx = self.server.receiver
         stopping = rx._stopping
-        mode = rx._count(signal, {k.lower(): v for k, v in self.headers.items()})
+        mode, retry_after = rx._count(signal, {k.lower(): v for k, v in self.headers.items()}, body)
         if mode == "blackhole":
             stopping.wait()
             self.close_connection = True  # drop it without an answer
             return
         if mode == "unavailable":
             self._reply(503, b"receiver unavailable")
+            return
+        if mode == "throttled":
+            # Retry-After takes whole seconds (RFC 9110); a fraction is kept for short tests (the OTel
+            # exporter parses it as a float).
+            extra = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+            self._reply(429, b"receiver throttled", extra_headers=extra)
             return
         content_type = self.headers.get("Content-Type", "application/x-protobuf").split(";")[0].strip()
         if content_type != "application/x-protobuf":
@@ -414,7 +437,9 @@ class OTLPReceiver:
         self._data: dict[str, list] = {s: [] for s in SIGNALS}
         self._counts: dict[str, int] = {s: 0 for s in SIGNALS}
         self._headers: list[tuple[str, dict[str, str]]] = []
+        self._attempts: list[tuple[str, float, str]] = []  # (signal, monotonic arrival, payload digest)
         self._mode = "ok"
+        self._retry_after: float | None = 1.0
         self._stopping = threading.Event()
         self._grpc_server: grpc.Server | None = None
         self._grpc_pool: ThreadPoolExecutor | None = None
@@ -519,23 +544,29 @@ class OTLPReceiver:
 
     # -- behaviour ---------------------------------------------------------
 
-    def set_mode(self, mode: str) -> None:
-        """``"ok"``, ``"unavailable"`` (gRPC UNAVAILABLE / HTTP 503) or
-        ``"blackhole"`` (never answer until stopped)."""
+    def set_mode(self, mode: str, retry_after: float | None = 1.0) -> None:
+        """``"ok"``, ``"unavailable"`` (gRPC UNAVAILABLE / HTTP 503), ``"throttled"`` (gRPC
+        RESOURCE_EXHAUSTED / HTTP 429, with ``retry_after`` seconds as the retry hint, ``None`` for
+        none) or ``"blackhole"`` (never answer until stopped)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if retry_after is not None and not (math.isfinite(retry_after) and retry_after >= 0):
+            raise ValueError(f"retry_after must be a non-negative number of seconds or None, not {retry_after!r}")
         with self._lock:
             self._mode = mode
+            self._retry_after = retry_after
 
     @property
     def mode(self) -> str:
         return self._mode
 
-    def _count(self, signal: str, headers: dict[str, str]) -> str:
+    def _count(self, signal: str, headers: dict[str, str], payload: bytes) -> tuple[str, float | None]:
+        digest = hashlib.blake2b(payload, digest_size=8).hexdigest()
         with self._lock:
             self._counts[signal] += 1
             self._headers.append((signal, headers))
-            return self._mode
+            self._attempts.append((signal, time.monotonic(), digest))
+            return self._mode, self._retry_after
 
     def _store(self, signal: str, request) -> None:
         with self._lock:
@@ -543,7 +574,9 @@ class OTLPReceiver:
 
     def _grpc_export(self, signal: str, request, context, response_cls):
         stopping = self._stopping
-        mode = self._count(signal, {k: v for k, v in context.invocation_metadata()})
+        mode, retry_after = self._count(
+            signal, {k: v for k, v in context.invocation_metadata()}, request.SerializeToString()
+        )
         if mode == "blackhole":
             while not stopping.wait(0.05):
                 if not context.is_active():  # client gave up: free the worker
@@ -551,6 +584,14 @@ class OTLPReceiver:
             context.abort(grpc.StatusCode.UNAVAILABLE, "receiver stopped")
         if mode == "unavailable":
             context.abort(grpc.StatusCode.UNAVAILABLE, "receiver unavailable")
+        if mode == "throttled":
+            if retry_after is not None:
+                # How a gRPC server says when to retry (the OTLP spec's throttling): a RetryInfo trailer.
+                seconds, nanos = divmod(round(retry_after * 1e9), 10**9)
+                delay = Duration(seconds=seconds, nanos=nanos)
+                info = RetryInfo(retry_delay=delay).SerializeToString()
+                context.set_trailing_metadata((("google.rpc.retryinfo-bin", info),))
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "receiver throttled")
         self._store(signal, request)
         return response_cls()
 
@@ -561,6 +602,11 @@ class OTLPReceiver:
         """Export requests received per signal (any mode), e.g. ``{"traces": 2, ...}``."""
         with self._lock:
             return dict(self._counts)
+
+    def attempts(self, signal: str | None = None) -> list[tuple[float, str]]:
+        """``(monotonic arrival time, payload digest)`` of each export request of ``signal`` (any mode)."""
+        with self._lock:
+            return [(at, digest) for s, at, digest in self._attempts if signal in (None, s)]
 
     def request_headers(self, signal: str | None = None) -> list[dict[str, str]]:
         """Headers (HTTP) or metadata (gRPC) of each request, keys lowercased."""
@@ -579,6 +625,7 @@ class OTLPReceiver:
                 self._data[signal].clear()
                 self._counts[signal] = 0
             self._headers.clear()
+            self._attempts.clear()
 
     def spans(self, name: str | None = None) -> list[dict]:
         out = []

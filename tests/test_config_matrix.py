@@ -5,7 +5,9 @@ empty value, garbage, and out-of-range numbers, and read in-process by every rea
 (distro settings, web/health settings, GenAI capture settings, price table, agent roles). Nothing
 raises; an empty value is treated as unset (no warning); a value that is not understood gives exactly
 one warning naming the variable. A new variable in the catalogue is covered automatically: unless it is
-listed below as free text, garbage must warn.
+listed below as free text, garbage must warn. The OTLP endpoints get their own matrix (no scheme, bad
+scheme, bad and out-of-range ports, no host, conflicting values) and a check, with the real exporters and
+a local receiver, that the fallback is what the exporter actually uses.
 
 ``test_all_garbage_at_once_still_serves`` then starts the real service with every variable garbled at
 once and checks it starts and serves.
@@ -13,6 +15,7 @@ once and checks it starts and serves.
 
 from __future__ import annotations
 
+import logging
 import os
 from unittest import mock
 
@@ -20,6 +23,7 @@ import pytest
 
 from agentwatch.distro import _diagnostics
 from agentwatch.distro.environment_variables import VARIABLES
+from otlp_receiver import OTLPReceiver
 
 NAMES = [var.name for var in VARIABLES]
 
@@ -46,14 +50,9 @@ FREE_TEXT = {
     "OTEL_PYTHON_EXCLUDED_URLS": "regexes, read upstream",
     "OTEL_EXPORTER_OTLP_TIMEOUT": "read by the upstream exporters",
 }
-# Typed variables that accept anything today, without a warning. Listed so the gap is visible;
+# Typed variables that accept anything today, without a warning. Listed so a gap is visible;
 # remove an entry when its reader learns to warn (the test then holds it to one warning).
-KNOWN_SILENT = {
-    "OTEL_EXPORTER_OTLP_ENDPOINT": "endpoint mistakes are checked by the configurator (endpoints.py), not by settings",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "as above",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "as above",
-    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "as above",
-}
+KNOWN_SILENT: dict[str, str] = {}
 
 GARBAGE = "\u00bfgarbage value?"  # not a number, boolean, choice, exporter, target, pattern entry or URL
 GARBAGE_FOR = {"AGENTWATCH_SCRUB_EXTRA_PATTERNS": "bad=(unclosed"}  # any other text is a valid regex
@@ -85,6 +84,9 @@ def read_everything() -> None:
     for variable in ("AGENTWATCH_INTENT_TARGETS", "AGENTWATCH_RAG_TARGETS", "AGENTWATCH_PLANNER_TARGETS",
                      "AGENTWATCH_CRITIC_TARGETS"):
         w.parse_targets(variable)
+    from agentwatch.instrumentors import chromadb  # importable without chromadb itself
+
+    chromadb.collection_limit()
 
 
 
@@ -156,3 +158,137 @@ def test_all_garbage_at_once_still_serves(tmp_path):
     for name in ("OTEL_SDK_DISABLED", "OTEL_EXPORTER_OTLP_PROTOCOL", "AGENTWATCH_SHUTDOWN_TIMEOUT", "AGENTWATCH_SCRUB",
                  "OTEL_TRACES_EXPORTER", "AGENTWATCH_HEALTH_ENABLED", "AGENTWATCH_INTENT_MAX_DISTINCT"):
         assert f" {name}=" in warned, (name, stderr)  # the pipeline, web and agent readers all ran
+
+
+# --- OTLP endpoints --------------------------------------------------------------------------------------
+ENDPOINT_VARS = ["OTEL_EXPORTER_OTLP_ENDPOINT"] + [
+    f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT" for signal in ("TRACES", "METRICS", "LOGS")
+]
+# value -> (what the warning says, whether the value is unusable: True -> fallback, False -> completed)
+BAD_ENDPOINTS = {
+    GARBAGE: ("contains spaces", True),
+    "ftp://collector:4318": ("scheme 'ftp'", True),
+    "grpc://collector:4317": ("scheme 'grpc'", True),
+    "http://collector:99999": ("port is not a number from 1 to 65535", True),
+    "http://collector:0": ("port is not a number from 1 to 65535", True),
+    "http://collector:http": ("port is not a number from 1 to 65535", True),
+    "http://:4318": ("no valid host name", True),
+    "collector:4318": ("has no scheme", False),
+}
+
+
+def _endpoint_settings(env: dict[str, str]):
+    from agentwatch.distro.settings import load_settings
+
+    _diagnostics.reset()
+    return load_settings(env, argv=["app.py"])
+
+
+@pytest.mark.parametrize("value", list(BAD_ENDPOINTS))
+@pytest.mark.parametrize("name", ENDPOINT_VARS)
+def test_bad_endpoint_warns_once_and_falls_back(name, value):
+    said, unusable = BAD_ENDPOINTS[value]
+    base = "http://base.example:4318"
+    env = {name: value}
+    if name != "OTEL_EXPORTER_OTLP_ENDPOINT":
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = base  # a bad per-signal URL falls back to what the base gives
+    loaded = _endpoint_settings(env)
+    messages = [m for m in _diagnostics.messages() if name in m]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith(f"{name}={value!r} ") and said in messages[0], messages
+    if name == "OTEL_EXPORTER_OTLP_ENDPOINT":
+        used = "http://localhost:4318" if unusable else "http://" + value  # the default, or the value completed
+        expected = {s: f"{used}/v1/{s}" for s in ("traces", "metrics", "logs")}
+    else:
+        signal = name.split("_")[3].lower()
+        expected = {s: f"{base}/v1/{s}" for s in ("traces", "metrics", "logs")}
+        used = expected[signal] if unusable else "http://" + value
+        expected[signal] = used
+    assert messages[0].endswith(f"; using {used!r} instead"), messages
+    assert loaded.otlp_endpoints == expected  # what the exporters are given
+    assert ("ignored" in loaded.sources[name]) is unusable, loaded.sources[name]
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize("name", ENDPOINT_VARS)
+def test_empty_or_good_endpoint_is_silent(name, protocol):
+    for value in ("", "  ", "http://collector:4318", "https://user:pw@collector.example/otlp", "http://[::1]:4318"):
+        _endpoint_settings({name: value, "OTEL_EXPORTER_OTLP_PROTOCOL": protocol})
+        assert [m for m in _diagnostics.messages() if name in m] == [], (name, value)
+
+
+def test_grpc_takes_host_port_and_unix_targets_as_they_are():
+    loaded = _endpoint_settings({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317",
+                                 "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "unix:///run/otel.sock"})
+    assert loaded.otlp_endpoints == {"traces": "collector:4317", "metrics": "collector:4317",
+                                     "logs": "unix:///run/otel.sock"}
+    assert _diagnostics.messages() == []
+
+
+def test_conflicting_endpoint_values():
+    # Mixed protocols: the base gets a signal path only for the HTTP signal.
+    loaded = _endpoint_settings({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+                                 "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"})
+    assert loaded.otlp_endpoints["traces"] == "http://collector:4317"
+    assert loaded.otlp_endpoints["metrics"] == "http://collector:4317/v1/metrics"
+    # Both bad: each variable warns once, and the per-signal one says it fell back to the default.
+    loaded = _endpoint_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "nope://x", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://x:1e3"})
+    messages = _diagnostics.messages()
+    assert len([m for m in messages if m.startswith("OTEL_EXPORTER_OTLP_ENDPOINT=")]) == 1, messages
+    assert len([m for m in messages if m.startswith("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=")]) == 1, messages
+    assert loaded.otlp_endpoints["traces"] == "http://localhost:4318/v1/traces"
+    assert "using 'http://localhost:4318/v1/traces' instead" in " ".join(messages)
+    # A good per-signal URL wins over a bad base, for its signal only.
+    loaded = _endpoint_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "nope://x",
+                                 "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://logs.example:4318/v1/logs"})
+    assert loaded.otlp_endpoints["logs"] == "http://logs.example:4318/v1/logs"
+    assert loaded.otlp_endpoints["traces"] == "http://localhost:4318/v1/traces"
+
+
+def _export_one_span(env: dict[str, str]) -> None:
+    """Build the traces exporters as the configurator does, with ``env`` as the process environment (the
+    upstream exporters read it too), and export one span through them."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from agentwatch.distro import exporters
+    from agentwatch.distro.settings import load_settings
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))}
+    with mock.patch.dict(os.environ, {**clean, **env, "OTEL_EXPORTER_OTLP_TIMEOUT": "3"}, clear=True):
+        _diagnostics.reset()
+        loaded = load_settings(argv=["app.py"])
+        built = exporters.build_exporters("traces", loaded, os.environ)
+    span = TracerProvider().get_tracer("matrix").start_span("fallback")
+    span.end()
+    for exporter in built:
+        exporter.export([span])
+        exporter.shutdown()
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_spans_reach_the_base_endpoint_when_the_signal_endpoint_is_bad(protocol, caplog):
+    """Without the validated endpoint handed over, the upstream exporter would read the bad variable itself."""
+    caplog.set_level(logging.CRITICAL)
+    with OTLPReceiver(protocol=protocol) as rx:
+        _export_one_span({**rx.env(), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "ftp://" + rx.endpoint.split("://")[1]})
+        assert [s["name"] for s in rx.spans()] == ["fallback"]
+    assert any(m.startswith("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT='ftp://") for m in _diagnostics.messages())
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+@pytest.mark.parametrize("bad", ["", "http://localhost:65536", "\u00bfgarbage value?"])
+def test_spans_reach_the_default_endpoint_when_the_base_endpoint_is_bad(protocol, bad, caplog):
+    """An empty or unusable OTEL_EXPORTER_OTLP_ENDPOINT means the default (localhost:4317 / 4318); the gRPC
+    exporter, left alone, would dial an empty target."""
+    caplog.set_level(logging.CRITICAL)
+    port = 4317 if protocol == "grpc" else 4318
+    try:
+        rx = OTLPReceiver(protocol=protocol, port=port).start()
+    except OSError:
+        pytest.skip(f"port {port} is in use on this machine")
+    try:
+        env = {"OTEL_EXPORTER_OTLP_PROTOCOL": rx.env()["OTEL_EXPORTER_OTLP_PROTOCOL"], "OTEL_EXPORTER_OTLP_ENDPOINT": bad}
+        _export_one_span(env)
+        assert [s["name"] for s in rx.spans()] == ["fallback"]
+    finally:
+        rx.stop()

@@ -37,6 +37,15 @@ def test_base_endpoint_with_signal_path_is_flagged():
     assert "already ends in a signal path" in text
 
 
+def test_unusable_endpoint_shows_the_fallback_the_exporter_gets():
+    text = run({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "ftp://collector:4318/v1/traces"},
+               check_endpoints=False)
+    assert "otlp http/protobuf -> http://collector:4318/v1/traces (from OTEL_EXPORTER_OTLP_ENDPOINT)" in text
+    assert "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = ftp://collector:4318/v1/traces  <- ignored (invalid value" in text
+    problems = text.split("Problems:", 1)[1]
+    assert problems.count("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT='ftp://collector:4318/v1/traces' is not a usable OTLP endpoint") == 1
+
+
 def test_missing_exporter_package_and_sources():
     text = run({"OTEL_TRACES_EXPORTER": "zipkin", "OTEL_SERVICE_NAME": "svc", "OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cr3t"}, check_endpoints=False)
     assert "exporter 'zipkin' is unavailable" in text

@@ -3,7 +3,7 @@ bounded memory, whatever its OTLP receiver does, and loses as little telemetry a
 
 Run alone with ``pytest -m faults``. Each test drives a bounded client loop on loopback against the real
 service in a subprocess, exporting OTLP/HTTP to ``tests/otlp_receiver.py``, which the test takes down,
-brings back, blackholes or makes answer 503.
+brings back, blackholes or makes answer 503 or 429 (with ``Retry-After``).
 
 Forked workers (``uvicorn --workers 2``, gunicorn with uvicorn workers: every worker exports, no
 deadlock after fork, ids unique per worker) are covered by
@@ -183,12 +183,13 @@ def test_outage_mid_run_retries_up_to_the_queue_bound_and_counts_the_rest(tmp_pa
     }
 
 
-@pytest.mark.parametrize("mode", ["blackhole", "unavailable"])
-def test_blackholed_or_503_receiver_never_slows_requests_and_shutdown_is_bounded(tmp_path, gemini, mode):
-    """Exports hang (blackhole) or get 503 with back-off: requests never wait on them, and SIGTERM exits
-    within AGENTWATCH_SHUTDOWN_TIMEOUT plus the server's own shutdown."""
+@pytest.mark.parametrize("mode", ["blackhole", "unavailable", "throttled"])
+def test_blackholed_503_or_429_receiver_never_slows_requests_and_shutdown_is_bounded(tmp_path, gemini, mode):
+    """Exports hang (blackhole), get 503 with back-off, or get 429 with ``Retry-After: 1`` (throttled): requests
+    never wait on them, what could not be delivered is counted, and SIGTERM exits within
+    AGENTWATCH_SHUTDOWN_TIMEOUT plus the server's own shutdown."""
     with OTLPReceiver(protocol="http") as rx:
-        rx.set_mode(mode)
+        rx.set_mode(mode, retry_after=1.0)
         env = _env(rx, gemini, OTEL_EXPORTER_OTLP_TIMEOUT="3", AGENTWATCH_SHUTDOWN_TIMEOUT="1")
         service = start_service(tmp_path, env)
         try:
@@ -204,20 +205,42 @@ def test_blackholed_or_503_receiver_never_slows_requests_and_shutdown_is_bounded
     stderr = service.stderr()
     assert code in (0, -15, 143), stderr
     assert set(load.statuses) == {200}, load.statuses
-    # An export takes up to 3 s here; no request waited on one.
     # An export here takes up to OTEL_EXPORTER_OTLP_TIMEOUT=3 s: a request that waited on one would
     # take >= 3 s. The bounds stay well below that, with room for a loaded CI machine.
     assert max(load.latencies) < 2.0, sorted(load.latencies)[-5:]
     assert load.p99() < 1.0, sorted(load.latencies)[-5:]
     assert service.exit_seconds is not None and service.exit_seconds < 1 + 2.0, service.exit_seconds
-    assert len([l for l in _warnings(stderr) if "cannot export" in l]) == 1, stderr
+    lines = _warnings(stderr)
+    cannot = [l for l in lines if "cannot export" in l]
+    assert len(cannot) == 1, stderr
+    # The one line says what the receiver did, not just that exporting failed.
+    said = {"blackhole": "no answer within OTEL_EXPORTER_OTLP_TIMEOUT", "unavailable": "Service Unavailable",
+            "throttled": "Too Many Requests"}[mode]
+    assert f"({said})" in cannot[0], cannot
     assert "Transient error" not in stderr and "Traceback" not in stderr, stderr
-    _REPORT[f"receiver {mode}"] = {
+    figures = {
         "requests": len(load.statuses),
         "p99_ms": round(load.p99() * 1000, 1),
         "max_ms": round(max(load.latencies) * 1000, 1),
         "exit_s": round(service.exit_seconds, 2),
     }
+    if mode != "blackhole":
+        # Refused batches are counted and said at exit, not lost silently.
+        undelivered = [l for l in lines if "had not been delivered" in l]
+        assert len(undelivered) == 1 and re.search(r"\d+ traces items", undelivered[0]), stderr
+    if mode == "throttled":
+        # The warning says why (throttling, not down) and the fix that fits.
+        assert "It is throttling" in cannot[0] and "Point OTEL_EXPORTER_OTLP_ENDPOINT" not in cannot[0], cannot
+        # Back-off honours Retry-After: a batch is retried (same payload), never sooner than 1 s later.
+        by_batch: dict[str, list[float]] = {}
+        for at, digest in rx.attempts("traces"):
+            by_batch.setdefault(digest, []).append(at)
+        gaps = [b - a for times in by_batch.values() for a, b in zip(times, times[1:])]
+        assert gaps, "no batch was retried"
+        assert min(gaps) >= 0.9, sorted(gaps)[:5]
+        figures["retries"] = len(gaps)
+        figures["min_retry_gap_s"] = round(min(gaps), 2)
+    _REPORT[f"receiver {mode}"] = figures
 
 
 def test_sigterm_during_load_finishes_in_flight_requests_and_flushes_the_last_batch(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import logging
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -296,6 +297,51 @@ def test_blackhole_never_answers(rx, caplog):
     rx.set_mode("ok")
     assert _one_span_export(rx, timeout=5) == SpanExportResult.SUCCESS
     assert len(rx.spans()) == 1
+
+
+def test_throttled_tells_the_exporter_when_to_retry(rx, caplog):
+    """HTTP 429 + Retry-After / gRPC RESOURCE_EXHAUSTED + RetryInfo: the real exporters wait the given
+    delay before retrying the same batch (their own first back-off would be 0.8-1.2 s)."""
+    caplog.set_level(logging.CRITICAL)
+    rx.set_mode("throttled", retry_after=1.6)
+    result: list[SpanExportResult] = []
+    worker = threading.Thread(target=lambda: result.append(_one_span_export(rx, timeout=6)))
+    worker.start()
+    assert rx.wait_for(lambda r: r.requests["traces"] >= 1, timeout=5)
+    rx.set_mode("ok")  # the retry succeeds
+    worker.join(10)
+    assert result == [SpanExportResult.SUCCESS]
+    (first, digest1), (second, digest2) = rx.attempts("traces")
+    assert digest1 == digest2  # the same batch, retried
+    assert second - first >= 1.5, second - first
+    assert [s["name"] for s in rx.spans()] == ["fault"]
+
+
+def test_throttled_retry_after_beyond_the_timeout_fails_at_once(rx, caplog):
+    caplog.set_level(logging.CRITICAL)
+    rx.set_mode("throttled", retry_after=30)
+    started = time.monotonic()
+    assert _one_span_export(rx, timeout=5) == SpanExportResult.FAILURE
+    assert time.monotonic() - started < 2  # no waiting past the export's own deadline
+    assert rx.requests["traces"] == 1 and rx.spans() == []
+
+
+def test_throttled_without_a_hint_and_bad_hints(caplog):
+    caplog.set_level(logging.CRITICAL)
+    with OTLPReceiver("http") as rx:
+        rx.set_mode("throttled", retry_after=None)
+        request = urllib.request.Request(rx.endpoint + "/v1/traces", data=b"", method="POST",
+                                         headers={"Content-Type": "application/x-protobuf"})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=5)
+        assert caught.value.code == 429 and caught.value.headers.get("Retry-After") is None
+        rx.set_mode("throttled", retry_after=2)
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=5)
+        assert caught.value.code == 429 and caught.value.headers["Retry-After"] == "2"
+        for bad in (-1, float("nan"), float("inf")):
+            with pytest.raises(ValueError):
+                rx.set_mode("throttled", retry_after=bad)
 
 
 def test_stop_and_start_on_same_port(rx, caplog):

@@ -1,13 +1,20 @@
-"""OTLP endpoint resolution, the classic misconfigurations, and a reachability probe.
+"""OTLP endpoint resolution and validation, the classic misconfigurations, and a reachability probe.
 
-Shared by the configurator (which warns at start-up) and ``agentwatch doctor``
-(which prints the same findings), so both always agree.
+An endpoint value that cannot be used (garbage, a scheme other than http/https,
+a bad port, no host) is replaced when the settings are read -- one warning
+naming the variable, the value and the URL used instead -- and the exporters are
+given the resolved URL explicitly, so they never fall back to reading the bad
+value from the environment themselves. Shared by the settings, the
+configurator (which warns about legal but likely wrong values at start-up) and
+``agentwatch doctor``, so all three agree.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
+from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlparse
 
@@ -15,18 +22,107 @@ GRPC_PORT = 4317
 HTTP_PORT = 4318
 
 
-def otlp_endpoint(signal: str, protocol: str, environ: Mapping[str, str]) -> tuple[str, str]:
-    """The URL the upstream ``otlp`` exporter of ``signal`` will use, and the variable it came from."""
+GENERAL_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
+# gRPC targets that are not host:port URLs, passed to grpc as they are (the OTLP gRPC exporter does too).
+_GRPC_TARGET_SCHEMES = ("unix", "unix-abstract", "dns")
+_HOST = re.compile(r"[A-Za-z0-9._~%-]+")
+
+
+@dataclass(frozen=True)
+class EndpointProblem:
+    """An endpoint value that could not be used as given, and what is used instead."""
+
+    variable: str
+    value: str
+    reason: str
+    used: str
+    unusable: bool = True  # False: the value was only completed (``http://`` added) and is used
+
+    def message(self) -> str:
+        return f"{self.variable}={self.value!r} {self.reason}; using {self.used!r} instead"
+
+
+def _bad_url(url: str) -> str | None:
+    """Why ``url`` (with an http/https scheme) cannot be connected to, or None."""
+    parsed = urlparse(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "its port is not a number from 1 to 65535"
+    host = parsed.hostname or ""
+    if not host or not (_HOST.fullmatch(host) or ":" in host):  # ':' only in a bracketed IPv6 address
+        return "it has no valid host name"
+    return None
+
+
+def check_endpoint(value: str, protocol: str) -> tuple[str | None, str]:
+    """Whether an endpoint value can be used: ``(value, "")``; ``(repaired, why)`` when it only lacked
+    its ``http://`` scheme; ``(None, why)`` when it cannot be used at all."""
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        return None, "is not a usable OTLP endpoint (it contains spaces or control characters)"
+    scheme, sep, _rest = value.partition("://")
+    grpc = protocol == "grpc"
+    if not sep:
+        if grpc and value.partition(":")[0].lower() in _GRPC_TARGET_SCHEMES:
+            return value, ""  # unix:/path, dns:host...
+        why = _bad_url("http://" + value)
+        if why is not None:
+            return None, f"is not a usable OTLP endpoint (no http:// or https:// scheme, and {why})"
+        if grpc:
+            return value, ""  # host:port is a gRPC target (TLS unless OTEL_EXPORTER_OTLP_INSECURE=true)
+        return "http://" + value, "has no scheme (OTLP/HTTP needs http:// or https://)"
+    scheme = scheme.lower()
+    if grpc and scheme in _GRPC_TARGET_SCHEMES:
+        return value, ""
+    if scheme not in ("http", "https"):
+        return None, f"is not a usable OTLP endpoint (scheme {scheme!r}: use http:// or https://)"
+    why = _bad_url(value)
+    if why is not None:
+        return None, f"is not a usable OTLP endpoint ({why})"
+    return value, ""
+
+
+def resolve_otlp_endpoint(signal: str, protocol: str, environ: Mapping[str, str]) -> tuple[str, str, list[EndpointProblem]]:
+    """The URL the ``otlp`` exporter of ``signal`` is given, the variable it came from, and the values that
+    could not be used as they were (each falls back: a per-signal variable to what the base endpoint gives,
+    the base endpoint to the default)."""
+    grpc = protocol == "grpc"
+    default = f"http://localhost:{GRPC_PORT if grpc else HTTP_PORT}"
+
+    def full(base: str) -> str:
+        return base if grpc else base.rstrip("/") + f"/v1/{signal}"
+
+    problems: list[EndpointProblem] = []
+    base, source = default, "default"
+    raw = (environ.get(GENERAL_VARIABLE) or "").strip()
+    if raw:
+        usable, why = check_endpoint(raw, protocol)
+        if usable is None:
+            problems.append(EndpointProblem(GENERAL_VARIABLE, raw, why, default))
+            source = f"default ({GENERAL_VARIABLE} unusable)"
+        else:
+            if why:
+                problems.append(EndpointProblem(GENERAL_VARIABLE, raw, why, usable, unusable=False))
+            base, source = usable, GENERAL_VARIABLE
     specific_var = f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"
-    specific = (environ.get(specific_var) or "").strip()
-    if specific:
-        return specific, specific_var
-    general = (environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip()
-    source = "OTEL_EXPORTER_OTLP_ENDPOINT" if general else "default"
-    if protocol == "grpc":
-        return general or f"http://localhost:{GRPC_PORT}", source
-    base = general or f"http://localhost:{HTTP_PORT}"
-    return base.rstrip("/") + f"/v1/{signal}", source
+    raw = (environ.get(specific_var) or "").strip()
+    if raw:
+        usable, why = check_endpoint(raw, protocol)
+        if usable is None:
+            problems.append(EndpointProblem(specific_var, raw, why, full(base)))
+        else:
+            if why:
+                problems.append(EndpointProblem(specific_var, raw, why, usable, unusable=False))
+            return usable, specific_var, problems
+    return full(base), source, problems
+
+
+def otlp_endpoint(signal: str, protocol: str, environ: Mapping[str, str]) -> tuple[str, str]:
+    """The URL the ``otlp`` exporter of ``signal`` is given, and the variable it came from."""
+    url, source, _ = resolve_otlp_endpoint(signal, protocol, environ)
+    return url, source
 
 
 def origin(endpoint: str) -> str:
@@ -58,8 +154,8 @@ def endpoint_mistakes(signal: str, protocol: str, endpoint: str, source: str) ->
     parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
     try:
         port = parsed.port
-    except ValueError:
-        return [f"{source}={endpoint!r} has an invalid port"]
+    except ValueError:  # resolve_otlp_endpoint never hands out such a URL
+        return []
     path = parsed.path or ""
     if protocol == "grpc":
         if port == HTTP_PORT:
@@ -90,8 +186,6 @@ def endpoint_mistakes(signal: str, protocol: str, endpoint: str, source: str) ->
                 f"{source}={endpoint!r} is used as the full URL, but it does not end in /v1/{signal}: "
                 "the collector will answer 404"
             )
-    if parsed.scheme not in ("http", "https", ""):
-        problems.append(f"{source}={endpoint!r} has scheme {parsed.scheme!r}; use http:// or https://")
     return problems
 
 

@@ -108,16 +108,24 @@ OTEL_EXPORTER_OTLP_ENDPOINT = _var(
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "`http://localhost:4318` (http/protobuf) or `http://localhost:4317` (grpc)",
     "Collector address. For http/protobuf the signal path (`/v1/traces`...) is appended; "
-    "`OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` give a full URL per signal.",
+    "`OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` give a full URL per signal. A value that is "
+    "not a URL (spaces, a scheme other than http/https, a bad port, no host) warns once and the default "
+    "is used; `host:port` without a scheme means `http://host:port` for http/protobuf.",
 )
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = _var(
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "from `OTEL_EXPORTER_OTLP_ENDPOINT`", "Full URL of the trace endpoint."
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "from `OTEL_EXPORTER_OTLP_ENDPOINT`",
+    "Full URL of the trace endpoint; a bad value warns once and the one from `OTEL_EXPORTER_OTLP_ENDPOINT` is used.",
 )
 OTEL_EXPORTER_OTLP_METRICS_ENDPOINT = _var(
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "from `OTEL_EXPORTER_OTLP_ENDPOINT`", "Full URL of the metric endpoint."
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "from `OTEL_EXPORTER_OTLP_ENDPOINT`",
+    "Full URL of the metric endpoint; a bad value warns once and the one from `OTEL_EXPORTER_OTLP_ENDPOINT` is used.",
 )
 OTEL_EXPORTER_OTLP_LOGS_ENDPOINT = _var(
-    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "from `OTEL_EXPORTER_OTLP_ENDPOINT`", "Full URL of the log endpoint."
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    "from `OTEL_EXPORTER_OTLP_ENDPOINT`",
+    "Full URL of the log endpoint; a bad value warns once and the one from `OTEL_EXPORTER_OTLP_ENDPOINT` is used.",
 )
 OTEL_EXPORTER_OTLP_TIMEOUT = _var(
     "OTEL_EXPORTER_OTLP_TIMEOUT",

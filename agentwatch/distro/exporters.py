@@ -17,6 +17,7 @@ so every exporter, whatever its name, only ever sees scrubbed data.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any, Sequence
 
@@ -89,6 +90,21 @@ def _load(signal: str, target: str) -> type:
     return _installed(signal)[target].load()
 
 
+def _instantiate(signal: str, target: str, settings: Settings, environ) -> Any:
+    """The exporter of an entry point; the OTLP ones get their validated endpoint explicitly."""
+    cls = _load(signal, target)
+    endpoint = otlp_endpoint_for(signal, target, settings, environ)
+    return cls() if endpoint is None else cls(endpoint=endpoint)
+
+
+# A collector answering 429 / RESOURCE_EXHAUSTED is up but shedding load: pointing elsewhere is the wrong fix.
+_THROTTLED = ("Too Many Requests", "HTTP 429", "RESOURCE_EXHAUSTED")
+_THROTTLED_FIX = (
+    "It is throttling (rate limit or memory limiter): give it more capacity, or send less "
+    "(e.g. OTEL_TRACES_SAMPLER=parentbased_traceidratio)."
+)
+
+
 class ExportHealth:
     """Delivery state of one destination: warns once when it fails, once when it recovers."""
 
@@ -110,7 +126,8 @@ class ExportHealth:
                 self.failing = True
                 self.dropped[signal] = self.dropped.get(signal, 0) + items
         if not ok and first:
-            unreachable(self.destination, [signal], error or "export failed", self.fix)
+            fix = _THROTTLED_FIX if any(marker in error for marker in _THROTTLED) else self.fix
+            unreachable(self.destination, [signal], error or "export failed", fix)
         if recovered:
             info(
                 f"{self.destination} answers again; {self.dropped_summary()} could not be delivered while it was down"
@@ -147,12 +164,55 @@ def all_health() -> list[ExportHealth]:
         return list(_health.values())
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _short_reason(value: Any) -> str:
+    """A few words for the warning line: ``Too Many Requests``, ``RESOURCE_EXHAUSTED``, ``Connection refused``."""
+    name = getattr(value, "name", None)  # a grpc.StatusCode
+    text = name if isinstance(name, str) else str(value)
+    errno = _ERRNO.search(text)
+    return (errno.group(1).strip() if errno else text)[:160]
+
+
 class _RetryNoiseFilter(logging.Filter):
-    """Drops the upstream OTLP exporters' per-batch retry lines; ``ExportHealth`` says it once."""
+    """Drops the upstream OTLP exporters' per-batch retry lines; ``ExportHealth`` says it once.
+
+    The reason they give (an HTTP reason phrase such as ``Too Many Requests``, a gRPC status such
+    as ``RESOURCE_EXHAUSTED``, ``Connection refused``) is kept for the exporting thread, so that
+    one line can tell a throttling collector from one that is down.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
-        return not any(noise in message for noise in _RETRY_NOISE)
+        if not any(noise in message for noise in _RETRY_NOISE):
+            return True
+        try:
+            args = record.args if isinstance(record.args, tuple) else ()
+            if message.startswith("Transient error") and args:
+                self._local.reason = _short_reason(args[0])
+            elif message.startswith("Failed to export") and "code:" in message and len(args) >= 3:
+                # HTTP: (kind, status, reason); gRPC: (kind, endpoint, code, details)
+                http_status = args[1] if "batch code" in message else None
+                self._local.reason = (
+                    f"HTTP {http_status}: {_short_reason(args[2])}" if http_status else _short_reason(args[2])
+                )
+            elif "due to timeout" in message and not getattr(self._local, "reason", ""):
+                # The first attempt used up the whole deadline: the endpoint accepted and never answered.
+                self._local.reason = "no answer within OTEL_EXPORTER_OTLP_TIMEOUT"
+        except Exception:  # noqa: BLE001,S110 - the reason is a nicety; the line is dropped either way
+            pass
+        return False
+
+    def take_reason(self) -> str:
+        """The last reason an upstream exporter gave on this thread (then forgotten), or ``""``."""
+        reason = getattr(self._local, "reason", "")
+        self._local.reason = ""
+        return reason
 
 
 _noise_filter = _RetryNoiseFilter()
@@ -253,6 +313,7 @@ class GuardedSpanExporter(SpanExporter):
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         try:
             batch = spans if self.scrubber is None else _scrub(self.name, "traces", self.scrubber.scrub_spans, spans)
+            _noise_filter.take_reason()
             result = self.inner.export(batch)
         except _ScrubFailed:
             return SpanExportResult.FAILURE
@@ -260,7 +321,7 @@ class GuardedSpanExporter(SpanExporter):
             _warn_exporter_fault(self.name, "export", error)
             result = SpanExportResult.FAILURE
         if self.health is not None:
-            self.health.record("traces", result is SpanExportResult.SUCCESS, len(spans))
+            self.health.record("traces", result is SpanExportResult.SUCCESS, len(spans), _noise_filter.take_reason())
         return result
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -290,6 +351,7 @@ class GuardedLogExporter(LogRecordExporter):
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         try:
             scrubbed = batch if self.scrubber is None else _scrub(self.name, "logs", self.scrubber.scrub_logs, batch)
+            _noise_filter.take_reason()
             result = self.inner.export(scrubbed)
         except _ScrubFailed:
             return LogRecordExportResult.FAILURE
@@ -297,7 +359,7 @@ class GuardedLogExporter(LogRecordExporter):
             _warn_exporter_fault(self.name, "export", error)
             result = LogRecordExportResult.FAILURE
         if self.health is not None:
-            self.health.record("logs", result is LogRecordExportResult.SUCCESS, len(batch))
+            self.health.record("logs", result is LogRecordExportResult.SUCCESS, len(batch), _noise_filter.take_reason())
         return result
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -338,6 +400,7 @@ class GuardedMetricExporter(MetricExporter):
             if scrubbed is None:  # could not be scrubbed: dropped rather than leaked
                 result = MetricExportResult.FAILURE
             else:
+                _noise_filter.take_reason()
                 result = self.inner.export(scrubbed, timeout_millis=timeout_millis, **kwargs)
         except _ScrubFailed:
             return MetricExportResult.FAILURE
@@ -351,7 +414,7 @@ class GuardedMetricExporter(MetricExporter):
                 for sm in rm.scope_metrics
                 for metric in sm.metrics
             )
-            self.health.record("metrics", result is MetricExportResult.SUCCESS, points)
+            self.health.record("metrics", result is MetricExportResult.SUCCESS, points, _noise_filter.take_reason())
         return result
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -381,10 +444,28 @@ def created() -> list[Any]:
 _GUARDS = {"traces": GuardedSpanExporter, "metrics": GuardedMetricExporter, "logs": GuardedLogExporter}
 
 
-def _destination(name: str, signal: str, settings: Settings, environ) -> tuple[str | None, str]:
+_PROTOCOL_OF_TARGET = {target: protocol for protocol, target in _OTLP_BY_PROTOCOL.items()}
+
+
+def otlp_endpoint_for(signal: str, target: str, settings: Settings, environ) -> str | None:
+    """The validated endpoint an upstream OTLP exporter entry point is given, or None for other exporters.
+
+    Passed explicitly because the upstream exporters would otherwise read the variables again
+    themselves, bad values included (an unusable value falls back only if we hand over the fallback).
+    """
+    protocol = _PROTOCOL_OF_TARGET.get(target)
+    if protocol is None:
+        return None
+    if protocol == settings.protocols.get(signal) and signal in settings.otlp_endpoints:
+        return settings.otlp_endpoints[signal]
+    # OTEL_*_EXPORTER named the other protocol's exporter (otlp_proto_grpc under http/protobuf...).
+    return endpoints.otlp_endpoint(signal, protocol, environ)[0]
+
+
+def _destination(name: str, signal: str, target: str, settings: Settings, environ) -> tuple[str | None, str]:
     """Where an exporter sends (for messages), and the fix to print when it cannot."""
-    if name == "otlp" or name.startswith("otlp_proto"):
-        endpoint, _ = endpoints.otlp_endpoint(signal, settings.protocols[signal], environ)
+    endpoint = otlp_endpoint_for(signal, target, settings, environ)
+    if endpoint is not None:
         return (
             f"the OTLP collector at {endpoints.origin(endpoint)}",
             "Point OTEL_EXPORTER_OTLP_ENDPOINT at your collector, or set AGENTWATCH_EXPORT=local "
@@ -400,14 +481,14 @@ def build_exporters(signal: str, settings: Settings, environ) -> list[Any]:
     exporters = []
     for name, target in resolve_names(signal, settings):
         try:
-            inner = _load(signal, target)()
+            inner = _instantiate(signal, target, settings, environ)
         except Exception as error:  # noqa: BLE001 - one bad exporter must not cost the others
             warn_once(
                 f"exporter-init:{signal}:{name}",
                 f"OTEL_{signal.upper()}_EXPORTER: exporter {name!r} could not be created ({error!r}); skipping it",
             )
             continue
-        destination, fix = _destination(name, signal, settings, environ)
+        destination, fix = _destination(name, signal, target, settings, environ)
         health = health_for(destination, fix) if destination else None
         exporters.append(_GUARDS[signal](name, inner, health, scrubbing.scrubber_for(settings)))
         _created.append(exporters[-1])
@@ -433,9 +514,9 @@ def build_metric_readers(settings: Settings, environ, export_interval_ms: float 
             if isinstance(loaded, type) and issubclass(loaded, MetricReader):
                 readers.append(scrub_pull_reader(loaded(), scrubber))
                 continue
-            destination, fix = _destination(name, "metrics", settings, environ)
+            destination, fix = _destination(name, "metrics", target, settings, environ)
             health = health_for(destination, fix) if destination else None
-            exporter = GuardedMetricExporter(name, loaded(), health, scrubber)
+            exporter = GuardedMetricExporter(name, _instantiate("metrics", target, settings, environ), health, scrubber)
             _created.append(exporter)
             readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=export_interval_ms))
         except Exception as error:  # noqa: BLE001

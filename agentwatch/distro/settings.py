@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import unquote
 
+from agentwatch.distro import endpoints
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 
@@ -40,6 +41,9 @@ class Settings:
     export_mode: str = "otlp"
     exporters: dict[str, list[str]] = field(default_factory=dict)
     protocols: dict[str, str] = field(default_factory=dict)
+    # The URL each signal's ``otlp`` exporter is given (validated; a bad value fell back) and its variable.
+    otlp_endpoints: dict[str, str] = field(default_factory=dict)
+    otlp_endpoint_sources: dict[str, str] = field(default_factory=dict)
     prometheus_host: str = "localhost"
     prometheus_port: int = 9464
     file_dir: str = "agentwatch-data"
@@ -236,6 +240,8 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
             f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", general, PROTOCOLS
         )
 
+    _read_otlp_endpoints(reader, settings)
+
     settings.prometheus_host = reader.text(ev.OTEL_EXPORTER_PROMETHEUS_HOST, "localhost")
     settings.prometheus_port = reader.port(ev.OTEL_EXPORTER_PROMETHEUS_PORT, 9464)
     settings.file_dir = reader.text(ev.AGENTWATCH_FILE_DIR, "agentwatch-data")
@@ -246,6 +252,27 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     _read_scrubbing(reader, settings)
     settings.log_format = reader.choice(ev.AGENTWATCH_LOG_FORMAT, "off", ("json", "pretty", "off"))
     return settings
+
+
+def _read_otlp_endpoints(reader: _Reader, settings: Settings) -> None:
+    """Resolve each signal's OTLP endpoint now, so a bad value warns once, here, like every other variable."""
+    names = [endpoints.GENERAL_VARIABLE, *(f"OTEL_EXPORTER_OTLP_{s.upper()}_ENDPOINT" for s in SIGNALS)]
+    for name in names:
+        if reader.raw(name) is None:
+            reader._default(name)
+        else:
+            reader._ok(name)
+    for signal in SIGNALS:
+        url, source, problems = endpoints.resolve_otlp_endpoint(signal, settings.protocols[signal], reader.environ)
+        for problem in problems:
+            warn_once(f"config:{problem.variable}", problem.message())
+            reader.sources[problem.variable] = (
+                f"ignored (invalid value {problem.value!r}; {problem.used!r} is used)"
+                if problem.unusable
+                else f"environment, read as {problem.used!r}"
+            )
+        settings.otlp_endpoints[signal] = url
+        settings.otlp_endpoint_sources[signal] = source
 
 
 def _read_scrubbing(reader: _Reader, settings: Settings) -> None:
