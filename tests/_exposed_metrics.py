@@ -52,7 +52,7 @@ def exposed_samples() -> frozenset[str]:
         telemetry.use_meter_provider(provider)
         telemetry.record_check("db", "healthy", 0.01)
         telemetry.record_error("ValueError", "/x", "GET")
-        # opentelemetry-instrumentation-fastapi with OTEL_SEMCONV_STABILITY_OPT_IN=http (the distro's default)
+        # opentelemetry-instrumentation-fastapi with OTEL_SEMCONV_STABILITY_OPT_IN=http,database (the distro's default)
         meter.create_histogram("http.server.request.duration", unit="s").record(0.1)
         meter.create_up_down_counter("http.server.active_requests", unit="{request}").add(1)
         text = generate_latest(registry).decode()

@@ -163,7 +163,7 @@ def test_trace_tree_of_each_chat(run):
         assert all(set(d) <= {"id", "score"} for d in documents)  # no content without the opt-in
         assert "gen_ai.retrieval.query.text" not in retrieval["attrs"]
         sql = _children(trace, retrieval)
-        assert sql and all(s["kind"] == 3 and s["attrs"].get("db.system") == "sqlite" for s in sql), sql
+        assert sql and all(s["kind"] == 3 and s["attrs"].get("db.system.name") == "sqlite" for s in sql), sql
 
         assert plan["attrs"]["gen_ai.operation.name"] == "plan" and plan["attrs"]["gen_ai.agent.name"] == "support"
         assert int(plan["attrs"]["agentwatch.plan.iterations"]) == len(verdicts)

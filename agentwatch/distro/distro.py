@@ -135,7 +135,9 @@ def apply_environment_defaults() -> dict[str, str]:
     current = settings()
     defaults = {
         ev.OTEL_PYTHON_CONFIGURATOR: "agentwatch",
-        ev.OTEL_SEMCONV_STABILITY_OPT_IN: "http",
+        # Stable HTTP and database conventions: sqlite3 spans then name db.system.name /
+        # db.query.text like the chromadb spans (stable names only) in the same trace.
+        ev.OTEL_SEMCONV_STABILITY_OPT_IN: "http,database",
     }
     if not current.service_name.startswith("unknown_service"):
         # Workers spawned by uvicorn/gunicorn see argv ['-c', ...]: pass the name down.

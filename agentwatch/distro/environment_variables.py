@@ -160,8 +160,9 @@ AGENTWATCH_ENDPOINT_CHECK = _var(
 # --- instrumentation defaults -------------------------------------------------------
 OTEL_SEMCONV_STABILITY_OPT_IN = _var(
     "OTEL_SEMCONV_STABILITY_OPT_IN",
-    "`http`",
-    "Stable HTTP semantic conventions (`http.server.request.duration` in seconds, `url.path`...).",
+    "`http,database`",
+    "Stable HTTP and database semantic conventions (`http.server.request.duration` in seconds, `url.path`, "
+    "`db.system.name`, `db.query.text`...).",
 )
 AGENTWATCH_ASGI_MESSAGE_SPANS = _var(
     "AGENTWATCH_ASGI_MESSAGE_SPANS",
