@@ -159,3 +159,26 @@ def test_startup_probe_then_sigterm_drain(tmp_path):
         assert code in (0, -15, 143), service.stderr()
         # Flushed at exit: the in-flight request's span was exported.
         assert "GET /work" in {s["name"] for s in rx.spans()}
+
+
+def test_shutdown_signal_hook_failing_still_stops_the_server_and_says_so_once(monkeypatch):
+    """If starting the drain fails, uvicorn's own signal handling runs at once, and one warning says why."""
+    from agentwatch.distro import _diagnostics
+    from agentwatch.instrumentors import web as web_instrumentor
+    from agentwatch.web import health
+
+    def broken(reason: str) -> None:
+        raise RuntimeError("drain state unavailable")
+
+    monkeypatch.setattr(health, "start_draining", broken)
+    _diagnostics.reset()
+    calls: list[tuple] = []
+
+    class Server:  # stands in for uvicorn.Server
+        pass
+
+    for _ in range(3):
+        web_instrumentor._handle_exit(lambda *a, **k: calls.append(a), Server(), (signal.SIGTERM, None), {})
+    assert calls == [(signal.SIGTERM, None)] * 3
+    warnings = [m for m in _diagnostics.messages() if "shutdown signal" in m]
+    assert len(warnings) == 1 and "drain state unavailable" in warnings[0], warnings

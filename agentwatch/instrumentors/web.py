@@ -72,8 +72,8 @@ def _handle_exit(wrapped, instance, args, kwargs):
             timer.daemon = True
             timer.start()
             return None
-    except Exception:  # noqa: BLE001,S110 - the signal must still stop the server
-        pass
+    except Exception as error:  # noqa: BLE001 - the signal must still stop the server
+        warn_once("web:drain", f"could not start draining on the shutdown signal ({error!r}); the server stops at once")
     return wrapped(*args, **kwargs)
 
 
