@@ -78,7 +78,6 @@ from typing import Collection as StrCollection
 from urllib.parse import urlsplit
 
 import wrapt
-from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation, unwrap
@@ -493,21 +492,10 @@ class _Telemetry:
             warn_once("chromadb:end", f"chromadb telemetry (span end) failed ({error!r}); continuing without it")
 
 
-def _attach(call: _Call | None) -> Any:
-    if call is None:
-        return None
-    try:
-        return otel_context.attach(call.context)
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _detach(token: Any) -> None:
-    if token is not None:
-        try:
-            otel_context.detach(token)
-        except Exception:  # noqa: BLE001,S110
-            pass
+# Entering/leaving the span's context around the call: the shared helpers of _wrapping
+# (never raise; a call that was not traced has no context).
+_attach = w._attach
+_detach = w._detach
 
 
 def _sync_wrapper(instrumentor: "AgentwatchChromaInstrumentor", operation: str):
