@@ -13,7 +13,7 @@ from typing import Mapping
 
 from opentelemetry.util._importlib_metadata import entry_points
 
-from agentwatch.distro import _diagnostics, endpoints
+from agentwatch.distro import _diagnostics, endpoints, exporters
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro.exporters import resolve_names
 from agentwatch.distro.settings import SIGNALS, load_settings
@@ -109,19 +109,24 @@ def _exporters(settings, environ: Mapping[str, str], check: bool) -> list[str]:
     for signal in SIGNALS:
         resolved = resolve_names(signal, settings)
         lines.append(f"  {signal}: {', '.join(n for n, _ in resolved) or 'none'}")
-        for name, _ in resolved:
-            if name == "otlp":
-                # The same validated URL the exporter is given (a bad value is listed under Problems).
-                protocol = settings.protocols[signal]
-                endpoint, source = settings.otlp_endpoints[signal], settings.otlp_endpoint_sources[signal]
+        for name, target in resolved:
+            protocol = exporters.otlp_protocol_of(target)
+            if protocol is not None:
+                # The same validated URL the exporter is given (a bad value is listed under Problems),
+                # for `otlp` and for otlp_proto_grpc / otlp_proto_http named directly.
+                endpoint = exporters.otlp_endpoint_for(signal, target, settings, environ) or ""
+                if protocol == settings.protocols.get(signal) and signal in settings.otlp_endpoint_sources:
+                    source = settings.otlp_endpoint_sources[signal]
+                else:
+                    source = endpoints.otlp_endpoint(signal, protocol, environ)[1]
                 state = ""
                 if check and endpoints.host_port(endpoint) is None:
                     state = "(not a TCP address; not checked)"
                 elif check:
                     ok, error = endpoints.is_reachable(endpoint)
                     state = "answers" if ok else f"NOT reachable ({error})"
-                lines.append(f"    otlp {protocol} -> {endpoint} (from {source}) {state}".rstrip())
-                for problem in endpoints.endpoint_mistakes(signal, protocol, endpoint, source):
+                lines.append(f"    {name} {protocol} -> {endpoint} (from {source}) {state}".rstrip())
+                for problem in endpoints.endpoint_mistakes(signal, protocol, endpoint, source, environ):
                     lines.append(f"    ! {problem}")
             elif name == "prometheus":
                 lines.append(f"    prometheus scrape endpoint on {settings.prometheus_host}:{settings.prometheus_port}/metrics")

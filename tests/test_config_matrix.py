@@ -292,3 +292,21 @@ def test_spans_reach_the_default_endpoint_when_the_base_endpoint_is_bad(protocol
         assert [s["name"] for s in rx.spans()] == ["fallback"]
     finally:
         rx.stop()
+
+
+def test_grpc_endpoint_without_scheme_warns_about_tls_once_at_start_up(monkeypatch):
+    """Shared by the three signals, the TLS hint is one line at start-up, not one per signal."""
+    from agentwatch.distro import configurator
+
+    env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317",
+           "AGENTWATCH_ENDPOINT_CHECK": "false", "AGENTWATCH_EXPORT": "otlp"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    loaded = _endpoint_settings(env)
+    configurator._check_endpoints(loaded)
+    tls = [m for m in _diagnostics.messages() if "uses TLS" in m]
+    assert len(tls) == 1 and "OTEL_EXPORTER_OTLP_INSECURE=true" in tls[0], _diagnostics.messages()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+    _diagnostics.reset()
+    configurator._check_endpoints(_endpoint_settings({**env, "OTEL_EXPORTER_OTLP_INSECURE": "true"}))
+    assert not [m for m in _diagnostics.messages() if "uses TLS" in m]

@@ -46,6 +46,29 @@ def test_unusable_endpoint_shows_the_fallback_the_exporter_gets():
     assert problems.count("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT='ftp://collector:4318/v1/traces' is not a usable OTLP endpoint") == 1
 
 
+def test_otlp_exporter_named_by_protocol_shows_its_endpoint():
+    """OTEL_TRACES_EXPORTER=otlp_proto_grpc under an http/protobuf default: the gRPC URL the exporter gets."""
+    text = run(
+        {"OTEL_TRACES_EXPORTER": "otlp_proto_grpc", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4317"},
+        check_endpoints=False,
+    )
+    assert "otlp_proto_grpc grpc -> http://collector:4317 (from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)" in text, text
+    assert "otlp http/protobuf -> http://localhost:4318/v1/logs" in text, text
+
+
+def test_grpc_endpoint_without_scheme_is_said_to_use_tls():
+    """A bare host:port makes the gRPC exporter speak TLS: said once per signal, not for http:// or INSECURE=true."""
+    base = {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}
+    text = run(base, check_endpoints=False)
+    assert text.count("gRPC export to collector:4317 (OTEL_EXPORTER_OTLP_ENDPOINT) uses TLS") == 3, text
+    for quiet in ({"OTEL_EXPORTER_OTLP_INSECURE": "true"}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"},
+                  {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4317"}):
+        assert "uses TLS" not in run({**base, **quiet}, check_endpoints=False), quiet
+    # a per-signal INSECURE setting covers only its signal
+    text = run({**base, "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true"}, check_endpoints=False)
+    assert text.count("uses TLS") == 2, text
+
+
 def test_missing_exporter_package_and_sources():
     text = run({"OTEL_TRACES_EXPORTER": "zipkin", "OTEL_SERVICE_NAME": "svc", "OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cr3t"}, check_endpoints=False)
     assert "exporter 'zipkin' is unavailable" in text

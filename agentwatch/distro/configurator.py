@@ -99,8 +99,8 @@ def _check_endpoints(settings: Settings) -> None:
         # Unusable values were replaced (and warned about) when the settings were read.
         endpoint = settings.otlp_endpoints.get(signal) or endpoints.otlp_endpoint(signal, protocol, os.environ)[0]
         source = settings.otlp_endpoint_sources.get(signal, "default")
-        for problem in endpoints.endpoint_mistakes(signal, protocol, endpoint, source):
-            _diagnostics.warn_once(f"endpoint:{signal}:{problem}", problem)
+        for problem in endpoints.endpoint_mistakes(signal, protocol, endpoint, source, os.environ):
+            _diagnostics.warn_once(f"endpoint:{problem}", problem)  # one line when all signals share it
         if endpoints.host_port(endpoint) is not None:  # a unix: socket target is not probed over TCP
             to_probe.setdefault(endpoints.origin(endpoint), []).append(signal)
     if settings.endpoint_check and to_probe:

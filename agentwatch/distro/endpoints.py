@@ -148,9 +148,21 @@ def host_port(endpoint: str) -> tuple[str, int] | None:
     return parsed.hostname, port
 
 
-def endpoint_mistakes(signal: str, protocol: str, endpoint: str, source: str) -> list[str]:
-    """The misconfigurations users hit most (wrong port for the protocol, paths on gRPC...)."""
+def endpoint_mistakes(
+    signal: str, protocol: str, endpoint: str, source: str, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """The misconfigurations users hit most (wrong port for the protocol, paths on gRPC, TLS by accident...)."""
     problems: list[str] = []
+    if protocol == "grpc" and environ is not None and "://" not in endpoint and not endpoint.startswith("unix:"):
+        # The gRPC exporter speaks TLS unless the scheme is http:// or *_INSECURE=true; a bare
+        # host:port to a plaintext collector then fails every export with a handshake error.
+        insecure = environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_INSECURE") or environ.get("OTEL_EXPORTER_OTLP_INSECURE")
+        if insecure is None:
+            problems.append(
+                f"gRPC export to {endpoint} ({source}) uses TLS, as there is no scheme and "
+                f"OTEL_EXPORTER_OTLP_INSECURE is unset: for a collector without TLS write http://{endpoint} "
+                f"or set OTEL_EXPORTER_OTLP_INSECURE=true (write https://{endpoint} to say TLS is meant)"
+            )
     parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
     try:
         port = parsed.port

@@ -447,6 +447,11 @@ _GUARDS = {"traces": GuardedSpanExporter, "metrics": GuardedMetricExporter, "log
 _PROTOCOL_OF_TARGET = {target: protocol for protocol, target in _OTLP_BY_PROTOCOL.items()}
 
 
+def otlp_protocol_of(target: str) -> str | None:
+    """``grpc`` / ``http/protobuf`` for the upstream OTLP exporter entry points, None for others."""
+    return _PROTOCOL_OF_TARGET.get(target)
+
+
 def otlp_endpoint_for(signal: str, target: str, settings: Settings, environ) -> str | None:
     """The validated endpoint an upstream OTLP exporter entry point is given, or None for other exporters.
 
