@@ -697,3 +697,39 @@ def test_clean_value_cache_is_safe_across_threads():
     for thread in threads:
         thread.join()
     assert not failures, failures[:3]
+
+
+def test_log_batch_rebuilds_only_what_changed():
+    """A mixed batch: each record comes out scrubbed where it held something, the clean ones as
+    the same objects; string, mapping and missing bodies, event names, attributes and a second
+    resource are all looked at."""
+    from opentelemetry._logs import LogRecord
+    from opentelemetry.sdk._logs import ReadableLogRecord
+    from opentelemetry.sdk.resources import Resource
+
+    plain, leaky = Resource({"service.name": "agent"}), Resource({"service.name": "agent", "owner": "bob@example.com"})
+    specs = [
+        dict(body="all fine here", attributes={"code.function.name": "run"}),
+        dict(body="mail alice@example.com", attributes={"code.function.name": "run"}),
+        dict(body="fine", attributes={"note": "call +1 415 555 0134"}),
+        dict(body={"user": {"email": "carol@example.com"}, "n": 3}, attributes=None),
+        dict(body=None, attributes={"ok": 1}),
+        dict(body="fine", attributes={"ok": 1}, event_name="login password=hunter2"),
+        dict(body="still fine", attributes={"code.function.name": "run"}),
+    ]
+    records = [ReadableLogRecord(LogRecord(**spec), plain) for spec in specs]
+    scrubber = Scrubber()
+    for batch in (records, records + [ReadableLogRecord(LogRecord(body="fine too"), leaky)]):
+        out = scrubber.scrub_logs(batch)
+        assert out[1].log_record.body == "mail [REDACTED:email]"
+        assert out[2].log_record.attributes["note"] == "call [REDACTED:phone]"
+        assert out[3].log_record.body == {"user": {"email": "[REDACTED:email]"}, "n": 3}
+        assert out[5].log_record.event_name == "login password=[REDACTED:password]"
+        assert [r.log_record.body for r in records][:2] == ["all fine here", "mail alice@example.com"]  # inputs untouched
+    # one resource for the batch: the clean records are passed on as they are
+    out = scrubber.scrub_logs(records)
+    assert out[0] is records[0] and out[4] is records[4] and out[6] is records[6]
+    # a second resource holding PII: its records get the scrubbed resource
+    out = scrubber.scrub_logs(records + [ReadableLogRecord(LogRecord(body="fine too"), leaky)])
+    assert out[7].resource.attributes["owner"] == "[REDACTED:email]" and out[7].log_record.body == "fine too"
+    assert out[0].resource is plain

@@ -76,9 +76,9 @@ import dataclasses
 import ipaddress
 import re
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, repeat
 from itertools import count as _count
-from operator import ne
+from operator import attrgetter, is_, is_not, ne
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from agentwatch.distro._diagnostics import warn_once
@@ -1099,11 +1099,14 @@ class Scrubber:
         own = owners.append
         cache = self._key_cache
         clean = self._clean_values
+        mark = starts.append
         for index, attributes in enumerate(maps):
-            starts.append(len(segments))
-            if not attributes:
+            mark(len(segments))
+            if attributes is None:
                 continue
-            for key, value in _items(attributes):
+            # _items inlined (a call per map counts here): the dict inside a BoundedAttributes.
+            inner = getattr(attributes, "_dict", None)
+            for key, value in (inner if type(inner) is dict or isinstance(inner, dict) else attributes).items():
                 kind = cache.get(key)
                 if kind is None:
                     kind = self.classify_key(key)
@@ -1267,41 +1270,56 @@ class Scrubber:
         return self._log_batch([record])[0]
 
     def _log_batch(self, records: Sequence[Any]) -> list[Any]:
-        """Scrub a batch of log records; all their strings are checked (and scrubbed) in one pass."""
-        texts: list[Any] = []
-        maps: list[Any] = []
-        for record in records:
-            log = record.log_record
-            body = log.body
-            texts.append(body if type(body) is str else None)
-            texts.append(getattr(log, "event_name", None))
-            maps.append(log.attributes)
+        """Scrub a batch of log records; all their strings are checked (and scrubbed) in one pass.
+
+        The per-record work is done by C-level ``map``/``compress`` over the batch; only the
+        records that changed (or have a non-string body, or another resource) are looked at
+        one by one.
+        """
+        n = len(records)
+        logs = list(map(_LOG_RECORD, records))
+        bodies = list(map(_BODY, logs))
+        try:
+            events = list(map(_EVENT_NAME, logs))
+        except AttributeError:  # a record type without event_name
+            events = [getattr(log, "event_name", None) for log in logs]
+        maps = list(map(_ATTRIBUTES, logs))
+        texts = bodies + events  # _scrub_parts takes the strings among them
         done = self._scrub_parts(texts, maps)
-        new_texts, new_maps = done if done is not None else (texts, maps)
-        out = []
-        last_resource = scrubbed_resource = None  # a batch has one resource, mostly
-        for index, record in enumerate(records):
-            log = record.log_record
-            if record.resource is not last_resource:
-                last_resource = record.resource
-                scrubbed_resource = self.scrub_resource(last_resource)
-            resource = scrubbed_resource
-            if done is None and resource is last_resource and type(log.body) is str:
-                out.append(record)  # nothing changed in the batch's strings
+        redo: set[int] = set()
+        if done is not None:
+            new_texts, new_maps = done
+            redo.update(compress(range(2 * n), map(is_not, new_texts, texts)))
+            redo = {i % n for i in redo}
+            redo.update(compress(range(n), map(is_not, new_maps, maps)))
+        else:
+            new_texts, new_maps = texts, maps
+        # Bodies that are not strings (mappings, lists, bytes...) are scanned value by value.
+        others = [i for i in compress(range(n), map(is_not, map(type, bodies), repeat(str))) if bodies[i] is not None]
+        redo.update(others)
+        resources = list(map(_RESOURCE, records))
+        first = resources[0] if n else None
+        if n and all(map(is_, resources, repeat(first))):  # one resource for the batch, mostly
+            scrubbed = self.scrub_resource(first)
+            new_resources = None if scrubbed is first else [scrubbed] * n
+        else:  # several resources: each scrubbed (cached per resource object)
+            new_resources = [self.scrub_resource(resource) for resource in resources]
+            if all(map(is_, new_resources, resources)):
+                new_resources = None
+        if new_resources is not None:
+            redo = range(n)  # type: ignore[assignment]
+        if not redo:
+            return list(records)
+        out = list(records)
+        others_set = set(others)
+        for index in sorted(redo):
+            record, body = records[index], bodies[index]
+            new_body = self._scan(body, 0) if index in others_set else new_texts[index]
+            event_name, attributes = new_texts[n + index], new_maps[index]
+            resource = new_resources[index] if new_resources is not None else resources[index]
+            if new_body is body and event_name is events[index] and attributes is maps[index] and resource is resources[index]:
                 continue
-            body = log.body
-            new_body = new_texts[2 * index] if type(body) is str else self._scan(body, 0)
-            event_name = new_texts[2 * index + 1]
-            attributes = new_maps[index]
-            if (
-                new_body is body
-                and event_name is texts[2 * index + 1]
-                and attributes is maps[index]
-                and resource is record.resource
-            ):
-                out.append(record)
-            else:
-                out.append(self._rebuild_log(record, new_body, attributes, event_name, resource))
+            out[index] = self._rebuild_log(record, new_body, attributes, event_name, resource)
         return out
 
     @staticmethod
@@ -1477,6 +1495,14 @@ def _items(mapping: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
     """``mapping.items()``, read from the dict inside a ``BoundedAttributes`` (its own ``items()`` is slow)."""
     inner = getattr(mapping, "_dict", None)
     return inner.items() if type(inner) is dict or isinstance(inner, dict) else mapping.items()
+
+
+_LOG_RECORD = attrgetter("log_record")
+_BODY = attrgetter("body")
+_EVENT_NAME = attrgetter("event_name")
+_ATTRIBUTES = attrgetter("attributes")
+_RESOURCE = attrgetter("resource")
+
 
 
 def _put_back(attributes: Mapping[str, Any], parts: list[str], ks: list[int], owners: list[Any], first: int) -> dict:
