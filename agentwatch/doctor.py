@@ -16,7 +16,7 @@ from opentelemetry.util._importlib_metadata import entry_points
 from agentwatch.distro import _diagnostics, endpoints, exporters
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro.exporters import resolve_names
-from agentwatch.distro.settings import SIGNALS, load_settings
+from agentwatch.distro.settings import SIGNALS, is_instrumentation_disabled, load_settings
 from agentwatch.version import __version__
 
 _SECRET_MARKERS = ("HEADERS", "KEY", "TOKEN", "SECRET", "PASSWORD")
@@ -60,12 +60,11 @@ def _instrumentors(environ: Mapping[str, str]) -> list[str]:
     from agentwatch.instrumentors._genai_common import instrumentation_status
     from agentwatch.instrumentors._genai_common import is_official_entry_point as genai_is_official
 
-    disabled = {name.strip() for name in environ.get(ev.OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",")}
     finder = _EntryPointDistFinder()
     genai = instrumentation_status(environ)
     lines = []
     for entry_point in sorted(entry_points(group="opentelemetry_instrumentor"), key=lambda e: e.name):
-        if "*" in disabled or entry_point.name in disabled:
+        if is_instrumentation_disabled(entry_point.name, environ):
             status = "skipped: disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
         else:
             try:

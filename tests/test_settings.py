@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from unittest import mock
+
 import pytest
 
 from agentwatch.distro import _diagnostics
@@ -135,3 +138,16 @@ def test_default_service_name_from_program(argv, name):
 
 def test_parse_resource_attributes_decodes_values():
     assert parse_resource_attributes("a=1, b = x%20y ,,c") == ({"a": "1", "b": "x y"}, ["c"])
+
+
+def test_disabled_instrumentations_star_means_all():
+    """One reading of OTEL_PYTHON_DISABLED_INSTRUMENTATIONS for the distro, doctor, the Gemini choice and
+    the agent roles; `*` disables everything, as upstream's loader reads it."""
+    from agentwatch.distro.settings import disabled_instrumentations, is_instrumentation_disabled
+    from agentwatch.instrumentors import _wrapping
+
+    assert disabled_instrumentations({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": " rag, ,gemini "}) == {"rag", "gemini"}
+    assert is_instrumentation_disabled("agentwatch_intent", {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*"})
+    assert not is_instrumentation_disabled("agentwatch_intent", {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "rag"})
+    with mock.patch.dict(os.environ, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*"}):
+        assert _wrapping.telemetry_disabled("agentwatch_intent")

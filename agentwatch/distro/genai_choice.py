@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.settings import is_instrumentation_disabled
 
 OFFICIAL_MODULE = "opentelemetry.instrumentation.google_genai"
 OFFICIAL_DIST = "opentelemetry-instrumentation-google-genai"
@@ -121,8 +122,7 @@ def instrumentation_status(environ: Mapping[str, str] | None = None, *, fresh: b
         return _status
     env = os.environ if environ is None else environ
     choice = instrumentation_choice(env)
-    disabled = {n.strip() for n in (env.get(ev.OTEL_PYTHON_DISABLED_INSTRUMENTATIONS) or "").split(",") if n.strip()}
-    status = InstrumentationStatus(choice, gemini_disabled="*" in disabled or "gemini" in disabled)
+    status = InstrumentationStatus(choice, gemini_disabled=is_instrumentation_disabled("gemini", env))
     try:
         from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
         from opentelemetry.util._importlib_metadata import entry_points
@@ -137,7 +137,7 @@ def instrumentation_status(environ: Mapping[str, str] | None = None, *, fresh: b
                 f"{dist.name} {dist.version}" if dist is not None else OFFICIAL_DIST,
                 entry_point.name,
                 _conflict_text(conflict) if conflict else None,
-                "*" in disabled or entry_point.name in disabled,
+                is_instrumentation_disabled(entry_point.name, env),
                 status.gemini_disabled,
             )
             break

@@ -147,6 +147,18 @@ class _Reader:
         return value
 
 
+def disabled_instrumentations(environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Entry-point names in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (``*`` = all, as upstream reads it)."""
+    raw = (os.environ if environ is None else environ).get(ev.OTEL_PYTHON_DISABLED_INSTRUMENTATIONS) or ""
+    return frozenset(name.strip() for name in raw.split(",") if name.strip())
+
+
+def is_instrumentation_disabled(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``opentelemetry-instrument`` skips the entry point ``name`` (listed, or ``*``)."""
+    disabled = disabled_instrumentations(environ)
+    return "*" in disabled or name in disabled
+
+
 def parse_resource_attributes(raw: str) -> tuple[dict[str, str], list[str]]:
     """Parse ``k=v,k2=v2`` (W3C baggage-like, values percent-decoded); return the pairs and the bad items."""
     attributes: dict[str, str] = {}

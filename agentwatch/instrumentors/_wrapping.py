@@ -46,7 +46,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.settings import _Reader, is_instrumentation_disabled
 from agentwatch.version import __version__
 
 SCOPE = "agentwatch.instrumentors"
@@ -125,10 +127,9 @@ def clip(text: str) -> str:
 
 def telemetry_disabled(entry_point: str) -> bool:
     """True when the SDK is off or this instrumentor is listed in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS."""
-    if (env_text("OTEL_SDK_DISABLED") or "").lower() in ("true", "1", "yes", "on"):
+    if _Reader(os.environ, {}).boolean(ev.OTEL_SDK_DISABLED, False):
         return True
-    disabled = env_text("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS") or ""
-    return entry_point in {item.strip() for item in disabled.split(",")}
+    return is_instrumentation_disabled(entry_point)
 
 
 # ====================================================================== targets
