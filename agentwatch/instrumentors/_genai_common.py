@@ -3,7 +3,7 @@
 - the GenAI semantic-convention names and the metric bucket boundaries the
   conventions advise;
 - content-capture settings (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``)
-  with the size limit and the PII-scrubber hook every captured text goes through;
+  with the size limit and the PII scrubber every captured text goes through;
 - the bundled, dated price table and the cost of one call.
 
 Nothing here raises into an instrumented call: every reader falls back to its
@@ -18,9 +18,10 @@ import os
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from agentwatch.distro import environment_variables as ev
+from agentwatch.distro import scrubbing
 from agentwatch.distro._diagnostics import info, warn_once
 
 # --------------------------------------------------------------------------- names
@@ -118,52 +119,9 @@ def capture_settings(environ: Mapping[str, str] | None = None) -> CaptureSetting
     return CaptureSettings(mode, max_chars)
 
 
-def _load_scrubber() -> Callable[[str], str] | None:
-    """The distro's PII scrubber for free text, if it is installed.
-
-    HOOK: ``agentwatch.distro.scrubbing`` is being written in parallel; every
-    name it may expose for scrubbing one string is tried here. Without it,
-    captured content is only size-limited here and scrubbed at the exporter
-    boundary (which the distro applies to everything exported anyway).
-    """
-    try:
-        from agentwatch.distro import scrubbing  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - not there (yet)
-        return None
-    for attribute in ("scrub_text", "scrub_string", "scrub_str", "scrub"):
-        function = getattr(scrubbing, attribute, None)
-        if callable(function):
-            return function
-    default = getattr(scrubbing, "default_scrubber", None)
-    if callable(default):
-        try:
-            scrubber = default()
-            for attribute in ("scrub_text", "scrub_string", "scrub"):
-                method = getattr(scrubber, attribute, None)
-                if callable(method):
-                    return method
-        except Exception:  # noqa: BLE001
-            return None
-    return None
-
-
-_scrubber: Callable[[str], str] | None = None
-_scrubber_loaded = False
-
-
 def scrub_text(text: str, max_chars: int) -> str:
-    """Captured text as it may be recorded: scrubbed, then cut to ``max_chars``."""
-    global _scrubber, _scrubber_loaded  # noqa: PLW0603 - loaded once, lazily
-    if not _scrubber_loaded:
-        _scrubber, _scrubber_loaded = _load_scrubber(), True
-    if _scrubber is not None:
-        try:
-            scrubbed = _scrubber(text)
-            if isinstance(scrubbed, str):
-                text = scrubbed
-        except Exception as error:  # noqa: BLE001 - never break the app
-            warn_once("genai:scrubber", f"the PII scrubber failed on GenAI content ({error!r}); content dropped")
-            return "[content dropped: scrubber failed]"
+    """Captured text as it may be recorded: scrubbed (the distro's scrubber), then cut to ``max_chars``."""
+    text = scrubbing.scrub_text(text)  # never raises
     if len(text) > max_chars:
         text = f"{text[:max_chars]}...[truncated {len(text) - max_chars} chars]"
     return text
