@@ -95,10 +95,7 @@ def _read(name: str, value: str) -> list[str]:
     _diagnostics.reset()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))}
     with mock.patch.dict(os.environ, {**clean, name: value}, clear=True):
-        try:
-            read_everything()
-        except ImportError:
-            pass
+        read_everything()
     return [m for m in _diagnostics.messages() if name in m]
 
 

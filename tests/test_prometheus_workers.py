@@ -7,7 +7,6 @@ Real parts only: real sockets and HTTP scrapes, real subprocesses, and real uvic
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -29,7 +28,6 @@ from agentwatch.distro import _diagnostics
 from agentwatch.distro.prometheus import WORKER_LABEL, create_prometheus_reader
 
 BIN = Path(sys.executable).parent
-CONFIGURATOR_READY = importlib.util.find_spec("agentwatch.distro.configurator") is not None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -278,14 +276,12 @@ def _run_server(tmp_path: Path, argv: list[str], min_processes: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CONFIGURATOR_READY, reason="agentwatch.distro.configurator not written yet")
 def test_uvicorn_workers_share_one_endpoint(tmp_path):
     # supervisor (server) + 2 spawned workers (+ multiprocessing's resource tracker)
     _run_server(tmp_path, [str(BIN / "uvicorn"), "app:app", "--workers", "2", "--port", "{port}"], 3)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CONFIGURATOR_READY, reason="agentwatch.distro.configurator not written yet")
 def test_gunicorn_forked_workers_share_one_endpoint(tmp_path):
     # master (server) + 2 forked workers that turned into peers
     argv = [str(BIN / "gunicorn"), "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "-b", "127.0.0.1:{port}",
