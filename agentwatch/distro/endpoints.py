@@ -28,6 +28,17 @@ _GRPC_TARGET_SCHEMES = ("unix", "unix-abstract", "dns")
 _HOST = re.compile(r"[A-Za-z0-9._~%-]+")
 
 
+def is_grpc_target(value: str) -> bool:
+    """Whether ``value`` is a gRPC target that is not a host:port URL (``unix:/path``, ``unix:///path``,
+    ``unix-abstract:name``, ``dns:host``, ``dns:///host:port``): passed to grpc as it is, never probed over TCP."""
+    return value.partition(":")[0].lower() in _GRPC_TARGET_SCHEMES
+
+
+def _parse(endpoint: str):
+    """``urlparse`` of an endpoint, ``host:port`` without a scheme read as ``http://host:port``."""
+    return urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+
+
 @dataclass(frozen=True)
 class EndpointProblem:
     """An endpoint value that could not be used as given, and what is used instead."""
@@ -64,9 +75,9 @@ def check_endpoint(value: str, protocol: str) -> tuple[str | None, str]:
         return None, "is not a usable OTLP endpoint (it contains spaces or control characters)"
     scheme, sep, _rest = value.partition("://")
     grpc = protocol == "grpc"
+    if grpc and is_grpc_target(value):
+        return value, ""  # unix:/path, unix:///path, dns:host...
     if not sep:
-        if grpc and value.partition(":")[0].lower() in _GRPC_TARGET_SCHEMES:
-            return value, ""  # unix:/path, dns:host...
         why = _bad_url("http://" + value)
         if why is not None:
             return None, f"is not a usable OTLP endpoint (no http:// or https:// scheme, and {why})"
@@ -74,8 +85,6 @@ def check_endpoint(value: str, protocol: str) -> tuple[str | None, str]:
             return value, ""  # host:port is a gRPC target (TLS unless OTEL_EXPORTER_OTLP_INSECURE=true)
         return "http://" + value, "has no scheme (OTLP/HTTP needs http:// or https://)"
     scheme = scheme.lower()
-    if grpc and scheme in _GRPC_TARGET_SCHEMES:
-        return value, ""
     if scheme not in ("http", "https"):
         return None, f"is not a usable OTLP endpoint (scheme {scheme!r}: use http:// or https://)"
     why = _bad_url(value)
@@ -126,17 +135,23 @@ def otlp_endpoint(signal: str, protocol: str, environ: Mapping[str, str]) -> tup
 
 
 def origin(endpoint: str) -> str:
-    """``scheme://host:port`` of an endpoint: one collector, whatever the signal path."""
-    parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
-    address = host_port(endpoint)
+    """``scheme://host:port`` of an endpoint: one collector, whatever the signal path (a gRPC target as it is)."""
+    parsed = None if is_grpc_target(endpoint) else _parse(endpoint)
+    address = None if parsed is None else _address(parsed)
     if address is None:
         return endpoint
     return f"{parsed.scheme or 'http'}://{address[0]}:{address[1]}"
 
 
 def host_port(endpoint: str) -> tuple[str, int] | None:
-    """``(host, port)`` of an endpoint URL (``host:port`` without scheme accepted), or None."""
-    parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+    """``(host, port)`` of an endpoint URL (``host:port`` without scheme accepted), or None (also for a
+    gRPC target such as ``unix:/run/otel.sock``, which is no TCP address)."""
+    if is_grpc_target(endpoint):
+        return None
+    return _address(_parse(endpoint))
+
+
+def _address(parsed) -> tuple[str, int] | None:
     try:
         port = parsed.port
     except ValueError:
@@ -153,7 +168,9 @@ def endpoint_mistakes(
 ) -> list[str]:
     """The misconfigurations users hit most (wrong port for the protocol, paths on gRPC, TLS by accident...)."""
     problems: list[str] = []
-    if protocol == "grpc" and environ is not None and "://" not in endpoint and not endpoint.startswith("unix:"):
+    if protocol == "grpc" and is_grpc_target(endpoint):
+        return []  # unix:/path, dns:host...: no host:port URL to check (and http://unix:/... is no fix)
+    if protocol == "grpc" and environ is not None and "://" not in endpoint:
         # The gRPC exporter speaks TLS unless the scheme is http:// or *_INSECURE=true; a bare
         # host:port to a plaintext collector then fails every export with a handshake error.
         insecure = environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_INSECURE") or environ.get("OTEL_EXPORTER_OTLP_INSECURE")
@@ -163,7 +180,7 @@ def endpoint_mistakes(
                 f"OTEL_EXPORTER_OTLP_INSECURE is unset: for a collector without TLS write http://{endpoint} "
                 f"or set OTEL_EXPORTER_OTLP_INSECURE=true (write https://{endpoint} to say TLS is meant)"
             )
-    parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+    parsed = _parse(endpoint)
     try:
         port = parsed.port
     except ValueError:  # resolve_otlp_endpoint never hands out such a URL
