@@ -49,6 +49,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.settings import _Reader, is_instrumentation_disabled
+from agentwatch.instrumentors import _genai_common as g
 from agentwatch.version import __version__
 
 SCOPE = "agentwatch.instrumentors"
@@ -92,37 +93,24 @@ def env_float(name: str, default: float, low: float, high: float) -> float:
     return number
 
 
-_CONTENT_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-_CONTENT_MODES = ("NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT")
+def capture_content() -> g.CaptureSettings | None:
+    """The content-capture settings when query text / document content / explanations go on spans, else None.
 
-
-def capture_content() -> bool:
-    """Whether query text / document content / explanations go on spans.
-
-    The GenAI content opt-in, read as the Gemini instrumentor reads it:
-    ``SPAN_ONLY`` / ``SPAN_AND_EVENT`` (or ``true``) capture, anything else does not.
+    Read once per call, exactly as the Gemini instrumentor reads them
+    (:func:`agentwatch.instrumentors._genai_common.capture_settings`): ``SPAN_ONLY`` /
+    ``SPAN_AND_EVENT`` (or ``true``) capture, anything else does not.
     """
-    value = env_text(_CONTENT_VARIABLE)
-    if value is None:
-        return False
-    mode = value.upper()
-    if mode in ("TRUE", "FALSE"):
-        return mode == "TRUE"
-    if mode not in _CONTENT_MODES:
-        warn_once(
-            f"config:{_CONTENT_VARIABLE}",
-            f"{_CONTENT_VARIABLE}={value!r} is not one of {', '.join(_CONTENT_MODES)}; using NO_CONTENT instead",
-        )
-        return False
-    return mode in ("SPAN_ONLY", "SPAN_AND_EVENT")
+    settings = g.capture_settings()
+    return settings if settings.on_span else None
 
 
-def clip(text: str) -> str:
-    """Captured text cut to AGENTWATCH_GENAI_CONTENT_MAX_CHARS (the GenAI content bound)."""
-    limit = env_int("AGENTWATCH_GENAI_CONTENT_MAX_CHARS", 4096, 1, 10_000_000)
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}...[truncated {len(text) - limit} chars]"
+def clip(text: str, settings: g.CaptureSettings | None = None) -> str:
+    """Captured text as GenAI content is recorded: scrubbed, then cut to ``AGENTWATCH_GENAI_CONTENT_MAX_CHARS``.
+
+    Pass the ``settings`` of :func:`capture_content` to avoid reading the environment again.
+    """
+    max_chars = (settings or g.capture_settings()).max_chars
+    return g.scrub_text(text, max_chars)
 
 
 def telemetry_disabled(entry_point: str) -> bool:

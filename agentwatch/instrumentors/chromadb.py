@@ -32,7 +32,7 @@ most half a second and never raises.
 Privacy: embeddings and document texts are never recorded; query texts
 (``query_texts``) only with
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=SPAN_ONLY`` (or
-``SPAN_AND_EVENT``), cut to ``AGENTWATCH_GENAI_CONTENT_MAX_CHARS``.
+``SPAN_AND_EVENT``), scrubbed and cut to ``AGENTWATCH_GENAI_CONTENT_MAX_CHARS``.
 
 Never breaks the app: a failure of ours is reported once and the call runs
 as if uninstrumented; the app gets exactly what chromadb returned or raised.
@@ -161,8 +161,8 @@ def _batch_size(value: Any, item_depth: int) -> int | None:
     return int(shape[0]) if isinstance(shape, tuple) else len(value)
 
 
-def _request_attributes(operation: str, args: tuple, kwargs: dict, capture: bool) -> dict[str, Any]:
-    """The call's own attributes: counts only (query texts with content capture on)."""
+def _request_attributes(operation: str, args: tuple, kwargs: dict, capture: Any = None) -> dict[str, Any]:
+    """The call's own attributes: counts only (query texts when ``capture``, the content-capture settings, is given)."""
     attributes: dict[str, Any] = {}
     if operation == "query":
         queries = None
@@ -180,7 +180,7 @@ def _request_attributes(operation: str, args: tuple, kwargs: dict, capture: bool
             texts = _argument(operation, "query_texts", args, kwargs)
             texts = [texts] if isinstance(texts, str) else texts
             if isinstance(texts, (list, tuple)) and texts and all(isinstance(t, str) for t in texts):
-                attributes[sc.VECTORDB_QUERY_TEXT] = w.clip("\n".join(texts))
+                attributes[sc.VECTORDB_QUERY_TEXT] = w.clip("\n".join(texts), capture)
     elif operation in ("get", "peek"):
         limit = _argument(operation, "limit", args, kwargs)
         if limit is None and operation == "peek":

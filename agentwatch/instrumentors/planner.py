@@ -139,8 +139,9 @@ class CriticRole(w.Role):
                     if iteration == 1:
                         plan.first_accepted = verdict.accepted
                     plan.last_accepted = verdict.accepted
-        if verdict.explanation and w.capture_content():
-            event[sc.GEN_AI_EVALUATION_EXPLANATION] = w.clip(verdict.explanation)
+        capture = w.capture_content() if verdict.explanation else None
+        if capture is not None:
+            event[sc.GEN_AI_EVALUATION_EXPLANATION] = w.clip(verdict.explanation, capture)
         call.span.add_event(sc.EVALUATION_EVENT, event)
 
 

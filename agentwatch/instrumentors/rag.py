@@ -17,8 +17,8 @@ or a container with ``documents``/``results``/``hits``), or through
 recorded (``gen_ai.retrieval.documents`` as ``[{"id", "score"}]``); the query
 text and document content are added only with
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=SPAN_ONLY`` (or
-``SPAN_AND_EVENT``), like GenAI message content, and pass through the same
-exporters (and scrubber).
+``SPAN_AND_EVENT``), like GenAI message content, and like it are scrubbed and
+cut to ``AGENTWATCH_GENAI_CONTENT_MAX_CHARS``.
 
 Usage
 -----
@@ -62,11 +62,11 @@ class RetrievalRole(w.Role):
         k = w.top_k(call.kwargs)
         if k is not None:
             attributes[sc.GEN_AI_REQUEST_TOP_K] = k
-        call.state = w.capture_content()
+        call.state = w.capture_content()  # the settings when content is captured, read once per call
         if call.state:
             query = w.query_text(call.args, call.kwargs)
             if query is not None:
-                attributes[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = w.clip(query)
+                attributes[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = w.clip(query, call.state)
         return attributes
 
     def finish(self, call: w.Call, result: Any) -> None:
@@ -90,7 +90,7 @@ class RetrievalRole(w.Role):
             if document.score is not None:
                 entry["score"] = document.score
             if call.state and document.content is not None:
-                entry["content"] = w.clip(document.content)
+                entry["content"] = w.clip(document.content, call.state)
             documents.append(entry)
         if any(documents):
             span.set_attribute(sc.GEN_AI_RETRIEVAL_DOCUMENTS, json.dumps(documents, ensure_ascii=False))
