@@ -63,7 +63,6 @@ class AgentwatchDistro(BaseDistro):
                 f"instrumentor:{entry_point.name}", f"instrumentor {entry_point.name!r} failed ({error!r}); skipped"
             )
         else:
-            loaded_instrumentors.append(entry_point.name)
             if entry_point.name == "logging":
                 from agentwatch.distro import logs
 
@@ -82,8 +81,6 @@ class AgentwatchDistro(BaseDistro):
             return getattr(importlib.import_module(replacement[0]), replacement[1])
         return entry_point.load()
 
-
-loaded_instrumentors: list[str] = []
 
 def _is_gemini_entry_point(entry_point: Any) -> bool:
     """agentwatch's ``gemini`` entry point or the official google-genai instrumentation's."""

@@ -143,12 +143,11 @@ def to_otlp_json(message: Message) -> str:
 class _JsonLinesFile:
     """Appends whole lines to one size-bounded file shared by several processes."""
 
-    def __init__(self, directory: str, filename: str, max_bytes: int, signal: str) -> None:
+    def __init__(self, directory: str, filename: str, max_bytes: int) -> None:
         self.directory = directory
         self.path = os.path.join(directory, filename)
         self.rotated_path = self.path + ".1"
         self.max_bytes = max(1, int(max_bytes))
-        self.signal = signal
 
     def _open_locked(self) -> int:
         """Open the current file for append and hold its lock.
@@ -221,7 +220,7 @@ class _FileWriter:
             directory = current.file_dir if directory is None else directory
             max_bytes = current.file_max_bytes if max_bytes is None else max_bytes
         self.signal = signal
-        self.file = _JsonLinesFile(os.fspath(directory), filename, max_bytes, signal)
+        self.file = _JsonLinesFile(os.fspath(directory), filename, max_bytes)
         self.shut_down = False
 
     @property

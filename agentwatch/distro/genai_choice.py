@@ -115,10 +115,10 @@ def _conflict_text(conflict: Any) -> str:
     return str(conflict)
 
 
-def instrumentation_status(environ: Mapping[str, str] | None = None, *, fresh: bool = False) -> InstrumentationStatus:
+def instrumentation_status(environ: Mapping[str, str] | None = None) -> InstrumentationStatus:
     """What ``opentelemetry-instrument`` does about Gemini with this environment (cached for the process env)."""
     global _status  # noqa: PLW0603 - computed once per process
-    if environ is None and _status is not None and not fresh:
+    if environ is None and _status is not None:
         return _status
     env = os.environ if environ is None else environ
     choice = instrumentation_choice(env)

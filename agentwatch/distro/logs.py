@@ -39,7 +39,6 @@ from typing import Any, Callable
 from agentwatch.distro import context
 
 _ATTACHED_MARK = "_agentwatch_wrapped"
-FORMATS = ("off", "json", "pretty")
 
 # Attributes every LogRecord has; anything else on a record is an "extra" field.
 _STANDARD = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {
@@ -60,9 +59,6 @@ _NOT_EXTRA = frozenset(
         context.SESSION_ID_KEY,
     }
 )
-
-_format = "off"  # the stdout format in force in this process
-
 
 # --- OTel handler -------------------------------------------------------------------
 def _otel_handler() -> logging.Handler | None:
@@ -340,7 +336,6 @@ class StdoutHandler(logging.StreamHandler):
 
     def __init__(self, log_format: str) -> None:
         super().__init__()
-        self.log_format = log_format
         self._tty: tuple[Any, bool] | None = None
         if log_format == "json":
             self.setFormatter(JSONFormatter())
@@ -457,23 +452,18 @@ def install() -> None:
 
 def configure_output(log_format: str) -> None:
     """Set up stdout logging for ``AGENTWATCH_LOG_FORMAT`` (``off``: nothing is touched)."""
-    global _handler, _format  # noqa: PLW0603 - one stdout handler per process
+    global _handler  # noqa: PLW0603 - one stdout handler per process
     if log_format not in ("json", "pretty"):
         return
     if _handler is not None:
         return
-    _format = log_format
     _handler = StdoutHandler(log_format)
     _wrap_config_functions()
     _after_logging_config()
 
 
-def current_format() -> str:
-    return _format
-
-
 def uninstall() -> None:
-    global _handler, _format  # noqa: PLW0603
+    global _handler  # noqa: PLW0603
     for owner, name in ((logging.config, "dictConfig"), (logging.config, "fileConfig"), (logging, "basicConfig")):
         function = getattr(owner, name)
         # Unwrap ours wherever it sits in a chain of wrappers (the OTel instrumentor wraps too).
@@ -482,7 +472,6 @@ def uninstall() -> None:
     if _handler is not None:
         logging.getLogger().removeHandler(_handler)
         _handler = None
-        _format = "off"
     handler = _otel_handler()
     if handler is None:
         return

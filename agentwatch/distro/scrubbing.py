@@ -221,7 +221,6 @@ _SAFE = 1  # leave the value alone
 
 @dataclass(frozen=True)
 class _Sensitive:
-    name: str  # the kind in the mark
     strong: bool  # numbers are redacted too
     mark: str
 
@@ -354,18 +353,14 @@ _NUMBERISH = re.compile(r"[\d.,]+")
 _SEP = r"[_.\-]?"
 
 
-_F_VENDOR, _F_NUMERIC, _F_AT, _F_IPV6, _F_PARAMS, _F_EXTRA = 1, 2, 4, 8, 16, 32
-# Digits and the separators of numbers -> "0", everything else -> "x": every digit-shaped
-# detection is a run of at least seven "0" (1.2.3.4 is the shortest), found by bytes.find in C.
-_NUMBER_RUNS = bytes(48 if chr(i) in "0123456789 ().-/+%" else 120 for i in range(256))
 # Digits -> "0", everything else -> "x": counts the digits of a run without a regex.
 _DIGITS = bytes(48 if 48 <= i <= 57 else 120 for i in range(256))
-# Digits -> "0", the separators of _NUMBER_RUNS deleted, the rest -> "x": a run holding n
+# Digits -> "0", the separators of numbers (_RUN_SEPARATORS) deleted, the rest -> "x": a run holding n
 # digits becomes n "0"s in a row, found by a substring search. Every phone, SSN and card
 # number has 9+ digits, or 7+ after a "+" / "%2B" (E.164); the only digit-shaped PII with
 # fewer is an IPv4 address (_IPV4_HINT). Most log lines have neither (dates have 8 digits).
 _RUN_SEPARATORS = b" ().-/+%"
-# Digits -> "0", the separators of _NUMBER_RUNS -> "1", the rest -> "x": the runs ("x" ends
+# Digits -> "0", the separators of numbers (_RUN_SEPARATORS) -> "1", the rest -> "x": the runs ("x" ends
 # one) and the separators skipped by the translation above (see _numeric_windows).
 # Below this many bytes one scan of the numeric pattern costs less than finding windows.
 _SHORT = 512
@@ -597,7 +592,6 @@ class Scrubber:
             if numeric
             else None
         )
-        self._numeric_groups = tuple(g for g in _NUMERIC_KIND if self._numeric and g in self._numeric.groupindex)
 
         self._email = "email" in on
         self._url_credentials = "url_credentials" in on
@@ -678,67 +672,10 @@ class Scrubber:
             else:
                 hit = any(words[i : i + n] == name_words for i in range(len(words) - n + 1))
             if hit and (strong or not counting):
-                return _Sensitive(name, strong, MARK.format(name))
+                return _Sensitive(strong, MARK.format(name))
         return _PLAIN
 
     # text ------------------------------------------------------------------------------------
-    def _families(self, text: str, first: bool = False) -> int:
-        """Which detector families may hit in ``text`` (cheap C-level checks, then one search each).
-
-        With ``first``, stop at the first family found (for a yes/no answer).
-        """
-        found = 0
-        raw = text.encode("utf-8", "surrogatepass")
-        if self._vendor is not None and (
-            _VENDOR_HINT_ASCII.search(raw.translate(_VENDOR_TABLE)) if len(raw) == len(text) else _VENDOR_HINT.search(text)
-        ) is not None:
-            for start in _vendor_starts(text):
-                if start >= 0 and self._vendor.match(text, start):
-                    if first:
-                        return _F_VENDOR
-                    found |= _F_VENDOR
-                    break
-        if self._numeric is not None:
-            runs = raw.translate(_NUMBER_RUNS)
-            at = runs.find(b"0000000")
-            if at >= 0 and len(raw) != len(text):  # not ASCII: offsets differ, search it all
-                at = -1
-                if self._numeric.search(text):
-                    if first:
-                        return _F_NUMERIC
-                    found |= _F_NUMERIC
-            windows = (
-                self._numeric_windows(raw, raw.translate(_DIGITS_SEPARATORS), raw.translate(_DIGITS, _RUN_SEPARATORS))
-                if at >= 0
-                else ()
-            )
-            if any(self._numeric.search(text, low, high) for low, high in windows):
-                if first:
-                    return _F_NUMERIC
-                found |= _F_NUMERIC
-        if (self._email or self._url_credentials) and ("@" in text or "%40" in text or "\\u0040" in text):
-            if first:
-                return _F_AT
-            found |= _F_AT
-        if self._ipv6 and ":" in text and _IPV6_HINT.search(text) is not None:
-            for hint in _IPV6_HINT.finditer(text):
-                if _IPV6.search(text, max(0, hint.start() - 40), hint.end() + 45):
-                    if first:
-                        return _F_IPV6
-                    found |= _F_IPV6
-                    break
-        if self._params is not None and ("=" in text or ":" in text) and self._params_hint.search(raw.translate(_PARAMS_TABLE)[::-1]):
-            if first:
-                return _F_PARAMS
-            found |= _F_PARAMS
-        if self.extra_patterns and any(pattern.search(text) for _, pattern in self.extra_patterns):
-            found |= _F_EXTRA
-        return found
-
-    def has_candidates(self, text: str) -> bool:
-        """Whether ``text`` may hold something to redact (no false negatives; rare false positives)."""
-        return bool(self._families(text, first=True))
-
     def scrub_text(self, text: str) -> str:
         """``text`` with every detected secret replaced; the same object when nothing was found.
 
@@ -1030,9 +967,7 @@ class Scrubber:
             return tuple(items) if isinstance(value, tuple) else items
         if isinstance(value, (bytes, bytearray)):
             return value
-        if isinstance(value, str):  # a str subclass
-            return self.scrub_text(str(value))
-        return self.scrub_text(str(value))
+        return self.scrub_text(str(value))  # a str subclass, or anything else as text
 
     def _scrub_mapping(self, mapping: Mapping, depth: int) -> Mapping:
         changed: dict | None = None
