@@ -4,7 +4,8 @@ instrumentors (intent, rag, planner) emit, as data -- and, in :data:`GENAI_SPANS
 in :data:`VECTORDB_SPANS` / :data:`VECTORDB_METRICS`, what the chromadb instrumentor emits.
 
 This module is the single source of truth: the instrumentors create their
-instruments from :data:`METRICS` (name, type, unit, buckets, description), the
+instruments from :data:`METRICS` (name, type, unit, buckets, description) -- and the
+other catalogues -- through :func:`create_instruments`, the
 README's "Agent instrumentors" tables are generated from it
 (:func:`markdown`), and ``tests/test_agent_catalogue.py`` checks that what a
 real run emits -- metric names, types, units, buckets and attribute keys, span
@@ -23,6 +24,7 @@ Nothing here imports OpenTelemetry, so reading the catalogue is free.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
 
 # --- attribute names ----------------------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
@@ -65,12 +67,30 @@ class Metric:
     """One metric: OpenTelemetry instrument type, unit, attribute keys, histogram buckets."""
 
     name: str
-    instrument: str  # "counter" | "histogram"
+    instrument: str  # "counter" | "histogram" | "gauge"
     unit: str
     description: str
     attributes: tuple[str, ...]
     buckets: tuple[float, ...] | None = None
     role: str = ""
+
+    def create(self, meter: Any, callbacks: Sequence[Callable[..., Any]] | None = None) -> Any:
+        """This metric's instrument on an OpenTelemetry ``meter``: a counter, a histogram with the
+        catalogue's buckets as advice, or a gauge -- observable when ``callbacks`` are given."""
+        if self.instrument == "counter":
+            return meter.create_counter(self.name, unit=self.unit, description=self.description)
+        if self.instrument == "histogram":
+            return meter.create_histogram(
+                self.name, unit=self.unit, description=self.description,
+                explicit_bucket_boundaries_advisory=list(self.buckets) if self.buckets is not None else None,
+            )
+        if self.instrument == "gauge":
+            if callbacks:
+                return meter.create_observable_gauge(
+                    self.name, callbacks=list(callbacks), unit=self.unit, description=self.description
+                )
+            return meter.create_gauge(self.name, unit=self.unit, description=self.description)
+        raise ValueError(f"{self.name}: unknown instrument type {self.instrument!r}")
 
 
 @dataclass(frozen=True)
@@ -196,6 +216,16 @@ GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
 GEN_AI_TOOL_NAME = "gen_ai.tool.name"
 GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_DESCRIPTION = "gen_ai.tool.description"
+GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"  # opt-in content
+GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"  # opt-in content
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 
@@ -210,16 +240,17 @@ REQUEST_GENAI_COST = "agentwatch.request.gen_ai.cost"
 REQUEST_GENAI_INPUT_TOKENS = "agentwatch.request.gen_ai.input_tokens"
 REQUEST_GENAI_OUTPUT_TOKENS = "agentwatch.request.gen_ai.output_tokens"
 REQUEST_GENAI_CALLS = "agentwatch.request.gen_ai.calls"
+GENAI_COST_METRIC = "agentwatch.gen_ai.client.cost"
 
 GENAI_DURATION_BUCKETS = PLAN_DURATION_BUCKETS  # the conventions' advice for gen_ai.client.operation.duration
 GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 
 _GENAI_BASE = (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, GEN_AI_REQUEST_MODEL, SERVER_ADDRESS, SERVER_PORT)
 _GENAI_USAGE = (
-    "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.cache_read.input_tokens",
-    "gen_ai.usage.reasoning.output_tokens", GENAI_COST,
+    GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, GENAI_COST,
 )
-_GENAI_RESPONSE = ("gen_ai.response.id", GEN_AI_RESPONSE_MODEL, "gen_ai.response.finish_reasons", GENAI_RESPONSE_TOOL_CALLS)
+_GENAI_RESPONSE = (GEN_AI_RESPONSE_ID, GEN_AI_RESPONSE_MODEL, GEN_AI_RESPONSE_FINISH_REASONS, GENAI_RESPONSE_TOOL_CALLS)
 _GENAI_METRIC_ATTRIBUTES = (
     GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_RESPONSE_MODEL, SERVER_ADDRESS,
     SERVER_PORT, ERROR_TYPE,
@@ -254,7 +285,7 @@ GENAI_METRICS: tuple[Metric, ...] = (
         _TOOL_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
     ),
     Metric(
-        "agentwatch.gen_ai.client.cost", "counter", "USD",
+        GENAI_COST_METRIC, "counter", "USD",
         "Cost of Gemini calls from the bundled (or `AGENTWATCH_GENAI_PRICES`) price table; unknown models add nothing.",
         _GENAI_METRIC_ATTRIBUTES, role="gemini",
     ),
@@ -283,9 +314,9 @@ GENAI_SPANS: tuple[Span, ...] = (
     ),
     Span(
         "gemini tool", "execute_tool {gen_ai.tool.name}", "INTERNAL",
-        (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_TOOL_TYPE, "gen_ai.tool.call.id", "gen_ai.tool.description",
+        (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_TOOL_TYPE, GEN_AI_TOOL_CALL_ID, GEN_AI_TOOL_DESCRIPTION,
          ERROR_TYPE),
-        content_attributes=("gen_ai.tool.call.arguments", "gen_ai.tool.call.result"),
+        content_attributes=(GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT),
         notes="A function the SDK ran between round trips (automatic function calling); child of the call span. "
         "`error.type` is the function's own exception class (the model is then sent the error).",
     ),
@@ -302,6 +333,14 @@ GENAI_METRICS_BY_NAME = {metric.name: metric for metric in GENAI_METRICS}
 
 def metrics_for(role: str) -> tuple[Metric, ...]:
     return tuple(metric for metric in METRICS if metric.role == role)
+
+
+def create_instruments(
+    meter: Any, metrics: Iterable[Metric], gauge_callbacks: Sequence[Callable[..., Any]] = ()
+) -> dict[str, Any]:
+    """The instruments of ``metrics`` on ``meter``, by metric name (gauges observable when
+    ``gauge_callbacks`` are given). Every instrumentor builds its instruments here, from the catalogue."""
+    return {metric.name: metric.create(meter, gauge_callbacks) for metric in metrics}
 
 
 # --- vector DB (chromadb) -----------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Provider-neutral pieces of agentwatch's GenAI instrumentation.
 
-- the GenAI semantic-convention names and the metric bucket boundaries the
-  conventions advise;
+- short aliases of the GenAI names of :mod:`agentwatch.semconv` (the catalogue,
+  which also holds the metrics and their buckets);
 - content-capture settings (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``)
   with the size limit and the PII scrubber every captured text goes through;
 - the bundled, dated price table and the cost of one call.
@@ -20,41 +20,39 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Mapping
 
+from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro import scrubbing
 from agentwatch.distro._diagnostics import info, warn_once
 
 # --------------------------------------------------------------------------- names
-OPERATION = "gen_ai.operation.name"
-PROVIDER = "gen_ai.provider.name"
-SYSTEM_DEPRECATED = "gen_ai.system"
-REQUEST_MODEL = "gen_ai.request.model"
-RESPONSE_MODEL = "gen_ai.response.model"
-RESPONSE_ID = "gen_ai.response.id"
-FINISH_REASONS = "gen_ai.response.finish_reasons"
-INPUT_TOKENS = "gen_ai.usage.input_tokens"
-OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
-CACHE_READ_TOKENS = "gen_ai.usage.cache_read.input_tokens"
-REASONING_TOKENS = "gen_ai.usage.reasoning.output_tokens"
-TOKEN_TYPE = "gen_ai.token.type"
-ERROR_TYPE = "error.type"
-SERVER_ADDRESS = "server.address"
-SERVER_PORT = "server.port"
-TOOL_NAME = "gen_ai.tool.name"
-TOOL_TYPE = "gen_ai.tool.type"
-TOOL_CALL_ID = "gen_ai.tool.call.id"
-TOOL_DESCRIPTION = "gen_ai.tool.description"
-TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"  # opt-in content
-TOOL_CALL_RESULT = "gen_ai.tool.call.result"  # opt-in content
+# Short aliases of the catalogue's names (agentwatch.semconv is the one source).
+OPERATION = sc.GEN_AI_OPERATION_NAME
+PROVIDER = sc.GEN_AI_PROVIDER_NAME
+SYSTEM_DEPRECATED = sc.GEN_AI_SYSTEM
+REQUEST_MODEL = sc.GEN_AI_REQUEST_MODEL
+RESPONSE_MODEL = sc.GEN_AI_RESPONSE_MODEL
+RESPONSE_ID = sc.GEN_AI_RESPONSE_ID
+FINISH_REASONS = sc.GEN_AI_RESPONSE_FINISH_REASONS
+INPUT_TOKENS = sc.GEN_AI_USAGE_INPUT_TOKENS
+OUTPUT_TOKENS = sc.GEN_AI_USAGE_OUTPUT_TOKENS
+CACHE_READ_TOKENS = sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+REASONING_TOKENS = sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+TOKEN_TYPE = sc.GEN_AI_TOKEN_TYPE
+ERROR_TYPE = sc.ERROR_TYPE
+SERVER_ADDRESS = sc.SERVER_ADDRESS
+SERVER_PORT = sc.SERVER_PORT
+TOOL_NAME = sc.GEN_AI_TOOL_NAME
+TOOL_TYPE = sc.GEN_AI_TOOL_TYPE
+TOOL_CALL_ID = sc.GEN_AI_TOOL_CALL_ID
+TOOL_DESCRIPTION = sc.GEN_AI_TOOL_DESCRIPTION
+TOOL_CALL_ARGUMENTS = sc.GEN_AI_TOOL_CALL_ARGUMENTS  # opt-in content
+TOOL_CALL_RESULT = sc.GEN_AI_TOOL_CALL_RESULT  # opt-in content
 
 # agentwatch's own names (no convention exists for these)
-COST = "agentwatch.gen_ai.usage.cost"  # USD, on each GenAI span
-ROUND_TRIP = "agentwatch.gen_ai.round_trip"  # 1-based index, only on per-round-trip child spans
-ROUND_TRIPS = "agentwatch.gen_ai.round_trips"  # on the call span when it made more than one
-COST_METRIC = "agentwatch.gen_ai.client.cost"
-
-DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
-TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
+COST = sc.GENAI_COST  # USD, on each GenAI span
+ROUND_TRIP = sc.GENAI_ROUND_TRIP  # 1-based index, only on per-round-trip child spans
+ROUND_TRIPS = sc.GENAI_ROUND_TRIPS  # on the call span when it made more than one
 
 # --------------------------------------------------------------------------- content capture
 NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT = "NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"

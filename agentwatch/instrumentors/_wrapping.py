@@ -356,16 +356,7 @@ class Role:
             from agentwatch import semconv
 
             meter = metrics.get_meter(SCOPE, __version__, meter_provider=self._meter_provider)
-            built: dict[str, Any] = {}
-            for metric in semconv.metrics_for(self.role):
-                if metric.instrument == "counter":
-                    built[metric.name] = meter.create_counter(metric.name, metric.unit, metric.description)
-                else:
-                    built[metric.name] = meter.create_histogram(
-                        metric.name, metric.unit, metric.description,
-                        explicit_bucket_boundaries_advisory=list(metric.buckets or ()),
-                    )
-            self._instruments = built
+            self._instruments = semconv.create_instruments(meter, semconv.metrics_for(self.role))
         return self._instruments
 
     def default_extractor(self) -> Callable[[Any], Any] | None:

@@ -409,17 +409,7 @@ class _Telemetry:
         self.counts = DocumentCounts(self.limit)
         self._known: set[tuple] = set()
         self._lock = threading.Lock()
-        built: dict[str, Any] = {}
-        for metric in sc.VECTORDB_METRICS:
-            if metric.instrument == "gauge":
-                built[metric.name] = meter.create_observable_gauge(
-                    metric.name, callbacks=[gauge_callback], unit=metric.unit, description=metric.description
-                )
-            else:
-                built[metric.name] = meter.create_histogram(
-                    metric.name, metric.unit, metric.description,
-                    explicit_bucket_boundaries_advisory=list(metric.buckets or ()),
-                )
+        built = sc.create_instruments(meter, sc.VECTORDB_METRICS, gauge_callbacks=[gauge_callback])
         self.duration = built["db.client.operation.duration"]
         self.rows = built["db.client.response.returned_rows"]
 

@@ -80,6 +80,7 @@ from opentelemetry.metrics import get_meter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from wrapt import wrap_function_wrapper
 
+from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.instrumentors import _genai_common as g
@@ -382,39 +383,13 @@ class _Telemetry:
     def __init__(self, tracer_provider=None, meter_provider=None, logger_provider=None):
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider=tracer_provider)
         meter = get_meter(_SCOPE, __version__, meter_provider=meter_provider)
-        self.duration = meter.create_histogram(
-            "gen_ai.client.operation.duration",
-            unit="s",
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=g.DURATION_BUCKETS,
-        )
-        self.tokens = meter.create_histogram(
-            "gen_ai.client.token.usage",
-            unit="{token}",
-            description="Number of input and output tokens used (billed).",
-            explicit_bucket_boundaries_advisory=g.TOKEN_BUCKETS,
-        )
-        self.ttfc = meter.create_histogram(
-            "gen_ai.client.operation.time_to_first_chunk",
-            unit="s",
-            description="Time to receive the first chunk of a streaming response.",
-            explicit_bucket_boundaries_advisory=g.DURATION_BUCKETS,
-        )
-        self.tpoc = meter.create_histogram(
-            "gen_ai.client.operation.time_per_output_chunk",
-            unit="s",
-            description="Time between consecutive chunks of a streaming response, after the first.",
-            explicit_bucket_boundaries_advisory=g.DURATION_BUCKETS,
-        )
-        self.cost = meter.create_counter(
-            g.COST_METRIC, unit="USD", description="Cost of GenAI calls, from the agentwatch price table."
-        )
-        self.tool_duration = meter.create_histogram(
-            "gen_ai.execute_tool.duration",
-            unit="s",
-            description="Duration of each tool (function) the SDK ran for automatic function calling.",
-            explicit_bucket_boundaries_advisory=g.DURATION_BUCKETS,
-        )
+        built = sc.create_instruments(meter, sc.GENAI_METRICS)
+        self.duration = built["gen_ai.client.operation.duration"]
+        self.tokens = built["gen_ai.client.token.usage"]
+        self.ttfc = built["gen_ai.client.operation.time_to_first_chunk"]
+        self.tpoc = built["gen_ai.client.operation.time_per_output_chunk"]
+        self.cost = built[sc.GENAI_COST_METRIC]
+        self.tool_duration = built["gen_ai.execute_tool.duration"]
         self.choice = g.instrumentation_choice()
         self.logger = get_logger(_SCOPE, __version__, logger_provider=logger_provider)
         self.capture = g.capture_settings()

@@ -11,7 +11,7 @@ from typing import Any
 
 from agentwatch.semconv import HEALTH_CHECK_NAME as CHECK_NAME
 from agentwatch.semconv import HEALTH_CHECK_STATUS as CHECK_STATUS
-from agentwatch.semconv import WEB_METRICS_BY_NAME
+from agentwatch.semconv import WEB_METRICS, create_instruments
 from agentwatch.web._guard import step_failed
 
 STATUS_VALUE = {"healthy": 1.0, "degraded": 0.5, "unhealthy": 0.0}
@@ -39,17 +39,12 @@ def _get() -> dict[str, Any]:
             from agentwatch.version import __version__
 
             meter = metrics.get_meter("agentwatch.web", __version__, meter_provider=_meter_provider)
-            status = WEB_METRICS_BY_NAME["agentwatch.health.check.status"]
-            duration = WEB_METRICS_BY_NAME["agentwatch.health.check.duration"]
-            errors = WEB_METRICS_BY_NAME["agentwatch.http.server.errors"]
-            _instruments["status"] = meter.create_gauge(status.name, unit=status.unit, description=status.description)
-            _instruments["duration"] = meter.create_histogram(
-                duration.name,
-                unit=duration.unit,
-                description=duration.description,
-                explicit_bucket_boundaries_advisory=list(duration.buckets or ()),
+            built = create_instruments(meter, WEB_METRICS)
+            _instruments.update(
+                status=built["agentwatch.health.check.status"],
+                duration=built["agentwatch.health.check.duration"],
+                errors=built["agentwatch.http.server.errors"],
             )
-            _instruments["errors"] = meter.create_counter(errors.name, unit=errors.unit, description=errors.description)
     return _instruments
 
 
