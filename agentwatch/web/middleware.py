@@ -14,6 +14,11 @@ Health endpoints answer before the app's own middlewares (so an auth
 middleware cannot turn a kubelet probe into a 401) unless the app has its own
 route at the same path: the app's route then wins, with one warning.
 
+A mounted app (``app.mount("/sub", FastAPI())``) has its own stack, hence its own
+AgentwatchMiddleware: it sees the request id already in the scope and passes the
+request straight on, so the ids, headers and baggage are set once, by the
+enclosing app's layer, and ``/sub/health/*`` is the mounted app's own business.
+
 Never breaking the app: each per-request step is guarded; a step that raises is
 said once (``agentwatch web layer: <step> failed ...``) and skipped. A request
 whose ids cannot be set up, or a probe our endpoint fails to answer, goes to the
@@ -78,7 +83,9 @@ class AgentwatchMiddleware:
         if kind == "lifespan":
             await self.app(scope, self._lifespan_receive(receive), send)
             return
-        if kind != "http":
+        if kind != "http" or rid.SCOPE_KEY in scope:
+            # Not HTTP, or a request the agentwatch layer of an enclosing app (this app is mounted in it,
+            # ``app.mount("/sub", this)``) has set up already: that layer does everything, once.
             await self.app(scope, receive, send)
             return
         try:
