@@ -39,11 +39,12 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentwatch.distro import environment_variables as ev
@@ -639,23 +640,39 @@ def make_wrapper(
     return wrapper
 
 
-def start_targets(roles: list[tuple[Role, str]], kwargs: dict[str, Any]) -> TargetSet:
-    """For an instrumentor's ``_instrument``: bind each role to the providers, wrap its targets."""
-    targets = TargetSet()
-    for role, variable in roles:
-        role.bind(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
-        for target in parse_targets(variable):
-            targets.add(target, lambda t, role=role: make_wrapper(role, t.label, enabled=role.enabled))
-    targets.start()
-    return targets
+class AgentInstrumentor(BaseInstrumentor):
+    """Base of the agent instrumentors (intent, rag, planner): a subclass lists its roles in ``roles``,
+    each with the variable naming its targets (``AGENTWATCH_*_TARGETS``).
 
+    ``_instrument`` binds each role to the providers and wraps its targets; ``_uninstrument``
+    unwraps them and unbinds the roles.
+    """
 
-def stop_targets(targets: TargetSet | None, roles: list[Role]) -> None:
-    """For ``_uninstrument``: unwrap every target, drop the providers."""
-    if targets is not None:
-        targets.stop()
-    for role in roles:
-        role.bind()
+    roles: tuple[tuple[Role, str], ...] = ()
+    _targets: TargetSet | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._instance = None  # BaseInstrumentor's singleton slot: one per subclass, never inherited
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return []  # instruments the app's own functions, no library
+
+    def _instrument(self, **kwargs: Any) -> None:
+        targets = TargetSet()
+        for role, variable in self.roles:
+            role.bind(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+            for target in parse_targets(variable):
+                targets.add(target, lambda t, role=role: make_wrapper(role, t.label, enabled=role.enabled))
+        targets.start()
+        self._targets = targets
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if self._targets is not None:
+            self._targets.stop()
+        self._targets = None
+        for role, _variable in self.roles:
+            role.bind()
 
 
 # =================================================================== extraction

@@ -33,9 +33,7 @@ API
 from __future__ import annotations
 
 import threading
-from typing import Any, Collection
-
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from typing import Any
 
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
@@ -105,17 +103,7 @@ class IntentRole(w.Role):
 ROLE = IntentRole()
 
 
-class AgentwatchIntentInstrumentor(BaseInstrumentor):
+class AgentwatchIntentInstrumentor(w.AgentInstrumentor):
     """Entry point ``opentelemetry_instrumentor: agentwatch_intent``."""
 
-    _targets: w.TargetSet | None = None
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return []  # instruments the app's own functions, no library
-
-    def _instrument(self, **kwargs: Any) -> None:
-        self._targets = w.start_targets([(ROLE, ev.AGENTWATCH_INTENT_TARGETS)], kwargs)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        w.stop_targets(self._targets, [ROLE])
-        self._targets = None
+    roles = ((ROLE, ev.AGENTWATCH_INTENT_TARGETS),)

@@ -37,10 +37,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Collection
+from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
@@ -149,19 +148,7 @@ PLANNER = PlannerRole()
 CRITIC = CriticRole()
 
 
-class AgentwatchPlannerInstrumentor(BaseInstrumentor):
+class AgentwatchPlannerInstrumentor(w.AgentInstrumentor):
     """Entry point ``opentelemetry_instrumentor: agentwatch_planner`` (planners and critics)."""
 
-    _targets: w.TargetSet | None = None
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return []  # instruments the app's own functions, no library
-
-    def _instrument(self, **kwargs: Any) -> None:
-        self._targets = w.start_targets(
-            [(PLANNER, ev.AGENTWATCH_PLANNER_TARGETS), (CRITIC, ev.AGENTWATCH_CRITIC_TARGETS)], kwargs
-        )
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        w.stop_targets(self._targets, [PLANNER, CRITIC])
-        self._targets = None
+    roles = ((PLANNER, ev.AGENTWATCH_PLANNER_TARGETS), (CRITIC, ev.AGENTWATCH_CRITIC_TARGETS))
