@@ -37,6 +37,26 @@ def require_tool(name: str) -> str:
 __all__ = ["COLLECTOR", "ROOT", "otelcol_check", "require_tool"]
 
 
+# --- Grafana dashboards ----------------------------------------------------------------------
+DASHBOARDS = sorted((COLLECTOR / "grafana" / "dashboards").glob("*.json"))
+
+
+def dashboard_queries(dashboard: dict) -> list[tuple[dict, str]]:
+    """``(panel, PromQL expression)`` of every target of every panel of a dashboard."""
+    return [(panel, target["expr"]) for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def grafana_substitute(expr: str, window: str = "5m") -> str:
+    """Grafana variables -> plain PromQL, as Grafana does before sending the query.
+
+    ``$__rate_interval`` and ``$__interval`` become ``window``, ``$__range`` 5m, ``$job`` any job.
+    """
+    for variable, value in (("$__rate_interval", window), ("$__interval", window), ("$__range", "5m"), ("$job", ".+")):
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, f"unsubstituted Grafana variable in {expr}"
+    return expr
+
+
 # --- PromQL metric names ---------------------------------------------------------------------
 import re  # noqa: E402
 

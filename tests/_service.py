@@ -118,3 +118,32 @@ def start_service(
             service.terminate()
             raise
     return service
+
+
+def json_attrs(items: list[dict] | None) -> dict:
+    """OTLP/JSON ``attributes`` (``[{"key": k, "value": {"stringValue": v}}]``) as ``{k: v}``."""
+    return {a["key"]: next(iter(a["value"].values())) if a["value"] else None for a in items or []}
+
+
+def read_json_telemetry(out: Path, metric_scope: str | None = None) -> tuple[list[dict], dict[str, dict]]:
+    """What the ``otlp_json_file`` exporters wrote to ``out``: ``(spans, {metric name: metric})``.
+
+    Each span gains ``attrs`` (its attributes as a dict) and ``scope`` (its scope's name).
+    Metrics are cumulative, so the last export of a name has everything; ``metric_scope``
+    keeps only the metrics of that instrumentation scope.
+    """
+    spans, metrics = [], {}
+    for line in (out / "traces.jsonl").read_text().splitlines():
+        for rs in json.loads(line)["resourceSpans"]:
+            for ss in rs["scopeSpans"]:
+                for span in ss["spans"]:
+                    span["attrs"] = json_attrs(span.get("attributes"))
+                    span["scope"] = ss["scope"]["name"]
+                    spans.append(span)
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        for rm in json.loads(line)["resourceMetrics"]:
+            for sm in rm["scopeMetrics"]:
+                if metric_scope is None or sm["scope"]["name"] == metric_scope:
+                    for metric in sm["metrics"]:
+                        metrics[metric["name"]] = metric
+    return spans, metrics

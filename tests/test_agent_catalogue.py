@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from _service import json_attrs
 from agentwatch import semconv
-from test_agent_service import _attrs, run  # noqa: F401 - the module-scoped subprocess run
+from test_agent_service import run  # noqa: F401 - the subprocess run, shared with test_agent_service
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 _KIND = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT"}
@@ -44,7 +45,7 @@ def test_emitted_metrics_match_the_catalogue(run):  # noqa: F811
             for point in points:
                 assert [float(b) for b in point["explicitBounds"]] == [float(b) for b in entry.buckets], name
         for point in points:
-            assert set(_attrs(point.get("attributes"))) <= set(entry.attributes), (name, point.get("attributes"))
+            assert set(json_attrs(point.get("attributes"))) <= set(entry.attributes), (name, point.get("attributes"))
 
 
 @pytest.mark.slow
@@ -64,5 +65,5 @@ def test_emitted_spans_match_the_catalogue(run):  # noqa: F811
             if event["name"] == "exception":
                 continue
             assert event["name"] in entry.events
-            assert set(_attrs(event.get("attributes"))) <= set(entry.event_attributes) | set(entry.content_attributes)
+            assert set(json_attrs(event.get("attributes"))) <= set(entry.event_attributes) | set(entry.content_attributes)
     assert seen == {"intent", "rag", "planner", "critic"}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from _service import BIN, clean_env
+from _service import BIN, clean_env, free_port, json_attrs, read_json_telemetry
 
 PIPELINE = textwrap.dedent(
     '''
@@ -117,36 +117,8 @@ APP = textwrap.dedent(
 )
 
 
-def _value(any_value):
-    return next(iter(any_value.values())) if any_value else None
-
-
-def _attrs(items):
-    return {a["key"]: _value(a["value"]) for a in items or []}
-
-
-def load(out: Path):
-    spans, metrics = [], {}
-    for line in (out / "traces.jsonl").read_text().splitlines():
-        for rs in json.loads(line)["resourceSpans"]:
-            for ss in rs["scopeSpans"]:
-                for s in ss["spans"]:
-                    s["attrs"] = _attrs(s.get("attributes"))
-                    s["scope"] = ss["scope"]["name"]
-                    spans.append(s)
-    for line in (out / "metrics.jsonl").read_text().splitlines():
-        for rm in json.loads(line)["resourceMetrics"]:
-            for sm in rm["scopeMetrics"]:
-                for m in sm["metrics"]:
-                    if sm["scope"]["name"] == "agentwatch.instrumentors":
-                        metrics[m["name"]] = m  # the last export is cumulative
-    return spans, metrics
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from _service import free_port
-
     tmp = tmp_path_factory.mktemp("agent_app")
     (tmp / "pipeline.py").write_text(PIPELINE)
     (tmp / "app.py").write_text(APP)
@@ -170,7 +142,7 @@ def run(tmp_path_factory):
         cwd=tmp, env=env, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    spans, metrics = load(out)
+    spans, metrics = read_json_telemetry(out, metric_scope="agentwatch.instrumentors")
     return proc, spans, metrics
 
 
@@ -223,8 +195,8 @@ def test_trace_shape_of_one_chat_request(run):
     assert [int(c["attrs"]["agentwatch.critique.iteration"]) for c in critiques] == [1, 2]
     events = [c["events"][0] for c in critiques]
     assert [e["name"] for e in events] == ["gen_ai.evaluation.result"] * 2
-    assert [_attrs(e["attributes"])["gen_ai.evaluation.score.label"] for e in events] == ["rejected", "accepted"]
-    assert [round(_attrs(e["attributes"])["gen_ai.evaluation.score.value"], 2) for e in events] == [0.3, 0.6]
+    assert [json_attrs(e["attributes"])["gen_ai.evaluation.score.label"] for e in events] == ["rejected", "accepted"]
+    assert [round(json_attrs(e["attributes"])["gen_ai.evaluation.score.value"], 2) for e in events] == [0.3, 0.6]
     assert plan["attrs"]["gen_ai.operation.name"] == "plan" and plan["attrs"]["gen_ai.agent.name"] == "support"
     assert int(plan["attrs"]["agentwatch.plan.iterations"]) == 2 and plan["attrs"]["agentwatch.plan.accepted"] is True
     for span in (intent, retrieval, stream, plan, *critiques):
@@ -238,13 +210,13 @@ def test_raising_target_is_recorded(run):
     failed = [s for s in spans if s["name"] == "classify_intent keyword" and s.get("status", {}).get("code") == 2]
     assert len(failed) == 1
     assert failed[0]["attrs"]["error.type"] == "ClassifierDown"
-    exception = _attrs(failed[0]["events"][0]["attributes"])
+    exception = json_attrs(failed[0]["events"][0]["attributes"])
     assert exception["exception.type"].endswith("ClassifierDown") and exception["exception.message"] == "model unavailable"
 
 
 def _points(metric):
     data = metric.get("sum") or metric.get("histogram")
-    return [(_attrs(p.get("attributes")), p) for p in data["dataPoints"]]
+    return [(json_attrs(p.get("attributes")), p) for p in data["dataPoints"]]
 
 
 @pytest.mark.slow

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from _collector import COLLECTOR, COLLECTOR_METRICS, promql_metric_names, require_tool
+from _collector import COLLECTOR_METRICS, DASHBOARDS, dashboard_queries, grafana_substitute, promql_metric_names, require_tool
 from _service import clean_env, free_port, start_service
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
@@ -47,7 +47,6 @@ from fake_gemini import start_fake_gemini  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-DASHBOARDS = sorted((COLLECTOR / "grafana" / "dashboards").glob("*.json"))
 REQUIRES_COLLECTOR = "requires: otelcol"
 WINDOW = "5s"  # $__rate_interval / $__interval (see the module docstring)
 SCRAPE_INTERVAL_S = 1
@@ -78,18 +77,6 @@ CHATS = [
 ]
 DOCUMENTS = [("kb-001", 200), ("kb-404", 404)]
 HEALTH = ["/health/ready", "/health/detailed"]
-
-
-def _queries(dashboard: dict) -> list[tuple[dict, str]]:
-    return [(panel, target["expr"]) for panel in dashboard["panels"] for target in panel.get("targets", [])]
-
-
-def _substitute(expr: str) -> str:
-    """Grafana variables -> concrete PromQL for this test (see the module docstring)."""
-    for variable, value in (("$__rate_interval", WINDOW), ("$__interval", WINDOW), ("$__range", "5m"), ("$job", ".+")):
-        expr = expr.replace(variable, value)
-    assert "$" not in expr, f"unsubstituted Grafana variable in {expr}"
-    return expr
 
 
 def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -205,9 +192,9 @@ def _panel_checks() -> tuple[list[tuple[str, str, str]], list[str]]:
     """((dashboard, panel title, expr) to check, misuses of the requires-otelcol marker)."""
     checks, misuses = [], []
     for path in DASHBOARDS:
-        for panel, expr in _queries(json.loads(path.read_text())):
+        for panel, expr in dashboard_queries(json.loads(path.read_text())):
             if REQUIRES_COLLECTOR in (panel.get("description") or ""):
-                names, _ = promql_metric_names(_substitute(expr))
+                names, _ = promql_metric_names(grafana_substitute(expr, WINDOW))
                 if not names <= COLLECTOR_METRICS:
                     misuses.append(f"{path.name} / {panel['title']!r}: marked {REQUIRES_COLLECTOR!r} but reads {sorted(names - COLLECTOR_METRICS)}")
                 continue
@@ -252,7 +239,7 @@ def test_every_dashboard_panel_has_data_from_the_demo(tmp_path):
         deadline = time.monotonic() + QUERY_DEADLINE_S
         while failures and time.monotonic() < deadline:
             for check in list(failures):
-                data = _query(base, _substitute(check[2]))
+                data = _query(base, grafana_substitute(check[2], WINDOW))
                 if "error" in data:
                     failures[check] = data["error"]
                 elif _has_data(data):

@@ -10,20 +10,8 @@ import subprocess
 import pytest
 import yaml
 
-from _collector import COLLECTOR, COLLECTOR_METRICS, promql_metric_names, require_tool
+from _collector import COLLECTOR_METRICS, DASHBOARDS, dashboard_queries, grafana_substitute, promql_metric_names, require_tool
 from _exposed_metrics import exposed_samples
-
-DASHBOARDS = sorted((COLLECTOR / "grafana" / "dashboards").glob("*.json"))
-
-
-def _queries(dashboard: dict) -> list[tuple[str, str]]:
-    return [(panel["title"], target["expr"]) for panel in dashboard["panels"] for target in panel.get("targets", [])]
-
-
-def _substitute(expr: str) -> str:
-    """Grafana variables -> plain PromQL (as Grafana does before sending the query)."""
-    return expr.replace("$__rate_interval", "5m").replace("$job", ".+")
-
 
 def test_the_four_dashboards():
     assert [p.stem for p in DASHBOARDS] == ["agent-pipeline", "genai", "health", "service-overview"]
@@ -45,17 +33,17 @@ def test_dashboard_structure(path):
         assert panel["datasource"]["uid"] == "${datasource}"
         refs = [t["refId"] for t in panel["targets"]]
         assert len(refs) == len(set(refs))
-    for title, expr in _queries(dashboard):
-        assert 'job=~"$job"' in expr, title  # every query follows the service selector
+    for panel, expr in dashboard_queries(dashboard):
+        assert 'job=~"$job"' in expr, panel["title"]  # every query follows the service selector
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
 def test_every_query_reads_existing_metrics(path):
     known = exposed_samples() | COLLECTOR_METRICS
-    for title, expr in _queries(json.loads(path.read_text())):
-        names, regexes = promql_metric_names(_substitute(expr))
-        assert names and not regexes, title
-        assert names <= known, (title, sorted(names - known))
+    for panel, expr in dashboard_queries(json.loads(path.read_text())):
+        names, regexes = promql_metric_names(grafana_substitute(expr))
+        assert names and not regexes, panel["title"]
+        assert names <= known, (panel["title"], sorted(names - known))
 
 
 def test_every_query_is_valid_promql(tmp_path):
@@ -63,8 +51,8 @@ def test_every_query_is_valid_promql(tmp_path):
     promtool = require_tool("promtool")
     rules = []
     for path in DASHBOARDS:
-        for index, (_title, expr) in enumerate(_queries(json.loads(path.read_text()))):
-            rules.append({"record": f"dashboard:{re.sub(r'[^a-z]', '_', path.stem)}:q{index}", "expr": _substitute(expr)})
+        for index, (_panel, expr) in enumerate(dashboard_queries(json.loads(path.read_text()))):
+            rules.append({"record": f"dashboard:{re.sub(r'[^a-z]', '_', path.stem)}:q{index}", "expr": grafana_substitute(expr)})
     file = tmp_path / "dashboard-queries.yml"
     file.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
     proc = subprocess.run([promtool, "check", "rules", str(file)], capture_output=True, text=True, timeout=60)

@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
-from _service import clean_env, start_service  # noqa: E402
+from _service import clean_env, json_attrs, read_json_telemetry, start_service  # noqa: E402
 from fake_gemini import start_fake_gemini  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -39,31 +39,6 @@ CHATS = [
 ]
 CRASH = "Why is the timeline view empty? #crash"
 CRASH_ID = "pipeline-crash-42"
-
-
-def _value(any_value):
-    return next(iter(any_value.values())) if any_value else None
-
-
-def _attrs(items):
-    return {a["key"]: _value(a["value"]) for a in items or []}
-
-
-def _load(out: Path):
-    spans, metrics = [], {}
-    for line in (out / "traces.jsonl").read_text().splitlines():
-        for rs in json.loads(line)["resourceSpans"]:
-            for ss in rs["scopeSpans"]:
-                for span in ss["spans"]:
-                    span["attrs"] = _attrs(span.get("attributes"))
-                    span["scope"] = ss["scope"]["name"]
-                    spans.append(span)
-    for line in (out / "metrics.jsonl").read_text().splitlines():
-        for rm in json.loads(line)["resourceMetrics"]:
-            for sm in rm["scopeMetrics"]:
-                for metric in sm["metrics"]:
-                    metrics[metric["name"]] = metric  # cumulative: the last export has everything
-    return spans, metrics
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +74,7 @@ def run(tmp_path_factory):
     finally:
         server.shutdown()
         server.server_close()
-    spans, metrics = _load(out)
+    spans, metrics = read_json_telemetry(out)
     return answers, crash, stderr, spans, metrics
 
 
@@ -175,8 +150,8 @@ def test_trace_tree_of_each_chat(run):
         for critique, verdict in zip(critiques, verdicts):
             event = critique["events"][0]
             assert event["name"] == "gen_ai.evaluation.result"
-            assert _attrs(event["attributes"])["gen_ai.evaluation.score.label"] == verdict
-            assert "gen_ai.evaluation.explanation" not in _attrs(event["attributes"])
+            assert json_attrs(event["attributes"])["gen_ai.evaluation.score.label"] == verdict
+            assert "gen_ai.evaluation.explanation" not in json_attrs(event["attributes"])
 
         assert gemini["scope"] == "agentwatch.instrumentors.gemini"
         assert [s["name"] for s in _children(trace, gemini)] == ["POST"]  # its HTTP round trip
@@ -199,14 +174,14 @@ def test_unhandled_exception_in_the_plan(run):
     assert [s["name"] for s in steps] == ["classify_intent keyword", "retrieval kb", "plan support"]  # no model call
     plan = steps[-1]
     assert plan["status"]["code"] == 2 and plan["attrs"]["error.type"] == "PlanningError"
-    exception = _attrs(plan["events"][0]["attributes"])
+    exception = json_attrs(plan["events"][0]["attributes"])
     assert exception["exception.type"].endswith("PlanningError") and "#crash" in exception["exception.message"]
     assert _children(trace, plan) == []  # it raised before the first critique
 
 
 def _points(metric):
     data = metric.get("sum") or metric.get("histogram")
-    return [(_attrs(p.get("attributes")), p) for p in data["dataPoints"]]
+    return [(json_attrs(p.get("attributes")), p) for p in data["dataPoints"]]
 
 
 def test_agent_metrics(run):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+
+from _service import BIN, free_port
 
 from agentwatch.distro import _diagnostics
 from agentwatch.doctor import run
@@ -93,9 +93,7 @@ def test_endpoint_reachability_is_checked():
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     up = listener.getsockname()[1]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        down = probe.getsockname()[1]
+    down = free_port()  # bound and released: nothing listens there
     try:
         assert "answers" in run({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{up}/v1/traces"})
         assert "NOT reachable" in run({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{down}"})
@@ -104,6 +102,6 @@ def test_endpoint_reachability_is_checked():
 
 
 def test_cli_entry_point_runs():
-    out = subprocess.run([str(Path(sys.executable).parent / "agentwatch"), "doctor", "--no-check"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([str(BIN / "agentwatch"), "doctor", "--no-check"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "Configuration (value <- source):" in out.stdout

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from _service import clean_env
+from _service import BIN, clean_env
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-UV = Path(sys.executable).parent / "uv"
-BIN = Path(sys.executable).parent
+UV = BIN / "uv"
 PACKAGES = ("opentelemetry-instrumentation-google-genai==1.3b0", "opentelemetry-util-genai==1.3b0")
 OURS = "agentwatch.instrumentors.gemini"
 OFFICIAL = "opentelemetry.instrumentation.google_genai"

@@ -24,19 +24,14 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client.parser import text_string_to_metric_families
 
+from _service import BIN, free_port
+
 from agentwatch.distro import _diagnostics
 from agentwatch.distro.prometheus import WORKER_LABEL, create_prometheus_reader
 
-BIN = Path(sys.executable).parent
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _peer_dir(port: int) -> Path:
@@ -89,7 +84,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def test_second_reader_on_same_port_becomes_peer_and_is_merged():
-    port = _free_port()
+    port = free_port()
     server, peer = create_prometheus_reader("127.0.0.1", port), create_prometheus_reader("127.0.0.1", port)
     providers = [MeterProvider(metric_readers=[server]), MeterProvider(metric_readers=[peer])]
     try:
@@ -119,7 +114,7 @@ def test_second_reader_on_same_port_becomes_peer_and_is_merged():
 
 
 def test_hung_or_dead_peer_never_fails_the_scrape():
-    port = _free_port()
+    port = free_port()
     provider = MeterProvider(metric_readers=[server := create_prometheus_reader("127.0.0.1", port)])
     with socket.socket() as hung:  # accepts connections (backlog) but never answers
         hung.bind(("127.0.0.1", 0))
@@ -141,7 +136,7 @@ def test_hung_or_dead_peer_never_fails_the_scrape():
 
 def test_bind_error_other_than_in_use_warns_and_collects():
     _diagnostics.reset()
-    reader = create_prometheus_reader("203.0.113.7", _free_port())  # TEST-NET-3: not ours to bind
+    reader = create_prometheus_reader("203.0.113.7", free_port())  # TEST-NET-3: not ours to bind
     provider = MeterProvider(metric_readers=[reader])
     try:
         assert reader.role == "none" and reader.endpoint is None
@@ -183,7 +178,7 @@ time.sleep(120)
 
 @pytest.mark.slow
 def test_three_processes_one_endpoint(tmp_path):
-    port, script = _free_port(), tmp_path / "worker.py"
+    port, script = free_port(), tmp_path / "worker.py"
     script.write_text(WORKER_SCRIPT)
     procs: list[subprocess.Popen] = []
 
@@ -239,7 +234,7 @@ def item(item_id: int):
 def _run_server(tmp_path: Path, argv: list[str], min_processes: int) -> None:
     """Start ``argv`` under opentelemetry-instrument, send 20 requests, check the merged scrape."""
     (tmp_path / "app.py").write_text(textwrap.dedent(APP))
-    app_port, metrics_port, requests = _free_port(), _free_port(), 20
+    app_port, metrics_port, requests = free_port(), free_port(), 20
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(OTEL_PYTHON_DISTRO="agentwatch", OTEL_METRICS_EXPORTER="prometheus", OTEL_TRACES_EXPORTER="none",
                OTEL_LOGS_EXPORTER="none", OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",

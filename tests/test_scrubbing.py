@@ -227,29 +227,16 @@ def test_url_credentials():
 # --- look-alikes stay ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7",
-        "trace 41234567890123456789abcdefabcdef",
-        "span_id=4111111111111111",
-        "request 123e4567-e89b-12d3-a456-426614174000 done",
-        "id 12345678-1234-1234-1234-123456789012",
-        "at 2026-11-23T12:00:00Z and 2026-11-23 12:00:00,123 and 23/11/2026 12:30:45",
-        "ts=1795430731885885062 ms=1795430731885 us=1795430731885885",
-        "total $1,234.56 (EUR 19.99), 42 items, 3.14159, -12.5",
-        "order 4111111111111112 and 1234567890123456 and ORD-4111111111111111",
-        "version 1.2.3.4 and v2.0.1 and python 3.11.7",
-        "loopback 127.0.0.1:8000 and 0.0.0.0 and ::1 and [::]:80",
-        "times 12:30:45 and 00:1A:2B:3C:4D:5E",
-        "gen_ai.usage.input_tokens=812 output_tokens: 95 max_tokens=1024 token: 42",
-        "the author=John and oauth=1 and monkey=3",
-        "HTTP/1.1 200 OK in 12.3 ms, 0.93 confidence",
-        "git sha 3f1e2d4c5b6a79880123456789abcdef01234567",
-        "task-learn-tutorial-for-beginners and sk-learn-tutorial-for-beginners",
-        "std::vector<int> and a::b",
-    ],
-)
+# Kept by the scrubber, redacted by the collector (it has no Luhn check and no context; its
+# STRICTER list): so not in _pii.LOOK_ALIKES.
+SCRUBBER_ONLY_LOOK_ALIKES = [
+    "span_id=4111111111111111",
+    "order 4111111111111112 and 1234567890123456 and ORD-4111111111111111",
+    "version 1.2.3.4 and v2.0.1 and python 3.11.7",
+]
+
+
+@pytest.mark.parametrize("text", _pii.LOOK_ALIKES + SCRUBBER_ONLY_LOOK_ALIKES)
 def test_look_alikes_are_kept(text):
     assert_kept(text)
 
