@@ -443,10 +443,13 @@ class _Call:
         self.stream_reasons: list[str] = []
         self.stream_calls: list[str] = []
         self.stream_text: list[str] = []
+        self.stream_chars = 0  # running length of stream_text
         self.stream_usage: _Usage | None = None
         self.stream_outcome = "completed"
 
         self.base = self._base_attributes()
+        # metric attributes shared by every record of this call (bounded: no deprecated duplicate)
+        self.metric_base = {k: v for k, v in self.base.items() if k != g.SYSTEM_DEPRECATED}
         attributes = dict(self.base)
         attributes.update(_guard("request attributes", self._request_attributes, default={}) or {})
         self.span = tel.tracer.start_span(f"{operation} {self.model}", kind=SpanKind.CLIENT, attributes=attributes)
@@ -674,7 +677,7 @@ class _Call:
         if self.tel.capture.enabled and self.operation == "generate_content" and error is None:
             _guard("content capture (output)", self._capture_outputs, response)
         # metrics: bounded attributes only
-        metric_attrs = {k: v for k, v in self.base.items() if k != g.SYSTEM_DEPRECATED}
+        metric_attrs = dict(self.metric_base)
         if g.RESPONSE_MODEL in attrs:
             metric_attrs[g.RESPONSE_MODEL] = attrs[g.RESPONSE_MODEL]
         if error is not None:
@@ -747,7 +750,7 @@ class _Call:
         if self.first_chunk is None:
             self.first_chunk = now
         elif self.last_chunk is not None:
-            self.tel.tpoc.record(now - self.last_chunk, {k: v for k, v in self.base.items() if k != g.SYSTEM_DEPRECATED})
+            self.tel.tpoc.record(now - self.last_chunk, self.metric_base)
         self.last_chunk = now
         self.last_response = chunk
         usage = _Usage.of(_field(chunk, "usage_metadata"))
@@ -763,8 +766,10 @@ class _Call:
                     self.stream_calls.append(str(_field(call, "name")))
                 text = _field(part, "text")
                 if self.tel.capture.enabled and text and not _field(part, "thought"):
-                    if sum(map(len, self.stream_text)) <= self.tel.capture.max_chars:
-                        self.stream_text.append(str(text))
+                    if self.stream_chars <= self.tel.capture.max_chars:
+                        text = str(text)
+                        self.stream_text.append(text)
+                        self.stream_chars += len(text)
 
 
 # --------------------------------------------------------------------------- the official instrumentation
