@@ -117,9 +117,22 @@ APP = textwrap.dedent(
 )
 
 
+_RUNS: list[tuple] = []  # the one run of the session
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("agent_app")
+    """``(completed process, spans, agent metrics)`` of the app's one run.
+
+    test_agent_catalogue imports this fixture; a module-scoped fixture would run the
+    subprocess again there, so the result is kept for the session.
+    """
+    if not _RUNS:
+        _RUNS.append(_run_app(tmp_path_factory.mktemp("agent_app")))
+    return _RUNS[0]
+
+
+def _run_app(tmp: Path) -> tuple:
     (tmp / "pipeline.py").write_text(PIPELINE)
     (tmp / "app.py").write_text(APP)
     out = tmp / "telemetry"
