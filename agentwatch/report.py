@@ -853,13 +853,7 @@ def _render_requests(metrics: _Metrics, style: _Style) -> tuple[list[str], str |
         cells = [_clean(route, 60), str(point.count),
                  style.red(str(route_error)) if route_error else "0",
                  f"{route_error / point.count:.1%}" if point.count else "-"]
-        for q in (0.5, 0.95, 0.99):
-            estimate = (
-                quantile(point.bounds, point.buckets, q, point.low, point.high)
-                if point.bounds is not None and point.buckets is not None
-                else None
-            )
-            cells.append(_fmt_ms(estimate * scale) if estimate is not None else "-")
+        cells.extend(_histogram_ms(point, q, scale) for q in (0.5, 0.95, 0.99))
         mean = point.total / point.count if point.total is not None and point.count else None
         cells.append(_fmt_ms(mean * scale) if mean is not None else "-")
         rows.append(cells)
@@ -894,11 +888,22 @@ def _by(points: list[_Point], *keys: str) -> dict[str, list[_Point]]:
     return groups
 
 
-def _histogram_ms(point: _Point | None, q: float) -> str:
+def _histogram_ms(point: _Point | None, q: float, scale: float | None = None) -> str:
+    """The ``q`` quantile of a histogram point in ms (``scale``: ms per unit; by default from the point's unit, s)."""
     if point is None or point.bounds is None or point.buckets is None:
         return "-"
     estimate = quantile(point.bounds, point.buckets, q, point.low, point.high)
-    return _fmt_ms(estimate * _to_ms(point.unit or "s")) if estimate is not None else "-"
+    if estimate is None:
+        return "-"
+    return _fmt_ms(estimate * (_to_ms(point.unit or "s") if scale is None else scale))
+
+
+def _timed_cells(points: list[_Point]) -> tuple[str, str, str, str]:
+    """Count, errors (points with ``error.type``), p50 and p95 of a group of duration points, as table cells."""
+    combined = _combine(points)
+    errors = sum(p.count for p in points if "error.type" in p.attributes)
+    return (str(combined.count if combined else 0), str(errors),
+            _histogram_ms(combined, 0.5), _histogram_ms(combined, 0.95))
 
 
 def _mean(point: _Point | None) -> float | None:
@@ -962,15 +967,14 @@ def _render_agent(metrics: _Metrics, style: _Style) -> list[str]:
         top = _by(metrics.merged("agentwatch.retrieval.top_score"), "gen_ai.data_source.id")
         rows = [["data source", "retrievals", "errors", "docs/retrieval", "empty", "mean top score", "p50", "p95"]]
         for source, points in sorted(_by(durations, "gen_ai.data_source.id").items()):
-            all_points = _combine(points)
-            errors = sum(p.count for p in points if "error.type" in p.attributes)
+            count, errors, p50, p95 = _timed_cells(points)
             docs_mean = _mean(_combine(documents.get(source, [])))
             top_mean = _mean(_combine(top.get(source, [])))
-            rows.append([source, str(all_points.count if all_points else 0), str(errors),
+            rows.append([source, count, errors,
                          _fmt_num(docs_mean) if docs_mean is not None else "-",
                          _fmt_num(_sum_value(empty.get(source, []))),
                          f"{top_mean:.3f}" if top_mean is not None else "-",
-                         _histogram_ms(all_points, 0.5), _histogram_ms(all_points, 0.95)])
+                         p50, p95])
         lines.append("  retrieval")
         lines.extend(_table(rows, right={1, 2, 3, 4, 5, 6, 7}, indent="    "))
 
@@ -980,17 +984,16 @@ def _render_agent(metrics: _Metrics, style: _Style) -> list[str]:
         first = _by(metrics.merged("agentwatch.plan.first_try_acceptance"), "gen_ai.agent.name")
         rows = [["agent", "plans", "errors", "iterations: plans", "mean", "accepted first try", "p50", "p95"]]
         for agent, points in sorted(_by(plans, "gen_ai.agent.name").items()):
-            all_points = _combine(points)
-            errors = sum(p.count for p in points if "error.type" in p.attributes)
+            count, errors, p50, p95 = _timed_cells(points)
             agent_iterations = _combine(iterations.get(agent, []))
             mean = _mean(agent_iterations)
             firsts = first.get(agent, [])
             accepted = sum(p.value or 0 for p in firsts if _attr(p, "agentwatch.plan.accepted") in (True, "true", "True"))
             judged = _sum_value(firsts)
-            rows.append([agent, str(all_points.count if all_points else 0), str(errors), _distribution(agent_iterations),
+            rows.append([agent, count, errors, _distribution(agent_iterations),
                          f"{mean:.2f}" if mean is not None else "-",
                          f"{_fmt_num(accepted)}/{_fmt_num(judged)} ({accepted / judged:.0%})" if judged else "-",
-                         _histogram_ms(all_points, 0.5), _histogram_ms(all_points, 0.95)])
+                         p50, p95])
         lines.append("  plans")
         lines.extend(_table(rows, right={1, 2, 4, 5, 6, 7}, indent="    "))
 
@@ -1010,16 +1013,15 @@ def _render_agent(metrics: _Metrics, style: _Style) -> list[str]:
         costs = _by(metrics.merged("agentwatch.gen_ai.client.cost"), "gen_ai.request.model", "gen_ai.response.model")
         rows = [["model", "calls", "errors", "input tokens", "output tokens", "cost", "p50", "p95"]]
         for model, points in sorted(_by(calls, "gen_ai.request.model", "gen_ai.response.model").items()):
-            all_points = _combine(points)
-            errors = sum(p.count for p in points if "error.type" in p.attributes)
+            count, errors, p50, p95 = _timed_cells(points)
             by_type = _by(tokens.get(model, []), "gen_ai.token.type")
             used = {kind: sum(p.total or 0 for p in by_type.get(kind, [])) for kind in ("input", "output")}
             cost = costs.get(model)
             unit = metrics.metrics["agentwatch.gen_ai.client.cost"].unit if cost else ""
-            rows.append([model, str(all_points.count if all_points else 0), str(errors),
+            rows.append([model, count, errors,
                          _fmt_num(used["input"]), _fmt_num(used["output"]),
                          f"{_fmt_num(_sum_value(cost))}{_unit_label(unit)}" if cost else "-",
-                         _histogram_ms(all_points, 0.5), _histogram_ms(all_points, 0.95)])
+                         p50, p95])
         lines.append("  model calls")
         lines.extend(_table(rows, right={1, 2, 3, 4, 5, 6, 7}, indent="    "))
     return lines
