@@ -15,7 +15,7 @@ from opentelemetry.instrumentation.distro import BaseDistro
 
 from agentwatch.distro import _diagnostics
 from agentwatch.distro import environment_variables as ev
-from agentwatch.distro.settings import settings
+from agentwatch.distro.settings import _Reader, settings
 
 #: Contrib instrumentors replaced by an agentwatch subclass that closes a gap.
 _REPLACEMENTS = {
@@ -156,7 +156,7 @@ def _health_probe_exclusion() -> str | None:
     """The URL regex that keeps the health endpoints (``agentwatch.web``) out of traces and HTTP metrics."""
     import re
 
-    if os.environ.get(ev.AGENTWATCH_HEALTH_ENABLED, "").strip().lower() in ("false", "0", "no", "off"):
+    if not _Reader(os.environ, {}).boolean(ev.AGENTWATCH_HEALTH_ENABLED, True):  # garbage: warned, as web reads it
         return None
     prefix = "/" + (os.environ.get(ev.AGENTWATCH_HEALTH_PREFIX, "").strip().strip("/") or "health")
     if not re.fullmatch(r"(/[A-Za-z0-9._~\-]+)+", prefix):

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
-from agentwatch.distro.settings import is_instrumentation_disabled
+from agentwatch.distro.settings import _Reader, is_instrumentation_disabled
 
 OFFICIAL_MODULE = "opentelemetry.instrumentation.google_genai"
 OFFICIAL_DIST = "opentelemetry-instrumentation-google-genai"
@@ -30,14 +30,7 @@ _CHOICE_KEY = "genai:instrumentation"
 def instrumentation_choice(environ: Mapping[str, str] | None = None) -> str:
     """``AGENTWATCH_GENAI_INSTRUMENTATION``: ``agentwatch`` (default) or ``official`` (never raises)."""
     environ = os.environ if environ is None else environ
-    name = ev.AGENTWATCH_GENAI_INSTRUMENTATION
-    raw = (environ.get(name) or "").strip()
-    if not raw:
-        return AGENTWATCH
-    if raw.lower() in _CHOICES:
-        return raw.lower()
-    warn_once(f"config:{name}", f"{name}={raw!r} is not one of {', '.join(_CHOICES)}; using {AGENTWATCH!r} instead")
-    return AGENTWATCH
+    return _Reader(environ, {}).choice(ev.AGENTWATCH_GENAI_INSTRUMENTATION, AGENTWATCH, _CHOICES)
 
 
 def is_official_entry_point(entry_point: Any) -> bool:

@@ -138,6 +138,14 @@ class _Reader:
         self._ok(name)
         return value.lower()
 
+    def names(self, name: str, lower: bool = True) -> list[str] | None:
+        """The items of a comma list (stripped, blanks dropped, lower-cased unless ``lower=False``), or None
+        when unset; records no source (the caller knows whether the list is good)."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        return [part.strip().lower() if lower else part.strip() for part in value.split(",") if part.strip()]
+
     def text(self, name: str, default: str) -> str:
         value = self.raw(name)
         if value is None:
@@ -198,13 +206,12 @@ def default_service_name(argv: list[str] | None = None) -> str:
 
 
 def _exporter_list(reader: _Reader, name: str, default: list[str]) -> list[str]:
-    value = reader.raw(name)
-    if value is None:
+    names = reader.names(name)
+    if names is None:
         reader.sources[name] = "default (AGENTWATCH_EXPORT)"
         return list(default)
-    names = [part.strip().lower() for part in value.split(",") if part.strip()]
     if not names:
-        reader._bad(name, value, "a comma list of exporter names", ",".join(default))
+        reader._bad(name, reader.raw(name), "a comma list of exporter names", ",".join(default))
         return list(default)
     reader._ok(name)
     return names
@@ -293,18 +300,17 @@ def _read_scrubbing(reader: _Reader, settings: Settings) -> None:
     settings.scrub = reader.boolean(ev.AGENTWATCH_SCRUB, True)
 
     name = ev.AGENTWATCH_SCRUB_DISABLED_DETECTORS
-    value = reader.raw(name)
-    if value is None:
+    names = reader.names(name)
+    if names is None:
         reader._default(name)
     else:
-        names = [part.strip().lower() for part in value.split(",") if part.strip()]
         known = set(DETECTORS) | set(DETECTOR_ALIASES)
         good = tuple(n for n in names if n in known)
         unknown = [n for n in names if n not in known]
         if unknown:
             reader._bad(
                 name,
-                value,
+                reader.raw(name),
                 f"a comma list of detector names (unknown: {', '.join(unknown)}; known: {', '.join(DETECTORS)})",
                 ",".join(good),
             )
@@ -326,12 +332,12 @@ def _read_scrubbing(reader: _Reader, settings: Settings) -> None:
         settings.scrub_extra_patterns = tuple(pairs)
 
     name = ev.AGENTWATCH_SCRUB_EXTRA_KEYS
-    value = reader.raw(name)
-    if value is None:
+    keys = reader.names(name, lower=False)
+    if keys is None:
         reader._default(name)
     else:
         reader._ok(name)
-        settings.scrub_extra_keys = tuple(part.strip() for part in value.split(",") if part.strip())
+        settings.scrub_extra_keys = tuple(keys)
 
 
 _cached: Settings | None = None
