@@ -184,24 +184,22 @@ def _parse_table(data: Any) -> dict[str, Price]:
 class PriceTable:
     """Bundled prices, optionally overridden by ``AGENTWATCH_GENAI_PRICES``."""
 
-    def __init__(self, prices: dict[str, Price], as_of: str = "", source: str = ""):
+    def __init__(self, prices: dict[str, Price], as_of: str = ""):
         self.prices = prices
         self.as_of = as_of
-        self.source = source
         self._lookups: dict[str, Price | None] = {}
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> "PriceTable":
         environ = os.environ if environ is None else environ
         prices: dict[str, Price] = {}
-        as_of = source = ""
+        as_of = ""
         try:
             bundled = json.loads(
                 resources.files("agentwatch.instrumentors").joinpath("data/gemini_prices.json").read_text("utf-8")
             )
             prices.update(_parse_table(bundled))
             as_of = bundled.get("_meta", {}).get("as_of", "")
-            source = "bundled"
         except Exception as error:  # noqa: BLE001
             warn_once("genai-prices:bundled", f"the bundled Gemini price table could not be read ({error!r}); no cost")
         path = (environ.get(ev.AGENTWATCH_GENAI_PRICES) or "").strip()
@@ -210,14 +208,13 @@ class PriceTable:
                 with open(path, encoding="utf-8") as handle:
                     override = _parse_table(json.load(handle))
                 prices.update(override)
-                source = f"bundled + {path}"
                 info(f"GenAI prices: {len(override)} models from {path} (over the bundled table of {as_of})")
             except Exception as error:  # noqa: BLE001
                 warn_once(
                     f"config:{ev.AGENTWATCH_GENAI_PRICES}",
                     f"{ev.AGENTWATCH_GENAI_PRICES}={path!r} could not be read ({error}); using the bundled prices instead",
                 )
-        return cls(prices, as_of, source)
+        return cls(prices, as_of)
 
     def price(self, model: str | None) -> Price | None:
         """The price of ``model``: exact name, else its base name (``gemini-2.5-flash-001`` -> ``gemini-2.5-flash``)."""
@@ -263,12 +260,9 @@ def cost_enabled(environ: Mapping[str, str] | None = None) -> bool:
 # Which Gemini instrumentation runs lives in the distro (it decides while loading entry
 # points); re-exported for the Gemini instrumentor, doctor and tests.
 from agentwatch.distro.genai_choice import (  # noqa: E402
-    AGENTWATCH,
     OFFICIAL,
     OFFICIAL_DIST,
     OFFICIAL_MODULE,
-    InstrumentationStatus,
-    announce_choice,
     choice_announced,
     instrumentation_choice,
     instrumentation_status,

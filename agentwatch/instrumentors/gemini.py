@@ -93,7 +93,6 @@ _SCOPE = "agentwatch.instrumentors.gemini"
 _MODULE = "google.genai.models"
 _TOOLS_MODULE = "google.genai._extra_utils"
 _EVENT_NAME = "gen_ai.client.inference.operation.details"
-_log = logging.getLogger("agentwatch.gemini")
 
 # The call span a private round-trip method belongs to (set around the public call).
 _CURRENT: contextvars.ContextVar["_Call | None"] = contextvars.ContextVar("agentwatch_gemini_call", default=None)
@@ -446,6 +445,7 @@ class _Call:
         self.stream_chars = 0  # running length of stream_text
         self.stream_usage: _Usage | None = None
         self.stream_outcome = "completed"
+        self.embedding_usage: _Usage | None = None  # embeddings: from the response's token statistics
 
         self.base = self._base_attributes()
         # metric attributes shared by every record of this call (bounded: no deprecated duplicate)
@@ -662,7 +662,7 @@ class _Call:
         if self.operation == "generate_content":
             usage = self._summed_usage(response)
         elif self.operation == "embeddings":
-            usage = getattr(self, "embedding_usage", None)
+            usage = self.embedding_usage
         if usage is not None:
             attrs.update(usage.attributes())
             cost = self._cost(usage, attrs.get(g.RESPONSE_MODEL))
@@ -716,7 +716,7 @@ class _Call:
             if any(t is not None for t in tokens):
                 self.embedding_usage = _Usage(input=int(sum(t or 0 for t in tokens)))
         metadata = _field(response, "usage_metadata")
-        if metadata is not None and getattr(self, "embedding_usage", None) is None:
+        if metadata is not None and self.embedding_usage is None:
             self.embedding_usage = _Usage.of(metadata)
         return attrs
 
