@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.web import telemetry
 from agentwatch.web._scrub import scrub_text
@@ -194,13 +196,8 @@ def _error_text(error: BaseException) -> str:
 
 
 def _call_suppressed(function: Callable[[], Any]) -> Any:
-    from opentelemetry import context
-
-    token = context.attach(context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True))  # noqa: SLF001
-    try:
+    with suppress_instrumentation():
         return function()
-    finally:
-        context.detach(token)
 
 
 class Runner:
@@ -272,13 +269,8 @@ class Runner:
         if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None)):
 
             async def run_async() -> Any:
-                from opentelemetry import context
-
-                token = context.attach(context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True))  # noqa: SLF001
-                try:
+                with suppress_instrumentation():
                     return await function()
-                finally:
-                    context.detach(token)
 
             future: asyncio.Future = loop.create_task(run_async())
         else:
