@@ -462,28 +462,23 @@ def genai_markdown() -> str:
     return markdown(GENAI_SPANS, GENAI_METRICS)
 
 
-def _write_readme(path: str = "README.md") -> None:
+def _replace_block(text: str, marker: str, body: str) -> str:
+    """``text`` with what lies between ``<!-- {marker}:start ... -->`` and ``<!-- {marker}:end -->`` replaced by ``body``."""
     import re
 
+    return re.sub(
+        rf"(<!-- {re.escape(marker)}:start[^>]*-->\n).*?(<!-- {re.escape(marker)}:end -->)",
+        lambda m: m.group(1) + body + "\n" + m.group(2),
+        text,
+        flags=re.S,
+    )
+
+
+def _write_readme(path: str = "README.md") -> None:
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
-    text = re.sub(
-        r"(<!-- agent-catalogue:start[^>]*-->\n).*?(<!-- agent-catalogue:end -->)",
-        lambda m: m.group(1) + markdown() + "\n" + m.group(2),
-        text,
-        flags=re.S,
-    )
-    text = re.sub(
-        r"(<!-- genai-catalogue:start[^>]*-->\n).*?(<!-- genai-catalogue:end -->)",
-        lambda m: m.group(1) + genai_markdown() + "\n" + m.group(2),
-        text,
-        flags=re.S,
-    )
-    text = re.sub(
-        r"(<!-- vectordb-catalogue:start[^>]*-->\n).*?(<!-- vectordb-catalogue:end -->)",
-        lambda m: m.group(1) + vectordb_markdown() + "\n" + m.group(2),
-        text,
-        flags=re.S,
-    )
+    text = _replace_block(text, "agent-catalogue", markdown())
+    text = _replace_block(text, "genai-catalogue", genai_markdown())
+    text = _replace_block(text, "vectordb-catalogue", vectordb_markdown())
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
