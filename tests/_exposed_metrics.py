@@ -64,10 +64,3 @@ def exposed_samples() -> frozenset[str]:
         if line and not line.startswith("#"):
             names.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0))
     return frozenset(names)
-
-
-def exposed_families() -> frozenset[str]:
-    out = set()
-    for name in exposed_samples():
-        out.add(re.sub(r"_(bucket|count|sum|total|created)$", "", name))
-    return frozenset(out)

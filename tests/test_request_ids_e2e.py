@@ -15,7 +15,6 @@ import re
 import select
 import socket
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,10 +23,8 @@ from urllib.parse import unquote
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _service import BIN, clean_env, free_port, start_service  # noqa: E402
-from otlp_receiver import OTLPReceiver  # noqa: E402
+from _service import BIN, clean_env, start_service
+from otlp_receiver import OTLPReceiver
 
 pytestmark = pytest.mark.slow
 HEX32 = re.compile(r"[0-9a-f]{32}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
 import time
 import urllib.error
@@ -14,10 +13,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _service import clean_env, start_service  # noqa: E402
-from otlp_receiver import OTLPReceiver  # noqa: E402
+from _service import clean_env, start_service
+from otlp_receiver import OTLPReceiver
 
 pytestmark = pytest.mark.slow
 
