@@ -10,38 +10,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.settings import _Reader
 
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~\-]+)+")
-
-
-def _raw(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name)
-    if value is None or not value.strip():
-        return None
-    return value.strip()
-
-
-def _bad(name: str, value: str, expected: str, used: object) -> None:
-    warn_once(f"config:{name}", f"{name}={value!r} is not {expected}; using {used!r} instead")
-
-
-def read_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    """The distro's boolean reader (same accepted values, same one-line warning)."""
-    return _Reader(environ, {}).boolean(name, default)
-
-
-def read_number(environ: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    """The distro's number reader (range-checked, same one-line warning)."""
-    return _Reader(environ, {}).number(name, default, low, high)
-
-
-def read_list(environ: Mapping[str, str], name: str) -> list[str]:
-    value = _raw(environ, name)
-    return [part.strip() for part in value.split(",") if part.strip()] if value else []
+_GEMINI_MODES = ("auto", "off", "key", "live")
 
 
 @dataclass
@@ -66,34 +42,26 @@ class WebSettings:
     error_detail: bool = False
 
 
-def load(environ: Mapping[str, str] | None = None) -> WebSettings:
-    environ = os.environ if environ is None else environ
-    s = WebSettings()
-    s.health_enabled = read_bool(environ, ev.AGENTWATCH_HEALTH_ENABLED, True)
-    prefix = _raw(environ, ev.AGENTWATCH_HEALTH_PREFIX)
-    if prefix is not None:
-        candidate = "/" + prefix.strip("/")
-        if _PREFIX.fullmatch(candidate):
-            s.prefix = candidate
-        else:
-            _bad(ev.AGENTWATCH_HEALTH_PREFIX, prefix, "a URL path such as /health or /ops/health", s.prefix)
-    s.check_timeout = read_number(environ, ev.AGENTWATCH_HEALTH_CHECK_TIMEOUT, 2.0, 0.01, 300.0)
-    s.cache_ttl = read_number(environ, ev.AGENTWATCH_HEALTH_CACHE_TTL, 5.0, 0.0, 86400.0)
-    if _raw(environ, ev.AGENTWATCH_HEALTH_CRITICAL) is not None:
-        s.critical = read_list(environ, ev.AGENTWATCH_HEALTH_CRITICAL)
-    s.sqlite_path = _raw(environ, ev.AGENTWATCH_HEALTH_SQLITE_PATH)
-    s.disk_path = _raw(environ, ev.AGENTWATCH_HEALTH_DISK_PATH) or "."
-    s.disk_min_free_mb = read_number(environ, ev.AGENTWATCH_HEALTH_DISK_MIN_FREE_MB, 100.0, 0.0, 1e9)
-    gemini = _raw(environ, ev.AGENTWATCH_HEALTH_GEMINI)
-    if gemini is not None:
-        if gemini.lower() in ("auto", "off", "key", "live"):
-            s.gemini = gemini.lower()
-        else:
-            _bad(ev.AGENTWATCH_HEALTH_GEMINI, gemini, "one of auto, off, key, live", s.gemini)
-    s.gemini_ttl = read_number(environ, ev.AGENTWATCH_HEALTH_GEMINI_TTL, 300.0, 1.0, 86400.0)
-    s.gemini_model = _raw(environ, ev.AGENTWATCH_HEALTH_GEMINI_MODEL) or s.gemini_model
-    s.chroma_url = _raw(environ, ev.AGENTWATCH_HEALTH_CHROMA_URL)
-    for item in read_list(environ, ev.AGENTWATCH_HEALTH_HTTP_URLS):
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else []
+
+
+def _prefix(reader: _Reader, default: str) -> str:
+    """``AGENTWATCH_HEALTH_PREFIX`` as ``/a/b`` (slashes at either end optional)."""
+    value = reader.raw(ev.AGENTWATCH_HEALTH_PREFIX)
+    if value is None:
+        return default
+    candidate = "/" + value.strip("/")
+    if _PREFIX.fullmatch(candidate):
+        return candidate
+    reader._bad(ev.AGENTWATCH_HEALTH_PREFIX, value, "a URL path such as /health or /ops/health", default)  # noqa: SLF001
+    return default
+
+
+def _http_urls(value: str | None) -> list[tuple[str, str]]:
+    """``AGENTWATCH_HEALTH_HTTP_URLS``: ``[name=]http(s)://...`` items; a bad one is said and skipped."""
+    urls = []
+    for item in _split(value):
         name, sep, url = item.partition("=")
         if not sep:
             name, url = "", item
@@ -105,15 +73,35 @@ def load(environ: Mapping[str, str] | None = None) -> WebSettings:
             )
             continue
         if not name:
-            from urllib.parse import urlsplit
-
             name = "http:" + (urlsplit(url).hostname or "dependency")
-        s.http_urls.append((name, url))
-    s.startup_retries = int(read_number(environ, ev.AGENTWATCH_HEALTH_STARTUP_RETRIES, 3, 0, 100))
-    s.startup_backoff = read_number(environ, ev.AGENTWATCH_HEALTH_STARTUP_BACKOFF, 0.5, 0.0, 60.0)
-    s.drain_delay = read_number(environ, ev.AGENTWATCH_DRAIN_DELAY, 0.0, 0.0, 3600.0)
-    s.error_handlers = read_bool(environ, ev.AGENTWATCH_ERROR_HANDLERS, True)
-    s.error_detail = read_bool(environ, ev.AGENTWATCH_ERROR_DETAIL, False)
+        urls.append((name, url))
+    return urls
+
+
+def load(environ: Mapping[str, str] | None = None) -> WebSettings:
+    """Read every variable once, with the distro's reader (same accepted values, same warning lines)."""
+    s = WebSettings()
+    r = _Reader(os.environ if environ is None else environ, {})
+    s.health_enabled = r.boolean(ev.AGENTWATCH_HEALTH_ENABLED, s.health_enabled)
+    s.prefix = _prefix(r, s.prefix)
+    s.check_timeout = r.number(ev.AGENTWATCH_HEALTH_CHECK_TIMEOUT, s.check_timeout, 0.01, 300.0)
+    s.cache_ttl = r.number(ev.AGENTWATCH_HEALTH_CACHE_TTL, s.cache_ttl, 0.0, 86400.0)
+    critical = r.raw(ev.AGENTWATCH_HEALTH_CRITICAL)
+    if critical is not None:
+        s.critical = _split(critical)
+    s.sqlite_path = r.raw(ev.AGENTWATCH_HEALTH_SQLITE_PATH)
+    s.disk_path = r.text(ev.AGENTWATCH_HEALTH_DISK_PATH, s.disk_path)
+    s.disk_min_free_mb = r.number(ev.AGENTWATCH_HEALTH_DISK_MIN_FREE_MB, s.disk_min_free_mb, 0.0, 1e9)
+    s.gemini = r.choice(ev.AGENTWATCH_HEALTH_GEMINI, s.gemini, _GEMINI_MODES)
+    s.gemini_ttl = r.number(ev.AGENTWATCH_HEALTH_GEMINI_TTL, s.gemini_ttl, 1.0, 86400.0)
+    s.gemini_model = r.text(ev.AGENTWATCH_HEALTH_GEMINI_MODEL, s.gemini_model)
+    s.chroma_url = r.raw(ev.AGENTWATCH_HEALTH_CHROMA_URL)
+    s.http_urls = _http_urls(r.raw(ev.AGENTWATCH_HEALTH_HTTP_URLS))
+    s.startup_retries = int(r.number(ev.AGENTWATCH_HEALTH_STARTUP_RETRIES, s.startup_retries, 0, 100))
+    s.startup_backoff = r.number(ev.AGENTWATCH_HEALTH_STARTUP_BACKOFF, s.startup_backoff, 0.0, 60.0)
+    s.drain_delay = r.number(ev.AGENTWATCH_DRAIN_DELAY, s.drain_delay, 0.0, 3600.0)
+    s.error_handlers = r.boolean(ev.AGENTWATCH_ERROR_HANDLERS, s.error_handlers)
+    s.error_detail = r.boolean(ev.AGENTWATCH_ERROR_DETAIL, s.error_detail)
     return s
 
 
