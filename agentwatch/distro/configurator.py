@@ -106,16 +106,10 @@ def _check_endpoints(settings: Settings) -> None:
     if settings.endpoint_check and to_probe:
 
         def report(endpoint: str, signals: list[str], error: str) -> None:
-            destination = f"the OTLP collector at {endpoint}"
-            exporters.unreachable(
-                destination,
-                signals,
-                error,
-                "Point OTEL_EXPORTER_OTLP_ENDPOINT at your collector, or set AGENTWATCH_EXPORT=local "
-                "to write local files instead.",
-            )
+            destination, fix = exporters.otlp_destination(endpoint)
+            exporters.unreachable(destination, signals, error, fix)
             # Mark it failing so recovery is reported once it answers.
-            exporters.health_for(destination, "").failing = True
+            exporters.health_for(destination, fix).failing = True
 
         endpoints.probe_in_background(to_probe, report)
 

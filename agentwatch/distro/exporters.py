@@ -467,15 +467,21 @@ def otlp_endpoint_for(signal: str, target: str, settings: Settings, environ) -> 
     return endpoints.otlp_endpoint(signal, protocol, environ)[0]
 
 
+def otlp_destination(endpoint: str) -> tuple[str, str]:
+    """The destination text of an OTLP endpoint (one per collector: the key of its ``health_for`` record,
+    shared by the exporters and the start-up probe) and the fix to print when it cannot be reached."""
+    return (
+        f"the OTLP collector at {endpoints.origin(endpoint)}",
+        "Point OTEL_EXPORTER_OTLP_ENDPOINT at your collector, or set AGENTWATCH_EXPORT=local "
+        "to write local files instead.",
+    )
+
+
 def _destination(name: str, signal: str, target: str, settings: Settings, environ) -> tuple[str | None, str]:
     """Where an exporter sends (for messages), and the fix to print when it cannot."""
     endpoint = otlp_endpoint_for(signal, target, settings, environ)
     if endpoint is not None:
-        return (
-            f"the OTLP collector at {endpoints.origin(endpoint)}",
-            "Point OTEL_EXPORTER_OTLP_ENDPOINT at your collector, or set AGENTWATCH_EXPORT=local "
-            "to write local files instead.",
-        )
+        return otlp_destination(endpoint)
     if name == "otlp_json_file":
         return f"the directory {settings.file_dir}", "Check AGENTWATCH_FILE_DIR is writable."
     return None, ""
