@@ -37,6 +37,7 @@ import time
 from typing import Any, Callable
 
 from agentwatch.distro import context
+from agentwatch.distro.scrubbing import ERROR_MARK
 
 _ATTACHED_MARK = "_agentwatch_wrapped"
 
@@ -114,7 +115,6 @@ def _trace_ids(record: logging.LogRecord) -> tuple[str | None, str | None]:
     return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
 
 
-ERROR_MARK = "[REDACTED:error]"
 
 # What a stdout line shows instead of something it could not handle, said once per kind (never per
 # record): kind -> (what went wrong, what is printed instead).

@@ -155,12 +155,12 @@ def _merge(parts: list[tuple[str, str]]) -> bytes:
         try:
             parsed = list(text_string_to_metric_families(text))
         except Exception:  # noqa: BLE001 - a broken peer is left out
-            warn_once(f"prometheus-parse-{worker}", f"agentwatch: unreadable metrics from worker {worker}, skipped")
+            warn_once(f"prometheus-parse-{worker}", f"unreadable metrics from worker {worker}, skipped")
             continue
         for family in parsed:
             merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
             if merged.type != family.type:
-                warn_once(f"prometheus-type-{family.name}", f"agentwatch: metric {family.name} has types "
+                warn_once(f"prometheus-type-{family.name}", f"metric {family.name} has types "
                           f"{merged.type} and {family.type} in different workers; kept {merged.type}")
                 continue
             merged.samples.extend(s._replace(labels={**s.labels, WORKER_LABEL: worker}) for s in family.samples)
@@ -200,7 +200,7 @@ class AgentwatchPrometheusReader(PrometheusMetricReader):
             if exc.errno == errno.EADDRINUSE:
                 self._start_peer()
             else:
-                warn_once(f"prometheus-bind-{self.host}:{self.port}", f"agentwatch: cannot serve Prometheus "
+                warn_once(f"prometheus-bind-{self.host}:{self.port}", f"cannot serve Prometheus "
                           f"metrics on {self.host}:{self.port} ({exc}); metrics are collected but not served")
             return
         self.role = "server"
@@ -214,7 +214,7 @@ class AgentwatchPrometheusReader(PrometheusMetricReader):
             self._httpd = _Server("127.0.0.1", 0, self)
             self._entry = self._write(self.worker, str(self._httpd.server_address[1]))
         except OSError as exc:
-            warn_once(f"prometheus-peer-{self.port}", f"agentwatch: this worker's metrics cannot join the "
+            warn_once(f"prometheus-peer-{self.port}", f"this worker's metrics cannot join the "
                       f"Prometheus endpoint on port {self.port} ({exc}); they are collected but not served")
             self._close(forked=False)
             return
@@ -244,7 +244,7 @@ class AgentwatchPrometheusReader(PrometheusMetricReader):
         except (OSError, ValueError):
             pid = 0
         if self.role == "peer" and not _alive(pid):
-            warn_once(f"prometheus-foreign-{self.port}", f"agentwatch: {self.host}:{self.port} is held by a "
+            warn_once(f"prometheus-foreign-{self.port}", f"{self.host}:{self.port} is held by a "
                       f"program that is not an agentwatch endpoint; worker metrics are not served there")
 
     def _receive_metrics(self, metrics_data: object, timeout_millis: float = 10_000, **kwargs: object) -> None:
