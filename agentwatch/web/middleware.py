@@ -29,8 +29,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+
 from agentwatch.distro._diagnostics import warn_once
-from agentwatch.web import config, errors, health
+from agentwatch.web import checks, config, errors, health
 from agentwatch.web import request_id as rid
 from agentwatch.web._guard import guarded, step_failed
 
@@ -94,6 +97,7 @@ class AgentwatchMiddleware:
             tokens = rid.set_current(request_id, session_id)
         except Exception as error:  # noqa: BLE001
             scope.pop(rid.SCOPE_KEY, None)  # tells the error handlers this request is not ours to touch
+            scope.pop(rid.SESSION_SCOPE_KEY, None)
             step_failed("request ids", error, "such requests are passed to the app untouched")
             tokens = None
         if tokens is None:
@@ -204,8 +208,6 @@ def _with_id_headers(message: dict, request_id: str, session_id: str | None) -> 
 
 
 def _annotate_span(request_id: str, session_id: str | None = None) -> None:
-    from opentelemetry import trace
-
     span = trace.get_current_span()
     if span.is_recording():
         span.set_attribute(rid.REQUEST_ID_KEY, request_id)
@@ -215,9 +217,6 @@ def _annotate_span(request_id: str, session_id: str | None = None) -> None:
 
 def _attach_baggage(request_id: str, session_id: str | None) -> Any:
     """Put the ids in the W3C baggage of the request's context (sent on by the httpx instrumentation)."""
-    from opentelemetry import baggage
-    from opentelemetry import context as otel_context
-
     ctx = baggage.set_baggage(rid.REQUEST_ID_KEY, request_id)
     if session_id is not None:
         ctx = baggage.set_baggage(rid.SESSION_ID_KEY, session_id, ctx)
@@ -225,11 +224,8 @@ def _attach_baggage(request_id: str, session_id: str | None) -> Any:
 
 
 def _detach(token: Any) -> None:
-    if token is None:
-        return
-    from opentelemetry import context as otel_context
-
-    otel_context.detach(token)
+    if token is not None:
+        otel_context.detach(token)
 
 
 def build(app: Any, stack: Any) -> Any:
@@ -238,8 +234,6 @@ def build(app: Any, stack: Any) -> Any:
 
     s = config.settings()
     try:
-        from agentwatch.web import checks
-
         checks.load_entry_points()
         routes = health_routes(app, s.prefix) if s.health_enabled else {}
         if s.error_handlers:

@@ -19,15 +19,25 @@ from __future__ import annotations
 
 import contextvars
 import uuid
+from typing import Any, Mapping
+
+from opentelemetry import baggage
 
 from agentwatch.distro import context as _context
-from agentwatch.distro.context import REQUEST_ID_KEY, SESSION_ID_KEY, current_request_id, current_session_id
+from agentwatch.distro.context import (
+    REQUEST_ID_KEY,
+    SESSION_ID_KEY,
+    current_request_id,
+    current_session_id,
+    is_valid_id,
+)
 
 HEADER = "x-request-id"
 SESSION_HEADER = "x-session-id"
 SCOPE_KEY = "agentwatch.request_id"
 SESSION_SCOPE_KEY = "agentwatch.session_id"
-_VALID = _context.VALID_ID
+_HEADER = HEADER.encode()
+_SESSION_HEADER = SESSION_HEADER.encode()
 
 __all__ = [
     "HEADER",
@@ -48,15 +58,13 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def _well_formed(incoming: str | bytes | None) -> str | None:
+def _well_formed(incoming: Any) -> str | None:
     if isinstance(incoming, bytes):
         try:
             incoming = incoming.decode("ascii")
         except UnicodeDecodeError:
             return None
-    if isinstance(incoming, str) and _VALID.fullmatch(incoming):
-        return incoming
-    return None
+    return incoming if is_valid_id(incoming) else None
 
 
 def accept_or_generate(incoming: str | bytes | None) -> str:
@@ -64,43 +72,58 @@ def accept_or_generate(incoming: str | bytes | None) -> str:
     return _well_formed(incoming) or new_request_id()
 
 
-def _header(scope: dict, name: bytes) -> bytes | None:
+def _headers(scope: dict) -> tuple[bytes | None, bytes | None]:
+    """The first ``X-Request-ID`` and ``X-Session-ID`` values, in one pass over the headers."""
+    request = session = None
     for key, value in scope.get("headers") or ():
-        if key.lower() == name:
-            return value
-    return None
+        name = key.lower()
+        if name == _HEADER:
+            if request is None:
+                request = value
+        elif name == _SESSION_HEADER and session is None:
+            session = value
+    return request, session
 
 
-def _from_baggage(key: str) -> str | None:
-    """A well-formed id from the W3C baggage the server instrumentation extracted, if any."""
+def _baggage() -> Mapping[str, object]:
+    """The W3C baggage the server instrumentation extracted (empty if it cannot be read)."""
     try:
-        from opentelemetry import baggage
-
-        return _well_formed(baggage.get_baggage(key))
+        return baggage.get_all()
     except Exception:  # noqa: BLE001
-        return None
+        return {}
+
+
+def _assign(scope: dict) -> None:
+    """Find both ids (one pass over the headers, baggage read only when a header lacks) and keep them in the scope."""
+    request_header, session_header = _headers(scope)
+    request_id = _well_formed(request_header)
+    session_id = _well_formed(session_header)
+    if request_id is None or session_header is None:
+        entries = _baggage()
+        if request_id is None:
+            request_id = _well_formed(entries.get(REQUEST_ID_KEY)) or new_request_id()
+        if session_header is None:  # a malformed X-Session-ID is dropped, not replaced from baggage
+            session_id = _well_formed(entries.get(SESSION_ID_KEY))
+    if not scope.get(SCOPE_KEY):
+        scope[SCOPE_KEY] = request_id
+    scope.setdefault(SESSION_SCOPE_KEY, session_id)
 
 
 def from_scope(scope: dict) -> str:
-    """The request's id: the one already assigned to this scope, else from its header or baggage (assigned now)."""
+    """The request's id: the one already assigned to this scope, else from its header or baggage (assigned now,
+    with the session id)."""
     existing = scope.get(SCOPE_KEY)
     if existing:
         return existing
-    request_id = _well_formed(_header(scope, b"x-request-id"))
-    if request_id is None:
-        request_id = _from_baggage(REQUEST_ID_KEY) or new_request_id()
-    scope[SCOPE_KEY] = request_id
-    return request_id
+    _assign(scope)
+    return scope[SCOPE_KEY]
 
 
 def session_from_scope(scope: dict) -> str | None:
     """The request's session id (``X-Session-ID``, else baggage) when well formed, else None."""
-    if SESSION_SCOPE_KEY in scope:
-        return scope[SESSION_SCOPE_KEY]
-    incoming = _header(scope, b"x-session-id")
-    session_id = _well_formed(incoming) if incoming is not None else _from_baggage(SESSION_ID_KEY)
-    scope[SESSION_SCOPE_KEY] = session_id
-    return session_id
+    if SESSION_SCOPE_KEY not in scope:
+        _assign(scope)
+    return scope[SESSION_SCOPE_KEY]
 
 
 def set_current(request_id: str | None, session_id: str | None = None) -> tuple[contextvars.Token, contextvars.Token]:
