@@ -177,7 +177,7 @@ def load_entry_points() -> None:
 # --- running ------------------------------------------------------------------------------
 
 
-def _interpret(name: str, critical: bool, value: Any) -> tuple[str, str | None]:
+def _interpret(value: Any) -> tuple[str, str | None]:
     if value is None or value is True:
         return HEALTHY, None
     if value is False:
@@ -222,9 +222,6 @@ class Runner:
     def ttl_of(self, check: Check) -> float:
         return check.ttl if check.ttl is not None else self.default_ttl
 
-    def last(self, name: str) -> CheckResult | None:
-        return self._results.get(name)
-
     def cached(self, check: Check) -> CheckResult | None:
         result = self._results.get(check.name)
         if result is not None and time.time() - result.checked_at < self.ttl_of(check):
@@ -251,7 +248,7 @@ class Runner:
         remaining = max(0.0, timeout - (time.monotonic() - started))
         try:
             value = await asyncio.wait_for(asyncio.shield(future), remaining)
-            status, error = _interpret(check.name, critical, value)
+            status, error = _interpret(value)
         except asyncio.TimeoutError:
             status, error = UNHEALTHY, f"timed out after {timeout:g}s"
         except asyncio.CancelledError:

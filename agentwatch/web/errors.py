@@ -26,15 +26,16 @@ from agentwatch.web import telemetry
 from agentwatch.web._guard import guarded, step_failed
 from agentwatch.web._scrub import scrub_text
 from agentwatch.web.request_id import (
+    HEADER,
     REQUEST_ID_KEY,
     SCOPE_KEY,
+    SESSION_HEADER,
     SESSION_SCOPE_KEY,
     current_request_id,
     new_request_id,
 )
 
 GENERIC_MESSAGE = "An internal error occurred. Quote the request id when reporting it."
-REQUEST_ID_ATTRIBUTE = REQUEST_ID_KEY  # "agentwatch.request.id"
 
 
 def _request_id(scope: dict) -> str:
@@ -70,7 +71,7 @@ def _record_on_span(exc: BaseException, request_id: str) -> None:
             escaped=True,
         )
     span.set_attribute("error.type", error_type)
-    span.set_attribute(REQUEST_ID_ATTRIBUTE, request_id)
+    span.set_attribute(REQUEST_ID_KEY, request_id)
     span.set_status(Status(StatusCode.ERROR, f"{error_type}: {message}"[:500]))
 
 
@@ -109,16 +110,9 @@ def _scrub_recorded_events(span: Any) -> None:
         step_failed("exception event scrubbing", error, "the exporters' scrubber still scrubs those events")
 
 
-def _plain_500(_request: Any, _exc: Exception) -> Any:
-    """Starlette's own answer to an unhandled exception (what the app gives without agentwatch)."""
-    from starlette.responses import PlainTextResponse
-
-    return PlainTextResponse("Internal Server Error", status_code=500)
-
-
-def make_server_error_handler(detail: bool, fallback: Callable[[Any, Exception], Any] = _plain_500):
-    """The JSON 500 handler. ``fallback`` (the server error middleware's own response) answers for
-    requests agentwatch did not set up and when building the JSON answer fails."""
+def make_server_error_handler(detail: bool, fallback: Callable[[Any, Exception], Any]):
+    """The JSON 500 handler. ``fallback`` (the server error middleware's own response: Starlette's plain
+    500) answers for requests agentwatch did not set up and when building the JSON answer fails."""
 
     async def agentwatch_server_error(request, exc: Exception):
         scope = request.scope
@@ -148,10 +142,10 @@ def _json_500(scope: dict, exc: Exception, detail: bool, request_id: str) -> Any
     if detail:
         text = scrub_text(str(exc))
         message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    headers = {"X-Request-ID": request_id}
+    headers = {HEADER: request_id}
     session_id = scope.get(SESSION_SCOPE_KEY)
     if session_id:
-        headers["X-Session-ID"] = session_id
+        headers[SESSION_HEADER] = session_id
     return JSONResponse(
         {"error": "internal_server_error", "message": message, "request_id": request_id},
         status_code=500,
@@ -181,7 +175,6 @@ def _with_request_id(original):
             step_failed("request id in error bodies", error, "FastAPI's error bodies are sent as they are")
         return response
 
-    handler.__agentwatch_wrapped__ = original  # type: ignore[attr-defined]
     return handler
 
 

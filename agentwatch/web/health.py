@@ -27,8 +27,10 @@ from agentwatch.distro._diagnostics import warn_once
 from agentwatch.web import checks as checks_module
 from agentwatch.web import config
 from agentwatch.web.checks import DEGRADED, HEALTHY, UNHEALTHY, Check, CheckResult, Runner, overall
+from agentwatch.web.request_id import HEADER
 
 STARTING, STARTED, FAILED, DRAINING = "starting", "started", "failed", "draining"
+_REQUEST_HEADER = HEADER.encode()
 _logger = logging.getLogger("agentwatch")
 
 
@@ -212,7 +214,7 @@ async def _respond(send: Send, status: int, body: dict[str, Any], head: bool, re
         (b"cache-control", b"no-store"),
     ]
     if request_id:
-        headers.append((b"x-request-id", request_id.encode()))
+        headers.append((_REQUEST_HEADER, request_id.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else payload})
 

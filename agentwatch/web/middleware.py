@@ -37,6 +37,9 @@ from agentwatch.web import checks, config, errors, health
 from agentwatch.web import request_id as rid
 from agentwatch.web._guard import guarded, step_failed
 
+_REQUEST_HEADER = rid.HEADER.encode()
+_SESSION_HEADER = rid.SESSION_HEADER.encode()
+
 
 def _app_paths(app: Any) -> set[str]:
     paths: set[str] = set()
@@ -198,9 +201,9 @@ def _with_id_headers(message: dict, request_id: str, session_id: str | None) -> 
     """The response start with ``X-Request-ID`` (and ``X-Session-ID``) added unless the app set them."""
     if message.get("type") != "http.response.start":
         return message
-    extra = [(b"x-request-id", request_id.encode())]
+    extra = [(_REQUEST_HEADER, request_id.encode())]
     if session_id is not None:
-        extra.append((b"x-session-id", session_id.encode()))
+        extra.append((_SESSION_HEADER, session_id.encode()))
     headers = list(message.get("headers") or [])
     present = {name.lower() for name, _ in headers}
     missing = [item for item in extra if item[0] not in present]

@@ -15,6 +15,7 @@ from typing import Any
 
 from agentwatch.distro.context import current_request_id, current_session_id
 from agentwatch.web._guard import step_failed
+from agentwatch.web.request_id import HEADER, SESSION_HEADER
 
 #: (module, class) pairs whose ``send`` is wrapped, when the module is installed.
 TARGETS = (
@@ -30,11 +31,11 @@ def add_headers(request: Any) -> None:
     request_id = current_request_id()
     if request_id is None:
         return
-    headers = request.headers
-    if "x-request-id" not in headers:
+    headers = request.headers  # (case-insensitive; the names are sent as written here)
+    if HEADER not in headers:
         headers["X-Request-ID"] = request_id
     session_id = current_session_id()
-    if session_id is not None and "x-session-id" not in headers:
+    if session_id is not None and SESSION_HEADER not in headers:
         headers["X-Session-ID"] = session_id
 
 

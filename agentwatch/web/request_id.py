@@ -45,7 +45,6 @@ __all__ = [
     "SCOPE_KEY",
     "SESSION_HEADER",
     "SESSION_ID_KEY",
-    "accept_or_generate",
     "current_request_id",
     "current_session_id",
     "from_scope",
@@ -65,11 +64,6 @@ def _well_formed(incoming: Any) -> str | None:
         except UnicodeDecodeError:
             return None
     return incoming if is_valid_id(incoming) else None
-
-
-def accept_or_generate(incoming: str | bytes | None) -> str:
-    """The incoming id when well-formed, else a new one."""
-    return _well_formed(incoming) or new_request_id()
 
 
 def _headers(scope: dict) -> tuple[bytes | None, bytes | None]:
