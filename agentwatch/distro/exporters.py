@@ -16,10 +16,11 @@ so every exporter, whatever its name, only ever sees scrubbed data.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader
@@ -46,7 +47,9 @@ _QUIETED_LOGGERS = (
 _RETRY_NOISE = ("Transient error", "Failed to export", "Shutdown in progress", "already shutdown")
 
 
-def _installed(signal: str) -> dict[str, Any]:
+@functools.lru_cache(maxsize=None)
+def _installed(signal: str) -> Mapping[str, Any]:
+    """The signal's exporter entry points by name, scanned once per process (not once per call)."""
     return {ep.name: ep for ep in entry_points(group=_GROUPS[signal])}
 
 
@@ -90,10 +93,8 @@ def _load(signal: str, target: str) -> type:
     return _installed(signal)[target].load()
 
 
-def _instantiate(signal: str, target: str, settings: Settings, environ) -> Any:
-    """The exporter of an entry point; the OTLP ones get their validated endpoint explicitly."""
-    cls = _load(signal, target)
-    endpoint = otlp_endpoint_for(signal, target, settings, environ)
+def _instantiate(cls: type, endpoint: str | None) -> Any:
+    """The exporter of a loaded entry point; the OTLP ones get their validated endpoint explicitly."""
     return cls() if endpoint is None else cls(endpoint=endpoint)
 
 
@@ -477,9 +478,9 @@ def otlp_destination(endpoint: str) -> tuple[str, str]:
     )
 
 
-def _destination(name: str, signal: str, target: str, settings: Settings, environ) -> tuple[str | None, str]:
-    """Where an exporter sends (for messages), and the fix to print when it cannot."""
-    endpoint = otlp_endpoint_for(signal, target, settings, environ)
+def _destination(name: str, endpoint: str | None, settings: Settings) -> tuple[str | None, str]:
+    """Where an exporter sends (for messages), and the fix to print when it cannot; ``endpoint``: what
+    :func:`otlp_endpoint_for` gave it."""
     if endpoint is not None:
         return otlp_destination(endpoint)
     if name == "otlp_json_file":
@@ -492,14 +493,15 @@ def build_exporters(signal: str, settings: Settings, environ) -> list[Any]:
     exporters = []
     for name, target in resolve_names(signal, settings):
         try:
-            inner = _instantiate(signal, target, settings, environ)
+            endpoint = otlp_endpoint_for(signal, target, settings, environ)
+            inner = _instantiate(_load(signal, target), endpoint)
         except Exception as error:  # noqa: BLE001 - one bad exporter must not cost the others
             warn_once(
                 f"exporter-init:{signal}:{name}",
                 f"OTEL_{signal.upper()}_EXPORTER: exporter {name!r} could not be created ({error!r}); skipping it",
             )
             continue
-        destination, fix = _destination(name, signal, target, settings, environ)
+        destination, fix = _destination(name, endpoint, settings)
         health = health_for(destination, fix) if destination else None
         exporters.append(_GUARDS[signal](name, inner, health, scrubbing.scrubber_for(settings)))
         _created.append(exporters[-1])
@@ -525,9 +527,10 @@ def build_metric_readers(settings: Settings, environ, export_interval_ms: float 
             if isinstance(loaded, type) and issubclass(loaded, MetricReader):
                 readers.append(scrub_pull_reader(loaded(), scrubber))
                 continue
-            destination, fix = _destination(name, "metrics", target, settings, environ)
+            endpoint = otlp_endpoint_for("metrics", target, settings, environ)
+            destination, fix = _destination(name, endpoint, settings)
             health = health_for(destination, fix) if destination else None
-            exporter = GuardedMetricExporter(name, _instantiate("metrics", target, settings, environ), health, scrubber)
+            exporter = GuardedMetricExporter(name, _instantiate(loaded, endpoint), health, scrubber)
             _created.append(exporter)
             readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=export_interval_ms))
         except Exception as error:  # noqa: BLE001

@@ -576,6 +576,8 @@ class Scrubber:
     # construction ------------------------------------------------------------------------
     def _build(self) -> None:
         on = self.enabled
+        # AGENTWATCH_SCRUB_EXTRA_PATTERNS: (pattern.sub, its replacement), built once, not per string.
+        self._extra_subs = [(pattern.sub, self._extra_repl(kind)) for kind, pattern in self.extra_patterns]
         vendor: list[str] = []
         for group, branches in _VENDOR_BRANCHES.items():
             wanted = ("openai_api_key" in on or "anthropic_api_key" in on) if group == "sk-" else group in on
@@ -729,8 +731,8 @@ class Scrubber:
                         out = self._numeric.sub(self._numeric_repl, out)
                     elif windows:
                         out = _windowed_sub(self._numeric, self._numeric_repl, out, windows)
-        for kind, pattern in self.extra_patterns:
-            out = pattern.sub(self._extra_repl(kind), out)
+        for sub, repl in self._extra_subs:
+            out = sub(repl, out)
         return out
 
     def _numeric_windows(self, raw: bytes, kinds: bytes, digits: bytes) -> list[tuple[int, int]]:

@@ -100,9 +100,7 @@ def flush_and_shutdown(timeout: float | None = None) -> bool:
             except Exception:  # noqa: BLE001,S110
                 pass
         worker.join(max(0.0, min(0.2, budget - (time.monotonic() - started))))
-    from agentwatch.distro.exporters import report_queue_drops
-
-    for callback in (report_queue_drops, *_on_done):
+    for callback in _on_done:
         try:
             callback()
         except Exception:  # noqa: BLE001,S110
