@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,15 +30,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import (  # noqa: E402
-    APP,
     FAKE_GEMINI,
     RESULTS,
     SINK,
     drive_load,
     free_port,
-    mode_command_and_env,
     percentile,
     proc_status_kib,
+    start_app,
     start_helper,
     stop_app,
     stop_helper,
@@ -100,7 +98,6 @@ class RssSampler(threading.Thread):
 
 def run_phase(phase: str, ctx: dict, args) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"faults-{phase}-", dir=ctx["tmp"]))
-    port = free_port()
     sink = blackhole = None
     if phase in ("healthy", "down"):
         sink_port = free_port()
@@ -110,26 +107,23 @@ def run_phase(phase: str, ctx: dict, args) -> dict:
     else:
         blackhole = Blackhole()
         endpoint = f"http://127.0.0.1:{blackhole.port}"
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))}
-    base_env.update(GEMINI_BASE_URL=ctx["fake_url"], GEMINI_API_KEY="bench-key",
-                    AGENT_DB_PATH=str(workdir / "kb.sqlite3"), PYTHONUNBUFFERED="1")
-    command, env = mode_command_and_env("agentwatch", base_env, endpoint, args)
-    command += ["--port", str(port)]
     app_core = ctx["app_core"]
-    preexec = (lambda: os.sched_setaffinity(0, {app_core})) if app_core is not None else None
     log_path = workdir / "app.log"
     duration = args.outage if phase == "down" else args.duration
     result: dict = {"phase": phase, "seconds": duration}
     proc = None
     sampler = None
+    outage_started: list[float] = []  # when the sink was stopped (set by the timer's thread)
+
+    def start_outage() -> None:
+        stop_helper(sink)
+        outage_started.append(time.monotonic())
+
     try:
-        with open(log_path, "wb") as log:
-            t0 = time.monotonic()
-            proc = subprocess.Popen(command, env=env, cwd=str(APP.parent), stdout=log, stderr=subprocess.STDOUT,
-                                    preexec_fn=preexec, start_new_session=True)
+        proc, port, t0 = start_app("agentwatch", endpoint, ctx, workdir, args)
         wait_first_answer(proc, port, t0, 60)
         if phase == "down":  # the outage starts when the measurement does
-            threading.Timer(max(0.0, args.warmup - 0.1), stop_helper, [sink]).start()
+            threading.Timer(max(0.0, args.warmup - 0.1), start_outage).start()
             sampler = RssSampler(proc.pid)
             sampler.start()
         state, window = asyncio.run(drive_load(
@@ -145,7 +139,8 @@ def run_phase(phase: str, ctx: dict, args) -> dict:
         if sampler is not None:
             sampler.stopped.set()
             sampler.join(2)
-            outage = [kib for at, kib in sampler.samples if at >= t0]  # from the warm-up on
+            # Only the samples taken once the sink was down (the sampler starts with the warm-up).
+            outage = [kib for at, kib in sampler.samples if outage_started and at >= outage_started[0]]
             if outage:
                 result.update(rss_start_mib=outage[0] / 1024, rss_peak_mib=max(outage) / 1024,
                               rss_end_mib=outage[-1] / 1024, rss_growth_mib=(max(outage) - outage[0]) / 1024)

@@ -369,29 +369,38 @@ def tail(path: Path, n: int = 15) -> str:
         return ""
 
 
-def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
-    result = RunResult(mode=mode, round=rnd, ok=False)
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-", dir=ctx["tmp"]))
-    log_path = workdir / "app.log"
+def start_app(mode: str, endpoint: str, ctx: dict, workdir: Path, args) -> tuple[subprocess.Popen, int, float]:
+    """The demo app under ``mode`` exporting to ``endpoint``, on a free port, pinned to ``ctx["app_core"]``,
+    its database and output (``app.log``) in ``workdir``, without the caller's OTEL_*/AGENTWATCH_* variables.
+    Returns (process, port, launch time for :func:`wait_first_answer`)."""
     port = free_port()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))}
     base_env.update(
         GEMINI_BASE_URL=ctx["fake_url"], GEMINI_API_KEY="bench-key", AGENT_DB_PATH=str(workdir / "kb.sqlite3"),
         PYTHONUNBUFFERED="1",
     )
-    command, env = mode_command_and_env(mode, base_env, ctx["sink_url"], args)
+    command, env = mode_command_and_env(mode, base_env, endpoint, args)
     command += ["--port", str(port)]
     app_core = ctx["app_core"]
     preexec = (lambda: os.sched_setaffinity(0, {app_core})) if app_core is not None else None
+    with open(workdir / "app.log", "wb") as log:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(
+            command, env=env, cwd=str(APP.parent), stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=preexec, start_new_session=True,
+        )
+    return proc, port, t0
+
+
+def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
+    result = RunResult(mode=mode, round=rnd, ok=False)
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-", dir=ctx["tmp"]))
+    log_path = workdir / "app.log"
+    app_core = ctx["app_core"]
     sink_before = http_get_json(ctx["sink_url"] + "/stats")
     proc = None
     try:
-        with open(log_path, "wb") as log:
-            t0 = time.monotonic()
-            proc = subprocess.Popen(
-                command, env=env, cwd=str(APP.parent), stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=preexec, start_new_session=True,
-            )
+        proc, port, t0 = start_app(mode, ctx["sink_url"], ctx, workdir, args)
         result.startup_s = wait_first_answer(proc, port, t0, args.startup_timeout)
         state, window = asyncio.run(
             drive_load(
