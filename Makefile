@@ -22,19 +22,22 @@ export PYDANTIC_DISABLE_PLUGINS := logfire-plugin
 
 .PHONY: demo test test-chroma test-fast bench bench-scrubber bench-genai lock doctor clean
 
+# $(call sync,<venv python>,<lock file>): the venv gets exactly the lock, plus agentwatch (editable),
+# by the main venv's uv; then the rule's stamp is touched.
+define sync
+	@$(BIN)/uv pip sync --quiet --python $(1) $(2)
+	@$(BIN)/uv pip install --quiet --python $(1) --no-deps -e .
+	@touch $@
+endef
+
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
-	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
-	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
-	@touch $(STAMP)
+	$(call sync,$(BIN)/python,requirements.lock)
 
-# Same as $(STAMP); the main venv's uv (from the lock) installs into it.
 $(CHROMA_STAMP): requirements-chroma.lock pyproject.toml $(STAMP)
 	@test -x $(CHROMA_BIN)/python || $(PYTHON) -m venv --without-pip $(CHROMA_VENV)
-	@$(BIN)/uv pip sync --quiet --python $(CHROMA_BIN)/python requirements-chroma.lock
-	@$(BIN)/uv pip install --quiet --python $(CHROMA_BIN)/python --no-deps -e .
-	@touch $(CHROMA_STAMP)
+	$(call sync,$(CHROMA_BIN)/python,requirements-chroma.lock)
 
 demo: $(STAMP)
 	$(BIN)/python examples/run_demo.py
@@ -50,7 +53,7 @@ $(TOOLS_STAMP): $(STAMP)
 
 test: $(STAMP) $(TOOLS_STAMP) $(CHROMA_STAMP)
 	$(BIN)/python -m pytest -q
-	AGENTWATCH_REQUIRE_CHROMADB=1 $(CHROMA_BIN)/python -m pytest -q -m chromadb $(CHROMA_TESTS)
+	@$(MAKE) --no-print-directory test-chroma
 
 # The chromadb tests alone, in .venv-chroma (there a missing chromadb fails them instead of skipping).
 test-chroma: $(CHROMA_STAMP)
