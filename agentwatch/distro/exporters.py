@@ -303,7 +303,28 @@ def destination_down(exporter: Any) -> bool:
     return bool(health is not None and health.failing)
 
 
-class GuardedSpanExporter(SpanExporter):
+class _Guarded:
+    """What the guarded exporters share: the inner exporter is flushed and shut down without ever raising
+    into the SDK (a fault is said once per exporter and call)."""
+
+    name: str
+    inner: Any
+
+    def _guarded(self, where: str, failed: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - an exporter must not break the pipeline
+            _warn_exporter_fault(self.name, where, error)
+            return failed
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._guarded("force_flush", False, self.inner.force_flush, timeout_millis)
+
+    def shutdown(self) -> None:
+        self._guarded("shutdown", None, self.inner.shutdown)
+
+
+class GuardedSpanExporter(_Guarded, SpanExporter):
     """Never raises into the span processor; scrubs what it exports; reports failures once per destination."""
 
     def __init__(
@@ -325,21 +346,8 @@ class GuardedSpanExporter(SpanExporter):
             self.health.record("traces", result is SpanExportResult.SUCCESS, len(spans), _noise_filter.take_reason())
         return result
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        try:
-            return self.inner.force_flush(timeout_millis)
-        except Exception as error:  # noqa: BLE001
-            _warn_exporter_fault(self.name, "force_flush", error)
-            return False
 
-    def shutdown(self) -> None:
-        try:
-            self.inner.shutdown()
-        except Exception as error:  # noqa: BLE001
-            _warn_exporter_fault(self.name, "shutdown", error)
-
-
-class GuardedLogExporter(LogRecordExporter):
+class GuardedLogExporter(_Guarded, LogRecordExporter):
     def __init__(
         self,
         name: str,
@@ -363,21 +371,8 @@ class GuardedLogExporter(LogRecordExporter):
             self.health.record("logs", result is LogRecordExportResult.SUCCESS, len(batch), _noise_filter.take_reason())
         return result
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        try:
-            return self.inner.force_flush(timeout_millis)
-        except Exception as error:  # noqa: BLE001
-            _warn_exporter_fault(self.name, "force_flush", error)
-            return False
 
-    def shutdown(self) -> None:
-        try:
-            self.inner.shutdown()
-        except Exception as error:  # noqa: BLE001
-            _warn_exporter_fault(self.name, "shutdown", error)
-
-
-class GuardedMetricExporter(MetricExporter):
+class GuardedMetricExporter(_Guarded, MetricExporter):
     def __init__(
         self,
         name: str,
@@ -419,19 +414,17 @@ class GuardedMetricExporter(MetricExporter):
         return result
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        try:
-            return self.inner.force_flush(timeout_millis=timeout_millis)
-        except Exception as error:  # noqa: BLE001
-            _warn_exporter_fault(self.name, "force_flush", error)
-            return False
+        return self._guarded("force_flush", False, self.inner.force_flush, timeout_millis=timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        # The retry without a timeout is guarded too (it used to run outside the try and could raise into the SDK).
+        self._guarded("shutdown", None, self._shutdown_inner, timeout_millis, kwargs)
+
+    def _shutdown_inner(self, timeout_millis: float, kwargs: dict[str, Any]) -> None:
         try:
             self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
-        except TypeError:
+        except TypeError:  # a metric exporter whose shutdown() takes no timeout
             self.inner.shutdown()
-        except Exception as error:  # noqa: BLE001
-            _warn_exporter_fault(self.name, "shutdown", error)
 
 
 _created: list[Any] = []

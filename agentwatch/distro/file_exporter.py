@@ -52,7 +52,7 @@ import fcntl
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Callable
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
@@ -227,15 +227,20 @@ class _FileWriter:
     def path(self) -> str:
         return self.file.path
 
-    def write(self, message: Message) -> bool:
-        if self.shut_down:
-            return False
+    def export(self, encoder: Callable[[Any], Message], data: Any, skip: Callable[[Message], bool] | None = None) -> bool:
+        """Encode ``data`` as an OTLP request and append it as one JSON line; whether it was written (or
+        ``skip`` said the request holds nothing to write). Never raises; each kind of failure is said once."""
         try:
-            line = to_otlp_json(message)
+            request = encoder(data)
+            if skip is not None and skip(request):
+                return True
+            if self.shut_down:
+                return False
+            line = to_otlp_json(request)
         except Exception as exc:  # noqa: BLE001 - an exporter must not raise
             warn_once(
                 f"file_exporter:{self.signal}:encode:{type(exc).__name__}",
-                f"could not encode {self.signal} for {self.file.path}: {exc!r}; dropping this batch",
+                f"could not encode {self.signal} as OTLP JSON for {self.file.path}: {exc!r}; dropping this batch",
             )
             return False
         try:
@@ -251,17 +256,6 @@ class _FileWriter:
         return True
 
 
-def _encode(encoder: Any, data: Any, signal: str) -> Message | None:
-    try:
-        return encoder(data)
-    except Exception as exc:  # noqa: BLE001 - an exporter must not raise
-        warn_once(
-            f"file_exporter:{signal}:encode:{type(exc).__name__}",
-            f"could not encode {signal} as OTLP: {exc!r}; dropping this batch",
-        )
-        return None
-
-
 class OTLPJsonFileSpanExporter(SpanExporter):
     """Writes each span batch as one ``ExportTraceServiceRequest`` line to ``traces.jsonl``."""
 
@@ -275,8 +269,7 @@ class OTLPJsonFileSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not spans:
             return SpanExportResult.SUCCESS
-        request = _encode(encode_spans, spans, "traces")
-        if request is None or not self._writer.write(request):
+        if not self._writer.export(encode_spans, spans):
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
@@ -305,12 +298,8 @@ class OTLPJsonFileMetricExporter(MetricExporter):
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         if metrics_data is None or not metrics_data.resource_metrics:
             return MetricExportResult.SUCCESS
-        request = _encode(encode_metrics, metrics_data, "metrics")
-        if request is None:
-            return MetricExportResult.FAILURE
-        if not request.resource_metrics:
-            return MetricExportResult.SUCCESS
-        if not self._writer.write(request):
+        # Nothing left once encoded (no data points): nothing to write, and no failure.
+        if not self._writer.export(encode_metrics, metrics_data, skip=lambda request: not request.resource_metrics):
             return MetricExportResult.FAILURE
         return MetricExportResult.SUCCESS
 
@@ -334,8 +323,7 @@ class OTLPJsonFileLogExporter(LogRecordExporter):
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         if not batch:
             return LogRecordExportResult.SUCCESS
-        request = _encode(encode_logs, batch, "logs")
-        if request is None or not self._writer.write(request):
+        if not self._writer.export(encode_logs, batch):
             return LogRecordExportResult.FAILURE
         return LogRecordExportResult.SUCCESS
 
