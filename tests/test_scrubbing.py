@@ -720,3 +720,18 @@ def test_log_batch_rebuilds_only_what_changed():
     out = scrubber.scrub_logs(records + [ReadableLogRecord(LogRecord(body="fine too"), leaky)])
     assert out[7].resource.attributes["owner"] == "[REDACTED:email]" and out[7].log_record.body == "fine too"
     assert out[0].resource is plain
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sk-" + "36394153ef8c55a834845e749a01ff34",  # 32 lower-case hex (OpenAI-compatible vendors)
+        "sk-" + "abcdefghijklmnopqrstuvwxyz012345",
+        "sk-" + "ABCDEFGHIJKLMNOPQRSTUVWX12345678",
+        "sk-" + "proj-4457b0731d3cef196fef59749d59c88d6f334573",
+    ],
+)
+def test_sk_keys_without_mixed_case_are_redacted(key):
+    """The web layer's second regex pass used to catch these; the one scrubber now does, everywhere."""
+    assert_redacted(f"calling upstream with {key} now", key, "openai_api_key")
+    assert_kept("see sk-learn-v2-tutorial-2024-edition for details")

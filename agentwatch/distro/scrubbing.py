@@ -812,8 +812,7 @@ class Scrubber:
         elif text.startswith("sk-ant-"):
             kind = "anthropic_api_key"
         elif text.startswith("sk-"):
-            body = text[3:]
-            if not (any(c.isdigit() for c in body) and any(c.isupper() for c in body) and any(c.islower() for c in body)):
+            if not _looks_like_key(text[3:]):
                 return text  # a slug such as sk-learn-tutorial, not a key
             kind = "openai_api_key"
         elif text.startswith(("sk_", "rk_", "whsec_")):
@@ -1440,6 +1439,19 @@ _EVENT_NAME = attrgetter("event_name")
 _ATTRIBUTES = attrgetter("attributes")
 _RESOURCE = attrgetter("resource")
 
+
+
+_KEY_SEGMENT = re.compile(r"[A-Za-z0-9]{16,}")
+
+
+def _looks_like_key(body: str) -> bool:
+    """An ``sk-`` body that is a key, not a slug: mixed case with digits (OpenAI), or one run of 16+
+    letters and digits holding both (``sk-proj-<hex>``, 32-hex keys of OpenAI-compatible vendors)."""
+    if any(c.isdigit() for c in body) and any(c.isupper() for c in body) and any(c.islower() for c in body):
+        return True
+    return any(
+        any(c.isdigit() for c in run) and any(c.isalpha() for c in run) for run in _KEY_SEGMENT.findall(body)
+    )
 
 
 def _put_back(attributes: Mapping[str, Any], parts: list[str], ks: list[int], owners: list[Any], first: int) -> dict:
