@@ -115,29 +115,3 @@ def test_doctor_does_not_probe_a_unix_grpc_target():
     text = run({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "unix:/run/otel.sock"})
     assert "-> unix:/run/otel.sock (from OTEL_EXPORTER_OTLP_ENDPOINT) (not a TCP address; not checked)" in text
     assert "NOT reachable" not in text
-
-
-# --- the guard around every exporter (here as this file is the one this change may add tests to) ---------
-class _NoTimeoutShutdown:
-    """A metric exporter whose shutdown() takes no timeout and then fails."""
-
-    _preferred_temporality: dict = {}
-    _preferred_aggregation: dict = {}
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def shutdown(self) -> None:
-        self.calls += 1
-        raise RuntimeError("shutdown failed")
-
-
-def test_a_metric_exporter_shutdown_retry_never_raises_into_the_sdk():
-    """The retry without ``timeout_millis`` (after a TypeError) ran outside the guard and raised."""
-    from agentwatch.distro import exporters
-
-    _diagnostics.reset()
-    inner = _NoTimeoutShutdown()
-    exporters.GuardedMetricExporter("flaky", inner, None).shutdown(timeout_millis=10)
-    assert inner.calls == 1
-    assert _diagnostics.messages() == ["exporter 'flaky' failed in shutdown: RuntimeError('shutdown failed'); continuing"]

@@ -68,7 +68,3 @@ def record_error(error_type: str, route: str | None, method: str | None) -> None
     except Exception as error:  # noqa: BLE001
         step_failed("error metrics", error, "errors are not counted in agentwatch.http.server.errors")
 
-
-def _reset_for_tests() -> None:
-    with _lock:
-        _instruments.clear()
