@@ -317,6 +317,26 @@ class _Guarded:
             _warn_exporter_fault(self.name, where, error)
             return failed
 
+    def _export(self, signal: str, scrub: Any, items: Sequence[Any], count: int, success: Any, failure: Any, **kwargs: Any) -> Any:
+        """Scrub (a failure drops the batch: never exported unscrubbed), export, record the outcome for
+        the destination's health line; never raises. ``count``: the items the batch stands for."""
+        try:
+            batch = items if scrub is None else _scrub(self.name, signal, scrub, items)
+            if batch is None:  # could not be scrubbed: dropped rather than leaked
+                result = failure
+            else:
+                _noise_filter.take_reason()
+                result = self.inner.export(batch, **kwargs)
+        except _ScrubFailed:
+            return failure
+        except Exception as error:  # noqa: BLE001 - an exporter must not break the pipeline
+            _warn_exporter_fault(self.name, "export", error)
+            result = failure
+        health = getattr(self, "health", None)
+        if health is not None:
+            health.record(signal, result is success, count, _noise_filter.take_reason())
+        return result
+
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._guarded("force_flush", False, self.inner.force_flush, timeout_millis)
 
@@ -333,18 +353,8 @@ class GuardedSpanExporter(_Guarded, SpanExporter):
         self.name, self.inner, self.health, self.scrubber = name, inner, health, scrubber
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        try:
-            batch = spans if self.scrubber is None else _scrub(self.name, "traces", self.scrubber.scrub_spans, spans)
-            _noise_filter.take_reason()
-            result = self.inner.export(batch)
-        except _ScrubFailed:
-            return SpanExportResult.FAILURE
-        except Exception as error:  # noqa: BLE001 - an exporter must not break the pipeline
-            _warn_exporter_fault(self.name, "export", error)
-            result = SpanExportResult.FAILURE
-        if self.health is not None:
-            self.health.record("traces", result is SpanExportResult.SUCCESS, len(spans), _noise_filter.take_reason())
-        return result
+        scrub = None if self.scrubber is None else self.scrubber.scrub_spans
+        return self._export("traces", scrub, spans, len(spans), SpanExportResult.SUCCESS, SpanExportResult.FAILURE)
 
 
 class GuardedLogExporter(_Guarded, LogRecordExporter):
@@ -358,18 +368,8 @@ class GuardedLogExporter(_Guarded, LogRecordExporter):
         self.name, self.inner, self.health, self.scrubber = name, inner, health, scrubber
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        try:
-            scrubbed = batch if self.scrubber is None else _scrub(self.name, "logs", self.scrubber.scrub_logs, batch)
-            _noise_filter.take_reason()
-            result = self.inner.export(scrubbed)
-        except _ScrubFailed:
-            return LogRecordExportResult.FAILURE
-        except Exception as error:  # noqa: BLE001
-            _warn_exporter_fault(self.name, "export", error)
-            result = LogRecordExportResult.FAILURE
-        if self.health is not None:
-            self.health.record("logs", result is LogRecordExportResult.SUCCESS, len(batch), _noise_filter.take_reason())
-        return result
+        scrub = None if self.scrubber is None else self.scrubber.scrub_logs
+        return self._export("logs", scrub, batch, len(batch), LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE)
 
 
 class GuardedMetricExporter(_Guarded, MetricExporter):
@@ -387,31 +387,17 @@ class GuardedMetricExporter(_Guarded, MetricExporter):
         self.name, self.inner, self.health, self.scrubber = name, inner, health, scrubber
 
     def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        try:
-            scrubbed = (
-                metrics_data
-                if self.scrubber is None
-                else _scrub(self.name, "metrics", self.scrubber.scrub_metrics_safely, metrics_data)
-            )
-            if scrubbed is None:  # could not be scrubbed: dropped rather than leaked
-                result = MetricExportResult.FAILURE
-            else:
-                _noise_filter.take_reason()
-                result = self.inner.export(scrubbed, timeout_millis=timeout_millis, **kwargs)
-        except _ScrubFailed:
-            return MetricExportResult.FAILURE
-        except Exception as error:  # noqa: BLE001
-            _warn_exporter_fault(self.name, "export", error)
-            result = MetricExportResult.FAILURE
-        if self.health is not None:
-            points = sum(
-                len(metric.data.data_points)
-                for rm in getattr(metrics_data, "resource_metrics", [])
-                for sm in rm.scope_metrics
-                for metric in sm.metrics
-            )
-            self.health.record("metrics", result is MetricExportResult.SUCCESS, points, _noise_filter.take_reason())
-        return result
+        scrub = None if self.scrubber is None else self.scrubber.scrub_metrics_safely
+        points = sum(
+            len(metric.data.data_points)
+            for rm in getattr(metrics_data, "resource_metrics", [])
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
+        ) if self.health is not None else 0
+        return self._export(
+            "metrics", scrub, metrics_data, points, MetricExportResult.SUCCESS, MetricExportResult.FAILURE,
+            timeout_millis=timeout_millis, **kwargs,
+        )
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self._guarded("force_flush", False, self.inner.force_flush, timeout_millis=timeout_millis)
