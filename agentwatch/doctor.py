@@ -134,6 +134,18 @@ def _exporters(settings, environ: Mapping[str, str], check: bool) -> list[str]:
     return lines
 
 
+def _scrubber_line(settings) -> str:
+    if not settings.scrub:
+        return "  off (AGENTWATCH_SCRUB=false): telemetry leaves the process unscrubbed"
+    from agentwatch.distro.scrubbing import Scrubber
+
+    engine = Scrubber(engine=settings.scrub_engine, extra_keys=settings.scrub_extra_keys).engine_name
+    if engine == "hyperscan":
+        return "  on; candidates found by one Hyperscan pass per batch (AGENTWATCH_SCRUB_ENGINE=auto)"
+    why = "AGENTWATCH_SCRUB_ENGINE=re" if settings.scrub_engine == "re" else "the hyperscan package is not usable here"
+    return f"  on; Python re alone ({why}): same results, slower"
+
+
 def run(environ: Mapping[str, str] | None = None, check_endpoints: bool = True) -> str:
     """The doctor's report as text."""
     environ = os.environ if environ is None else environ
@@ -150,6 +162,7 @@ def run(environ: Mapping[str, str] | None = None, check_endpoints: bool = True) 
     out += ["", "Distro selection:", *_selection(environ)]
     out += ["", "Instrumentors:", *_instrumentors(environ)]
     out += ["", "Exporters:", *_exporters(settings, environ, check_endpoints)]
+    out += ["", "Scrubber:", _scrubber_line(settings)]
     problems = _diagnostics.messages()
     out += ["", "Problems:" if problems else "Problems: none found"]
     out += [f"  ! {message}" for message in problems]

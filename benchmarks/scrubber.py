@@ -21,6 +21,11 @@ Three measurements, on the same inputs for both scrubbers (best of ``--repeats``
 3. **What each catches**: a fixture with one value of each PII kind, as free text and as an
    attribute value under a neutral key; plus sensitive keys.
 
+agentwatch is measured twice: with its default engine (one Hyperscan pass per batch or text
+says which strings each detector family must look at; ``agentwatch/distro/_hints.py``) and with
+``engine="re"`` (Python's ``re`` alone: what runs where the ``hyperscan`` wheel does not exist,
+or with ``AGENTWATCH_SCRUB_ENGINE=re``). Both give the same output (tests/test_scrub_engines.py).
+
 Targets (issue 5): >= 50 MB/s of log text, <= 20 µs per 20-attribute span.
 """
 
@@ -247,6 +252,8 @@ def main() -> int:
     chunks = blocks(lines)
 
     ours = Scrubber()
+    ours_re = Scrubber(engine="re")
+    engines = (("agentwatch", ours), ("agentwatch (re only)", ours_re))
     theirs = LogfireScrubber(None) if LogfireScrubber is not None else None
     results: dict = {
         "python": platform.python_version(),
@@ -255,35 +262,39 @@ def main() -> int:
     }
     results["corpus"]["avg_line"] = round(results["corpus"]["bytes"] / len(lines), 1)
 
-    print(f"# PII scrubber benchmark (Python {results['python']}, logfire {LOGFIRE_VERSION})\n")
+    results["engine"] = ours.engine_name
+    print(f"# PII scrubber benchmark (Python {results['python']}, logfire {LOGFIRE_VERSION}, engine {ours.engine_name})\n")
     print(
         f"Log corpus: {len(lines)} lines, {results['corpus']['bytes'] / 1e6:.1f} MB, "
         f"{results['corpus']['avg_line']} bytes per line on average; best of {repeats}.\n"
     )
 
     # 1. log text ---------------------------------------------------------------------------------
-    text_rows = []
-    for label, inputs in (("per line (one call per log record)", lines), ("64 KiB blocks", chunks)):
-        row = {"input": label, "agentwatch_mb_s": round(text_throughput("agentwatch", ours.scrub_text, inputs, repeats), 1)}
-        if theirs is not None:
-            row["logfire_mb_s"] = round(
-                text_throughput("logfire", lambda t: theirs.scrub_value(("log_body",), t), inputs, repeats), 1
-            )
-        text_rows.append(row)
     # What the log exporter really does: scrub_logs on the batches the BatchLogRecordProcessor
     # hands it (512 records), every body and attribute of a batch checked in one pass.
     records = log_records(lines)
     batches = [records[i : i + 512] for i in range(0, len(records), 512)]
-    seconds = best(lambda: [ours.scrub_logs(batch) for batch in batches], repeats)
-    row = {"input": "log records through the exporter (scrub_logs, batches of 512)", "agentwatch_mb_s": round(results["corpus"]["bytes"] / seconds / 1e6, 1)}
+    size = results["corpus"]["bytes"]
+    text_rows = [{"input": "log records through the exporter (scrub_logs, batches of 512)"}]
+    for name, scrubber in engines:
+        seconds = best(lambda: [scrubber.scrub_logs(batch) for batch in batches], repeats)
+        text_rows[0][name] = round(size / seconds / 1e6, 1)
+    for label, inputs in (("per line (one call per log record)", lines), ("64 KiB blocks", chunks)):
+        row = {"input": label}
+        for name, scrubber in engines:
+            row[name] = round(text_throughput(name, scrubber.scrub_text, inputs, repeats), 1)
+        if theirs is not None:
+            row["logfire"] = round(
+                text_throughput("logfire", lambda t: theirs.scrub_value(("log_body",), t), inputs, repeats), 1
+            )
+        text_rows.append(row)
     if theirs is not None:
-        row["logfire_mb_s"] = text_rows[0].get("logfire_mb_s")  # Logfire scrubs each record's body on its own
-    text_rows.insert(0, row)
+        text_rows[0]["logfire"] = text_rows[1].get("logfire")  # Logfire scrubs each record's body on its own
     results["log_text"] = text_rows
-    print("## Log text (target >= 50 MB/s)\n")
-    print("| input | agentwatch MB/s | Logfire MB/s |\n|---|---|---|")
+    print("## Log text, MB/s (target >= 50 MB/s)\n")
+    print("| input | agentwatch | agentwatch (re only) | Logfire |\n|---|---|---|---|")
     for row in text_rows:
-        print(f"| {row['input']} | {row['agentwatch_mb_s']} | {row.get('logfire_mb_s', '-')} |")
+        print(f"| {row['input']} | {row['agentwatch']} | {row['agentwatch (re only)']} | {row.get('logfire', '-')} |")
     print(
         "\nLogfire replaces a whole string as soon as it contains a sensitive word (its 64 KiB blocks all hold"
         " one, so each ends after one regex hit and becomes `[Scrubbed due to '...']`); it looks for no"
@@ -296,13 +307,10 @@ def main() -> int:
     span_rows = []
     for label, span in spans.items():
         batch = [span] * 512
-        row = {
-            "span": label,
-            "agentwatch_batch_us": round(best(lambda: ours.scrub_spans(batch), repeats) / len(batch) * 1e6, 2),
-            "agentwatch_single_us": round(
-                best(lambda: [ours.scrub_span(span) for _ in range(2000)], repeats) / 2000 * 1e6, 2
-            ),
-        }
+        row = {"span": label}
+        for name, scrubber in engines:
+            row[f"{name}, batch"] = round(best(lambda: scrubber.scrub_spans(batch), repeats) / len(batch) * 1e6, 2)
+            row[f"{name}, one"] = round(best(lambda: [scrubber.scrub_span(span) for _ in range(2000)], repeats) / 2000 * 1e6, 2)
         if theirs is not None:
 
             def logfire_one(span=span) -> ReadableSpan:
@@ -310,13 +318,15 @@ def main() -> int:
                 theirs.scrub_span(span_dict)
                 return ReadableSpan(**span_dict)
 
-            row["logfire_us"] = round(best(lambda: [logfire_one() for _ in range(2000)], repeats) / 2000 * 1e6, 2)
+            row["logfire"] = round(best(lambda: [logfire_one() for _ in range(2000)], repeats) / 2000 * 1e6, 2)
         span_rows.append(row)
     results["spans"] = span_rows
-    print("\n## One span with 20 attributes, HTTP + GenAI conventions (target <= 20 µs)\n")
-    print("| span | agentwatch, batch of 512 (µs/span) | agentwatch, one span (µs) | Logfire (µs/span) |\n|---|---|---|---|")
+    print("\n## One span with 20 attributes, HTTP + GenAI conventions, µs per span (target <= 20 µs)\n")
+    columns = [f"{name}, {how}" for name, _ in engines for how in ("batch", "one")]
+    print("| span | " + " | ".join(c.replace(", batch", ", batch of 512").replace(", one", ", one span") for c in columns) + " | Logfire |")
+    print("|---" * (len(columns) + 2) + "|")
     for row in span_rows:
-        print(f"| {row['span']} | {row['agentwatch_batch_us']} | {row['agentwatch_single_us']} | {row.get('logfire_us', '-')} |")
+        print(f"| {row['span']} | " + " | ".join(str(row[c]) for c in columns) + f" | {row.get('logfire', '-')} |")
 
     # 3. what each catches ------------------------------------------------------------------------------
     catch_rows = []

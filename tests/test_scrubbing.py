@@ -17,23 +17,45 @@ from agentwatch.distro import _diagnostics, scrubbing
 from agentwatch.distro.scrubbing import DETECTORS, Scrubber, is_card_number, key_words
 from agentwatch.distro.settings import load_settings
 
-S = Scrubber()
+ENGINES = {"hyperscan": Scrubber(), "re": Scrubber(engine="re")}
+assert ENGINES["hyperscan"].engine_name == "hyperscan", "the hint engine does not run here: pip install hyperscan"
+S = ENGINES["hyperscan"]
 RND = random.Random(11)
 KEYS = _pii.secrets(RND)
 
 
-def scrub(text: str, scrubber: Scrubber = S) -> str:
-    return scrubber.scrub_text(text)
+@pytest.fixture(autouse=True, params=sorted(ENGINES))
+def engine(request, monkeypatch) -> str:
+    """Every test runs with both engines: the hint pass (default) and Python's re alone.
+
+    ``S`` is that engine's scrubber, and a ``Scrubber()`` built by the test uses it too.
+    """
+    monkeypatch.setattr(__import__(__name__), "S", ENGINES[request.param])
+    if request.param == "re":
+        monkeypatch.setattr(scrubbing.Scrubber, "__init__", _re_only(scrubbing.Scrubber.__init__))
+    return request.param
 
 
-def assert_redacted(text: str, secret: str, kind: str, scrubber: Scrubber = S) -> str:
+def _re_only(init):
+    def __init__(self, *args, **kwargs):
+        kwargs["engine"] = "re"
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+def scrub(text: str, scrubber: Scrubber | None = None) -> str:
+    return (scrubber or S).scrub_text(text)
+
+
+def assert_redacted(text: str, secret: str, kind: str, scrubber: Scrubber | None = None) -> str:
     out = scrub(text, scrubber)
     assert secret not in out, (text, out)
     assert f"[REDACTED:{kind}]" in out, (text, out)
     return out
 
 
-def assert_kept(text: str, scrubber: Scrubber = S) -> None:
+def assert_kept(text: str, scrubber: Scrubber | None = None) -> None:
     assert scrub(text, scrubber) == text
 
 

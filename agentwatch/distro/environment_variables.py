@@ -205,6 +205,15 @@ AGENTWATCH_SCRUB_EXTRA_KEYS = _var(
     "containing them, and `name=value` pairs in text, have their values redacted.",
 )
 
+AGENTWATCH_SCRUB_ENGINE = _var(
+    "AGENTWATCH_SCRUB_ENGINE",
+    "`auto`",
+    "How the scrubber finds candidates: `auto` makes one pass of the Hyperscan engine (the `hyperscan` package, "
+    "installed with agentwatch on x86_64 and ARM64) over each export batch and looks only where it points, falling "
+    "back to Python's `re` if the package is missing or fails; `re` uses Python's `re` alone. Same results, "
+    "different speed (see Privacy).",
+)
+
 # --- lifecycle ----------------------------------------------------------------------
 AGENTWATCH_SHUTDOWN_TIMEOUT = _var(
     "AGENTWATCH_SHUTDOWN_TIMEOUT",

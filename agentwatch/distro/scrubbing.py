@@ -57,6 +57,15 @@ strings of a batch of spans (or log records) are joined and scanned in one call;
 nothing is found the items are passed on as they are, otherwise the joined text is
 scrubbed once, split back, and only the items that changed are copied.
 
+With the ``hyperscan`` package (installed with agentwatch where its wheels exist) the
+hints of all families are one compiled pass instead (``_hints.py``): it names, for each
+string of a batch (or each line of a long text), the families that may have something to
+replace, and only those strings go through only those families. Its patterns accept a
+superset of what each family replaces, so the output is the same byte for byte
+(``tests/test_scrub_engines.py``); ``AGENTWATCH_SCRUB_ENGINE=re`` or a missing package
+leaves the families' own hints. A log batch's attributes are walked key by key
+(``_parts_by_column``): each key's distinct values not already known clean, not every value.
+
 Failure: the scrubber never raises into the pipeline. If scrubbing an item
 fails, one warning is printed and the item is scrubbed again value by value;
 a value that still cannot be scrubbed is replaced by ``[REDACTED:error]``
@@ -65,7 +74,7 @@ rebuilt at all is dropped from the batch.
 
 Configuration (``settings.py``): ``AGENTWATCH_SCRUB``,
 ``AGENTWATCH_SCRUB_DISABLED_DETECTORS``, ``AGENTWATCH_SCRUB_EXTRA_PATTERNS``,
-``AGENTWATCH_SCRUB_EXTRA_KEYS``.
+``AGENTWATCH_SCRUB_EXTRA_KEYS``, ``AGENTWATCH_SCRUB_ENGINE``.
 """
 
 from __future__ import annotations
@@ -76,11 +85,13 @@ import dataclasses
 import ipaddress
 import re
 from dataclasses import dataclass
-from itertools import compress, repeat
+from functools import reduce
+from itertools import accumulate, compress, filterfalse, repeat
 from itertools import count as _count
-from operator import attrgetter, is_, is_not, ne
+from operator import attrgetter, eq, is_, is_not, ne, or_
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from agentwatch.distro import _hints
 from agentwatch.distro._diagnostics import warn_once
 
 __all__ = [
@@ -555,6 +566,7 @@ class Scrubber:
         disabled: Iterable[str] = (),
         extra_patterns: Iterable[tuple[str, str | re.Pattern[str]]] = (),
         extra_keys: Iterable[str] = (),
+        engine: str = "auto",
     ) -> None:
         off: set[str] = set()
         for name in disabled:
@@ -571,6 +583,7 @@ class Scrubber:
         # depend on its neighbours, so this changes no output. Bounded; cleared when full.
         self._clean_values: dict[str, None] = {}
         self._resource_cache: dict[int, tuple[Any, Any]] = {}
+        self.engine = engine
         self._build()
 
     # construction ------------------------------------------------------------------------
@@ -626,9 +639,10 @@ class Scrubber:
                 + _trie_regex(free + bounded)
                 + r")|(?<==)(?:"
                 + _trie_regex(query)
-                + r")(?=[?&;\x00]|$))"
+                + r")(?=[?&;\x00\n]|$))"
             )
             self._params = re.compile(forward, re.IGNORECASE | re.ASCII | re.MULTILINE)
+            self._params_ascii = all(word.isascii() for words, _ in names for word in words)
             # Over text translated by _PARAMS_TABLE (":" is "="): a superset of the exact hint,
             # the forward pattern confirms each candidate.
             self._params_hint = re.compile(reverse.replace("[=:]", "=", 1).encode())
@@ -643,6 +657,39 @@ class Scrubber:
                 self._sensitive_names.append((words, True, "_".join(words)))
                 if len(words) == 1:
                     self._suffix_names.add(words[0])
+
+        # The hint pass over a whole batch (_hints.py), compiled on first use (~45 ms, not at
+        # start-up); None: every family runs its own hint.
+        self._hints: Any = _PENDING if self.engine != "re" else None
+
+    def _load_hints(self) -> _hints.HintScanner | None:
+        # No lock: two threads may both compile once, harmlessly; a lock held while compiling
+        # would be inherited locked by a child forked meanwhile (gunicorn) and hang its exports.
+        if self._hints is _PENDING:
+            names = [w for w, mode in _PARAM_NAMES if mode != "query"]
+            names += [tuple(key_words(k)) or (k.lower(),) for k in self.extra_keys]
+            try:
+                self._hints = _hints.build(tuple(names), tuple(w for w, mode in _PARAM_NAMES if mode == "query"))
+            except (ImportError, ValueError):
+                # Not installed on this platform, or an extra key name the scan cannot see
+                # (not ASCII): Python's re alone.
+                self._hints = None
+            except Exception as error:  # noqa: BLE001 - the engine cannot run here: re alone
+                self._engine_failed(error)
+        return self._hints
+
+    @property
+    def engine_name(self) -> str:
+        """``hyperscan`` when the hint engine runs, else ``re``."""
+        return "re" if self._load_hints() is None else "hyperscan"
+
+    def _engine_failed(self, error: BaseException) -> None:
+        self._hints = None
+        warn_once(
+            "scrub-engine",
+            f"agentwatch: the scrubber's hint engine (hyperscan) failed ({type(error).__name__}: {error}); "
+            "scrubbing goes on with Python's re alone (same results, slower)",
+        )
 
     # keys ----------------------------------------------------------------------------------
     def classify_key(self, key: str) -> Any:
@@ -682,8 +729,45 @@ class Scrubber:
         """``text`` with every detected secret replaced; the same object when nothing was found.
 
         Each detector family scans the text once, from a cheap hint (a rare character, a run
-        of digits, a literal), and replaces what it confirms; nothing is scanned twice.
+        of digits, a literal), and replaces what it confirms; nothing is scanned twice. With
+        the hint engine, one pass of it says which families need to look at all.
         """
+        out = self._hinted_text(text)
+        if out is None:  # no hint engine: every family looks
+            out = self._families(text, _hints.ALL)
+        for sub, repl in self._extra_subs:
+            out = sub(repl, out)
+        return out
+
+    def _hinted_text(self, text: str) -> str | None:
+        """``text`` through the families the hint engine points at; ``None`` without the engine."""
+        hints = self._hints
+        if hints is _PENDING:
+            hints = self._load_hints()
+        if hints is None or "\x00" in text:
+            return None
+        try:
+            hits = hints.scan(text.encode("ascii", "replace"))
+        except Exception as error:  # noqa: BLE001 - the engine failed: the families' own hints
+            self._engine_failed(error)
+            return None
+        families = reduce(or_, hits, 0) & _hints.ALL
+        if not families:
+            return text
+        if (
+            len(text) >= _LINE_SPLIT
+            and "\n" in text
+            # What can match across a line end: a PEM block, an escaped-quoted JSON value.
+            and not (families & _hints.VENDOR and "-----BEGIN" in text)
+            and not (families & _hints.PARAMS and '\\"' in text)
+        ):
+            # A long text, line by line: only the lines the hints point at are looked at.
+            parts = self._hinted(text.split("\n"), hits)
+            return text if parts is None else "\n".join(parts)
+        return self._families(text, families)
+
+    def _families(self, text: str, families: int) -> str:
+        """``text`` through the detector families whose bit (``_hints``) is set in ``families``."""
         out = text
         # ``raw``: the UTF-8 bytes of the text as given, reused by every family while ``out`` is
         # still ``text`` (most texts are clean: encoded once). A C-level call costs about as
@@ -691,24 +775,26 @@ class Scrubber:
         # kept to a few translates, substring searches and literal-led regexes.
         raw = text.encode("utf-8", "surrogatepass")
         ascii = len(raw) == len(text)
-        if self._vendor is not None and (
+        if families & _hints.VENDOR and self._vendor is not None and (
             _VENDOR_HINT_ASCII.search(raw.translate(_VENDOR_TABLE)) if ascii else _VENDOR_HINT.search(text)
         ) is not None:
             out = self._sub_vendor(out, raw if ascii else None)
-        if self._url_credentials and "://" in out and "@" in out:
+        if families & _hints.URL and self._url_credentials and "://" in out and "@" in out:
             out = _URL_CREDENTIALS.sub("//[REDACTED:url_credentials]@", out)
-        if self._params is not None and ("=" in out or ":" in out):
+        if families & _hints.PARAMS and self._params is not None and ("=" in out or ":" in out):
             if out is not text or not ascii:
                 out = self._sub_params(out)
             elif self._params_hint.search(raw.translate(_PARAMS_TABLE)[::-1]) is not None:
                 out = self._sub_params(out, raw)
         # "%40" and "\u0040" both hold "40": one search rules both out on most lines.
-        if self._email and ("@" in out or "40" in out and ("%40" in out or "\\u0040" in out)):
+        if families & _hints.AT and self._email and ("@" in out or "40" in out and ("%40" in out or "\\u0040" in out)):
             out = _sub_emails(out)
-        if self._ipv6 and ":" in out and _IPV6_HINT.search(out) is not None:
+        if families & _hints.IPV6 and self._ipv6 and ":" in out and _IPV6_HINT.search(out) is not None:
             windows = [(m.start() - 40 if m.start() > 40 else 0, m.end() + 45) for m in _IPV6_HINT.finditer(out)]
             out = _windowed_sub(_IPV6, self._ipv6_repl, out, windows)
-        if self._numeric is not None:
+        # (The numeric hint wants a token start before the digits; a replacement just before
+        # them may make one, so a changed text is always looked at: the families' own hints.)
+        if (families & _hints.NUMERIC or out is not text) and self._numeric is not None:
             if out is not text:
                 raw = out.encode("utf-8", "surrogatepass")
             # Most log lines hold no run of 9 digits (7 after a "+") and no IPv4 address: a few
@@ -731,9 +817,93 @@ class Scrubber:
                         out = self._numeric.sub(self._numeric_repl, out)
                     elif windows:
                         out = _windowed_sub(self._numeric, self._numeric_repl, out, windows)
+        return out
+
+    def _scrub_segments(self, segments: list[str]) -> list[str] | None:
+        """``segments`` scrubbed one by one, as a new list; ``None`` when none changed.
+
+        All are checked in one pass over the text joined with NUL: the hint engine's, which
+        says which strings each family must look at, or (without it) the families' own.
+        """
+        joined = "\x00".join(segments)
+        hints = self._hints
+        if hints is _PENDING:
+            hints = self._load_hints()
+        # Below _HINT_BATCH characters (one span, a few records) the engine's fixed cost and the
+        # book-keeping per string outweigh what it saves: the families' own hints are cheaper.
+        if hints is not None and len(joined) >= _HINT_BATCH and joined.count("\x00") == len(segments) - 1:
+            try:
+                hits = hints.scan(joined.encode("ascii", "replace"))
+            except Exception as error:  # noqa: BLE001 - the engine failed: the families' own hints
+                self._engine_failed(error)
+            else:
+                parts = self._hinted(segments, hits)
+                if self._extra_subs:
+                    parts = self._extras(segments if parts is None else parts, parts is not None)
+                return parts
+        scrubbed = self.scrub_text(joined)
+        if scrubbed is joined:
+            return None
+        if joined.count("\x00") == len(segments) - 1 and scrubbed.count("\x00") == len(segments) - 1:
+            return scrubbed.split("\x00")
+        # NUL inside a value, or a match across two values: one by one
+        return [self.scrub_text(segment) for segment in segments]
+
+    def _hinted(self, segments: list[str], hits: list[int]) -> list[str] | None:
+        """The segments of a text (split at one-character separators) the ``hits`` of the hint
+        engine point at, through the families they name; ``None`` when none changed."""
+        if not hits:
+            return None
+        # A hit ends in segment i when its last character is before the i-th separator.
+        bounds = list(accumulate(map(_PLUS_ONE, map(len, segments))))
+        families: dict[int, int] = {}
+        for hit in hits:
+            index = bisect.bisect_left(bounds, hit >> 6)
+            families[index] = families.get(index, 0) | hit
+        # The strings pointed at, each once (a batch repeats values: a client's address on each
+        # of its spans), go through the families together, joined with NUL as _scrub_segments does.
+        wanted: dict[str, int] = {}
+        for index, bits in families.items():
+            text = segments[index]
+            wanted[text] = wanted.get(text, 0) | bits
+        texts = list(wanted)
+        bits = reduce(or_, wanted.values()) & _hints.ALL
+        if len(texts) == 1:
+            results = [self._families(texts[0], bits)]
+        else:
+            joined = "\x00".join(texts)
+            out = self._families(joined, bits)
+            if out is joined:
+                return None
+            results = out.split("\x00")
+            if len(results) != len(texts):  # a NUL inside a value: one by one
+                results = [self._families(text, wanted[text] & _hints.ALL) for text in texts]
+        new = {text: result for text, result in zip(texts, results) if result != text}
+        if not new:
+            return None
+        parts = list(segments)
+        for index in families:
+            result = new.get(segments[index])
+            if result is not None:
+                parts[index] = result
+        return parts
+
+    def _extras(self, segments: list[str], changed: bool) -> list[str] | None:
+        """``AGENTWATCH_SCRUB_EXTRA_PATTERNS`` over every segment (one pass over them joined)."""
+        joined = "\x00".join(segments)
+        out = joined
         for sub, repl in self._extra_subs:
             out = sub(repl, out)
-        return out
+        if out is joined:
+            return segments if changed else None
+        if out.count("\x00") == len(segments) - 1:
+            return out.split("\x00")
+        parts = []
+        for segment in segments:
+            for sub, repl in self._extra_subs:
+                segment = sub(repl, segment)
+            parts.append(segment)
+        return parts
 
     def _numeric_windows(self, raw: bytes, kinds: bytes, digits: bytes) -> list[tuple[int, int]]:
         """The slices of the text where a numeric detection can be, one per run that may hold one.
@@ -874,10 +1044,12 @@ class Scrubber:
         name starts, so the (case-insensitive, slow to scan) forward pattern is only
         *matched* there, never scanned over the whole text.
         """
-        if not text.isascii():  # byte offsets are not character offsets
-            return self._params.sub(self._param_repl, text)
         if raw is None:
-            raw = text.encode()
+            if not self._params_ascii and not text.isascii():  # a name the hint cannot see
+                return self._params.sub(self._param_repl, text)
+            # One byte per character (non-ASCII ones become "?"), so byte offsets are character
+            # offsets. (A regex sub would stop at a pair left as is and hide the pairs after it.)
+            raw = text.encode("ascii", "replace")
         reverse = raw.translate(_PARAMS_TABLE)[::-1]
         if self._params_hint.search(reverse) is None:
             return text
@@ -1068,21 +1240,16 @@ class Scrubber:
                         slow.add(index)  # bytes, mappings, other objects
                 elif kind is not _SAFE:
                     slow.add(index)
-        joined = "\x00".join(segments)
-        scrubbed = self.scrub_text(joined) if joined else joined
-        if scrubbed is joined and not slow:
+        parts = self._scrub_segments(segments) if segments else None
+        if parts is None and not slow:
             self._remember_clean(segments, owners, text_segments)
             return None
         new_texts, new_maps = list(texts), list(maps)
         for index in slow:
             new_maps[index] = self._scrub_mapping(maps[index], 0)
-        if scrubbed is joined:
+        if parts is None:
             self._remember_clean(segments, owners, text_segments)
             return new_texts, new_maps
-        if joined.count("\x00") == len(segments) - 1 and scrubbed.count("\x00") == len(segments) - 1:
-            parts = scrubbed.split("\x00")
-        else:  # NUL inside a value, or a match across two values: one by one
-            parts = [self.scrub_text(segment) for segment in segments]
         changed = list(compress(_count(), map(ne, segments, parts)))  # the indices where they differ
         if not changed:
             self._remember_clean(segments, owners, text_segments)
@@ -1104,6 +1271,80 @@ class Scrubber:
             if index not in slow:
                 new_maps[index] = _put_back(maps[index], parts, ks, owners, text_segments)
         self._remember_clean(segments, owners, text_segments, set(changed))
+        return new_texts, new_maps
+
+    def _parts_by_column(self, texts: Sequence[Any], maps: Sequence[Any]) -> Any:
+        """``_scrub_parts`` for a batch of log records, walked key by key rather than map by map.
+
+        The records of a batch share their keys (``code.*``, ``request_id``...) and most of
+        their values: each distinct key is classified once, and only the distinct values of a
+        key that are not already known clean are scanned (a set per key, built in C). A value
+        that changes is put back in every map holding it. ``NotImplemented`` when a map is not
+        a dict, a key is sensitive, or a value is not a string, a number or ``None`` (or is an
+        int long enough to be a card number): the walk of ``_scrub_parts`` handles those.
+        """
+        inners = list(map(getattr, maps, repeat("_dict"), maps))  # a BoundedAttributes' dict, or the map
+        if None in inners:
+            inners = [_NO_ATTRIBUTES if inner is None else inner for inner in inners]
+        if set(map(type, inners)) != {dict}:
+            return NotImplemented
+        cache = self._key_cache
+        clean = self._clean_values
+        text_types = set(map(type, texts))
+        if text_types == {str}:
+            text_at: Sequence[int] = range(len(texts))
+            segments = list(texts)
+        elif text_types <= _SIMPLE_TYPES:
+            text_at = list(compress(range(len(texts)), map(is_, map(type, texts), repeat(str))))
+            segments = [texts[i] for i in text_at]
+        else:
+            return NotImplemented
+        first = len(segments)
+        keys: list[str] = []  # the key of each attribute segment
+        try:
+            for key in set().union(*inners):
+                kind = cache.get(key)
+                if kind is None:
+                    kind = self.classify_key(key)
+                if kind is _SAFE:
+                    continue
+                if kind is not _PLAIN:
+                    return NotImplemented
+                # (Not ``- clean.keys()``: that walks the whole cache, which another exporter's
+                # thread may be filling.)
+                fresh = set(filterfalse(clean.__contains__, set(map(dict.get, inners, repeat(key)))))
+                types = set(map(type, fresh))
+                if float in types:  # an int equal to a float is the same set member: the real types
+                    types = set(map(type, map(dict.get, inners, repeat(key))))
+                if not types <= _SIMPLE_TYPES or int in types and (
+                    float in types or max(v for v in fresh if type(v) is int) >= 1_000_000_000_000
+                ):
+                    return NotImplemented
+                if str in types:
+                    before = len(segments)
+                    segments.extend(v for v in fresh if type(v) is str)
+                    keys.extend(repeat(key, len(segments) - before))
+        except TypeError:  # an unhashable value
+            return NotImplemented
+        parts = self._scrub_segments(segments) if segments else None
+        changed = [] if parts is None else list(compress(_count(), map(ne, segments, parts)))
+        self._remember_clean(segments, keys, first, set(changed))
+        if not changed:
+            return None
+        new_texts, new_maps = list(texts), list(maps)
+        copies: dict[int, dict] = {}
+        for k in changed:
+            if k < first:
+                new_texts[text_at[k]] = parts[k]  # type: ignore[index]
+                continue
+            key, old = keys[k - first], segments[k]
+            for row in compress(_count(), map(eq, map(dict.get, inners, repeat(key)), repeat(old))):
+                copy_ = copies.get(row)
+                if copy_ is None:
+                    copy_ = copies[row] = dict(inners[row])
+                copy_[key] = parts[k]  # type: ignore[index]
+        for row, copy_ in copies.items():
+            new_maps[row] = copy_
         return new_texts, new_maps
 
     def _remember_clean(
@@ -1220,12 +1461,17 @@ class Scrubber:
         except AttributeError:  # a record type without event_name
             events = [getattr(log, "event_name", None) for log in logs]
         maps = list(map(_ATTRIBUTES, logs))
-        texts = bodies + events  # _scrub_parts takes the strings among them
-        done = self._scrub_parts(texts, maps)
+        with_events = events.count(None) != n  # event names are rare in logs
+        texts = bodies + events if with_events else bodies  # _scrub_parts takes the strings among them
+        # Records of a batch share keys and values: walked key by key. (Spans are not: many keys,
+        # sequence values, few repeats; and one record gains nothing.)
+        done = self._parts_by_column(texts, maps) if n >= _COLUMN_BATCH else NotImplemented
+        if done is NotImplemented:
+            done = self._scrub_parts(texts, maps)
         redo: set[int] = set()
         if done is not None:
             new_texts, new_maps = done
-            redo.update(compress(range(2 * n), map(is_not, new_texts, texts)))
+            redo.update(compress(range(len(texts)), map(is_not, new_texts, texts)))
             redo = {i % n for i in redo}
             redo.update(compress(range(n), map(is_not, new_maps, maps)))
         else:
@@ -1251,7 +1497,7 @@ class Scrubber:
         for index in sorted(redo):
             record, body = records[index], bodies[index]
             new_body = self._scan(body, 0) if index in others_set else new_texts[index]
-            event_name, attributes = new_texts[n + index], new_maps[index]
+            event_name, attributes = new_texts[n + index] if with_events else events[index], new_maps[index]
             resource = new_resources[index] if new_resources is not None else resources[index]
             if new_body is body and event_name is events[index] and attributes is maps[index] and resource is resources[index]:
                 continue
@@ -1260,9 +1506,15 @@ class Scrubber:
 
     @staticmethod
     def _rebuild_log(record: Any, body: Any, attributes: Any, event_name: Any, resource: Any) -> Any:
-        log = copy.copy(record.log_record)
+        old = record.log_record
+        if type(old) is _API_LOG_RECORD:  # a plain object: its __dict__ copied (copy.copy costs 4x)
+            log = object.__new__(_API_LOG_RECORD)
+            log.__dict__.update(old.__dict__)
+        else:
+            log = copy.copy(old)
         log.body = body
-        log.attributes = dict(attributes) if attributes is not None else None
+        # A changed map is already a fresh dict; an unchanged one is shared (exporters only read it).
+        log.attributes = attributes
         if hasattr(log, "event_name"):
             log.event_name = event_name
         if hasattr(log, "exception"):
@@ -1614,6 +1866,15 @@ def _merge_points(data: Any, points: list[Any]) -> list[Any]:
 
 
 # --- copies that keep the original dropped counts -------------------------------------------
+def _api_log_record() -> type | None:
+    """The log record class the SDK hands exporters (``ReadableLogRecord.log_record``)."""
+    try:
+        from opentelemetry._logs import LogRecord
+    except ImportError:  # pragma: no cover - another API version: copied with copy.copy
+        return None
+    return LogRecord
+
+
 def _span_classes():
     from opentelemetry.sdk._logs import ReadableLogRecord
     from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -1688,6 +1949,14 @@ def _span_classes():
 
 
 _ScrubbedSpan, _ScrubbedEvent, _ScrubbedLink, _ScrubbedLogRecord = _span_classes()
+_API_LOG_RECORD = _api_log_record()
+_PLUS_ONE = (1).__add__
+_HINT_BATCH = 512  # joined batches this long go through the hint engine (_scrub_segments)
+_LINE_SPLIT = 1024  # texts this long are scrubbed line by line where the hints point (scrub_text)
+_COLUMN_BATCH = 16  # log batches at least this long are walked key by key (_parts_by_column)
+_PENDING = object()  # the hint engine is not compiled yet
+_NO_ATTRIBUTES: dict = {}
+_SIMPLE_TYPES = frozenset({str, int, float, bool, type(None)})
 _READABLE_SPAN = _ScrubbedSpan.__mro__[1]
 
 
@@ -1737,6 +2006,7 @@ def scrubber_for(settings: Any) -> Scrubber | None:
             disabled=getattr(settings, "scrub_disabled_detectors", ()),
             extra_patterns=getattr(settings, "scrub_extra_patterns", ()),
             extra_keys=getattr(settings, "scrub_extra_keys", ()),
+            engine=getattr(settings, "scrub_engine", "auto"),
         )
     _cached = (settings, scrubber)
     return scrubber

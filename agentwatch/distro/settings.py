@@ -55,6 +55,7 @@ class Settings:
     scrub_disabled_detectors: tuple[str, ...] = ()
     scrub_extra_patterns: tuple[tuple[str, str], ...] = ()
     scrub_extra_keys: tuple[str, ...] = ()
+    scrub_engine: str = "auto"
     log_format: str = "off"
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -338,6 +339,8 @@ def _read_scrubbing(reader: _Reader, settings: Settings) -> None:
     else:
         reader._ok(name)
         settings.scrub_extra_keys = tuple(keys)
+
+    settings.scrub_engine = reader.choice(ev.AGENTWATCH_SCRUB_ENGINE, "auto", ("auto", "re"))
 
 
 _cached: Settings | None = None

@@ -1,0 +1,129 @@
+"""Where the scrubber must look: one pass of a compiled multi-pattern engine over a batch.
+
+The scrubber's detector families (see ``scrubbing.py``) each find their candidates from a
+cheap hint with Python's ``re``. Every hint costs a pass over the text, and ``re`` stops at
+every ``-``, ``_``, digit or ``:`` of a log line, so on realistic logs the hints, not the
+replacements, are most of the cost. Here all the hints are compiled into one Hyperscan
+database (the ``hyperscan`` package: Vectorscan, statically linked, wheels for Linux x86_64
+and aarch64, macOS and Windows) and scanned together at several hundred MB/s; the result is,
+for each string of a batch, the set of families that *may* have something to replace.
+The scrubber then runs its ordinary code for those families on those strings only.
+
+Each pattern here accepts a superset of what its family can replace (look-behinds
+dropped, bounds kept loose), so a string with no hit for a family cannot be changed by
+it: skipping it changes no output. ``tests/test_scrub_engines.py`` checks the two paths
+give byte-identical results. Without the package (another platform, or
+``AGENTWATCH_SCRUB_ENGINE=re``) the scrubber runs every family's own hint, as before.
+
+The scan runs on the text encoded with ``ascii``/``replace``: one byte per character
+(every non-ASCII character becomes ``?``), so byte offsets are character offsets; every
+hint is ASCII, and a ``?`` can only add hits, never remove one.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from typing import Iterable, Sequence
+
+__all__ = ["VENDOR", "URL", "PARAMS", "AT", "IPV6", "NUMERIC", "ALL", "HintScanner", "build"]
+
+# One bit per detector family, in the order scrub_text runs them.
+VENDOR = 1  # vendor API keys, JWTs, Bearer values, PEM private keys
+URL = 2  # credentials in URLs (needs AT in the same string too)
+PARAMS = 4  # sensitive name=value pairs in free text
+AT = 8  # e-mail addresses ("@", "%40", "\u0040")
+IPV6 = 16
+NUMERIC = 32  # phones, SSNs, cards, IPv4
+ALL = VENDOR | URL | PARAMS | AT | IPV6 | NUMERIC
+_ID_BITS = 6
+
+_SEPARATORS = r"[ ().\-/+%]"  # what may stand between the digits of a phone/card/SSN (scrubbing._RUN_SEPARATORS)
+_NOT_RUN = r"(?:[^0-9 ().\-/+%]|$)"
+_TOKEN_START = r"(?:^|[^A-Za-z0-9_.+\-%])"  # scrubbing._NUMERIC_START's look-behind
+
+# (pattern, family). Each is a superset of the family's replacements: see the module docstring.
+_FIXED: list[tuple[str, int]] = [
+    # Vendor tokens (scrubbing._VENDOR_BRANCHES without their look-behinds, the shortest body).
+    (r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----", VENDOR),
+    (r"sk-[A-Za-z0-9_\-]{20}", VENDOR),
+    (r"[sr]k_(?:live|test)_[A-Za-z0-9]{16}", VENDOR),
+    (r"whsec_[A-Za-z0-9]{20}", VENDOR),
+    (r"AIza[0-9A-Za-z_\-]{35}", VENDOR),
+    (r"A(?:KIA|SIA|BIA|CCA)[0-9A-Z]{16}", VENDOR),
+    (r"gh[pousr]_[A-Za-z0-9]{36}", VENDOR),
+    (r"github_pat_[A-Za-z0-9_]{22}", VENDOR),
+    (r"xox[abposr]-[A-Za-z0-9\-]{10}", VENDOR),
+    (r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8}", VENDOR),
+    (r"(?:Bearer|bearer|BEARER)[ \t]+[A-Za-z0-9._~+/=\-]{8}", VENDOR),
+    # URL credentials: "://" here, and an AT hit in the same string.
+    (r"://", URL),
+    (r"@|%40|\\u0040", AT),
+    (r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)", IPV6),  # scrubbing._IPV6_HINT
+    # Numeric (scrubbing._NUMERIC_BRANCHES): every match starts a token (not after a letter, digit,
+    # "_", ".", "+", "-" or "%"), holds 9+ digits (separators between them allowed: SSN, card, NANP,
+    # national numbers) reported once, at the end of the run; or is E.164 after "+" or "%2B" (7+
+    # digits); or an IPv4 address whose first octet is not 127 (loopback is kept).
+    (_TOKEN_START + r"\(?[0-9](?:" + _SEPARATORS + r"*[0-9]){8,}" + _SEPARATORS + r"*" + _NOT_RUN, NUMERIC),
+    (r"\+[1-9](?:[ .\-]?\(?[0-9]\)?){6}|%2[Bb][1-9][0-9]{6}", NUMERIC),
+    (_TOKEN_START + r"(?:[0-9]{1,2}|[02-9][0-9]{2}|1[013-9][0-9]|12[0-68-9])\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]", NUMERIC),
+]
+
+
+def _params_pattern(names: Iterable[Sequence[str]], query: Iterable[Sequence[str]]) -> str:
+    """Sensitive names followed by their separator (scrubbing's forward ``_params``, no look-behinds)."""
+
+    def alternation(words_list: Iterable[Sequence[str]]) -> str:
+        return "|".join(r"[_.\-]?".join(re.escape(word) for word in words) for words in words_list)
+
+    return (
+        r"(?:" + alternation(names) + r")\\?[\"']?[ \t]{0,8}[=:]"
+        + r"|(?:^|[?&;\x00\n])(?:" + alternation(query) + r")="
+    )
+
+
+class HintScanner:
+    """A compiled hint database; :meth:`scan` is safe to call from several threads."""
+
+    def __init__(self, hyperscan, patterns: list[tuple[str, int]]) -> None:
+        self._hs = hyperscan
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(
+            expressions=[pattern.encode() for pattern, _ in patterns],
+            ids=[family for _, family in patterns],
+            elements=len(patterns),
+            # Case-insensitive for the sensitive names only (as scrubbing's _params).
+            flags=[hyperscan.HS_FLAG_CASELESS if family == PARAMS else 0 for _, family in patterns],
+        )
+        self._database = database
+        # The engine releases the GIL while it scans: one scratch space per thread.
+        self._local = threading.local()
+
+    def scan(self, raw: bytes) -> list[int]:
+        """The hits in ``raw``: ``end_offset << 6 | family`` for each (family, end offset)."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._hs.Scratch(self._database)
+        hits: list[int] = []
+        self._database.scan(raw, match_event_handler=_collect, context=hits.append, scratch=scratch)
+        return hits
+
+
+def _collect(family: int, start: int, end: int, flags: int, append) -> None:
+    append(end << _ID_BITS | family)
+
+
+@functools.lru_cache(maxsize=8)
+def build(names: tuple[tuple[str, ...], ...], query: tuple[tuple[str, ...], ...]) -> HintScanner:
+    """The hint database for these sensitive names (built-in and ``AGENTWATCH_SCRUB_EXTRA_KEYS``).
+
+    Raises ``ImportError`` without the ``hyperscan`` package, ``ValueError`` for a name that is
+    not ASCII (the scan sees ``?`` there), and the engine's error if it cannot run here. One
+    database per set of names: scrubbers with the same configuration share it.
+    """
+    import hyperscan
+
+    if not all(word.isascii() for words in names + query for word in words):
+        raise ValueError("a sensitive name is not ASCII")
+    return HintScanner(hyperscan, _FIXED + [(_params_pattern(names, query), PARAMS)])
