@@ -9,8 +9,9 @@ Three measurements, on the same inputs for both scrubbers (best of ``--repeats``
 1. **Log text, MB/s**: a realistic agent-service log (uvicorn access lines, intent/RAG/
    planner/Gemini lines, user questions, JSON payloads, a stack trace now and then, 2% of
    lines with PII), scrubbed three ways: as the SDK log records the logging handler makes of
-   it, through ``scrub_logs`` on batches of 512 (what agentwatch's log exporter does with each
-   batch of the BatchLogRecordProcessor: the headline figure); line by line with
+   it (with agentwatch's request id attribute), through ``scrub_logs`` on batches of 512
+   (what agentwatch's log exporter does with each batch of the BatchLogRecordProcessor: the
+   headline figure; MB/s counts the bodies' bytes only); line by line with
    ``Scrubber.scrub_text`` (one call per string, the path of the stdout formatter); and in
    64 KiB blocks. Logfire: ``Scrubber.scrub_value`` on the log body path (what ``scrub_log``
    does for a string body), which works record by record.
@@ -174,8 +175,9 @@ ATTRIBUTES = {
 
 
 def log_records(lines: list[str]) -> list:
-    """The SDK log records the logging handler makes of ``lines`` (body + code.* attributes),
-    as the exporter receives them."""
+    """The SDK log records the logging handler makes of ``lines``, as the exporter receives them
+    from an agentwatch service: body, ``code.*`` attributes and ``agentwatch.request.id`` (a new
+    uuid4 hex every 5 lines, as one request logs several)."""
     import logging
 
     from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
@@ -190,8 +192,12 @@ def log_records(lines: list[str]) -> list:
     handler = LoggingHandler(logger_provider=provider)
     logger.addHandler(handler)
     try:
-        for line in lines:
-            logger.info(line)
+        rnd = random.Random(17)
+        request_id = ""
+        for index, line in enumerate(lines):
+            if index % 5 == 0:
+                request_id = f"{rnd.getrandbits(128):032x}"
+            logger.info(line, extra={"agentwatch.request.id": request_id})
     finally:
         logger.removeHandler(handler)
         provider.shutdown()

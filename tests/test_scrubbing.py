@@ -77,6 +77,12 @@ def test_email(email):
     assert out == "mail from [REDACTED:email], thanks"
 
 
+@pytest.mark.parametrize("tail", ["-4111-1111-1111-1111", "-x", "-"])
+def test_email_followed_by_a_dash(tail):
+    assert scrub("mail alice@example.com" + tail) == "mail [REDACTED:email]" + tail
+    assert scrub("x@example.co-op.org ok") == "[REDACTED:email] ok"  # a dash inside the domain
+
+
 def test_email_url_encoded_and_json_escaped():
     assert_redacted("GET /users?email=alice%40example.com&x=1", "alice%40example.com", "email")
     assert_redacted('{"user": "alice\\u0040example.com"}', "alice\\u0040example.com", "email")

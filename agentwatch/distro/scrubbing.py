@@ -310,7 +310,9 @@ _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 _LOCAL_STRING = "".join(sorted(_LOCAL_CHARS))  # for str.rstrip: the walk back done in C
 _EMAIL = re.compile(
     r"[\w.%+\-]{1,64}(?:@|%40|\\u0040)(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
-    r"(?![A-Za-z0-9\-])",
+    # The TLD ends the domain: no letter or digit next, nor "-label." (the domain goes on);
+    # "alice@example.com-4111" is an address followed by a dash.
+    r"(?![A-Za-z0-9]|-[A-Za-z0-9\-]*\.[A-Za-z])",
     re.ASCII,
 )
 _URL_CREDENTIALS = re.compile(r"//(?<=://)[^/\s:@?#\[\]\x00]{0,256}:[^/\s@?#\x00]{1,256}@")
