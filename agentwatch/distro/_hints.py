@@ -11,8 +11,10 @@ The scrubber then runs its ordinary code for those families on those strings onl
 
 Each pattern here accepts a superset of what its family can replace (look-behinds
 dropped, bounds kept loose), so a string with no hit for a family cannot be changed by
-it: skipping it changes no output. ``tests/test_scrub_engines.py`` checks the two paths
-give byte-identical results. Without the package (another platform, or
+it: skipping it changes no output. One hint looks at what stands before its candidate (a
+number must start a token), and a replacement by an earlier family can change that, so the
+scrubber always runs the numeric family on a string another family changed.
+``tests/test_scrub_engines.py`` checks the two paths give byte-identical results. Without the package (another platform, or
 ``AGENTWATCH_SCRUB_ENGINE=re``) the scrubber runs every family's own hint, as before.
 
 The scan runs on the text encoded with ``ascii``/``replace``: one byte per character
