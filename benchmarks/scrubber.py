@@ -1,6 +1,6 @@
 """How fast the PII scrubber is, and what it catches, next to Logfire's scrubber in the same run.
 
-    .venv/bin/python benchmarks/scrubber.py            # ~1 min
+    .venv/bin/python benchmarks/scrubber.py            # ~10 s
     .venv/bin/python benchmarks/scrubber.py --quick    # smaller inputs, fewer repeats
     .venv/bin/python benchmarks/scrubber.py --json benchmarks/results/scrubber.json
 
