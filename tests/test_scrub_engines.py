@@ -392,3 +392,46 @@ def test_the_engine_is_chosen_by_environment():
     assert settings.scrub_engine == "re"
     assert scrubbing.scrubber_for(settings).engine_name == "re"
     assert scrubbing.scrubber_for(load_settings({})).engine_name == "hyperscan"
+
+
+def test_a_full_log_batch_through_the_otlp_exporter_goes_through_the_engine(monkeypatch):
+    """The exporter path end to end: a BatchLogRecordProcessor batch, the guarded OTLP/HTTP
+    exporter, a real receiver; the batch is long enough for the hint engine to take it."""
+    from opentelemetry._logs import LogRecord
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+
+    from agentwatch.distro import exporters
+    from agentwatch.distro.settings import reset_settings
+    from otlp_receiver import OTLPReceiver
+
+    monkeypatch.setattr(scrubbing, "_HINT_BATCH", 512)  # as shipped, not this module's 0
+    scanned: list[int] = []
+    real_scan = _hints.HintScanner.scan
+    monkeypatch.setattr(_hints.HintScanner, "scan", lambda self, raw: scanned.append(len(raw)) or real_scan(self, raw))
+    rnd = random.Random(21)
+    fixtures = _pii.fixture_table(rnd)
+    with OTLPReceiver(protocol="http") as rx:
+        for key, value in {**rx.env(), "OTEL_LOGS_EXPORTER": "otlp", "AGENTWATCH_ENDPOINT_CHECK": "false"}.items():
+            monkeypatch.setenv(key, value)
+        reset_settings()
+        try:
+            settings = load_settings()
+            provider = LoggerProvider(resource=Resource.create({"service.name": "engines"}))
+            for exporter in exporters.build_exporters("logs", settings, {}):
+                provider.add_log_record_processor(BatchLogRecordProcessor(exporter, schedule_delay_millis=60_000))
+            logger = provider.get_logger("engines")
+            for i in range(400):
+                body = fixtures[i % len(fixtures)][1] if i % 4 == 0 else f"GET /health 200 in {i / 10} ms"
+                logger.emit(LogRecord(body=body, attributes={"agentwatch.request.id": f"{rnd.getrandbits(128):032x}", "client.address": "203.0.113.50"}))
+            provider.force_flush()
+            provider.shutdown()
+            assert rx.wait_for(lambda r: len(r.logs()) >= 400, timeout=10)
+            blob = b"".join(request.SerializeToString() for request in rx.raw("logs")).decode("utf-8", "replace")
+        finally:
+            reset_settings()
+    assert max(scanned) > 10_000  # the 400 records' strings, joined: one scan of the whole batch
+    for _, _, secret in fixtures:
+        assert secret not in blob, secret
+    assert "203.0.113.50" not in blob and "[REDACTED:ipv4]" in blob
