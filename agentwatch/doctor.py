@@ -135,14 +135,18 @@ def _exporters(settings, environ: Mapping[str, str], check: bool) -> list[str]:
 
 
 def _scrubber_line(settings) -> str:
-    if not settings.scrub:
-        return "  off (AGENTWATCH_SCRUB=false): telemetry leaves the process unscrubbed"
-    from agentwatch.distro.scrubbing import Scrubber
+    from agentwatch.distro.scrubbing import scrubber_for
 
-    engine = Scrubber(engine=settings.scrub_engine, extra_keys=settings.scrub_extra_keys).engine_name
-    if engine == "hyperscan":
+    scrubber = scrubber_for(settings)
+    if scrubber is None:
+        return "  off (AGENTWATCH_SCRUB=false): telemetry leaves the process unscrubbed"
+    if scrubber.engine_name == "hyperscan":
         return "  on; candidates found by one Hyperscan pass per batch (AGENTWATCH_SCRUB_ENGINE=auto)"
-    why = "AGENTWATCH_SCRUB_ENGINE=re" if settings.scrub_engine == "re" else "the hyperscan package is not usable here"
+    why = (
+        "AGENTWATCH_SCRUB_ENGINE=re"
+        if settings.scrub_engine == "re"
+        else "the hyperscan package is not usable here, or an extra key name is not ASCII"
+    )
     return f"  on; Python re alone ({why}): same results, slower"
 
 

@@ -175,33 +175,12 @@ ATTRIBUTES = {
 
 
 def log_records(lines: list[str]) -> list:
-    """The SDK log records the logging handler makes of ``lines``, as the exporter receives them
-    from an agentwatch service: body, ``code.*`` attributes and ``agentwatch.request.id`` (a new
-    uuid4 hex every 5 lines, as one request logs several)."""
-    import logging
-
-    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
-    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-
-    memory = InMemoryLogRecordExporter()
-    provider = LoggerProvider(resource=Resource.create({"service.name": "agent"}))
-    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
-    logger = logging.getLogger("agent.bench")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    handler = LoggingHandler(logger_provider=provider)
-    logger.addHandler(handler)
-    try:
-        rnd = random.Random(17)
-        request_id = ""
-        for index, line in enumerate(lines):
-            if index % 5 == 0:
-                request_id = f"{rnd.getrandbits(128):032x}"
-            logger.info(line, extra={"agentwatch.request.id": request_id})
-    finally:
-        logger.removeHandler(handler)
-        provider.shutdown()
-    return list(memory.get_finished_logs())
+    """The SDK log records of ``lines`` as the exporter receives them from an agentwatch service:
+    body, ``code.*`` attributes and ``agentwatch.request.id`` (a new uuid4 hex every 5 lines, as
+    one request logs several)."""
+    rnd = random.Random(17)
+    ids = [f"{rnd.getrandbits(128):032x}" for _ in range(0, len(lines), 5)]
+    return _pii.sdk_log_records(lines, lambda index: {"agentwatch.request.id": ids[index // 5]})
 
 
 def make_spans() -> dict[str, ReadableSpan]:

@@ -126,3 +126,29 @@ LOOK_ALIKES = [
     "http://host:8080/path@v2",
     "POST /chat 200 in 0.412 s (intent=billing, confidence=0.91, docs=3)",
 ]
+
+
+def sdk_log_records(lines: list[str], extra=None) -> list:
+    """The SDK log records the logging handler makes of ``lines``, as an exporter receives them
+    (body, ``code.*`` attributes); ``extra(index)``, if given, is the ``extra=`` of each line."""
+    import logging
+
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+
+    memory = InMemoryLogRecordExporter()
+    provider = LoggerProvider(resource=Resource.create({"service.name": "agent"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    logger = logging.getLogger("agentwatch.pii.records")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = LoggingHandler(logger_provider=provider)
+    logger.addHandler(handler)
+    try:
+        for index, line in enumerate(lines):
+            logger.info(line, extra=extra(index) if extra is not None else None)
+    finally:
+        logger.removeHandler(handler)
+        provider.shutdown()
+    return list(memory.get_finished_logs())

@@ -105,3 +105,16 @@ def test_cli_entry_point_runs():
     out = subprocess.run([str(BIN / "agentwatch"), "doctor", "--no-check"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "Configuration (value <- source):" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "env, line",
+    [
+        ({}, "on; candidates found by one Hyperscan pass per batch"),
+        ({"AGENTWATCH_SCRUB_ENGINE": "re"}, "on; Python re alone (AGENTWATCH_SCRUB_ENGINE=re)"),
+        ({"AGENTWATCH_SCRUB": "false"}, "off (AGENTWATCH_SCRUB=false)"),
+    ],
+)
+def test_doctor_says_which_scrubber_engine_runs(env, line):
+    text = run(env, check_endpoints=False)
+    assert "Scrubber:\n  " + line in text

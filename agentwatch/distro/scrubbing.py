@@ -91,6 +91,8 @@ from itertools import count as _count
 from operator import attrgetter, eq, is_, is_not, ne, or_
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from opentelemetry._logs import LogRecord as _API_LOG_RECORD  # what ReadableLogRecord.log_record holds
+
 from agentwatch.distro import _hints
 from agentwatch.distro._diagnostics import warn_once
 
@@ -737,15 +739,17 @@ class Scrubber:
         out = self._hinted_text(text)
         if out is None:  # no hint engine: every family looks
             out = self._families(text, _hints.ALL)
+        return self._sub_extras(out) if self._extra_subs else out
+
+    def _sub_extras(self, text: str) -> str:
+        """``AGENTWATCH_SCRUB_EXTRA_PATTERNS`` over ``text``, after the built-in families."""
         for sub, repl in self._extra_subs:
-            out = sub(repl, out)
-        return out
+            text = sub(repl, text)
+        return text
 
     def _hinted_text(self, text: str) -> str | None:
         """``text`` through the families the hint engine points at; ``None`` without the engine."""
-        hints = self._hints
-        if hints is _PENDING:
-            hints = self._load_hints()
+        hints = self._hints if self._hints is not _PENDING else self._load_hints()
         if hints is None or "\x00" in text:
             return None
         try:
@@ -828,9 +832,7 @@ class Scrubber:
         says which strings each family must look at, or (without it) the families' own.
         """
         joined = "\x00".join(segments)
-        hints = self._hints
-        if hints is _PENDING:
-            hints = self._load_hints()
+        hints = self._hints if self._hints is not _PENDING else self._load_hints()
         # Below _HINT_BATCH characters (one span, a few records) the engine's fixed cost and the
         # book-keeping per string outweigh what it saves: the families' own hints are cheaper.
         if hints is not None and len(joined) >= _HINT_BATCH and joined.count("\x00") == len(segments) - 1:
@@ -878,7 +880,7 @@ class Scrubber:
             if out is joined:
                 return None
             results = out.split("\x00")
-            if len(results) != len(texts):  # a NUL inside a value: one by one
+            if len(results) != len(texts):  # a match across two strings: one by one
                 results = [self._families(text, wanted[text] & _hints.ALL) for text in texts]
         new = {text: result for text, result in zip(texts, results) if result != text}
         if not new:
@@ -893,19 +895,12 @@ class Scrubber:
     def _extras(self, segments: list[str], changed: bool) -> list[str] | None:
         """``AGENTWATCH_SCRUB_EXTRA_PATTERNS`` over every segment (one pass over them joined)."""
         joined = "\x00".join(segments)
-        out = joined
-        for sub, repl in self._extra_subs:
-            out = sub(repl, out)
+        out = self._sub_extras(joined)
         if out is joined:
             return segments if changed else None
         if out.count("\x00") == len(segments) - 1:
             return out.split("\x00")
-        parts = []
-        for segment in segments:
-            for sub, repl in self._extra_subs:
-                segment = sub(repl, segment)
-            parts.append(segment)
-        return parts
+        return [self._sub_extras(segment) for segment in segments]  # a match across two strings
 
     def _numeric_windows(self, raw: bytes, kinds: bytes, digits: bytes) -> list[tuple[int, int]]:
         """The slices of the text where a numeric detection can be, one per run that may hold one.
@@ -1868,15 +1863,6 @@ def _merge_points(data: Any, points: list[Any]) -> list[Any]:
 
 
 # --- copies that keep the original dropped counts -------------------------------------------
-def _api_log_record() -> type | None:
-    """The log record class the SDK hands exporters (``ReadableLogRecord.log_record``)."""
-    try:
-        from opentelemetry._logs import LogRecord
-    except ImportError:  # pragma: no cover - another API version: copied with copy.copy
-        return None
-    return LogRecord
-
-
 def _span_classes():
     from opentelemetry.sdk._logs import ReadableLogRecord
     from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -1951,7 +1937,6 @@ def _span_classes():
 
 
 _ScrubbedSpan, _ScrubbedEvent, _ScrubbedLink, _ScrubbedLogRecord = _span_classes()
-_API_LOG_RECORD = _api_log_record()
 _PLUS_ONE = (1).__add__
 _HINT_BATCH = 512  # joined batches this long go through the hint engine (_scrub_segments)
 _LINE_SPLIT = 1024  # texts this long are scrubbed line by line where the hints point (scrub_text)
