@@ -1,191 +1,362 @@
-"""Every environment variable agentwatch reads, as a named constant.
+"""Every environment variable agentwatch reads, as a named constant with its typed default and parser.
 
-This module is the single source of the README's configuration table
-(``tests/test_readme.py`` checks that the two agree). Standard ``OTEL_*``
-variables are listed where agentwatch changes their default or reads them
-itself; the rest of the ``OTEL_*`` family keeps its upstream meaning.
+This module is the single source of the configuration table in the docs (a test checks that the two
+agree): each entry says its name, its kind (which carries the typed default, the accepted values
+and the parser), and its meaning; the table's default column is rendered from the kind, so a
+default is written once. Standard ``OTEL_*`` variables are listed where agentwatch changes their
+default or reads them itself; the rest of the ``OTEL_*`` family keeps its upstream meaning.
+
+Values are read through one reader, :class:`agentwatch.distro.settings.Reader`; this module is a leaf
+(it imports nothing of agentwatch), so every other module may import it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+class Invalid(ValueError):
+    """A value a kind does not accept; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one variable is parsed, and its default. ``parse`` gets the stripped, non-empty value."""
+
+    default: Any = None
+
+    def parse(self, value: str) -> Any:
+        return value
+
+    def show(self) -> str:
+        """The default as a user reads it in the configuration table."""
+        if self.default is None or self.default == () or self.default == "":
+            return "empty"
+        return f"`{self.default}`"
+
+
+@dataclass(frozen=True)
+class Flag(Kind):
+    """``true/false`` (also ``1/0``, ``yes/no``, ``on/off``, any case)."""
+
+    default: bool = False
+
+    def parse(self, value: str) -> bool:
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise Invalid("a boolean (true/false)")
+
+    def show(self) -> str:
+        return "`true`" if self.default else "`false`"
+
+
+@dataclass(frozen=True)
+class Number(Kind):
+    """A number in ``[low, high]``; ``whole`` accepts digits only; ``unit`` is shown after the default."""
+
+    default: float = 0
+    low: float = -math.inf
+    high: float = math.inf
+    unit: str = ""
+    whole: bool = False
+
+    def parse(self, value: str) -> float | int:
+        if self.whole:
+            if not value.isdigit():
+                raise Invalid(f"a whole number between {self.low:g} and {self.high:g}")
+            number: float | int = int(value)
+        else:
+            try:
+                number = float(value)
+            except ValueError:
+                raise Invalid("a number") from None
+        if not self.low <= number <= self.high:  # also refuses nan
+            kind = "a whole number" if self.whole else "a number"
+            raise Invalid(f"{kind} between {self.low:g} and {self.high:g}")
+        return number
+
+    def show(self) -> str:
+        text = f"`{self.default:g}`"
+        return f"{text} ({self.unit})" if self.unit else text
+
+
+@dataclass(frozen=True)
+class Port(Kind):
+    default: int = 0
+
+    def parse(self, value: str) -> int:
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            raise Invalid("a port number (1-65535)")
+        return int(value)
+
+
+@dataclass(frozen=True)
+class Choice(Kind):
+    """One of ``allowed`` (case-insensitive, returned lower-case)."""
+
+    default: str = ""
+    allowed: tuple[str, ...] = ()
+
+    def parse(self, value: str) -> str:
+        if value.lower() not in self.allowed:
+            raise Invalid("one of " + ", ".join(self.allowed))
+        return value.lower()
+
+
+@dataclass(frozen=True)
+class Text(Kind):
+    """Any text (a name, a path, a URL checked by its user); ``None`` default means unset."""
+
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class Names(Kind):
+    """A comma list: items stripped, blanks dropped, lower-cased unless ``lower=False``."""
+
+    default: tuple[str, ...] = ()
+    lower: bool = True
+
+    def parse(self, value: str) -> tuple[str, ...]:
+        return tuple(part.strip().lower() if self.lower else part.strip() for part in value.split(",") if part.strip())
 
 
 @dataclass(frozen=True)
 class EnvVar:
-    """One documented variable: its name, its default as a user sees it, its meaning."""
+    """One documented variable: its name, its kind (typed default + parser) and its meaning.
+
+    ``shown`` replaces the rendered default where the default is derived from something else
+    (another variable, the program's name); ``section`` groups it in :class:`Settings`.
+    """
 
     name: str
-    default: str
+    kind: Kind
     meaning: str
+    shown: str | None = None
+    section: str = field(default="core", compare=False)
+
+    @property
+    def default(self) -> Any:
+        return self.kind.default
+
+    @property
+    def default_text(self) -> str:
+        return self.shown if self.shown is not None else self.kind.show()
 
 
 VARIABLES: list[EnvVar] = []
+BY_NAME: dict[str, EnvVar] = {}
+_section = "core"
 
 
-def _var(name: str, default: str, meaning: str) -> str:
-    VARIABLES.append(EnvVar(name, default, meaning))
+def _var(name: str, kind: Kind, meaning: str, shown: str | None = None) -> str:
+    var = EnvVar(name, kind, meaning, shown, _section)
+    VARIABLES.append(var)
+    BY_NAME[name] = var
     return name
 
 
+def _in(section: str) -> None:
+    """Variables declared after this belong to ``section`` (core, export, scrub, genai, agent, web, logs)."""
+    global _section  # noqa: PLW0603 - declaration-time state of this table only
+    _section = section
+
+
+PROTOCOLS = ("grpc", "http/protobuf")
+
 # --- distro selection -------------------------------------------------------
+_in("core")
 OTEL_PYTHON_DISTRO = _var(
     "OTEL_PYTHON_DISTRO",
-    "`agentwatch` (set under `opentelemetry-instrument` when unset)",
+    Text("agentwatch"),
     "Which installed distro `opentelemetry-instrument` runs. Another value is "
     "respected; agentwatch then prints one line saying which distro ran and how to switch.",
+    shown="`agentwatch` (set under `opentelemetry-instrument` when unset)",
 )
 OTEL_PYTHON_CONFIGURATOR = _var(
     "OTEL_PYTHON_CONFIGURATOR",
-    "`agentwatch` (set by the agentwatch distro when unset)",
+    Text("agentwatch"),
     "Which SDK configurator runs after the distro.",
+    shown="`agentwatch` (set by the agentwatch distro when unset)",
 )
 OTEL_SDK_DISABLED = _var(
-    "OTEL_SDK_DISABLED", "`false`", "`true` turns the whole pipeline off (no providers are installed)."
+    "OTEL_SDK_DISABLED",
+    Flag(False),
+    "`true` turns the whole pipeline off (no providers are installed).",
 )
 
 # --- resource ----------------------------------------------------------------
 OTEL_SERVICE_NAME = _var(
     "OTEL_SERVICE_NAME",
-    "derived from the program (`app.py` -> `app`, `uvicorn main:app` -> `main`)",
+    Text(),
     "`service.name` of every signal.",
+    shown="derived from the program (`app.py` -> `app`, `uvicorn main:app` -> `main`)",
 )
 OTEL_RESOURCE_ATTRIBUTES = _var(
     "OTEL_RESOURCE_ATTRIBUTES",
-    "empty",
+    Text(),
     "Extra resource attributes, `key=value,key2=value2` (values URL-decoded).",
 )
 AGENTWATCH_SERVICE_VERSION = _var(
     "AGENTWATCH_SERVICE_VERSION",
-    "`unknown`",
+    Text("unknown"),
     "`service.version` unless `OTEL_RESOURCE_ATTRIBUTES` sets it.",
 )
 AGENTWATCH_ENVIRONMENT = _var(
     "AGENTWATCH_ENVIRONMENT",
-    "`development`",
+    Text("development"),
     "`deployment.environment.name` unless `OTEL_RESOURCE_ATTRIBUTES` sets it.",
 )
 
 # --- exporters -----------------------------------------------------------------
+_in("export")
 AGENTWATCH_EXPORT = _var(
     "AGENTWATCH_EXPORT",
-    "`otlp`",
+    Choice("otlp", ("otlp", "local")),
     "Default exporters for signals whose `OTEL_*_EXPORTER` is unset: `otlp` (to a collector) or "
     "`local` (the embedded default: `otlp_json_file` for all signals plus the `prometheus` endpoint).",
 )
 OTEL_TRACES_EXPORTER = _var(
     "OTEL_TRACES_EXPORTER",
-    "from `AGENTWATCH_EXPORT`",
+    Names(),
     "Comma list of span exporters: `otlp`, `console`, `otlp_json_file`, `none`, or any installed "
     "`opentelemetry_traces_exporter` entry point.",
+    shown="from `AGENTWATCH_EXPORT`",
 )
 OTEL_METRICS_EXPORTER = _var(
     "OTEL_METRICS_EXPORTER",
-    "from `AGENTWATCH_EXPORT`",
+    Names(),
     "Comma list of metric exporters: `otlp`, `console`, `prometheus`, `otlp_json_file`, `none`.",
+    shown="from `AGENTWATCH_EXPORT`",
 )
 OTEL_LOGS_EXPORTER = _var(
     "OTEL_LOGS_EXPORTER",
-    "from `AGENTWATCH_EXPORT`",
+    Names(),
     "Comma list of log exporters: `otlp`, `console`, `otlp_json_file`, `none`.",
+    shown="from `AGENTWATCH_EXPORT`",
 )
 OTEL_EXPORTER_OTLP_PROTOCOL = _var(
     "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "`http/protobuf`",
+    Choice("http/protobuf", PROTOCOLS),
     "`grpc` or `http/protobuf` for the `otlp` exporters; "
     "`OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_PROTOCOL` override it per signal.",
 )
 OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = _var(
-    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "`OTEL_EXPORTER_OTLP_PROTOCOL`", "Protocol of the trace exporter."
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    Choice("http/protobuf", PROTOCOLS),
+    "Protocol of the trace exporter.",
+    shown="`OTEL_EXPORTER_OTLP_PROTOCOL`",
 )
 OTEL_EXPORTER_OTLP_METRICS_PROTOCOL = _var(
-    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "`OTEL_EXPORTER_OTLP_PROTOCOL`", "Protocol of the metric exporter."
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    Choice("http/protobuf", PROTOCOLS),
+    "Protocol of the metric exporter.",
+    shown="`OTEL_EXPORTER_OTLP_PROTOCOL`",
 )
 OTEL_EXPORTER_OTLP_LOGS_PROTOCOL = _var(
-    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "`OTEL_EXPORTER_OTLP_PROTOCOL`", "Protocol of the log exporter."
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+    Choice("http/protobuf", PROTOCOLS),
+    "Protocol of the log exporter.",
+    shown="`OTEL_EXPORTER_OTLP_PROTOCOL`",
 )
 OTEL_EXPORTER_OTLP_ENDPOINT = _var(
     "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "`http://localhost:4318` (http/protobuf) or `http://localhost:4317` (grpc)",
+    Text(),
     "Collector address. For http/protobuf the signal path (`/v1/traces`...) is appended; "
     "`OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` give a full URL per signal. A value that is "
     "not a URL (spaces, a scheme other than http/https, a bad port, no host) warns once and the default "
     "is used; `host:port` without a scheme means `http://host:port` for http/protobuf.",
+    shown="`http://localhost:4318` (http/protobuf) or `http://localhost:4317` (grpc)",
 )
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = _var(
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "from `OTEL_EXPORTER_OTLP_ENDPOINT`",
+    Text(),
     "Full URL of the trace endpoint; a bad value warns once and the one from `OTEL_EXPORTER_OTLP_ENDPOINT` is used.",
+    shown="from `OTEL_EXPORTER_OTLP_ENDPOINT`",
 )
 OTEL_EXPORTER_OTLP_METRICS_ENDPOINT = _var(
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    "from `OTEL_EXPORTER_OTLP_ENDPOINT`",
+    Text(),
     "Full URL of the metric endpoint; a bad value warns once and the one from `OTEL_EXPORTER_OTLP_ENDPOINT` is used.",
+    shown="from `OTEL_EXPORTER_OTLP_ENDPOINT`",
 )
 OTEL_EXPORTER_OTLP_LOGS_ENDPOINT = _var(
     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-    "from `OTEL_EXPORTER_OTLP_ENDPOINT`",
+    Text(),
     "Full URL of the log endpoint; a bad value warns once and the one from `OTEL_EXPORTER_OTLP_ENDPOINT` is used.",
+    shown="from `OTEL_EXPORTER_OTLP_ENDPOINT`",
 )
 OTEL_EXPORTER_OTLP_TIMEOUT = _var(
     "OTEL_EXPORTER_OTLP_TIMEOUT",
-    "`10` (seconds)",
+    Number(10, 0, 3600, unit="seconds"),
     "Time limit of one OTLP export, retries included (read by the upstream exporters).",
 )
 OTEL_EXPORTER_PROMETHEUS_HOST = _var(
-    "OTEL_EXPORTER_PROMETHEUS_HOST", "`localhost`", "Address the `prometheus` scrape endpoint binds."
+    "OTEL_EXPORTER_PROMETHEUS_HOST",
+    Text("localhost"),
+    "Address the `prometheus` scrape endpoint binds.",
 )
 OTEL_EXPORTER_PROMETHEUS_PORT = _var(
     "OTEL_EXPORTER_PROMETHEUS_PORT",
-    "`9464`",
+    Port(9464),
     "Port of the `prometheus` scrape endpoint (one per host; workers are merged into it, see README).",
 )
 AGENTWATCH_FILE_DIR = _var(
     "AGENTWATCH_FILE_DIR",
-    "`./agentwatch-data`",
+    Text("agentwatch-data"),
     "Directory of the `otlp_json_file` exporter (`traces.jsonl`, `metrics.jsonl`, `logs.jsonl`).",
 )
 AGENTWATCH_FILE_MAX_MB = _var(
     "AGENTWATCH_FILE_MAX_MB",
-    "`64`",
+    Number(64, 0.001, 1024 * 1024),
     "Size bound of each `otlp_json_file` file in MiB; a full file is rotated to `<name>.1` "
     "(one generation kept), so a signal never takes more than twice this.",
 )
 AGENTWATCH_ENDPOINT_CHECK = _var(
     "AGENTWATCH_ENDPOINT_CHECK",
-    "`true`",
+    Flag(True),
     "At start-up, check in the background that each OTLP endpoint accepts connections and warn once if not.",
 )
 
 # --- instrumentation defaults -------------------------------------------------------
+_in("core")
 OTEL_SEMCONV_STABILITY_OPT_IN = _var(
     "OTEL_SEMCONV_STABILITY_OPT_IN",
-    "`http,database`",
+    Text("http,database"),
     "Stable HTTP and database semantic conventions (`http.server.request.duration` in seconds, `url.path`, "
     "`db.system.name`, `db.query.text`...).",
 )
 AGENTWATCH_ASGI_MESSAGE_SPANS = _var(
     "AGENTWATCH_ASGI_MESSAGE_SPANS",
-    "`false`",
+    Flag(False),
     "`true` brings back the per-message ASGI `http send` / `http receive` internal spans of FastAPI "
     "(off by default: noise and cost).",
 )
 OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = _var(
     "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
-    "empty",
+    Names(lower=False),
     "Comma list of instrumentor entry-point names to skip (`fastapi,httpx,httpx2,sqlite3,logging,system_metrics`...).",
 )
 
 # --- privacy -------------------------------------------------------------------------
+_in("scrub")
 AGENTWATCH_SCRUB = _var(
     "AGENTWATCH_SCRUB",
-    "`true`",
+    Flag(True),
     "Redact PII and secrets from everything exported (span names, attributes, events, links, resource, "
     "log bodies and attributes, metric attributes), for every exporter; `false` turns the scrubber off.",
 )
 AGENTWATCH_SCRUB_DISABLED_DETECTORS = _var(
     "AGENTWATCH_SCRUB_DISABLED_DETECTORS",
-    "empty",
+    Names(),
     "Comma list of detectors to switch off: `email`, `phone`, `ssn`, `credit_card`, `ipv4`, `ipv6` (`ip` for both), "
     "`google_api_key`, `openai_api_key`, `anthropic_api_key`, `aws_access_key_id`, `github_token`, `slack_token`, "
     "`stripe_key` (`api_keys` for these seven), `jwt`, `bearer_token`, `private_key`, `url_credentials`, "
@@ -193,21 +364,21 @@ AGENTWATCH_SCRUB_DISABLED_DETECTORS = _var(
 )
 AGENTWATCH_SCRUB_EXTRA_PATTERNS = _var(
     "AGENTWATCH_SCRUB_EXTRA_PATTERNS",
-    "empty",
+    Text(),
     "More patterns to redact: `name=regex` entries (Python `re` syntax) separated by `;;`, e.g. "
     "`employee_id=EMP-\\d{6};;ticket=TCK-[A-Z]{3}\\d+`. A match becomes `[REDACTED:name]` (only group 1 when "
     "the regex has a group). An entry that does not compile is skipped with a warning.",
 )
 AGENTWATCH_SCRUB_EXTRA_KEYS = _var(
     "AGENTWATCH_SCRUB_EXTRA_KEYS",
-    "empty",
+    Names(lower=False),
     "Comma list of more sensitive key names (e.g. `employee_ssn,x-internal-auth`): attribute and dict keys "
     "containing them, and `name=value` pairs in text, have their values redacted.",
 )
 
 AGENTWATCH_SCRUB_ENGINE = _var(
     "AGENTWATCH_SCRUB_ENGINE",
-    "`auto`",
+    Choice("auto", ("auto", "re")),
     "How the scrubber finds candidates: `auto` makes one pass of the Hyperscan engine (the `hyperscan` package, "
     "installed with agentwatch on x86_64 and ARM64) over each export batch and looks only where it points, falling "
     "back to Python's `re` if the package is missing or fails; `re` uses Python's `re` alone. Same results, "
@@ -215,17 +386,25 @@ AGENTWATCH_SCRUB_ENGINE = _var(
 )
 
 # --- lifecycle ----------------------------------------------------------------------
+_in("core")
 AGENTWATCH_SHUTDOWN_TIMEOUT = _var(
     "AGENTWATCH_SHUTDOWN_TIMEOUT",
-    "`1.5` (seconds)",
+    Number(1.5, 0.0, 300.0, unit="seconds"),
     "Time the final flush may take at exit or SIGTERM; what is not sent by then is dropped.",
 )
 
+AGENTWATCH_STRICT = _var(
+    "AGENTWATCH_STRICT",
+    Flag(False),
+    "For agentwatch's own test suite and for debugging agentwatch: a step of agentwatch that fails re-raises "
+    "instead of warning once and stepping aside. Never set it in production.",
+)
 
 # --- GenAI (Gemini) -------------------------------------------------------------------
+_in("genai")
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = _var(
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
-    "`NO_CONTENT`",
+    Text("NO_CONTENT"),
     "Whether Gemini prompts, responses, system instructions and tool definitions/arguments are recorded: "
     "`NO_CONTENT`, `SPAN_ONLY` (JSON-string span attributes `gen_ai.input.messages`...), `EVENT_ONLY` "
     "(structured `gen_ai.client.inference.operation.details` log events) or `SPAN_AND_EVENT`, "
@@ -234,25 +413,26 @@ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = _var(
 )
 AGENTWATCH_GENAI_CONTENT_MAX_CHARS = _var(
     "AGENTWATCH_GENAI_CONTENT_MAX_CHARS",
-    "`4096`",
+    Number(4096, 16, 10_000_000, whole=True),
     "Longest captured text part (prompt, response, tool argument); longer ones are cut and end in "
     "`...[truncated N chars]`.",
 )
 AGENTWATCH_GENAI_PRICES = _var(
     "AGENTWATCH_GENAI_PRICES",
-    "bundled table (`agentwatch/instrumentors/data/gemini_prices.json`, dated)",
+    Text(),
     "Path of a JSON price file (USD per 1M tokens, same shape as the bundled one, or just "
     "`{model: {input, output, cached_input}}`); its models are added to / replace the bundled ones. "
     "Nothing is fetched at run time.",
+    shown="bundled table (`agentwatch/instrumentors/data/gemini_prices.json`, dated)",
 )
 AGENTWATCH_GENAI_COST = _var(
     "AGENTWATCH_GENAI_COST",
-    "`true`",
+    Flag(True),
     "`false` turns off the cost attributes and the `agentwatch.gen_ai.client.cost` counter.",
 )
 AGENTWATCH_GENAI_INSTRUMENTATION = _var(
     "AGENTWATCH_GENAI_INSTRUMENTATION",
-    "`agentwatch`",
+    Choice("agentwatch", ("agentwatch", "official")),
     "Which Gemini instrumentation runs when the official `opentelemetry-instrumentation-google-genai` is "
     "installed too, so each call gets one span: `agentwatch` (the official entry point is not loaded) or "
     "`official` (it is loaded and agentwatch's steps aside for the methods it wraps; it keeps `count_tokens`). "
@@ -261,58 +441,62 @@ AGENTWATCH_GENAI_INSTRUMENTATION = _var(
 )
 
 # --- Agent instrumentors (intent, rag, planner) ----------------------------------------
+_in("agent")
 AGENTWATCH_INTENT_TARGETS = _var(
     "AGENTWATCH_INTENT_TARGETS",
-    "empty",
+    Names(lower=False),
     "The app's intent classifiers to trace, comma list of `module:function` or `module:Class.method` "
     "(optional `=name`); wrapped when the module is imported, sync, async and generators alike.",
 )
 AGENTWATCH_RAG_TARGETS = _var(
     "AGENTWATCH_RAG_TARGETS",
-    "empty",
+    Names(lower=False),
     "The app's retrieval functions, same syntax; `=name` sets `gen_ai.data_source.id` "
     "(default: `module.function`).",
 )
 AGENTWATCH_PLANNER_TARGETS = _var(
     "AGENTWATCH_PLANNER_TARGETS",
-    "empty",
+    Names(lower=False),
     "The app's planners (a `plan` span each; `=name` sets `gen_ai.agent.name`).",
 )
 AGENTWATCH_CRITIC_TARGETS = _var(
     "AGENTWATCH_CRITIC_TARGETS",
-    "empty",
+    Names(lower=False),
     "The app's critics; each call inside a planner is one iteration of that plan (`=name` sets `gen_ai.evaluation.name`).",
 )
 AGENTWATCH_INTENT_EXTRACTOR = _var(
     "AGENTWATCH_INTENT_EXTRACTOR",
-    "built-in (str, tuple, dict, dataclass, pydantic, attributes)",
+    Text(),
     "`module:function` turning a classifier's return value into one of the shapes agentwatch reads "
     "(e.g. `{\"intent\": ..., \"confidence\": ...}`).",
+    shown="built-in (str, tuple, dict, dataclass, pydantic, attributes)",
 )
 AGENTWATCH_RAG_EXTRACTOR = _var(
     "AGENTWATCH_RAG_EXTRACTOR",
-    "built-in (lists of documents, chromadb / LangChain results)",
+    Text(),
     "`module:function` turning a retriever's return value into a list of documents (`{id, score}`).",
+    shown="built-in (lists of documents, chromadb / LangChain results)",
 )
 AGENTWATCH_CRITIC_EXTRACTOR = _var(
     "AGENTWATCH_CRITIC_EXTRACTOR",
-    "built-in (bool, str, tuple, dict, objects)",
+    Text(),
     "`module:function` turning a critic's return value into a verdict (bool, `accepted`/`rejected`, or `{accepted, score}`).",
+    shown="built-in (bool, str, tuple, dict, objects)",
 )
 AGENTWATCH_INTENT_MAX_DISTINCT = _var(
     "AGENTWATCH_INTENT_MAX_DISTINCT",
-    "`20`",
+    Number(20, 1, 10_000, whole=True),
     "Distinct intent values kept as metric attributes per process; later new intents are counted as `other` "
     "(spans keep the real value).",
 )
 AGENTWATCH_INTENT_LOW_CONFIDENCE = _var(
     "AGENTWATCH_INTENT_LOW_CONFIDENCE",
-    "`0.5`",
+    Number(0.5, 0.0, 1.0),
     "Confidence below which a classification counts in `agentwatch.intent.low_confidence`.",
 )
 AGENTWATCH_CHROMADB_MAX_COLLECTIONS = _var(
     "AGENTWATCH_CHROMADB_MAX_COLLECTIONS",
-    "`50`",
+    Number(50, 1, 100_000, whole=True),
     "Distinct chromadb collections per process kept as `db.collection.name` on metrics and counted by the "
     "`agentwatch.vectordb.collection.documents` gauge; later ones count as `_other` and are not counted "
     "(spans keep the real name).",
@@ -320,110 +504,125 @@ AGENTWATCH_CHROMADB_MAX_COLLECTIONS = _var(
 
 
 # --- Health and errors --------------------------------------------------------------
+_in("web")
 AGENTWATCH_HEALTH_ENABLED = _var(
     "AGENTWATCH_HEALTH_ENABLED",
-    "`true`",
+    Flag(True),
     "`false` leaves out the health endpoints (`/health`, `/health/live`, `/health/ready`, "
     "`/health/startup`, `/health/detailed`) agentwatch adds to every FastAPI app.",
 )
 AGENTWATCH_HEALTH_PREFIX = _var(
-    "AGENTWATCH_HEALTH_PREFIX", "`/health`", "Path prefix of the health endpoints (e.g. `/ops/health`)."
+    "AGENTWATCH_HEALTH_PREFIX",
+    Text("/health"),
+    "Path prefix of the health endpoints (e.g. `/ops/health`).",
 )
 AGENTWATCH_HEALTH_CHECK_TIMEOUT = _var(
     "AGENTWATCH_HEALTH_CHECK_TIMEOUT",
-    "`2` (seconds)",
+    Number(2.0, 0.01, 300.0, unit="seconds"),
     "Default time limit of one health check; a check that takes longer is reported unhealthy and never holds a probe longer.",
 )
 AGENTWATCH_HEALTH_CACHE_TTL = _var(
     "AGENTWATCH_HEALTH_CACHE_TTL",
-    "`5` (seconds)",
+    Number(5.0, 0.0, 86400.0, unit="seconds"),
     "How long a check result is reused; probes within that time run no check.",
 )
 AGENTWATCH_HEALTH_CRITICAL = _var(
     "AGENTWATCH_HEALTH_CRITICAL",
-    "each check's own (`sqlite`, `http:*` and user checks critical; `disk`, `gemini`, `chromadb` not)",
+    Names(lower=False),
     "Comma list of check names that are critical (failing -> unhealthy, not ready); when set, "
     "every check not listed is non-critical (failing -> degraded).",
+    shown="each check's own (`sqlite`, `http:*` and user checks critical; `disk`, `gemini`, `chromadb` not)",
 )
 AGENTWATCH_HEALTH_SQLITE_PATH = _var(
     "AGENTWATCH_HEALTH_SQLITE_PATH",
-    "unset (no check)",
+    Text(),
     "SQLite database file checked with `SELECT 1` (read-only, with the check timeout).",
+    shown="unset (no check)",
 )
 AGENTWATCH_HEALTH_DISK_PATH = _var(
-    "AGENTWATCH_HEALTH_DISK_PATH", "`.`", "Path whose file system the `disk` check and `/health/detailed` watch."
+    "AGENTWATCH_HEALTH_DISK_PATH",
+    Text("."),
+    "Path whose file system the `disk` check and `/health/detailed` watch.",
 )
 AGENTWATCH_HEALTH_DISK_MIN_FREE_MB = _var(
-    "AGENTWATCH_HEALTH_DISK_MIN_FREE_MB", "`100`", "The `disk` check fails below this much free space (MiB)."
+    "AGENTWATCH_HEALTH_DISK_MIN_FREE_MB",
+    Number(100.0, 0.0, 1e9),
+    "The `disk` check fails below this much free space (MiB).",
 )
 AGENTWATCH_HEALTH_GEMINI = _var(
     "AGENTWATCH_HEALTH_GEMINI",
-    "`auto`",
+    Choice("auto", ("auto", "off", "key", "live")),
     "`auto`: check that a Gemini API key is configured (`GEMINI_API_KEY`/`GOOGLE_API_KEY`) when google-genai "
     "is installed or a key is set; `key`: always; `live`: also reach the API through the SDK "
     "(`models.get`, no tokens), cached for `AGENTWATCH_HEALTH_GEMINI_TTL`; `off`.",
 )
 AGENTWATCH_HEALTH_GEMINI_TTL = _var(
     "AGENTWATCH_HEALTH_GEMINI_TTL",
-    "`300` (seconds)",
+    Number(300.0, 1.0, 86400.0, unit="seconds"),
     "How long a live Gemini reachability result is reused, so probes never spam the paid API.",
 )
 AGENTWATCH_HEALTH_GEMINI_MODEL = _var(
-    "AGENTWATCH_HEALTH_GEMINI_MODEL", "`gemini-2.5-flash`", "Model looked up by the live Gemini check."
+    "AGENTWATCH_HEALTH_GEMINI_MODEL",
+    Text("gemini-2.5-flash"),
+    "Model looked up by the live Gemini check.",
 )
 AGENTWATCH_HEALTH_CHROMA_URL = _var(
     "AGENTWATCH_HEALTH_CHROMA_URL",
-    "unset (no check)",
+    Text(),
     "`http://host:port` of a Chroma server whose heartbeat is checked (only when `chromadb` is installed).",
+    shown="unset (no check)",
 )
 AGENTWATCH_HEALTH_HTTP_URLS = _var(
     "AGENTWATCH_HEALTH_HTTP_URLS",
-    "unset (no check)",
+    Text(),
     "Comma list of HTTP dependencies, `name=url` or `url` (named `http:<host>`); healthy on a 2xx/3xx answer to GET.",
+    shown="unset (no check)",
 )
 AGENTWATCH_HEALTH_STARTUP_RETRIES = _var(
     "AGENTWATCH_HEALTH_STARTUP_RETRIES",
-    "`3`",
+    Number(3, 0, 100, whole=True),
     "Retries of a failing startup check before it counts as failed.",
 )
 AGENTWATCH_HEALTH_STARTUP_BACKOFF = _var(
     "AGENTWATCH_HEALTH_STARTUP_BACKOFF",
-    "`0.5` (seconds)",
+    Number(0.5, 0.0, 60.0, unit="seconds"),
     "First wait between startup retries; doubled after each retry (at most 10 s).",
 )
 AGENTWATCH_DRAIN_DELAY = _var(
     "AGENTWATCH_DRAIN_DELAY",
-    "`0` (seconds)",
+    Number(0.0, 0.0, 3600.0, unit="seconds"),
     "On SIGTERM, keep serving this long with readiness answering 503 (so the load balancer stops sending) "
     "before the server's graceful shutdown starts.",
 )
 OTEL_PYTHON_FASTAPI_EXCLUDED_URLS = _var(
     "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS",
-    "the health endpoints (`/health(/live|/ready|/startup|/detailed)?/?$` under `AGENTWATCH_HEALTH_PREFIX`)",
+    Text(),
     "Comma list of URL regexes the FastAPI instrumentation does not trace or measure; by default the probes, "
     "so Kubernetes probes do not flood the backend. A value you set (here or in `OTEL_PYTHON_EXCLUDED_URLS`) is used as is.",
+    shown="the health endpoints (`/health(/live|/ready|/startup|/detailed)?/?$` under `AGENTWATCH_HEALTH_PREFIX`)",
 )
 OTEL_PYTHON_EXCLUDED_URLS = _var(
     "OTEL_PYTHON_EXCLUDED_URLS",
-    "empty",
+    Text(),
     "Upstream generic form of the above, for every HTTP server instrumentation; when set, agentwatch sets no FastAPI default.",
 )
 AGENTWATCH_ERROR_HANDLERS = _var(
     "AGENTWATCH_ERROR_HANDLERS",
-    "`true`",
+    Flag(True),
     "`false` leaves FastAPI's own error responses untouched (no JSON 500, no `request_id` in error bodies).",
 )
 AGENTWATCH_ERROR_DETAIL = _var(
     "AGENTWATCH_ERROR_DETAIL",
-    "`false`",
+    Flag(False),
     "Development mode: the JSON 500 carries the exception type and (scrubbed) message instead of a generic one.",
 )
 
 
 # --- Request ids and logs -------------------------------------------------------------
+_in("logs")
 AGENTWATCH_LOG_FORMAT = _var(
     "AGENTWATCH_LOG_FORMAT",
-    "`off`",
+    Choice("off", ("json", "pretty", "off")),
     "Logs to stdout: `json` (one object per line: `timestamp` (ISO 8601, UTC), `level`, `logger`, `message`, "
     "`trace_id`, `span_id`, `request_id`, `session_id` when present, `exception`, extra fields), `pretty` "
     "(one readable line per record, colored only on a terminal and without `NO_COLOR`) or `off` (the app's "
@@ -435,7 +634,7 @@ def markdown_table() -> str:
     """The README's configuration table, generated from :data:`VARIABLES`."""
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
     for var in VARIABLES:
-        rows.append(f"| `{var.name}` | {var.default} | {var.meaning.replace('|', '/')} |")
+        rows.append(f"| `{var.name}` | {var.default_text} | {var.meaning.replace('|', '/')} |")
     return "\n".join(rows)
 
 

@@ -23,10 +23,10 @@ and ``SystemExit`` always pass through.
 from __future__ import annotations
 
 import functools
-import os
 from types import TracebackType
 from typing import Any, Callable, TypeVar
 
+from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 
 __all__ = ["STRICT_ENV", "failed", "guard", "guarded", "run", "strict"]
@@ -34,16 +34,18 @@ __all__ = ["STRICT_ENV", "failed", "guard", "guarded", "run", "strict"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Set to 1 by the test suite: guarded steps re-raise instead of warning.
-STRICT_ENV = "AGENTWATCH_STRICT"
+STRICT_ENV = ev.AGENTWATCH_STRICT
 
 DEFAULT_OUTCOME = "continuing without it"
 
 
 def strict() -> bool:
     """Whether guarded steps re-raise (read at each failure, so tests can switch it)."""
-    # Read here rather than through Settings: a failure can happen before (or while) settings load,
-    # and failures are rare, so the lookup costs nothing on the hot path.
-    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    # Read here rather than from the cached Settings: a failure can happen before (or while) settings
+    # load, and failures are rare, so the lookup costs nothing on the hot path.
+    from agentwatch.distro.settings import Reader  # settings imports modules that use this guard
+
+    return bool(Reader().read(STRICT_ENV))
 
 
 def failed(where: str, error: BaseException, outcome: str = DEFAULT_OUTCOME, *, detail: str | None = None) -> None:

@@ -9,23 +9,22 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import unquote
 
 from agentwatch.distro import endpoints
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-PROTOCOLS = ("grpc", "http/protobuf")
+PROTOCOLS = ev.PROTOCOLS
+_CATALOGUE_DEFAULT: Any = object()
 SIGNALS = ("traces", "metrics", "logs")
 _LOCAL_DEFAULTS = {
     "traces": ["otlp_json_file"],
     "metrics": ["otlp_json_file", "prometheus"],
     "logs": ["otlp_json_file"],
 }
-DEFAULT_PROTOCOL = "http/protobuf"
+DEFAULT_PROTOCOL: str = ev.BY_NAME[ev.OTEL_EXPORTER_OTLP_PROTOCOL].default
 _LAUNCHERS = {"uvicorn", "gunicorn", "hypercorn", "fastapi", "granian", "daphne"}
 
 
@@ -57,23 +56,45 @@ class Settings:
     scrub_extra_keys: tuple[str, ...] = ()
     scrub_engine: str = "auto"
     log_format: str = "off"
+    strict: bool = False
     sources: dict[str, str] = field(default_factory=dict)
 
 
-class _Reader:
-    """Reads variables from one mapping, recording the source of each value."""
+class Reader:
+    """The one reader of agentwatch's configuration: reads variables from one mapping by their catalogue
+    entry (:mod:`agentwatch.distro.environment_variables`: typed default + parser), recording the source of
+    each value. A bad value warns once (naming the variable, the value and what is used instead) and the
+    default is used; it never raises."""
 
-    def __init__(self, environ: Mapping[str, str], sources: dict[str, str]):
-        self.environ = environ
-        self.sources = sources
+    def __init__(self, environ: Mapping[str, str] | None = None, sources: dict[str, str] | None = None):
+        self.environ = os.environ if environ is None else environ
+        self.sources = {} if sources is None else sources
+
+    def read(self, name: str, default: Any = _CATALOGUE_DEFAULT) -> Any:
+        """The value of catalogued variable ``name``, parsed by its kind; its default (or ``default``)
+        when unset or invalid."""
+        kind = ev.BY_NAME[name].kind
+        fallback = kind.default if default is _CATALOGUE_DEFAULT else default
+        value = self.raw(name)
+        if value is None:
+            self._default(name)
+            return fallback
+        try:
+            parsed = kind.parse(value)
+        except ev.Invalid as error:
+            self._bad(name, value, str(error), fallback)
+            return fallback
+        self._ok(name)
+        return parsed
 
     def raw(self, name: str) -> str | None:
+        """The stripped value, or None when unset or blank; records nothing."""
         value = self.environ.get(name)
         if value is None or value.strip() == "":
             return None
         return value.strip()
 
-    def _bad(self, name: str, value: str, expected: str, used: object) -> None:
+    def _bad(self, name: str, value: str | None, expected: str, used: object) -> None:
         warn_once(
             f"config:{name}",
             f"{name}={value!r} is not {expected}; using {used!r} instead",
@@ -86,58 +107,18 @@ class _Reader:
     def _default(self, name: str) -> None:
         self.sources.setdefault(name, "default")
 
+    # The typed shortcuts below keep the older call sites readable; each parses with the same kinds.
     def boolean(self, name: str, default: bool) -> bool:
-        value = self.raw(name)
-        if value is None:
-            self._default(name)
-            return default
-        lowered = value.lower()
-        if lowered in _TRUE:
-            self._ok(name)
-            return True
-        if lowered in _FALSE:
-            self._ok(name)
-            return False
-        self._bad(name, value, "a boolean (true/false)", default)
-        return default
+        return self._as(name, ev.Flag(default))
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
-        value = self.raw(name)
-        if value is None:
-            self._default(name)
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            self._bad(name, value, "a number", default)
-            return default
-        if not low <= number <= high or number != number:
-            self._bad(name, value, f"a number between {low:g} and {high:g}", default)
-            return default
-        self._ok(name)
-        return number
+        return self._as(name, ev.Number(default, low, high))
 
     def port(self, name: str, default: int) -> int:
-        value = self.raw(name)
-        if value is None:
-            self._default(name)
-            return default
-        if not value.isdigit() or not 0 < int(value) < 65536:
-            self._bad(name, value, "a port number (1-65535)", default)
-            return default
-        self._ok(name)
-        return int(value)
+        return self._as(name, ev.Port(default))
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self.raw(name)
-        if value is None:
-            self._default(name)
-            return default
-        if value.lower() not in allowed:
-            self._bad(name, value, "one of " + ", ".join(allowed), default)
-            return default
-        self._ok(name)
-        return value.lower()
+        return self._as(name, ev.Choice(default, allowed))
 
     def names(self, name: str, lower: bool = True) -> list[str] | None:
         """The items of a comma list (stripped, blanks dropped, lower-cased unless ``lower=False``), or None
@@ -145,15 +126,27 @@ class _Reader:
         value = self.raw(name)
         if value is None:
             return None
-        return [part.strip().lower() if lower else part.strip() for part in value.split(",") if part.strip()]
+        return list(ev.Names(lower=lower).parse(value))
 
     def text(self, name: str, default: str) -> str:
+        return self._as(name, ev.Text(default))
+
+    def _as(self, name: str, kind: ev.Kind) -> Any:
         value = self.raw(name)
         if value is None:
             self._default(name)
-            return default
+            return kind.default
+        try:
+            parsed = kind.parse(value)
+        except ev.Invalid as error:
+            self._bad(name, value, str(error), kind.default)
+            return kind.default
         self._ok(name)
-        return value
+        return parsed
+
+
+# Older name, kept while the modules that import it move to ``Reader`` (issue 13 structure pass).
+_Reader = Reader
 
 
 def disabled_instrumentations(environ: Mapping[str, str] | None = None) -> frozenset[str]:
@@ -224,7 +217,7 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     settings = Settings()
     reader = _Reader(environ, settings.sources)
 
-    settings.sdk_disabled = reader.boolean(ev.OTEL_SDK_DISABLED, False)
+    settings.sdk_disabled = reader.read(ev.OTEL_SDK_DISABLED)
 
     raw_attributes = reader.raw(ev.OTEL_RESOURCE_ATTRIBUTES)
     if raw_attributes is not None:
@@ -239,38 +232,33 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
         settings.resource_attributes = attributes
         settings.sources[ev.OTEL_RESOURCE_ATTRIBUTES] = "environment"
 
-    settings.service_name = reader.text(ev.OTEL_SERVICE_NAME, "") or settings.resource_attributes.get(
+    settings.service_name = reader.read(ev.OTEL_SERVICE_NAME) or settings.resource_attributes.get(
         "service.name", default_service_name(argv)
     )
-    settings.service_version = settings.resource_attributes.get("service.version") or reader.text(
-        ev.AGENTWATCH_SERVICE_VERSION, "unknown"
-    )
-    settings.environment = settings.resource_attributes.get("deployment.environment.name") or reader.text(
-        ev.AGENTWATCH_ENVIRONMENT, "development"
-    )
+    settings.service_version = settings.resource_attributes.get("service.version") or reader.read(ev.AGENTWATCH_SERVICE_VERSION)
+    settings.environment = settings.resource_attributes.get("deployment.environment.name") or reader.read(ev.AGENTWATCH_ENVIRONMENT)
 
-    settings.export_mode = reader.choice(ev.AGENTWATCH_EXPORT, "otlp", ("otlp", "local"))
+    settings.export_mode = reader.read(ev.AGENTWATCH_EXPORT)
     for signal in SIGNALS:
         default = ["otlp"] if settings.export_mode == "otlp" else _LOCAL_DEFAULTS[signal]
         settings.exporters[signal] = _exporter_list(reader, f"OTEL_{signal.upper()}_EXPORTER", default)
 
-    general = reader.choice(ev.OTEL_EXPORTER_OTLP_PROTOCOL, DEFAULT_PROTOCOL, PROTOCOLS)
+    general = reader.read(ev.OTEL_EXPORTER_OTLP_PROTOCOL)
     for signal in SIGNALS:
-        settings.protocols[signal] = reader.choice(
-            f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", general, PROTOCOLS
-        )
+        settings.protocols[signal] = reader.read(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", general)
 
     _read_otlp_endpoints(reader, settings)
 
-    settings.prometheus_host = reader.text(ev.OTEL_EXPORTER_PROMETHEUS_HOST, "localhost")
-    settings.prometheus_port = reader.port(ev.OTEL_EXPORTER_PROMETHEUS_PORT, 9464)
-    settings.file_dir = reader.text(ev.AGENTWATCH_FILE_DIR, "agentwatch-data")
-    settings.file_max_bytes = int(reader.number(ev.AGENTWATCH_FILE_MAX_MB, 64, 0.001, 1024 * 1024) * 1024 * 1024)
-    settings.endpoint_check = reader.boolean(ev.AGENTWATCH_ENDPOINT_CHECK, True)
-    settings.asgi_message_spans = reader.boolean(ev.AGENTWATCH_ASGI_MESSAGE_SPANS, False)
-    settings.shutdown_timeout = reader.number(ev.AGENTWATCH_SHUTDOWN_TIMEOUT, 1.5, 0.0, 300.0)
+    settings.prometheus_host = reader.read(ev.OTEL_EXPORTER_PROMETHEUS_HOST)
+    settings.prometheus_port = reader.read(ev.OTEL_EXPORTER_PROMETHEUS_PORT)
+    settings.file_dir = reader.read(ev.AGENTWATCH_FILE_DIR)
+    settings.file_max_bytes = int(reader.read(ev.AGENTWATCH_FILE_MAX_MB) * 1024 * 1024)
+    settings.endpoint_check = reader.read(ev.AGENTWATCH_ENDPOINT_CHECK)
+    settings.asgi_message_spans = reader.read(ev.AGENTWATCH_ASGI_MESSAGE_SPANS)
+    settings.shutdown_timeout = reader.read(ev.AGENTWATCH_SHUTDOWN_TIMEOUT)
     _read_scrubbing(reader, settings)
-    settings.log_format = reader.choice(ev.AGENTWATCH_LOG_FORMAT, "off", ("json", "pretty", "off"))
+    settings.log_format = reader.read(ev.AGENTWATCH_LOG_FORMAT)
+    settings.strict = reader.read(ev.AGENTWATCH_STRICT)
     return settings
 
 
@@ -298,7 +286,7 @@ def _read_otlp_endpoints(reader: _Reader, settings: Settings) -> None:
 def _read_scrubbing(reader: _Reader, settings: Settings) -> None:
     from agentwatch.distro.scrubbing import DETECTOR_ALIASES, DETECTORS, parse_extra_patterns
 
-    settings.scrub = reader.boolean(ev.AGENTWATCH_SCRUB, True)
+    settings.scrub = reader.read(ev.AGENTWATCH_SCRUB)
 
     name = ev.AGENTWATCH_SCRUB_DISABLED_DETECTORS
     names = reader.names(name)
@@ -340,7 +328,7 @@ def _read_scrubbing(reader: _Reader, settings: Settings) -> None:
         reader._ok(name)
         settings.scrub_extra_keys = tuple(keys)
 
-    settings.scrub_engine = reader.choice(ev.AGENTWATCH_SCRUB_ENGINE, "auto", ("auto", "re"))
+    settings.scrub_engine = reader.read(ev.AGENTWATCH_SCRUB_ENGINE)
 
 
 _cached: Settings | None = None
