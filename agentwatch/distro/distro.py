@@ -15,7 +15,7 @@ from opentelemetry.instrumentation.distro import BaseDistro
 
 from agentwatch.distro import _diagnostics
 from agentwatch.distro import environment_variables as ev
-from agentwatch.distro.settings import _Reader, settings
+from agentwatch.distro.settings import settings
 
 #: Contrib instrumentors replaced by an agentwatch subclass that closes a gap.
 _REPLACEMENTS = {
@@ -156,9 +156,7 @@ def _health_probe_exclusion() -> str | None:
     """The URL regex that keeps the health endpoints (``agentwatch.web``) out of traces and HTTP metrics."""
     import re
 
-    if not _Reader(os.environ, {}).boolean(ev.AGENTWATCH_HEALTH_ENABLED, True):  # garbage: warned, as web reads it
+    web = settings().web  # the same reading the web layer uses (a bad value warned once, there)
+    if not web.health_enabled:
         return None
-    prefix = "/" + (os.environ.get(ev.AGENTWATCH_HEALTH_PREFIX, "").strip().strip("/") or "health")
-    if not re.fullmatch(r"(/[A-Za-z0-9._~\-]+)+", prefix):
-        prefix = "/health"  # agentwatch.web warns about the bad value and uses this
-    return re.escape(prefix) + "(/live|/ready|/startup|/detailed)?/?$"
+    return re.escape(web.prefix) + "(/live|/ready|/startup|/detailed)?/?$"

@@ -7,10 +7,11 @@ warning line names the variable, the value and what was used instead.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from agentwatch.distro import endpoints
 from agentwatch.distro import environment_variables as ev
@@ -26,6 +27,100 @@ _LOCAL_DEFAULTS = {
 }
 DEFAULT_PROTOCOL: str = ev.BY_NAME[ev.OTEL_EXPORTER_OTLP_PROTOCOL].default
 _LAUNCHERS = {"uvicorn", "gunicorn", "hypercorn", "fastapi", "granian", "daphne"}
+
+
+def _from_catalogue(name: str) -> Any:
+    """A dataclass field whose default is the catalogue's (the default is written once, there)."""
+    default = ev.BY_NAME[name].default
+    return field(default_factory=lambda: default) if isinstance(default, (list, dict)) else field(default=default)
+
+
+@dataclass
+class WebSettings:
+    """What the web layer (agentwatch.web: health endpoints, error handlers, drain) reads."""
+
+    health_enabled: bool = _from_catalogue(ev.AGENTWATCH_HEALTH_ENABLED)
+    prefix: str = _from_catalogue(ev.AGENTWATCH_HEALTH_PREFIX)
+    check_timeout: float = _from_catalogue(ev.AGENTWATCH_HEALTH_CHECK_TIMEOUT)
+    cache_ttl: float = _from_catalogue(ev.AGENTWATCH_HEALTH_CACHE_TTL)
+    critical: list[str] | None = None  # None: each check's own default
+    sqlite_path: str | None = _from_catalogue(ev.AGENTWATCH_HEALTH_SQLITE_PATH)
+    disk_path: str = _from_catalogue(ev.AGENTWATCH_HEALTH_DISK_PATH)
+    disk_min_free_mb: float = _from_catalogue(ev.AGENTWATCH_HEALTH_DISK_MIN_FREE_MB)
+    gemini: str = _from_catalogue(ev.AGENTWATCH_HEALTH_GEMINI)
+    gemini_ttl: float = _from_catalogue(ev.AGENTWATCH_HEALTH_GEMINI_TTL)
+    gemini_model: str = _from_catalogue(ev.AGENTWATCH_HEALTH_GEMINI_MODEL)
+    chroma_url: str | None = _from_catalogue(ev.AGENTWATCH_HEALTH_CHROMA_URL)
+    http_urls: list[tuple[str, str]] = field(default_factory=list)
+    startup_retries: int = _from_catalogue(ev.AGENTWATCH_HEALTH_STARTUP_RETRIES)
+    startup_backoff: float = _from_catalogue(ev.AGENTWATCH_HEALTH_STARTUP_BACKOFF)
+    drain_delay: float = _from_catalogue(ev.AGENTWATCH_DRAIN_DELAY)
+    error_handlers: bool = _from_catalogue(ev.AGENTWATCH_ERROR_HANDLERS)
+    error_detail: bool = _from_catalogue(ev.AGENTWATCH_ERROR_DETAIL)
+
+
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~\-]+)+")
+
+
+def health_prefix(reader: Reader) -> str:
+    """``AGENTWATCH_HEALTH_PREFIX`` as ``/a/b`` (slashes at either end optional); a bad value warns once."""
+    default = ev.BY_NAME[ev.AGENTWATCH_HEALTH_PREFIX].default
+    value = reader.raw(ev.AGENTWATCH_HEALTH_PREFIX)
+    if value is None:
+        reader._default(ev.AGENTWATCH_HEALTH_PREFIX)
+        return default
+    candidate = "/" + value.strip("/")
+    if _PREFIX.fullmatch(candidate):
+        reader._ok(ev.AGENTWATCH_HEALTH_PREFIX)
+        return candidate
+    reader._bad(ev.AGENTWATCH_HEALTH_PREFIX, value, "a URL path such as /health or /ops/health", default)
+    return default
+
+
+def _http_urls(value: str | None) -> list[tuple[str, str]]:
+    """``AGENTWATCH_HEALTH_HTTP_URLS``: ``[name=]http(s)://...`` items; a bad one is said and skipped."""
+    urls = []
+    for item in ev.Names(lower=False).parse(value or ""):
+        name, sep, url = item.partition("=")
+        if not sep:
+            name, url = "", item
+        name, url = name.strip(), url.strip()
+        if not url.startswith(("http://", "https://")):
+            warn_once(
+                f"config:{ev.AGENTWATCH_HEALTH_HTTP_URLS}:{item}",
+                f"{ev.AGENTWATCH_HEALTH_HTTP_URLS} item {item!r} is not [name=]http(s)://...; skipping it",
+            )
+            continue
+        if not name:
+            name = "http:" + (urlsplit(url).hostname or "dependency")
+        urls.append((name, url))
+    return urls
+
+
+def load_web(reader: Reader) -> WebSettings:
+    """The web section: every variable through the reader (same accepted values, same warning lines)."""
+    s = WebSettings()
+    s.health_enabled = reader.read(ev.AGENTWATCH_HEALTH_ENABLED)
+    s.prefix = health_prefix(reader)
+    s.check_timeout = reader.read(ev.AGENTWATCH_HEALTH_CHECK_TIMEOUT)
+    s.cache_ttl = reader.read(ev.AGENTWATCH_HEALTH_CACHE_TTL)
+    critical = reader.read(ev.AGENTWATCH_HEALTH_CRITICAL)
+    if reader.raw(ev.AGENTWATCH_HEALTH_CRITICAL) is not None:
+        s.critical = list(critical)
+    s.sqlite_path = reader.read(ev.AGENTWATCH_HEALTH_SQLITE_PATH)
+    s.disk_path = reader.read(ev.AGENTWATCH_HEALTH_DISK_PATH)
+    s.disk_min_free_mb = reader.read(ev.AGENTWATCH_HEALTH_DISK_MIN_FREE_MB)
+    s.gemini = reader.read(ev.AGENTWATCH_HEALTH_GEMINI)
+    s.gemini_ttl = reader.read(ev.AGENTWATCH_HEALTH_GEMINI_TTL)
+    s.gemini_model = reader.read(ev.AGENTWATCH_HEALTH_GEMINI_MODEL)
+    s.chroma_url = reader.read(ev.AGENTWATCH_HEALTH_CHROMA_URL)
+    s.http_urls = _http_urls(reader.read(ev.AGENTWATCH_HEALTH_HTTP_URLS))
+    s.startup_retries = reader.read(ev.AGENTWATCH_HEALTH_STARTUP_RETRIES)
+    s.startup_backoff = reader.read(ev.AGENTWATCH_HEALTH_STARTUP_BACKOFF)
+    s.drain_delay = reader.read(ev.AGENTWATCH_DRAIN_DELAY)
+    s.error_handlers = reader.read(ev.AGENTWATCH_ERROR_HANDLERS)
+    s.error_detail = reader.read(ev.AGENTWATCH_ERROR_DETAIL)
+    return s
 
 
 @dataclass
@@ -57,6 +152,7 @@ class Settings:
     scrub_engine: str = "auto"
     log_format: str = "off"
     strict: bool = False
+    web: WebSettings = field(default_factory=WebSettings)
     sources: dict[str, str] = field(default_factory=dict)
 
 
@@ -259,6 +355,7 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     _read_scrubbing(reader, settings)
     settings.log_format = reader.read(ev.AGENTWATCH_LOG_FORMAT)
     settings.strict = reader.read(ev.AGENTWATCH_STRICT)
+    settings.web = load_web(reader)
     return settings
 
 
