@@ -129,6 +129,27 @@ class Names(Kind):
         return tuple(part.strip().lower() if self.lower else part.strip() for part in value.split(",") if part.strip())
 
 
+CAPTURE_MODES = ("NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT")
+
+
+@dataclass(frozen=True)
+class Capture(Kind):
+    """The GenAI content-capture mode: one of :data:`CAPTURE_MODES` (any case); a boolean is read as
+    ``SPAN_ONLY`` (true) or ``NO_CONTENT`` (false), as the older conventions wrote it."""
+
+    default: str = "NO_CONTENT"
+
+    def parse(self, value: str) -> str:
+        upper = value.upper()
+        if upper in CAPTURE_MODES:
+            return upper
+        if value.lower() in _TRUE:
+            return "SPAN_ONLY"
+        if value.lower() in _FALSE:
+            return "NO_CONTENT"
+        raise Invalid("one of " + ", ".join(CAPTURE_MODES) + " (or true/false)")
+
+
 @dataclass(frozen=True)
 class EnvVar:
     """One documented variable: its name, its kind (typed default + parser) and its meaning.
@@ -404,7 +425,7 @@ AGENTWATCH_STRICT = _var(
 _in("genai")
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = _var(
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
-    Text("NO_CONTENT"),
+    Capture(),
     "Whether Gemini prompts, responses, system instructions and tool definitions/arguments are recorded: "
     "`NO_CONTENT`, `SPAN_ONLY` (JSON-string span attributes `gen_ai.input.messages`...), `EVENT_ONLY` "
     "(structured `gen_ai.client.inference.operation.details` log events) or `SPAN_AND_EVENT`, "

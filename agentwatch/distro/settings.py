@@ -6,6 +6,7 @@ warning line names the variable, the value and what was used instead.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -124,6 +125,73 @@ def load_web(reader: Reader) -> WebSettings:
 
 
 @dataclass
+class GenAISettings:
+    """What the GenAI (Gemini) instrumentation reads."""
+
+    capture: str = _from_catalogue(ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
+    content_max_chars: int = _from_catalogue(ev.AGENTWATCH_GENAI_CONTENT_MAX_CHARS)
+    prices_path: str | None = _from_catalogue(ev.AGENTWATCH_GENAI_PRICES)
+    cost: bool = _from_catalogue(ev.AGENTWATCH_GENAI_COST)
+    instrumentation: str = _from_catalogue(ev.AGENTWATCH_GENAI_INSTRUMENTATION)
+    semconv_opt_in: str = _from_catalogue(ev.OTEL_SEMCONV_STABILITY_OPT_IN)
+
+
+def load_genai(reader: Reader) -> GenAISettings:
+    """The GenAI section; ``true``/``false`` as a capture mode is read as the older conventions meant it,
+    with one note line."""
+    s = GenAISettings()
+    name = ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+    s.capture = reader.read(name)
+    raw = reader.raw(name)
+    if raw is not None and raw.lower() in ("true", "1", "yes", "on"):
+        warn_once(
+            f"config:{name}:bool",
+            f"{name}={raw!r}: the current GenAI conventions take NO_CONTENT, SPAN_ONLY, EVENT_ONLY or "
+            f"SPAN_AND_EVENT; reading {raw!r} as SPAN_ONLY",
+            level=logging.INFO,
+        )
+    s.content_max_chars = reader.read(ev.AGENTWATCH_GENAI_CONTENT_MAX_CHARS)
+    s.prices_path = reader.read(ev.AGENTWATCH_GENAI_PRICES)
+    s.cost = reader.read(ev.AGENTWATCH_GENAI_COST)
+    s.instrumentation = reader.read(ev.AGENTWATCH_GENAI_INSTRUMENTATION)
+    s.semconv_opt_in = reader.read(ev.OTEL_SEMCONV_STABILITY_OPT_IN)
+    return s
+
+
+@dataclass
+class AgentSettings:
+    """What the agent instrumentors (intent, rag, planner/critic, chromadb) read."""
+
+    intent_targets: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_INTENT_TARGETS)
+    rag_targets: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_RAG_TARGETS)
+    planner_targets: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_PLANNER_TARGETS)
+    critic_targets: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_CRITIC_TARGETS)
+    intent_extractor: str | None = _from_catalogue(ev.AGENTWATCH_INTENT_EXTRACTOR)
+    rag_extractor: str | None = _from_catalogue(ev.AGENTWATCH_RAG_EXTRACTOR)
+    critic_extractor: str | None = _from_catalogue(ev.AGENTWATCH_CRITIC_EXTRACTOR)
+    intent_max_distinct: int = _from_catalogue(ev.AGENTWATCH_INTENT_MAX_DISTINCT)
+    intent_low_confidence: float = _from_catalogue(ev.AGENTWATCH_INTENT_LOW_CONFIDENCE)
+    chromadb_max_collections: int = _from_catalogue(ev.AGENTWATCH_CHROMADB_MAX_COLLECTIONS)
+
+
+def load_agent(reader: Reader) -> AgentSettings:
+    """The agent section: every field is the catalogue variable of the same name, read by its kind."""
+    names = {
+        "intent_targets": ev.AGENTWATCH_INTENT_TARGETS,
+        "rag_targets": ev.AGENTWATCH_RAG_TARGETS,
+        "planner_targets": ev.AGENTWATCH_PLANNER_TARGETS,
+        "critic_targets": ev.AGENTWATCH_CRITIC_TARGETS,
+        "intent_extractor": ev.AGENTWATCH_INTENT_EXTRACTOR,
+        "rag_extractor": ev.AGENTWATCH_RAG_EXTRACTOR,
+        "critic_extractor": ev.AGENTWATCH_CRITIC_EXTRACTOR,
+        "intent_max_distinct": ev.AGENTWATCH_INTENT_MAX_DISTINCT,
+        "intent_low_confidence": ev.AGENTWATCH_INTENT_LOW_CONFIDENCE,
+        "chromadb_max_collections": ev.AGENTWATCH_CHROMADB_MAX_COLLECTIONS,
+    }
+    return AgentSettings(**{attribute: reader.read(name) for attribute, name in names.items()})
+
+
+@dataclass
 class Settings:
     """The effective configuration; ``sources`` says where each value came from."""
 
@@ -153,6 +221,8 @@ class Settings:
     log_format: str = "off"
     strict: bool = False
     web: WebSettings = field(default_factory=WebSettings)
+    genai: GenAISettings = field(default_factory=GenAISettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
     sources: dict[str, str] = field(default_factory=dict)
 
 
@@ -356,6 +426,8 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     settings.log_format = reader.read(ev.AGENTWATCH_LOG_FORMAT)
     settings.strict = reader.read(ev.AGENTWATCH_STRICT)
     settings.web = load_web(reader)
+    settings.genai = load_genai(reader)
+    settings.agent = load_agent(reader)
     return settings
 
 
