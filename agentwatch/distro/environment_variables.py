@@ -1,7 +1,8 @@
 """Every environment variable agentwatch reads, as a named constant.
 
-This module is the single source of the README's configuration table
-(``tests/test_readme.py`` checks that the two agree). Standard ``OTEL_*``
+This module is the single source of the configuration table in docs/configuration.md
+(``python -m agentwatch._docs`` regenerates it;
+``tests/test_readme.py`` checks that the two agree). Standard ``OTEL_*``
 variables are listed where agentwatch changes their default or reads them
 itself; the rest of the ``OTEL_*`` family keeps its upstream meaning.
 """
@@ -9,6 +10,7 @@ itself; the rest of the ``OTEL_*`` family keeps its upstream meaning.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ OTEL_EXPORTER_PROMETHEUS_HOST = _var(
 OTEL_EXPORTER_PROMETHEUS_PORT = _var(
     "OTEL_EXPORTER_PROMETHEUS_PORT",
     "`9464`",
-    "Port of the `prometheus` scrape endpoint (one per host; workers are merged into it, see README).",
+    "Port of the `prometheus` scrape endpoint (one per host; workers are merged into it, see "
+    "[Prometheus under several workers](telemetry.md#prometheus-under-several-workers)).",
 )
 AGENTWATCH_FILE_DIR = _var(
     "AGENTWATCH_FILE_DIR",
@@ -211,7 +214,8 @@ AGENTWATCH_SCRUB_ENGINE = _var(
     "How the scrubber finds candidates: `auto` makes one pass of the Hyperscan engine (the `hyperscan` package, "
     "installed with agentwatch on x86_64 and ARM64) over each export batch and looks only where it points, falling "
     "back to Python's `re` if the package is missing or fails; `re` uses Python's `re` alone. Same results, "
-    "different speed (see Privacy).",
+    "different speed (see [Privacy](privacy.md#how-the-scrubber-finds-things-fast) "
+    "and [Measurements](measurements.md#scrubber-speed)).",
 )
 
 # --- lifecycle ----------------------------------------------------------------------
@@ -432,14 +436,19 @@ AGENTWATCH_LOG_FORMAT = _var(
 )
 
 def markdown_table() -> str:
-    """The README's configuration table, generated from :data:`VARIABLES`."""
+    """The configuration table of docs/configuration.md, generated from :data:`VARIABLES`."""
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
     for var in VARIABLES:
         rows.append(f"| `{var.name}` | {var.default} | {var.meaning.replace('|', '/')} |")
     return "\n".join(rows)
 
 
-def _write_readme(path: str = "README.md") -> None:
+# Where the generated table lives; ``_write_docs`` rewrites it between its markers.
+DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def _write_docs(path: str | Path = DOCS_PATH) -> None:
+    """Regenerate the table of docs/configuration.md (``python -m agentwatch._docs`` runs it)."""
     import re
 
     with open(path, encoding="utf-8") as handle:
@@ -452,4 +461,3 @@ def _write_readme(path: str = "README.md") -> None:
     )
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
-
