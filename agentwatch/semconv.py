@@ -6,8 +6,8 @@ in :data:`VECTORDB_SPANS` / :data:`VECTORDB_METRICS`, what the chromadb instrume
 This module is the single source of truth: the instrumentors create their
 instruments from :data:`METRICS` (name, type, unit, buckets, description) -- and the
 other catalogues -- through :func:`create_instruments`, the
-README's "Agent instrumentors" tables are generated from it
-(:func:`markdown`), and ``tests/test_agent_catalogue.py`` checks that what a
+span and metric tables of docs/telemetry.md are generated from it
+(:func:`markdown`; ``python -m agentwatch._docs`` rewrites them), and ``tests/test_agent_catalogue.py`` checks that what a
 real run emits -- metric names, types, units, buckets and attribute keys, span
 names and attribute keys -- is exactly what is listed here.
 
@@ -24,6 +24,7 @@ Nothing here imports OpenTelemetry, so reading the catalogue is free.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 # --- attribute names ----------------------------------------------------------------
@@ -404,7 +405,7 @@ VECTORDB_METRICS_BY_NAME = {metric.name: metric for metric in VECTORDB_METRICS}
 
 
 def vectordb_markdown() -> str:
-    """The README's chromadb span and metric tables."""
+    """The chromadb span and metric tables of docs/telemetry.md."""
     return markdown(VECTORDB_SPANS, VECTORDB_METRICS)
 
 
@@ -434,20 +435,27 @@ WEB_METRICS_BY_NAME = {metric.name: metric for metric in WEB_METRICS}
 
 
 def markdown(spans: tuple[Span, ...] | None = None, metrics: tuple[Metric, ...] | None = None) -> str:
-    """The README's span and metric tables, generated from the catalogue (the agent one by default)."""
+    """Span and metric tables of docs/telemetry.md, generated from the catalogue (the agent one by default).
+
+    An empty ``spans`` leaves the span table out (the web layer catalogues metrics only).
+    """
     spans = SPANS if spans is None else spans
     metrics = METRICS if metrics is None else metrics
 
     def code(items) -> str:
         return ", ".join(f"`{item}`" for item in items) or "-"
 
-    rows = ["| Span | Kind | Attributes | Opt-in content | Events | Notes |", "|---|---|---|---|---|---|"]
+    rows = []
+    if spans:
+        rows += ["| Span | Kind | Attributes | Opt-in content | Events | Notes |", "|---|---|---|---|---|---|"]
     for span in spans:
         rows.append(
             f"| `{span.name}` | {span.kind} | {code(span.attributes)} | {code(span.content_attributes)} | "
             f"{code(span.events)} | {span.notes} |"
         )
-    rows += ["", "| Metric | Type | Unit | Attributes | Buckets | Meaning |", "|---|---|---|---|---|---|"]
+    if spans:
+        rows.append("")
+    rows += ["| Metric | Type | Unit | Attributes | Buckets | Meaning |", "|---|---|---|---|---|---|"]
     for metric in metrics:
         buckets = ", ".join(f"{b:g}" for b in metric.buckets) if metric.buckets else "-"
         rows.append(
@@ -458,8 +466,13 @@ def markdown(spans: tuple[Span, ...] | None = None, metrics: tuple[Metric, ...] 
 
 
 def genai_markdown() -> str:
-    """The README's Gemini span and metric tables."""
+    """The Gemini span and metric tables of docs/telemetry.md."""
     return markdown(GENAI_SPANS, GENAI_METRICS)
+
+
+def web_markdown() -> str:
+    """The web layer's metric table of docs/telemetry.md (health checks, error responses)."""
+    return markdown((), WEB_METRICS)
 
 
 def _replace_block(text: str, marker: str, body: str) -> str:
@@ -474,11 +487,17 @@ def _replace_block(text: str, marker: str, body: str) -> str:
     )
 
 
-def _write_readme(path: str = "README.md") -> None:
+# Where the generated tables live; ``_write_docs`` rewrites them between their markers.
+DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "telemetry.md"
+
+
+def _write_docs(path: str | Path = DOCS_PATH) -> None:
+    """Regenerate the catalogue tables of docs/telemetry.md (``python -m agentwatch._docs`` runs it)."""
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     text = _replace_block(text, "agent-catalogue", markdown())
     text = _replace_block(text, "genai-catalogue", genai_markdown())
     text = _replace_block(text, "vectordb-catalogue", vectordb_markdown())
+    text = _replace_block(text, "web-catalogue", web_markdown())
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -1,4 +1,4 @@
-"""What the agent instrumentors emit is exactly what ``agentwatch/semconv.py`` documents (and the README shows)."""
+"""What the agent instrumentors emit is exactly what ``agentwatch/semconv.py`` documents (and docs/telemetry.md shows)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from _service import json_attrs
 from agentwatch import semconv
 from test_agent_service import run  # noqa: F401 - the subprocess run, shared with test_agent_service
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+TELEMETRY_DOC = Path(__file__).resolve().parents[1] / "docs" / "telemetry.md"
 _KIND = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT"}
 
 
-def test_readme_tables_are_generated_from_the_catalogue():
-    text = README.read_text()
+def test_docs_tables_are_generated_from_the_catalogue():
+    text = TELEMETRY_DOC.read_text()
     match = re.search(r"<!-- agent-catalogue:start[^>]*-->\n(.*?)<!-- agent-catalogue:end -->", text, re.S)
-    assert match, "agent-catalogue markers missing from README.md"
-    assert match.group(1).strip() == semconv.markdown(), "regenerate: python -c 'from agentwatch.semconv import _write_readme; _write_readme()'"
+    assert match, "agent-catalogue markers missing from docs/telemetry.md"
+    assert match.group(1).strip() == semconv.markdown(), "regenerate: python -m agentwatch._docs"
 
 
 def test_catalogue_metrics_are_bounded():

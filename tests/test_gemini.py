@@ -813,16 +813,16 @@ def test_captured_content_goes_through_the_scrubber(instrument, client, monkeypa
 
 
 # --------------------------------------------------------------------------- the catalogue (agentwatch/semconv.py)
-def test_readme_gemini_tables_are_generated_from_the_catalogue():
+def test_docs_gemini_tables_are_generated_from_the_catalogue():
     import re
 
     from agentwatch import semconv
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[1] / "docs" / "telemetry.md").read_text()
     match = re.search(r"<!-- genai-catalogue:start[^>]*-->\n(.*?)<!-- genai-catalogue:end -->", text, re.S)
-    assert match, "genai-catalogue markers missing from README.md"
+    assert match, "genai-catalogue markers missing from docs/telemetry.md"
     assert match.group(1).strip() == semconv.genai_markdown(), (
-        "regenerate: python -c 'from agentwatch.semconv import _write_readme; _write_readme()'"
+        "regenerate: python -m agentwatch._docs"
     )
 
 

@@ -13,14 +13,14 @@ import pytest
 
 from agentwatch import semconv
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+TELEMETRY_DOC = Path(__file__).resolve().parents[1] / "docs" / "telemetry.md"
 
 
-def test_readme_tables_are_generated_from_the_catalogue():
-    match = re.search(r"<!-- vectordb-catalogue:start[^>]*-->\n(.*?)<!-- vectordb-catalogue:end -->", README.read_text(), re.S)
-    assert match, "vectordb-catalogue markers missing from README.md"
+def test_docs_tables_are_generated_from_the_catalogue():
+    match = re.search(r"<!-- vectordb-catalogue:start[^>]*-->\n(.*?)<!-- vectordb-catalogue:end -->", TELEMETRY_DOC.read_text(), re.S)
+    assert match, "vectordb-catalogue markers missing from docs/telemetry.md"
     assert match.group(1).strip() == semconv.vectordb_markdown(), (
-        "regenerate: python -c 'from agentwatch.semconv import _write_readme; _write_readme()'"
+        "regenerate: python -m agentwatch._docs"
     )
 
 

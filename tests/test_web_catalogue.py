@@ -1,6 +1,10 @@
-"""The web layer's metrics are the ones listed in the catalogue (agentwatch/semconv.py WEB_METRICS)."""
+"""The web layer's metrics are the ones listed in the catalogue (agentwatch/semconv.py WEB_METRICS),
+and docs/telemetry.md shows that catalogue."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
@@ -9,6 +13,13 @@ from agentwatch import semconv
 from agentwatch.web import telemetry
 
 _KIND = {Gauge: "gauge", Histogram: "histogram", Sum: "counter"}
+TELEMETRY_DOC = Path(__file__).resolve().parents[1] / "docs" / "telemetry.md"
+
+
+def test_docs_table_is_generated_from_the_catalogue():
+    match = re.search(r"<!-- web-catalogue:start[^>]*-->\n(.*?)<!-- web-catalogue:end -->", TELEMETRY_DOC.read_text(), re.S)
+    assert match, "web-catalogue markers missing from docs/telemetry.md"
+    assert match.group(1).strip() == semconv.web_markdown(), "regenerate: python -m agentwatch._docs"
 
 
 def test_emitted_web_metrics_match_the_catalogue():

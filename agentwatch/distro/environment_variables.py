@@ -1,7 +1,7 @@
 """Every environment variable agentwatch reads, as a named constant with its typed default and parser.
 
-This module is the single source of the configuration table in the docs (a test checks that the two
-agree): each entry says its name, its kind (which carries the typed default, the accepted values
+This module is the single source of the configuration table in docs/configuration.md
+(``python -m agentwatch._docs`` regenerates it; ``tests/test_readme.py`` checks that the two agree): each entry says its name, its kind (which carries the typed default, the accepted values
 and the parser), and its meaning; the table's default column is rendered from the kind, so a
 default is written once. Standard ``OTEL_*`` variables are listed where agentwatch changes their
 default or reads them itself; the rest of the ``OTEL_*`` family keeps its upstream meaning.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -652,14 +653,19 @@ AGENTWATCH_LOG_FORMAT = _var(
 )
 
 def markdown_table() -> str:
-    """The README's configuration table, generated from :data:`VARIABLES`."""
+    """The configuration table of docs/configuration.md, generated from :data:`VARIABLES`."""
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
     for var in VARIABLES:
         rows.append(f"| `{var.name}` | {var.default_text} | {var.meaning.replace('|', '/')} |")
     return "\n".join(rows)
 
 
-def _write_readme(path: str = "README.md") -> None:
+# Where the generated table lives; ``_write_docs`` rewrites it between its markers.
+DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def _write_docs(path: str | Path = DOCS_PATH) -> None:
+    """Regenerate the table of docs/configuration.md (``python -m agentwatch._docs`` runs it)."""
     import re
 
     with open(path, encoding="utf-8") as handle:
@@ -672,4 +678,3 @@ def _write_readme(path: str = "README.md") -> None:
     )
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
-

@@ -1,6 +1,6 @@
 """The health endpoints and the process-wide health state (startup progress, draining).
 
-Shapes (documented in the README, "Health endpoints and errors"):
+Shapes (documented in docs/operations.md, "Health endpoints and errors"):
 
 ``GET /health``           200/503 ``{"status", "service", "version", "uptime_seconds", "checks": {name: status}}``
 ``GET /health/live``      200     ``{"status": "alive", "uptime_seconds"}``
