@@ -319,12 +319,12 @@ def test_decorators_are_noops_with_telemetry_off(tmp_path):
     script = textwrap.dedent(
         """
         import asyncio, agentwatch
-        from agentwatch.instrumentors import _wrapping
+        from agentwatch.instrumentors._agents import calls as agent_calls
 
         calls = []
         def fail(*a, **k):
             raise AssertionError("telemetry started while off")
-        _wrapping.begin = fail
+        agent_calls.begin = fail
 
         @agentwatch.intent_classifier
         def classify(text):
