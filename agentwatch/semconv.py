@@ -9,7 +9,9 @@ other catalogues -- through :func:`create_instruments`, the
 span and metric tables of docs/telemetry.md are generated from it
 (:func:`markdown`; ``python -m agentwatch._docs`` rewrites them), and ``tests/test_agent_catalogue.py`` checks that what a
 real run emits -- metric names, types, units, buckets and attribute keys, span
-names and attribute keys -- is exactly what is listed here.
+names and attribute keys -- is exactly what is listed here. ``agentwatch report`` takes every
+name it reads from here too, including the HTTP, database and resource names of the
+OpenTelemetry conventions it shows.
 
 Naming: OpenTelemetry GenAI semantic conventions where they define the concept
 (``retrieval`` and ``plan`` spans, ``gen_ai.data_source.id``,
@@ -53,6 +55,23 @@ CRITIQUE_ITERATION = "agentwatch.critique.iteration"
 CRITIQUE_VERDICT = "agentwatch.critique.verdict"
 
 EVALUATION_EVENT = "gen_ai.evaluation.result"
+
+#: agentwatch's own attributes and metrics all live under this prefix.
+NAMESPACE = "agentwatch."
+
+# --- metric names -------------------------------------------------------------------------
+# (``_METRIC``: several metrics share their name with a span attribute, e.g. intent confidence.)
+INTENT_CLASSIFICATIONS_METRIC = "agentwatch.intent.classifications"
+INTENT_CONFIDENCE_METRIC = "agentwatch.intent.confidence"
+INTENT_LOW_CONFIDENCE_METRIC = "agentwatch.intent.low_confidence"
+RETRIEVAL_DURATION_METRIC = "agentwatch.retrieval.duration"
+RETRIEVAL_DOCUMENTS_METRIC = "agentwatch.retrieval.documents"
+RETRIEVAL_EMPTY_METRIC = "agentwatch.retrieval.empty"
+RETRIEVAL_TOP_SCORE_METRIC = "agentwatch.retrieval.top_score"
+PLAN_DURATION_METRIC = "agentwatch.plan.duration"
+PLAN_ITERATIONS_METRIC = "agentwatch.plan.iterations"
+CRITIQUE_VERDICTS_METRIC = "agentwatch.critique.verdicts"
+PLAN_FIRST_TRY_ACCEPTANCE_METRIC = "agentwatch.plan.first_try_acceptance"
 
 # --- buckets --------------------------------------------------------------------------
 UNIT_INTERVAL_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -111,60 +130,60 @@ class Span:
 METRICS: tuple[Metric, ...] = (
     # intent ---------------------------------------------------------------------------
     Metric(
-        "agentwatch.intent.classifications", "counter", "{classification}",
+        INTENT_CLASSIFICATIONS_METRIC, "counter", "{classification}",
         "Intent classifications, by intent (folded into `other` beyond the bound).",
         (INTENT_CLASSIFIER, INTENT_NAME), role="intent",
     ),
     Metric(
-        "agentwatch.intent.confidence", "histogram", "1",
+        INTENT_CONFIDENCE_METRIC, "histogram", "1",
         "Confidence of each classification, buckets of 0.1.",
         (INTENT_CLASSIFIER, INTENT_NAME), UNIT_INTERVAL_BUCKETS, role="intent",
     ),
     Metric(
-        "agentwatch.intent.low_confidence", "counter", "{classification}",
+        INTENT_LOW_CONFIDENCE_METRIC, "counter", "{classification}",
         "Classifications whose confidence is below `AGENTWATCH_INTENT_LOW_CONFIDENCE`.",
         (INTENT_CLASSIFIER, INTENT_NAME), role="intent",
     ),
     # retrieval ------------------------------------------------------------------------
     Metric(
-        "agentwatch.retrieval.duration", "histogram", "s",
+        RETRIEVAL_DURATION_METRIC, "histogram", "s",
         "Duration of each retrieval (`error.type` set when it raised).",
         (GEN_AI_DATA_SOURCE_ID, ERROR_TYPE), RETRIEVAL_DURATION_BUCKETS, role="rag",
     ),
     Metric(
-        "agentwatch.retrieval.documents", "histogram", "{document}",
+        RETRIEVAL_DOCUMENTS_METRIC, "histogram", "{document}",
         "Documents returned per retrieval.",
         (GEN_AI_DATA_SOURCE_ID,), DOCUMENT_COUNT_BUCKETS, role="rag",
     ),
     Metric(
-        "agentwatch.retrieval.empty", "counter", "{retrieval}",
+        RETRIEVAL_EMPTY_METRIC, "counter", "{retrieval}",
         "Retrievals that returned no document.",
         (GEN_AI_DATA_SOURCE_ID,), role="rag",
     ),
     Metric(
-        "agentwatch.retrieval.top_score", "histogram", "1",
+        RETRIEVAL_TOP_SCORE_METRIC, "histogram", "1",
         "Best score of each non-empty retrieval (highest similarity, or lowest distance for "
         "distance-scored results such as chromadb's); buckets of 0.1 over [0, 1].",
         (GEN_AI_DATA_SOURCE_ID, RETRIEVAL_SCORE_KIND), UNIT_INTERVAL_BUCKETS, role="rag",
     ),
     # planner / critic -----------------------------------------------------------------
     Metric(
-        "agentwatch.plan.duration", "histogram", "s",
+        PLAN_DURATION_METRIC, "histogram", "s",
         "Duration of each plan, critique loop included (`error.type` set when it raised).",
         (GEN_AI_AGENT_NAME, ERROR_TYPE), PLAN_DURATION_BUCKETS, role="planner",
     ),
     Metric(
-        "agentwatch.plan.iterations", "histogram", "{iteration}",
+        PLAN_ITERATIONS_METRIC, "histogram", "{iteration}",
         "Iterations (critiques) per completed plan.",
         (GEN_AI_AGENT_NAME,), ITERATION_BUCKETS, role="planner",
     ),
     Metric(
-        "agentwatch.critique.verdicts", "counter", "{verdict}",
+        CRITIQUE_VERDICTS_METRIC, "counter", "{verdict}",
         "Critique verdicts, `accepted` or `rejected`.",
         (GEN_AI_EVALUATION_NAME, CRITIQUE_VERDICT), role="critic",
     ),
     Metric(
-        "agentwatch.plan.first_try_acceptance", "counter", "{plan}",
+        PLAN_FIRST_TRY_ACCEPTANCE_METRIC, "counter", "{plan}",
         "Critiqued plans by whether the first critique accepted them "
         "(`agentwatch.plan.accepted` true/false); the ratio of true is the first-try acceptance rate.",
         (GEN_AI_AGENT_NAME, PLAN_ACCEPTED), role="planner",
@@ -241,6 +260,8 @@ REQUEST_GENAI_COST = "agentwatch.request.gen_ai.cost"
 REQUEST_GENAI_INPUT_TOKENS = "agentwatch.request.gen_ai.input_tokens"
 REQUEST_GENAI_OUTPUT_TOKENS = "agentwatch.request.gen_ai.output_tokens"
 REQUEST_GENAI_CALLS = "agentwatch.request.gen_ai.calls"
+GENAI_OPERATION_DURATION_METRIC = "gen_ai.client.operation.duration"
+GENAI_TOKEN_USAGE_METRIC = "gen_ai.client.token.usage"
 GENAI_COST_METRIC = "agentwatch.gen_ai.client.cost"
 
 GENAI_DURATION_BUCKETS = PLAN_DURATION_BUCKETS  # the conventions' advice for gen_ai.client.operation.duration
@@ -260,12 +281,12 @@ _TOOL_METRIC_ATTRIBUTES = (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_TOOL_
 
 GENAI_METRICS: tuple[Metric, ...] = (
     Metric(
-        "gen_ai.client.operation.duration", "histogram", "s",
+        GENAI_OPERATION_DURATION_METRIC, "histogram", "s",
         "Duration of each Gemini call (a whole stream; `error.type` = HTTP status or exception class on failure).",
         _GENAI_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
     ),
     Metric(
-        "gen_ai.client.token.usage", "histogram", "{token}",
+        GENAI_TOKEN_USAGE_METRIC, "histogram", "{token}",
         "Billed tokens per call, by `gen_ai.token.type` (`input`, `output` incl. thinking); summed over every "
         "round trip of the call.",
         (*_GENAI_METRIC_ATTRIBUTES, GEN_AI_TOKEN_TYPE), GENAI_TOKEN_BUCKETS, role="gemini",
@@ -409,6 +430,28 @@ def vectordb_markdown() -> str:
     return markdown(VECTORDB_SPANS, VECTORDB_METRICS)
 
 
+# --- HTTP, database and resource names (OpenTelemetry conventions) -------------------------
+# What the web layer records and ``agentwatch report`` reads: the stable HTTP names, and the
+# pre-1.0 ones older instrumentations still emit (the report falls back to them).
+HTTP_SERVER_REQUEST_DURATION_METRIC = "http.server.request.duration"  # unit s
+HTTP_SERVER_DURATION_METRIC = "http.server.duration"  # deprecated (pre-1.0 HTTP conventions), unit ms
+HTTP_REQUEST_METHOD = "http.request.method"
+HTTP_ROUTE = "http.route"
+HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+URL_FULL = "url.full"
+URL_PATH = "url.path"
+HTTP_METHOD = "http.method"  # deprecated: http.request.method
+HTTP_TARGET = "http.target"  # deprecated: url.path (the report reads it as a route when no http.route)
+HTTP_STATUS_CODE = "http.status_code"  # deprecated: http.response.status_code
+DB_QUERY_TEXT = "db.query.text"
+DB_SYSTEM = "db.system"  # deprecated: db.system.name
+DB_STATEMENT = "db.statement"  # deprecated: db.query.text
+
+SERVICE_NAME = "service.name"
+SERVICE_VERSION = "service.version"
+SERVICE_INSTANCE_ID = "service.instance.id"
+TELEMETRY_DISTRO_NAME = "telemetry.distro.name"
+
 # --- web layer (agentwatch/web: health checks and error responses) -----------------------
 HEALTH_CHECK_NAME = "agentwatch.health.check.name"
 HEALTH_CHECK_STATUS = "agentwatch.health.check.status"
@@ -428,7 +471,7 @@ WEB_METRICS: tuple[Metric, ...] = (
     Metric(
         "agentwatch.http.server.errors", "counter", "{error}",
         "Unhandled exceptions in routes, answered with a 500, by exception type and route.",
-        ("error.type", "http.route", "http.request.method"), role="errors",
+        (ERROR_TYPE, HTTP_ROUTE, HTTP_REQUEST_METHOD), role="errors",
     ),
 )
 WEB_METRICS_BY_NAME = {metric.name: metric for metric in WEB_METRICS}

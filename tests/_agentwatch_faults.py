@@ -29,13 +29,14 @@ def _raiser(kind: str):
 
 
 def _wrappers() -> None:
-    from agentwatch.instrumentors import _wrapping, gemini, intent, planner, rag
+    from agentwatch.instrumentors import gemini, intent, planner, rag
+    from agentwatch.instrumentors._agents import calls
 
     # The agent roles' span start / end hooks (begin/end of every wrapped call).
     for role in (intent.IntentRole, rag.RetrievalRole, planner.PlannerRole, planner.CriticRole):
         for hook in ("start_attributes", "finish", "failed"):
             setattr(role, hook, _raiser("wrapper"))
-    _wrapping.Role.enter = _raiser("wrapper")
+    calls.Role.enter = _raiser("wrapper")
     # The Gemini wrappers: the step-aside check, context attach, the end of every call and round trip.
     gemini._step_aside = _raiser("wrapper")  # noqa: SLF001
     for name in ("attach", "_finish", "hop_start", "hop_end"):
@@ -43,10 +44,11 @@ def _wrappers() -> None:
 
 
 def _extractors() -> None:
-    from agentwatch.instrumentors import _wrapping, gemini
+    from agentwatch.instrumentors import gemini
+    from agentwatch.instrumentors._agents import extract
 
     for name in ("extract_intent", "extract_documents", "extract_verdict", "query_text", "top_k", "get_field"):
-        setattr(_wrapping, name, _raiser("extractor"))
+        setattr(extract, name, _raiser("extractor"))
     for name in ("_response_attributes", "_tool_names", "_afc_enabled", "_input_messages", "_output_messages",
                  "_system_instructions", "_function_calls", "_model_name"):
         setattr(gemini, name, _raiser("extractor"))

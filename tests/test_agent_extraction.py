@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pytest
 from pydantic import BaseModel
 
-from agentwatch.instrumentors import _wrapping as w
+from agentwatch.instrumentors._agents import extract as x
+from agentwatch.instrumentors._agents.targets import parse_targets
 
 
 @dataclass
@@ -53,12 +54,12 @@ Pair = namedtuple("Pair", "name score")
     ],
 )
 def test_intent_shapes(result, expected):
-    assert w.extract_intent(result) == expected
+    assert x.extract_intent(result) == expected
 
 
-@pytest.mark.parametrize("result", [None, 42, 3.5, True, object(), [], {"unrelated": 1}, b"x", {"intent": 5}, w.MISSING])
+@pytest.mark.parametrize("result", [None, 42, 3.5, True, object(), [], {"unrelated": 1}, b"x", {"intent": 5}, x.MISSING])
 def test_intent_unknown_shapes_give_nothing(result):
-    assert w.extract_intent(result) == (None, None)
+    assert x.extract_intent(result) == (None, None)
 
 
 @dataclass
@@ -74,7 +75,7 @@ class LCDocument:  # LangChain's Document shape
 
 
 def _docs(result):
-    found = w.extract_documents(result)
+    found = x.extract_documents(result)
     return None if found is None else ([(d.id, d.score) for d in found.documents], found.score_kind, found.top_score())
 
 
@@ -100,9 +101,9 @@ def test_document_shapes(result, expected):
     assert _docs(result) == expected
 
 
-@pytest.mark.parametrize("result", [None, "text", 3, True, {"x": 1}, object(), w.MISSING])
+@pytest.mark.parametrize("result", [None, "text", 3, True, {"x": 1}, object(), x.MISSING])
 def test_document_unknown_shapes_give_none(result):
-    assert w.extract_documents(result) is None
+    assert x.extract_documents(result) is None
 
 
 def test_sqlite_rows_are_documents():
@@ -131,20 +132,20 @@ def test_sqlite_rows_are_documents():
     ],
 )
 def test_verdict_shapes(result, accepted, score):
-    verdict = w.extract_verdict(result)
+    verdict = x.extract_verdict(result)
     assert (verdict.accepted, verdict.score) == (accepted, score)
 
 
-@pytest.mark.parametrize("result", [None, 5, "maybe", object(), [], {"x": 1}, w.MISSING])
+@pytest.mark.parametrize("result", [None, 5, "maybe", object(), [], {"x": 1}, x.MISSING])
 def test_verdict_unknown_shapes(result):
-    assert w.extract_verdict(result) == w.Verdict()
+    assert x.extract_verdict(result) == x.Verdict()
 
 
 def test_targets_parse_and_bad_items_warn(capsys):
     from agentwatch.distro import _diagnostics
 
     _diagnostics.reset()
-    targets = w.parse_targets("AGENTWATCH_RAG_TARGETS", "kb:search=docs, pkg.mod:Store.query ,bad target,:x, a:b")
+    targets = parse_targets("AGENTWATCH_RAG_TARGETS", "kb:search=docs, pkg.mod:Store.query ,bad target,:x, a:b")
     assert [(t.module, t.path, t.name, t.label) for t in targets] == [
         ("kb", "search", "docs", "docs"),
         ("pkg.mod", "Store.query", None, "mod.Store.query"),

@@ -1,15 +1,15 @@
-"""The three agent instrumentors share one base (_wrapping.AgentInstrumentor): roles declared, nothing else."""
+"""The three agent instrumentors share one base (_agents.instrumentor.AgentInstrumentor): roles declared, nothing else."""
 
 from __future__ import annotations
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from agentwatch.instrumentors import _wrapping as w
+from agentwatch.instrumentors._agents.instrumentor import AgentInstrumentor
 from agentwatch.instrumentors import intent, planner, rag
 
 
 def test_each_instrumentor_is_its_own_singleton_even_after_the_base_was_made():
-    base = w.AgentInstrumentor()
+    base = AgentInstrumentor()
     made = [intent.AgentwatchIntentInstrumentor(), rag.AgentwatchRAGInstrumentor(), planner.AgentwatchPlannerInstrumentor()]
     assert [type(i) for i in made] == [intent.AgentwatchIntentInstrumentor, rag.AgentwatchRAGInstrumentor,
                                        planner.AgentwatchPlannerInstrumentor]

@@ -77,13 +77,14 @@ def read_everything() -> None:
     g.instrumentation_choice()
     for role in (intent.IntentRole(), rag.RetrievalRole(), planner.PlannerRole(), planner.CriticRole()):
         role.default_extractor()
-    from agentwatch.instrumentors import _wrapping as w
+    from agentwatch.instrumentors._agents.settings import capture_content, clip
+    from agentwatch.instrumentors._agents.targets import parse_targets
 
-    w.capture_content()
-    w.clip("x" * 10)
+    capture_content()
+    clip("x" * 10)
     for variable in ("AGENTWATCH_INTENT_TARGETS", "AGENTWATCH_RAG_TARGETS", "AGENTWATCH_PLANNER_TARGETS",
                      "AGENTWATCH_CRITIC_TARGETS"):
-        w.parse_targets(variable)
+        parse_targets(variable)
     from agentwatch.instrumentors import chromadb  # importable without chromadb itself
 
     chromadb.collection_limit()

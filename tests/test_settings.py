@@ -144,10 +144,10 @@ def test_disabled_instrumentations_star_means_all():
     """One reading of OTEL_PYTHON_DISABLED_INSTRUMENTATIONS for the distro, doctor, the Gemini choice and
     the agent roles; `*` disables everything, as upstream's loader reads it."""
     from agentwatch.distro.settings import disabled_instrumentations, is_instrumentation_disabled
-    from agentwatch.instrumentors import _wrapping
+    from agentwatch.instrumentors._agents.settings import telemetry_disabled
 
     assert disabled_instrumentations({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": " rag, ,gemini "}) == {"rag", "gemini"}
     assert is_instrumentation_disabled("agentwatch_intent", {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*"})
     assert not is_instrumentation_disabled("agentwatch_intent", {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "rag"})
     with mock.patch.dict(os.environ, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*"}):
-        assert _wrapping.telemetry_disabled("agentwatch_intent")
+        assert telemetry_disabled("agentwatch_intent")

@@ -39,7 +39,9 @@ from typing import Any, Callable
 
 import wrapt
 
-from agentwatch.instrumentors import _wrapping as w
+from agentwatch.instrumentors._agents import calls
+from agentwatch.instrumentors._agents.extract import MISSING
+from agentwatch.instrumentors._agents.targets import WRAPPER_TAG
 
 __all__ = [
     "intent_classifier", "retriever", "planner", "critic",
@@ -62,11 +64,11 @@ def _default_name(function: Any) -> str:
 def _decorator(role_key: str, function: Any, name: str | None, extractor: Callable[[Any], Any] | None):
     def decorate(target: Any) -> Any:
         role = _roles()[role_key]
-        wrapper = w.make_wrapper(
-            role, name or _default_name(target), w.function_kind(target), extractor, enabled=role.enabled
+        wrapper = calls.make_wrapper(
+            role, name or _default_name(target), calls.function_kind(target), extractor, enabled=role.enabled
         )
         wrapped = wrapt.FunctionWrapper(target, wrapper)
-        setattr(wrapped, w._WRAPPER_TAG, role.role)  # env-var targets skip what is already decorated
+        setattr(wrapped, WRAPPER_TAG, role.role)  # env-var targets skip what is already decorated
         return wrapped
 
     return decorate(function) if function is not None else decorate
@@ -102,8 +104,8 @@ class Step:
         self._name = name
         self._kwargs = kwargs or {}
         self._extractor = extractor
-        self._result: Any = w.MISSING
-        self._call: w.Call | None = None
+        self._result: Any = MISSING
+        self._call: calls.Call | None = None
         self._token: Any = None
 
     def record(self, result: Any) -> Any:
@@ -113,17 +115,17 @@ class Step:
 
     def __enter__(self) -> "Step":
         if self._role.enabled():
-            self._call = w.begin(self._role, self._name, (), self._kwargs, self._extractor)
-            self._token = w._attach(self._call)
+            self._call = calls.begin(self._role, self._name, (), self._kwargs, self._extractor)
+            self._token = calls.attach(self._call)
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        w._detach(self._token)
+        calls.detach(self._token)
         self._token = None
         if exc is not None:
-            w.end(self._call, error=exc)
+            calls.end(self._call, error=exc)
         else:
-            w.end(self._call, self._result)
+            calls.end(self._call, self._result)
         self._call = None
         return False  # never swallow the app's exception
 

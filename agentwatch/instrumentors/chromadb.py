@@ -87,7 +87,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
-from agentwatch.instrumentors import _wrapping as w
+from agentwatch.instrumentors._agents.calls import attach, detach
+from agentwatch.instrumentors._agents.extract import MISSING
+from agentwatch.instrumentors._agents.settings import capture_content, clip, env_int
 from agentwatch.version import __version__
 
 __all__ = ["AgentwatchChromaInstrumentor"]
@@ -125,7 +127,7 @@ _PEEK_DEFAULT_LIMIT = 10
 
 def collection_limit() -> int:
     """``AGENTWATCH_CHROMADB_MAX_COLLECTIONS`` (a bad value warns once and gives the default, 50)."""
-    return w.env_int(ev.AGENTWATCH_CHROMADB_MAX_COLLECTIONS, 50, 1, 100_000)
+    return env_int(ev.AGENTWATCH_CHROMADB_MAX_COLLECTIONS, 50, 1, 100_000)
 
 
 # =================================================================== reading calls
@@ -180,7 +182,7 @@ def _request_attributes(operation: str, args: tuple, kwargs: dict, capture: Any 
             texts = _argument(operation, "query_texts", args, kwargs)
             texts = [texts] if isinstance(texts, str) else texts
             if isinstance(texts, (list, tuple)) and texts and all(isinstance(t, str) for t in texts):
-                attributes[sc.VECTORDB_QUERY_TEXT] = w.clip("\n".join(texts), capture)
+                attributes[sc.VECTORDB_QUERY_TEXT] = clip("\n".join(texts), capture)
     elif operation in ("get", "peek"):
         limit = _argument(operation, "limit", args, kwargs)
         if limit is None and operation == "peek":
@@ -433,7 +435,7 @@ class _Telemetry:
             where = _Where(instance)
             attributes = dict(where.span_attributes)
             attributes[sc.DB_OPERATION_NAME] = operation
-            attributes.update(_request_attributes(operation, args, kwargs, w.capture_content()))
+            attributes.update(_request_attributes(operation, args, kwargs, capture_content()))
             call = _Call()
             call.operation, call.where = operation, where
             if self._admit(where):
@@ -451,7 +453,7 @@ class _Telemetry:
             warn_once("chromadb:start", f"chromadb telemetry (span start) failed ({error!r}); the call runs untraced")
             return None
 
-    def end(self, call: _Call, instance: Any, result: Any = w.MISSING, error: BaseException | None = None) -> None:
+    def end(self, call: _Call, instance: Any, result: Any = MISSING, error: BaseException | None = None) -> None:
         try:
             duration = time.perf_counter() - call.started
             span = call.span
@@ -482,12 +484,6 @@ class _Telemetry:
             warn_once("chromadb:end", f"chromadb telemetry (span end) failed ({error!r}); continuing without it")
 
 
-# Entering/leaving the span's context around the call: the shared helpers of _wrapping
-# (never raise; a call that was not traced has no context).
-_attach = w._attach
-_detach = w._detach
-
-
 def _sync_wrapper(instrumentor: "AgentwatchChromaInstrumentor", operation: str):
     def wrapper(wrapped, instance, args, kwargs):
         tel = instrumentor._telemetry  # noqa: SLF001
@@ -496,14 +492,14 @@ def _sync_wrapper(instrumentor: "AgentwatchChromaInstrumentor", operation: str):
         call = tel.begin(operation, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = _attach(call)
+        token = attach(call)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
-            _detach(token)
+            detach(token)
             tel.end(call, instance, error=error)
             raise
-        _detach(token)
+        detach(token)
         tel.end(call, instance, result)
         return result
 
@@ -519,14 +515,14 @@ def _async_wrapper(instrumentor: "AgentwatchChromaInstrumentor", operation: str)
         call = tel.begin(operation, instance, args, kwargs, loop)
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = _attach(call)
+        token = attach(call)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as error:
-            _detach(token)
+            detach(token)
             tel.end(call, instance, error=error)
             raise
-        _detach(token)
+        detach(token)
         tel.end(call, instance, result)
         return result
 

@@ -37,7 +37,10 @@ from typing import Any
 
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
-from agentwatch.instrumentors import _wrapping as w
+from agentwatch.instrumentors._agents import extract
+from agentwatch.instrumentors._agents.calls import Call, Role
+from agentwatch.instrumentors._agents.instrumentor import AgentInstrumentor
+from agentwatch.instrumentors._agents.settings import env_float, env_int
 
 __all__ = ["AgentwatchIntentInstrumentor", "IntentRole", "ROLE"]
 
@@ -67,23 +70,23 @@ class IntentFolder:
             return label
 
 
-class IntentRole(w.Role):
+class IntentRole(Role):
     role = "intent"
     entry_point = "agentwatch_intent"
     extractor_variable = ev.AGENTWATCH_INTENT_EXTRACTOR
 
     def configure(self) -> None:
-        self.folder = IntentFolder(w.env_int(ev.AGENTWATCH_INTENT_MAX_DISTINCT, 20, 1, 10_000))
-        self.low_confidence = w.env_float(ev.AGENTWATCH_INTENT_LOW_CONFIDENCE, 0.5, 0.0, 1.0)
+        self.folder = IntentFolder(env_int(ev.AGENTWATCH_INTENT_MAX_DISTINCT, 20, 1, 10_000))
+        self.low_confidence = env_float(ev.AGENTWATCH_INTENT_LOW_CONFIDENCE, 0.5, 0.0, 1.0)
 
     def span_name(self, name: str) -> str:
         return f"classify_intent {name}"
 
-    def start_attributes(self, call: w.Call) -> dict[str, Any]:
+    def start_attributes(self, call: Call) -> dict[str, Any]:
         return {sc.INTENT_CLASSIFIER: call.name}
 
-    def finish(self, call: w.Call, result: Any) -> None:
-        label, confidence = w.extract_intent(result)
+    def finish(self, call: Call, result: Any) -> None:
+        label, confidence = extract.extract_intent(result)
         if label is None:
             return  # unknown shape: the span stays, without intent attributes
         span = call.span
@@ -103,7 +106,7 @@ class IntentRole(w.Role):
 ROLE = IntentRole()
 
 
-class AgentwatchIntentInstrumentor(w.AgentInstrumentor):
+class AgentwatchIntentInstrumentor(AgentInstrumentor):
     """Entry point ``opentelemetry_instrumentor: agentwatch_intent``."""
 
     roles = ((ROLE, ev.AGENTWATCH_INTENT_TARGETS),)

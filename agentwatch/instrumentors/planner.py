@@ -43,7 +43,10 @@ from opentelemetry import context as otel_context
 
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
-from agentwatch.instrumentors import _wrapping as w
+from agentwatch.instrumentors._agents import extract
+from agentwatch.instrumentors._agents.calls import Call, Role
+from agentwatch.instrumentors._agents.instrumentor import AgentInstrumentor
+from agentwatch.instrumentors._agents.settings import capture_content, clip
 
 __all__ = ["AgentwatchPlannerInstrumentor", "PlannerRole", "CriticRole", "PLANNER", "CRITIC"]
 
@@ -65,28 +68,28 @@ class PlanState:
             return self.iterations
 
 
-class PlannerRole(w.Role):
+class PlannerRole(Role):
     role = "planner"
     entry_point = "agentwatch_planner"
 
     def span_name(self, name: str) -> str:
         return f"plan {name}"
 
-    def start_attributes(self, call: w.Call) -> dict[str, Any]:
+    def start_attributes(self, call: Call) -> dict[str, Any]:
         return {sc.GEN_AI_OPERATION_NAME: "plan", sc.GEN_AI_AGENT_NAME: call.name}
 
-    def enter(self, call: w.Call, ctx: Any) -> Any:
+    def enter(self, call: Call, ctx: Any) -> Any:
         call.state = PlanState()
         return otel_context.set_value(_PLAN_KEY, call.state, ctx)
 
-    def finish(self, call: w.Call, result: Any) -> None:
+    def finish(self, call: Call, result: Any) -> None:
         instruments = self.instruments()
         agent = {sc.GEN_AI_AGENT_NAME: call.name}
         instruments["agentwatch.plan.duration"].record(call.duration, agent)
         state: PlanState = call.state
         iterations = state.iterations
         if not iterations:
-            counted = w.as_number(w.get_field(result, ("iterations", "attempts", "rounds")))
+            counted = extract.as_number(extract.get_field(result, ("iterations", "attempts", "rounds")))
             iterations = int(counted) if counted is not None and counted >= 0 else 0
         if iterations:
             call.span.set_attribute(sc.PLAN_ITERATIONS, iterations)
@@ -96,13 +99,13 @@ class PlannerRole(w.Role):
         if state.first_accepted is not None:
             instruments["agentwatch.plan.first_try_acceptance"].add(1, {**agent, sc.PLAN_ACCEPTED: state.first_accepted})
 
-    def failed(self, call: w.Call, error: BaseException) -> None:
+    def failed(self, call: Call, error: BaseException) -> None:
         self.instruments()["agentwatch.plan.duration"].record(
             call.duration, {sc.GEN_AI_AGENT_NAME: call.name, sc.ERROR_TYPE: type(error).__qualname__}
         )
 
 
-class CriticRole(w.Role):
+class CriticRole(Role):
     role = "critic"
     entry_point = "agentwatch_planner"
     extractor_variable = ev.AGENTWATCH_CRITIC_EXTRACTOR
@@ -110,7 +113,7 @@ class CriticRole(w.Role):
     def span_name(self, name: str) -> str:
         return f"critique {name}"
 
-    def start_attributes(self, call: w.Call) -> dict[str, Any]:
+    def start_attributes(self, call: Call) -> dict[str, Any]:
         attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: "critique", sc.GEN_AI_EVALUATION_NAME: call.name}
         plan = otel_context.get_value(_PLAN_KEY)
         if isinstance(plan, PlanState):
@@ -118,8 +121,8 @@ class CriticRole(w.Role):
             attributes[sc.CRITIQUE_ITERATION] = call.state[1]
         return attributes
 
-    def finish(self, call: w.Call, result: Any) -> None:
-        verdict = w.extract_verdict(result)
+    def finish(self, call: Call, result: Any) -> None:
+        verdict = extract.extract_verdict(result)
         if verdict.accepted is None and verdict.score is None:
             return  # unknown shape: the span stays, without a verdict
         event: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: call.name}
@@ -138,9 +141,9 @@ class CriticRole(w.Role):
                     if iteration == 1:
                         plan.first_accepted = verdict.accepted
                     plan.last_accepted = verdict.accepted
-        capture = w.capture_content() if verdict.explanation else None
+        capture = capture_content() if verdict.explanation else None
         if capture is not None:
-            event[sc.GEN_AI_EVALUATION_EXPLANATION] = w.clip(verdict.explanation, capture)
+            event[sc.GEN_AI_EVALUATION_EXPLANATION] = clip(verdict.explanation, capture)
         call.span.add_event(sc.EVALUATION_EVENT, event)
 
 
@@ -148,7 +151,7 @@ PLANNER = PlannerRole()
 CRITIC = CriticRole()
 
 
-class AgentwatchPlannerInstrumentor(w.AgentInstrumentor):
+class AgentwatchPlannerInstrumentor(AgentInstrumentor):
     """Entry point ``opentelemetry_instrumentor: agentwatch_planner`` (planners and critics)."""
 
     roles = ((PLANNER, ev.AGENTWATCH_PLANNER_TARGETS), (CRITIC, ev.AGENTWATCH_CRITIC_TARGETS))

@@ -40,14 +40,17 @@ from typing import Any
 
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
-from agentwatch.instrumentors import _wrapping as w
+from agentwatch.instrumentors._agents import extract
+from agentwatch.instrumentors._agents.calls import Call, Role
+from agentwatch.instrumentors._agents.instrumentor import AgentInstrumentor
+from agentwatch.instrumentors._agents.settings import capture_content, clip
 
 __all__ = ["AgentwatchRAGInstrumentor", "RetrievalRole", "ROLE"]
 
 _MAX_DOCUMENTS_ON_SPAN = 100
 
 
-class RetrievalRole(w.Role):
+class RetrievalRole(Role):
     role = "rag"
     entry_point = "agentwatch_rag"
     extractor_variable = ev.AGENTWATCH_RAG_EXTRACTOR
@@ -55,23 +58,23 @@ class RetrievalRole(w.Role):
     def span_name(self, name: str) -> str:
         return f"retrieval {name}"
 
-    def start_attributes(self, call: w.Call) -> dict[str, Any]:
+    def start_attributes(self, call: Call) -> dict[str, Any]:
         attributes: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: "retrieval", sc.GEN_AI_DATA_SOURCE_ID: call.name}
-        k = w.top_k(call.kwargs)
+        k = extract.top_k(call.kwargs)
         if k is not None:
             attributes[sc.GEN_AI_REQUEST_TOP_K] = k
-        call.state = w.capture_content()  # the settings when content is captured, read once per call
+        call.state = capture_content()  # the settings when content is captured, read once per call
         if call.state:
-            query = w.query_text(call.args, call.kwargs)
+            query = extract.query_text(call.args, call.kwargs)
             if query is not None:
-                attributes[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = w.clip(query, call.state)
+                attributes[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = clip(query, call.state)
         return attributes
 
-    def finish(self, call: w.Call, result: Any) -> None:
+    def finish(self, call: Call, result: Any) -> None:
         instruments = self.instruments()
         source = {sc.GEN_AI_DATA_SOURCE_ID: call.name}
         instruments["agentwatch.retrieval.duration"].record(call.duration, source)
-        found = w.extract_documents(result)
+        found = extract.extract_documents(result)
         if found is None:
             return  # unknown shape: duration only, no document attributes
         span = call.span
@@ -88,7 +91,7 @@ class RetrievalRole(w.Role):
             if document.score is not None:
                 entry["score"] = document.score
             if call.state and document.content is not None:
-                entry["content"] = w.clip(document.content, call.state)
+                entry["content"] = clip(document.content, call.state)
             documents.append(entry)
         if any(documents):
             span.set_attribute(sc.GEN_AI_RETRIEVAL_DOCUMENTS, json.dumps(documents, ensure_ascii=False))
@@ -98,7 +101,7 @@ class RetrievalRole(w.Role):
             span.set_attribute(sc.RETRIEVAL_SCORE_KIND, found.score_kind)
             instruments["agentwatch.retrieval.top_score"].record(top, {**source, sc.RETRIEVAL_SCORE_KIND: found.score_kind})
 
-    def failed(self, call: w.Call, error: BaseException) -> None:
+    def failed(self, call: Call, error: BaseException) -> None:
         self.instruments()["agentwatch.retrieval.duration"].record(
             call.duration, {sc.GEN_AI_DATA_SOURCE_ID: call.name, sc.ERROR_TYPE: type(error).__qualname__}
         )
@@ -107,7 +110,7 @@ class RetrievalRole(w.Role):
 ROLE = RetrievalRole()
 
 
-class AgentwatchRAGInstrumentor(w.AgentInstrumentor):
+class AgentwatchRAGInstrumentor(AgentInstrumentor):
     """Entry point ``opentelemetry_instrumentor: agentwatch_rag``."""
 
     roles = ((ROLE, ev.AGENTWATCH_RAG_TARGETS),)

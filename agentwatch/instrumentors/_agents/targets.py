@@ -1,0 +1,206 @@
+"""Targets: the app's functions named in ``AGENTWATCH_*_TARGETS``, wrapped when their module imports.
+
+A target is ``module:function`` or ``module:Class.method``, optionally ``=name`` to name the
+classifier, data source, agent or critic. :class:`TargetSet` wraps each one when its module is
+imported, whatever the import order (wrapt post-import hooks: immediately if the module is already
+imported, otherwise right after it finishes loading, before ``from module import function`` binds
+the name), and unwraps them symmetrically. A target whose module or attribute does not exist costs
+one warning naming it: these are configuration mistakes, reported in the user's terms.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.machinery
+import inspect
+import os
+import re
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import wrapt
+
+from agentwatch.distro._diagnostics import warn_once
+from agentwatch.instrumentors._agents.settings import env_text
+
+_IDENT = r"[A-Za-z_]\w*"
+_TARGET = re.compile(rf"^(?P<module>{_IDENT}(?:\.{_IDENT})*):(?P<path>{_IDENT}(?:\.{_IDENT})*)(?:=(?P<name>[\w.\-/ ]+))?$")
+
+
+@dataclass(frozen=True)
+class Target:
+    module: str
+    path: str  # "function" or "Class.method"
+    name: str | None = None  # user-given name (data source, agent, ...)
+    variable: str = ""
+
+    @property
+    def spec(self) -> str:
+        return f"{self.module}:{self.path}"
+
+    @property
+    def label(self) -> str:
+        """Default name: the function's module and qualified name (``knowledge.search``)."""
+        return self.name or f"{self.module.rsplit('.', 1)[-1]}.{self.path}"
+
+
+def parse_targets(variable: str, raw: str | None = None) -> list[Target]:
+    """Parse a comma-separated target list; bad items warn once and are skipped."""
+    raw = env_text(variable) if raw is None else raw
+    targets: list[Target] = []
+    for item in (raw or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        match = _TARGET.match(item)
+        if match is None:
+            warn_once(
+                f"target:{variable}:{item}",
+                f"{variable}: {item!r} is not module:function or module:Class.method; ignoring it "
+                "(the other targets are used)",
+            )
+            continue
+        name = (match.group("name") or "").strip() or None
+        targets.append(Target(match.group("module"), match.group("path"), name, variable))
+    return targets
+
+
+def resolve_callable(spec: str, variable: str) -> Callable[..., Any] | None:
+    """Import ``module:attr.path`` (a user extractor); None (after one warning) when it does not resolve."""
+    match = _TARGET.match(spec)
+    try:
+        if match is None:
+            raise ValueError("not module:function")
+        obj: Any = importlib.import_module(match.group("module"))
+        for part in match.group("path").split("."):
+            obj = getattr(obj, part)
+        if not callable(obj):
+            raise TypeError("not callable")
+        return obj
+    except Exception as error:  # noqa: BLE001 - configuration error, reported
+        warn_once(f"extractor:{variable}:{spec}", f"{variable}={spec!r} cannot be used ({error}); using the built-in extraction instead")
+        return None
+
+
+def _module_findable(module: str) -> bool:
+    """Whether ``module``'s top-level package exists, without importing anything.
+
+    ``sys.path[0]`` (the script's directory) is not set yet when
+    ``opentelemetry-instrument`` loads instrumentors, and uvicorn adds the
+    working directory later, so both are searched too.
+    """
+    top = module.split(".", 1)[0]
+    if top in sys.modules:
+        return True
+    extra = [os.getcwd()]
+    if sys.argv and sys.argv[0] and os.path.exists(sys.argv[0]):
+        extra.append(os.path.dirname(os.path.abspath(sys.argv[0])))
+    try:
+        return importlib.machinery.PathFinder.find_spec(top, list(sys.path) + extra) is not None or top in sys.builtin_module_names
+    except Exception:  # noqa: BLE001
+        return True  # cannot tell: do not warn
+
+
+#: Set on our wrappers (env-var targets and decorators alike) so a function is never wrapped twice
+#: for the same role, and unwrapping removes only what is ours.
+WRAPPER_TAG = "_self_agentwatch_role"
+
+
+class TargetSet:
+    """The env-var targets of one instrumentor: wrapped on import, unwrapped on uninstrument."""
+
+    # One post-import hook per module for the whole process (wrapt cannot
+    # unregister hooks); it applies whatever is pending at the time.
+    _hooked: set[str] = set()
+    _pending: dict[str, list["TargetSet"]] = {}
+    _lock = threading.RLock()
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[Target, Callable[[Target], Any]]] = []
+        self.applied: list[tuple[Any, str, Target]] = []  # (parent object, attribute name, target)
+        self.active = False
+
+    def add(self, target: Target, wrapper_factory: Callable[[Target], Any]) -> None:
+        self.entries.append((target, wrapper_factory))
+
+    def start(self) -> None:
+        self.active = True
+        modules = {target.module for target, _ in self.entries}
+        for module in sorted(modules):
+            if not _module_findable(module):
+                for target, _ in self.entries:
+                    if target.module == module:
+                        warn_once(
+                            f"target:{target.variable}:{target.spec}",
+                            f"{target.variable}: module {module!r} of target {target.spec!r} was not found; "
+                            "it is wrapped only if that module is imported later",
+                        )
+            with TargetSet._lock:
+                TargetSet._pending.setdefault(module, []).append(self)
+                first = module not in TargetSet._hooked
+                TargetSet._hooked.add(module)
+            if first:
+                wrapt.register_post_import_hook(functools.partial(TargetSet._on_import, module), module)
+            elif module in sys.modules:
+                self._apply(sys.modules[module])
+
+    def stop(self) -> None:
+        self.active = False
+        with TargetSet._lock:
+            for sets in TargetSet._pending.values():
+                while self in sets:
+                    sets.remove(self)
+        for parent, attribute, _target in reversed(self.applied):
+            try:
+                current = inspect.getattr_static(parent, attribute)
+                if isinstance(current, wrapt.FunctionWrapper) and getattr(current, WRAPPER_TAG, None):
+                    setattr(parent, attribute, current.__wrapped__)
+            except Exception:  # noqa: BLE001,S110 - best effort
+                pass
+        self.applied.clear()
+
+    @staticmethod
+    def _on_import(module_name: str, module: Any) -> None:
+        with TargetSet._lock:
+            sets = list(TargetSet._pending.get(module_name, ()))
+        for target_set in sets:
+            target_set._apply(module)
+
+    def _apply(self, module: Any) -> None:
+        for target, factory in self.entries:
+            if target.module != module.__name__ or not self.active:
+                continue
+            if any(applied is target for _, _, applied in self.applied):
+                continue
+            try:
+                parent: Any = module
+                *owners, attribute = target.path.split(".")
+                for part in owners:
+                    parent = getattr(parent, part)
+                try:
+                    current = inspect.getattr_static(parent, attribute)
+                except AttributeError:
+                    warn_once(
+                        f"target:{target.variable}:{target.spec}",
+                        f"{target.variable}: {target.spec!r} does not exist ({module.__name__!r} has no "
+                        f"{target.path!r}); not instrumented",
+                    )
+                    continue
+                if isinstance(current, wrapt.FunctionWrapper) and getattr(current, WRAPPER_TAG, None):
+                    continue  # already ours (e.g. a decorator of the same role)
+                function = getattr(current, "__func__", current)
+                if not callable(function):
+                    warn_once(f"target:{target.variable}:{target.spec}", f"{target.variable}: {target.spec!r} is not callable; not instrumented")
+                    continue
+                wrapper = factory(target)
+                wrapt.wrap_function_wrapper(parent, attribute, wrapper)
+                setattr(inspect.getattr_static(parent, attribute), WRAPPER_TAG, wrapper.role.role)
+                self.applied.append((parent, attribute, target))
+            except Exception as error:  # noqa: BLE001 - never break the import
+                warn_once(
+                    f"target:{target.variable}:{target.spec}",
+                    f"{target.variable}: could not instrument {target.spec!r} ({error!r}); skipped",
+                )
