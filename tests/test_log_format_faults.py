@@ -14,7 +14,7 @@ import logging
 
 import pytest
 
-from agentwatch.distro import _diagnostics, logs, scrubbing
+from agentwatch.distro import _diagnostics, logs, scrub
 from agentwatch.distro.logs import JSONFormatter, PrettyFormatter
 
 
@@ -51,14 +51,14 @@ FORMATTERS = {"json": JSONFormatter, "pretty": lambda: PrettyFormatter(color=Fal
 
 @pytest.mark.parametrize("fmt", list(FORMATTERS))
 def test_a_value_that_cannot_be_scrubbed_is_redacted_and_said_once(monkeypatch, fmt):
-    real = scrubbing.Scrubber.scrub_value
+    real = scrub.Scrubber.scrub_value
 
     def flaky(self, value, key=None):
         if value == "poison":
             raise ValueError("cannot scrub poison (secret inside)")
         return real(self, value, key)
 
-    monkeypatch.setattr(scrubbing.Scrubber, "scrub_value", flaky)
+    monkeypatch.setattr(scrub.Scrubber, "scrub_value", flaky)
     formatter = FORMATTERS[fmt]()
     lines = [_line(formatter, _record(note="poison", order=7)) for _ in range(3)]
     for line in lines:
@@ -87,7 +87,7 @@ def test_without_a_scrubber_nothing_is_printed_unscrubbed(monkeypatch, fmt):
     def broken():
         raise RuntimeError("settings unreadable")
 
-    monkeypatch.setattr(scrubbing, "default_scrubber", broken)
+    monkeypatch.setattr(scrub, "default_scrubber", broken)
     formatter = FORMATTERS[fmt]()
     lines = [_line(formatter, _record(customer="bob@example.com")) for _ in range(3)]
     for line in lines:

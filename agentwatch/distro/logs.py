@@ -23,7 +23,7 @@ one line per record, the console handlers (stream handlers on stdout/stderr)
 of the root logger and of non-propagating loggers such as uvicorn's are
 removed and those loggers made to propagate, again after every logging
 configuration call. File and other handlers are left alone. Every field is
-scrubbed with :mod:`agentwatch.distro.scrubbing`.
+scrubbed with :mod:`agentwatch.distro.scrub`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import time
 from typing import Any, Callable
 
 from agentwatch.distro import context
-from agentwatch.distro.scrubbing import ERROR_MARK
+from agentwatch.distro.scrub import ERROR_MARK
 
 _ATTACHED_MARK = "_agentwatch_wrapped"
 
@@ -145,7 +145,7 @@ def _fault(kind: str, error: BaseException) -> None:
 def _scrubber() -> tuple[Any, bool]:
     """``(scrubber or None when AGENTWATCH_SCRUB=false, whether setting it up failed)``."""
     try:
-        from agentwatch.distro.scrubbing import default_scrubber
+        from agentwatch.distro.scrub import default_scrubber
 
         return default_scrubber(), False
     except Exception as error:  # noqa: BLE001 - redact everything rather than print unscrubbed text

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from agentwatch.distro import endpoints
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.scrub.rules import DETECTOR_ALIASES, DETECTORS, parse_extra_patterns
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -296,8 +297,6 @@ def _read_otlp_endpoints(reader: _Reader, settings: Settings) -> None:
 
 
 def _read_scrubbing(reader: _Reader, settings: Settings) -> None:
-    from agentwatch.distro.scrubbing import DETECTOR_ALIASES, DETECTORS, parse_extra_patterns
-
     settings.scrub = reader.boolean(ev.AGENTWATCH_SCRUB, True)
 
     name = ev.AGENTWATCH_SCRUB_DISABLED_DETECTORS
