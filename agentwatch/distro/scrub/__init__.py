@@ -79,6 +79,8 @@ from agentwatch.distro.scrub.rules import (
     DETECTOR_ALIASES,
     DETECTORS,
     ERROR_MARK,
+    PLAIN,
+    SAFE,
     SENSITIVE_KEYS,
     KeyRules,
     key_words,
@@ -135,7 +137,13 @@ class Scrubber(TextScrubber):
 
     def scrub_value(self, value: Any, key: str | None = None) -> Any:
         """One attribute or body value (nested dicts and lists included); ``key`` is its key."""
-        return values.scrub_value(self, value, key)
+        if key is not None:
+            kind = self._keys.classify(key)
+            if kind is SAFE:
+                return value
+            if kind is not PLAIN:
+                return values.redact(value, kind)
+        return values.scan(self, value, 0)
 
     def scrub_attributes(self, attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         """A scrubbed copy of an attribute map, or the same object when nothing needed scrubbing."""

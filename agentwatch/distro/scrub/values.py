@@ -33,7 +33,6 @@ __all__ = [
     "scrub_attributes",
     "scrub_parts",
     "scrub_resource",
-    "scrub_value",
 ]
 
 _CLEAN_LIMIT = 4096  # values remembered clean, at most (the cache is cleared when full)
@@ -53,18 +52,8 @@ def map_items(mapping: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
 
 
 # --- one value -------------------------------------------------------------------------------------
-def scrub_value(scrubber: Scrubber, value: Any, key: str | None = None) -> Any:
-    """One attribute or body value (nested dicts and lists included); ``key`` is its key."""
-    if key is not None:
-        kind = scrubber._keys.classify(key)
-        if kind is SAFE:
-            return value
-        if kind is not PLAIN:
-            return redact(value, kind)
-    return scan(scrubber, value, 0)
-
-
 def scan(scrubber: Scrubber, value: Any, depth: int) -> Any:
+    """``value`` scanned by content, its mappings key by key (``Scrubber.scrub_value`` without a key)."""
     kind = type(value)
     if kind is str:
         return scrubber.scrub_text(value)
