@@ -20,11 +20,11 @@ from agentwatch.distro.scrub.values import attributes_safely, resource_safely, s
 if TYPE_CHECKING:
     from agentwatch.distro.scrub import Scrubber
 
-__all__ = ["DROPPED", "scrub_failed", "scrub_logs", "scrub_metrics_safely", "scrub_spans"]
+__all__ = ["scrub_failed", "scrub_logs", "scrub_metrics_safely", "scrub_spans"]
 
 _ONE_BY_ONE = "its items were scrubbed again one by one"
 _VALUE_BY_VALUE = "its values were scrubbed one by one, and any that failed replaced by [REDACTED:error]"
-DROPPED = "it was dropped"
+_DROPPED = "it was dropped"
 
 
 def scrub_failed(what: str, error: Exception, outcome: str) -> None:
@@ -61,7 +61,7 @@ def scrub_metrics_safely(scrubber: Scrubber, metrics_data: Any) -> Any:
     try:
         return metrics.scrub_metrics(scrubber, metrics_data, safely=True)
     except Exception as error:  # noqa: BLE001
-        scrub_failed("metric collection (value by value)", error, DROPPED)
+        scrub_failed("metric collection (value by value)", error, _DROPPED)
         return None
 
 
@@ -83,7 +83,7 @@ def _one_by_one(
         try:
             out.append(safely(scrubber, item))
         except Exception as error:  # noqa: BLE001
-            scrub_failed(f"{what} (value by value)", error, DROPPED)
+            scrub_failed(f"{what} (value by value)", error, _DROPPED)
     return out
 
 

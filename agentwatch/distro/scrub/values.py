@@ -35,14 +35,9 @@ __all__ = [
     "scrub_resource",
 ]
 
-_CLEAN_LIMIT = 4096  # values remembered clean, at most (the cache is cleared when full)
-_CLEAN_VALUE_LENGTH = 256  # longer values are rarely repeated: not remembered
-_SIMPLE_TYPES = frozenset({str, int, float, bool, type(None)})
-_NO_ATTRIBUTES: dict = {}
-
 
 class _ScrubError(Exception):
-    pass
+    """A value the scan refuses (nested deeper than 64 levels)."""
 
 
 def map_items(mapping: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
@@ -115,6 +110,12 @@ def redact(value: Any, kind: Sensitive) -> Any:
 
 
 # --- attribute maps, a batch at a time ---------------------------------------------------------------
+_CLEAN_LIMIT = 4096  # values remembered clean, at most (the cache is cleared when full)
+_CLEAN_VALUE_LENGTH = 256  # longer values are rarely repeated: not remembered
+_SIMPLE_TYPES = frozenset({str, int, float, bool, type(None)})  # what the key-by-key walk takes
+_NO_ATTRIBUTES: dict = {}
+
+
 def scrub_attributes(scrubber: Scrubber, attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """A scrubbed copy of an attribute map, or the same object when nothing needed scrubbing."""
     if not attributes:
