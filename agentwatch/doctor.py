@@ -135,7 +135,7 @@ def _exporters(settings, environ: Mapping[str, str], check: bool) -> list[str]:
 
 
 def _scrubber_line(settings) -> str:
-    from agentwatch.distro.scrubbing import scrubber_for
+    from agentwatch.distro.scrub import scrubber_for
 
     scrubber = scrubber_for(settings)
     if scrubber is None:

@@ -23,7 +23,7 @@ Three measurements, on the same inputs for both scrubbers (best of ``--repeats``
    attribute value under a neutral key; plus sensitive keys.
 
 agentwatch is measured twice: with its default engine (one Hyperscan pass per batch or text
-says which strings each detector family must look at; ``agentwatch/distro/_hints.py``) and with
+says which strings each detector family must look at; ``agentwatch/distro/scrub/hints.py``) and with
 ``engine="re"`` (Python's ``re`` alone: what runs where the ``hyperscan`` wheel does not exist,
 or with ``AGENTWATCH_SCRUB_ENGINE=re``). Both give the same output (tests/test_scrub_engines.py).
 
@@ -47,7 +47,7 @@ from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult  # noqa: E402
 
-from agentwatch.distro.scrubbing import Scrubber  # noqa: E402
+from agentwatch.distro.scrub import Scrubber  # noqa: E402
 
 try:
     from logfire._internal.scrubbing import Scrubber as LogfireScrubber

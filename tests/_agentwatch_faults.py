@@ -56,10 +56,10 @@ def _extractors() -> None:
 
 
 def _scrubber() -> None:
-    from agentwatch.distro import scrubbing
+    from agentwatch.distro import scrub
 
     for name in ("scrub_spans", "scrub_logs", "scrub_metrics_safely", "scrub_value"):
-        setattr(scrubbing.Scrubber, name, _raiser("scrubber"))
+        setattr(scrub.Scrubber, name, _raiser("scrubber"))
 
 
 def _exporters() -> None:

@@ -5,7 +5,7 @@ per session with Debian's golang-go), exactly as otelcol-contrib runs them: the
 `transform/pii_logs` OTTL statements (replace_pattern on string log bodies, OTTL string
 literals unquoted like the OTTL parser does, `$$` collapsed like confmap does), the
 `redaction/pii` blocked_values (masked with "****") and blocked_key_patterns. Every
-fixture that agentwatch.distro.scrubbing redacts must be redacted by both, and every
+fixture that agentwatch.distro.scrub redacts must be redacted by both, and every
 look-alike it leaves alone must be left alone by both. The few strings the collector
 redacts although the scrubber keeps them (it cannot run Luhn or read context) are listed
 in STRICTER and in collector/README.md.
@@ -23,7 +23,7 @@ import pytest
 
 import _pii
 from _collector import COLLECTOR, otelcol_check, require_tool
-from agentwatch.distro.scrubbing import DETECTORS, Scrubber
+from agentwatch.distro.scrub import DETECTORS, Scrubber
 
 S = Scrubber()
 CONFIGS = {p.name: p for p in sorted((COLLECTOR / "otelcol").glob("*.yaml"))}

@@ -14,7 +14,7 @@ import logging
 
 import pytest
 
-from agentwatch.distro import _diagnostics, logs, scrubbing
+from agentwatch.distro import _diagnostics, logs, scrub
 from agentwatch.distro.logs import JSONFormatter, PrettyFormatter
 
 
@@ -51,14 +51,14 @@ FORMATTERS = {"json": JSONFormatter, "pretty": lambda: PrettyFormatter(color=Fal
 
 @pytest.mark.parametrize("fmt", list(FORMATTERS))
 def test_a_value_that_cannot_be_scrubbed_is_redacted_and_said_once(monkeypatch, fmt):
-    real = scrubbing.Scrubber.scrub_value
+    real = scrub.Scrubber.scrub_value
 
     def flaky(self, value, key=None):
         if value == "poison":
             raise ValueError("cannot scrub poison (secret inside)")
         return real(self, value, key)
 
-    monkeypatch.setattr(scrubbing.Scrubber, "scrub_value", flaky)
+    monkeypatch.setattr(scrub.Scrubber, "scrub_value", flaky)
     formatter = FORMATTERS[fmt]()
     lines = [_line(formatter, _record(note="poison", order=7)) for _ in range(3)]
     for line in lines:
@@ -67,7 +67,7 @@ def test_a_value_that_cannot_be_scrubbed_is_redacted_and_said_once(monkeypatch, 
     if fmt == "json":
         data = json.loads(lines[0])
         assert data["note"] == "[REDACTED:error]" and data["order"] == 7
-    said = _said("a log field could not be scrubbed")
+    said = _said("scrubbing a log field failed (ValueError)")
     assert len(said) == 1, _diagnostics.messages()
     assert "[REDACTED:error]" in said[0] and "ValueError" in said[0]
     assert "secret inside" not in said[0]  # the error's message may hold the value itself
@@ -79,7 +79,7 @@ def test_an_unprintable_value_or_key_is_marked_and_said_once(fmt):
     for _ in range(3):
         line = _line(formatter, _record(thing=Unprintable(), mapping={Unprintable(): 1, "ok": 2}))
         assert "<unprintable Unprintable>" in line and "[REDACTED:email]" in line
-    assert len(_said("could not be turned into text")) == 1, _diagnostics.messages()
+    assert len(_said("turning a log field into text (its __str__) failed")) == 1, _diagnostics.messages()
 
 
 @pytest.mark.parametrize("fmt", list(FORMATTERS))
@@ -87,7 +87,7 @@ def test_without_a_scrubber_nothing_is_printed_unscrubbed(monkeypatch, fmt):
     def broken():
         raise RuntimeError("settings unreadable")
 
-    monkeypatch.setattr(scrubbing, "default_scrubber", broken)
+    monkeypatch.setattr(scrub, "default_scrubber", broken)
     formatter = FORMATTERS[fmt]()
     lines = [_line(formatter, _record(customer="bob@example.com")) for _ in range(3)]
     for line in lines:
@@ -97,7 +97,7 @@ def test_without_a_scrubber_nothing_is_printed_unscrubbed(monkeypatch, fmt):
         data = json.loads(lines[0])
         assert data["message"] == data["customer"] == "[REDACTED:error]"
         assert data["request_id"] is None and data["level"] == "INFO"  # absent fields stay null
-    assert len(_said("the scrubber could not be set up")) == 1, _diagnostics.messages()
+    assert len(_said("setting up the scrubber failed")) == 1, _diagnostics.messages()
 
 
 @pytest.mark.parametrize("fmt", list(FORMATTERS))
@@ -111,7 +111,7 @@ def test_a_record_that_cannot_be_formatted_is_printed_reduced(monkeypatch, fmt):
     for line in lines:
         assert "INFO" in line and "shop.orders" in line and "[REDACTED:error]" in line
         assert "alice@" not in line
-    assert len(_said("a log record could not be formatted")) == 1, _diagnostics.messages()
+    assert len(_said("formatting a log record failed")) == 1, _diagnostics.messages()
 
 
 def test_a_bad_format_string_keeps_the_line_and_is_said_once():
@@ -119,7 +119,7 @@ def test_a_bad_format_string_keeps_the_line_and_is_said_once():
     for _ in range(3):
         data = json.loads(_line(formatter, _record("%d items for %s", ("many",))))
         assert data["message"].startswith("%d items for %s (message could not be formatted: TypeError")
-    assert len(_said("could not be formatted with its arguments")) == 1, _diagnostics.messages()
+    assert len(_said("formatting a log message with its arguments failed")) == 1, _diagnostics.messages()
 
 
 def test_through_logging_no_record_is_lost_and_no_logging_error(monkeypatch, capsys):

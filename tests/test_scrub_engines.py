@@ -1,6 +1,6 @@
 """The scrubber's two engines give the same bytes: the Hyperscan hint pass and Python's re alone.
 
-``agentwatch/distro/_hints.py`` claims each of its patterns is a superset of what its detector
+``agentwatch/distro/scrub/hints.py`` claims each of its patterns is a superset of what its detector
 family can replace, so skipping a string without a hit changes nothing. These tests hold it to
 that: family by family, on generated text full of PII, look-alikes and edge characters, and end
 to end (texts, NUL-joined batches, log records through ``scrub_logs``), plus the key-by-key walk
@@ -24,8 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 import _pii
-from agentwatch.distro import _diagnostics, _hints, scrubbing
-from agentwatch.distro.scrubbing import Scrubber
+from agentwatch.distro import _diagnostics
+from agentwatch.distro import scrub as scrub_package
+from agentwatch.distro.scrub import Scrubber
+from agentwatch.distro.scrub import hints as _hints
+from agentwatch.distro.scrub import text as text_engine
+from agentwatch.distro.scrub.values import parts_by_column, scrub_parts
 from agentwatch.distro.settings import load_settings
 from test_scrubbing import FILLER, pii
 
@@ -65,7 +69,7 @@ TEXT = st.lists(
 def hint_every_batch():
     """Batches shorter than _HINT_BATCH skip the engine; here every batch goes through it."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(scrubbing, "_HINT_BATCH", 0)
+        patch.setattr(text_engine, "_HINT_BATCH", 0)
         yield
 
 
@@ -82,7 +86,7 @@ def test_the_engine_runs_here():
 @PROPERTY
 @given(TEXT)
 def test_each_family_only_changes_what_its_hint_points_at(text):
-    """The superset claim of _hints.py, family by family, on the text as given."""
+    """The superset claim of hints.py, family by family, on the text as given."""
     if "\x00" in text:
         text = text.replace("\x00", " ")
     bits = reduce(or_, FAST._load_hints().scan(text.encode("ascii", "replace")), 0)
@@ -113,7 +117,7 @@ LONG = st.lists(TEXT, min_size=8, max_size=40).flatmap(
 @given(LONG)
 def test_both_engines_give_the_same_long_text(text):
     """Texts over _LINE_SPLIT characters are scrubbed line by line where the hints point."""
-    assert len(text) >= scrubbing._LINE_SPLIT or "\n" not in text
+    assert len(text) >= text_engine._LINE_SPLIT or "\n" not in text
     assert FAST.scrub_text(text) == SLOW.scrub_text(text)
 
 
@@ -186,7 +190,7 @@ def test_both_engines_give_the_same_log_records():
 
 
 def test_the_key_by_key_walk_matches_the_map_by_map_walk():
-    """_parts_by_column (distinct values per key) gives what the walk of every map gives."""
+    """parts_by_column (distinct values per key) gives what the walk of every map gives."""
     rnd = random.Random(4)
     lines = [row[1] for row in _pii.fixture_table()] + _pii.LOOK_ALIKES
     batch = _records(rnd, 120, lines)
@@ -195,9 +199,9 @@ def test_the_key_by_key_walk_matches_the_map_by_map_walk():
     maps[5] = None
     maps[6] = {"mixed": 1, "shared": "mail carol@example.org"}
     maps[7] = {"shared": "mail carol@example.org", "otelSpanID": "4111111111111111"}
-    by_column = Scrubber()._parts_by_column(texts, maps)
+    by_column = parts_by_column(Scrubber(), texts, maps)
     assert by_column is not NotImplemented
-    by_map = Scrubber()._scrub_parts(texts, maps)
+    by_map = scrub_parts(Scrubber(), texts, maps)
     assert by_column[0] == by_map[0]
     assert [dict(m) if m is not None else None for m in by_column[1]] == [dict(m) if m is not None else None for m in by_map[1]]
     assert by_column[1][7]["shared"] == by_column[1][6]["shared"] == "mail [REDACTED:email]"  # a shared value, put back twice
@@ -217,8 +221,8 @@ def test_the_key_by_key_walk_matches_the_map_by_map_walk():
 )
 def test_what_the_key_by_key_walk_cannot_take_goes_map_by_map(odd, secret):
     maps = [{"user": "ok"}, odd]
-    assert Scrubber()._parts_by_column(["x", "y"], maps) is NotImplemented
-    done = Scrubber()._scrub_parts(["x", "y"], maps)
+    assert parts_by_column(Scrubber(), ["x", "y"], maps) is NotImplemented
+    done = scrub_parts(Scrubber(), ["x", "y"], maps)
     if secret is not None:
         assert secret not in repr(done[1][1])
     else:
@@ -228,8 +232,8 @@ def test_what_the_key_by_key_walk_cannot_take_goes_map_by_map(odd, secret):
 def test_an_int_and_an_equal_float_under_one_key_go_the_long_way():
     """{1e12, 10**12} is one set member: the walk must not miss the int behind the float."""
     maps = [{"v": float(4111111111111111)}, {"v": 4111111111111111}]
-    assert Scrubber()._parts_by_column([], maps) is NotImplemented
-    assert Scrubber()._scrub_parts([], maps)[1][1]["v"] == "[REDACTED:credit_card]"
+    assert parts_by_column(Scrubber(), [], maps) is NotImplemented
+    assert scrub_parts(Scrubber(), [], maps)[1][1]["v"] == "[REDACTED:credit_card]"
 
 
 # --- threads, failures, configuration ----------------------------------------------------------
@@ -328,7 +332,7 @@ def test_a_child_forked_while_the_engine_compiles_does_not_hang(monkeypatch):
     assert output == "mail [REDACTED:email]"
 
 
-def test_a_failing_engine_falls_back_to_re_with_one_warning(monkeypatch, capsys):
+def test_a_failing_engine_falls_back_to_re_with_one_warning(monkeypatch, capsys, lenient):
     _diagnostics.reset()
     scrubber = Scrubber()
     assert scrubber.engine_name == "hyperscan"
@@ -345,7 +349,7 @@ def test_a_failing_engine_falls_back_to_re_with_one_warning(monkeypatch, capsys)
     assert err.count("hint engine (hyperscan) failed") == 1 and "scratch space exploded" in err
 
 
-def test_a_hint_engine_that_cannot_compile_leaves_re(monkeypatch, capsys):
+def test_a_hint_engine_that_cannot_compile_leaves_re(monkeypatch, capsys, lenient):
     _diagnostics.reset()
     def cannot(names, query):
         raise RuntimeError("this CPU lacks SSSE3")
@@ -370,8 +374,8 @@ def test_the_engine_is_chosen_by_environment():
     assert load_settings({}).scrub_engine == "auto"
     settings = load_settings({"AGENTWATCH_SCRUB_ENGINE": "re"})
     assert settings.scrub_engine == "re"
-    assert scrubbing.scrubber_for(settings).engine_name == "re"
-    assert scrubbing.scrubber_for(load_settings({})).engine_name == "hyperscan"
+    assert scrub_package.scrubber_for(settings).engine_name == "re"
+    assert scrub_package.scrubber_for(load_settings({})).engine_name == "hyperscan"
 
 
 def test_a_full_log_batch_through_the_otlp_exporter_goes_through_the_engine(monkeypatch):
@@ -386,7 +390,7 @@ def test_a_full_log_batch_through_the_otlp_exporter_goes_through_the_engine(monk
     from agentwatch.distro.settings import reset_settings
     from otlp_receiver import OTLPReceiver
 
-    monkeypatch.setattr(scrubbing, "_HINT_BATCH", 512)  # as shipped, not this module's 0
+    monkeypatch.setattr(text_engine, "_HINT_BATCH", 512)  # as shipped, not this module's 0
     scanned: list[int] = []
     real_scan = _hints.HintScanner.scan
     monkeypatch.setattr(_hints.HintScanner, "scan", lambda self, raw: scanned.append(len(raw)) or real_scan(self, raw))

@@ -35,7 +35,7 @@ import _pii
 from _service import clean_env, free_port
 from agentwatch.distro import exporters
 from agentwatch.distro.prometheus import create_prometheus_reader
-from agentwatch.distro.scrubbing import Scrubber
+from agentwatch.distro.scrub import Scrubber
 from agentwatch.distro.settings import load_settings, reset_settings
 from otlp_receiver import OTLPReceiver
 
@@ -253,9 +253,11 @@ def test_scrubbing_off_exports_as_is(monkeypatch, tmp_path):
     assert SECRETS["span_name"] in (tmp_path / "traces.jsonl").read_text()
 
 
-def test_exporter_gets_the_original_when_clean_and_never_an_exception(monkeypatch):
+def test_exporter_gets_the_original_when_clean_and_never_an_exception(monkeypatch, lenient):
     """The guard hands clean spans on untouched, and a scrubber fault never reaches the SDK."""
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from agentwatch.distro.scrub import spans as scrub_spans
 
     seen = []
 
@@ -264,12 +266,12 @@ def test_exporter_gets_the_original_when_clean_and_never_an_exception(monkeypatc
             seen.extend(spans)
             return SpanExportResult.SUCCESS
 
-    class Broken(Scrubber):
-        def _span_batch(self, spans):
-            raise RuntimeError("scrubber bug")
+    def broken(scrubber, spans):
+        raise RuntimeError("scrubber bug")
 
+    monkeypatch.setattr(scrub_spans, "scrub_batch", broken)  # the batch path and the span-by-span one
     provider = TracerProvider(resource=Resource({"service.name": "x"}))
-    provider.add_span_processor(SimpleSpanProcessor(exporters.GuardedSpanExporter("keep", Keep(), None, Broken())))
+    provider.add_span_processor(SimpleSpanProcessor(exporters.GuardedSpanExporter("keep", Keep(), None, Scrubber())))
     tracer = provider.get_tracer("t")
     with tracer.start_as_current_span("clean"):
         pass

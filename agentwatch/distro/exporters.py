@@ -10,7 +10,7 @@ Every exporter is wrapped in a guard that never raises into the SDK, counts
 what could not be delivered, and replaces the upstream exporters' retry
 warnings (one per failed batch) with one line per endpoint naming it and the fix.
 The guard is also where PII and secrets are removed: it hands the inner exporter
-scrubbed copies of the spans, log records and metric points (``scrubbing.py``),
+scrubbed copies of the spans, log records and metric points (``scrub/``),
 so every exporter, whatever its name, only ever sees scrubbed data.
 """
 
@@ -27,8 +27,9 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.util._importlib_metadata import entry_points
 
-from agentwatch.distro import endpoints, scrubbing
+from agentwatch.distro import endpoints
 from agentwatch.distro._diagnostics import info, warn_once
+from agentwatch.distro.scrub import Scrubber, scrubber_for
 from agentwatch.distro.settings import Settings
 
 _GROUPS = {
@@ -348,7 +349,7 @@ class GuardedSpanExporter(_Guarded, SpanExporter):
     """Never raises into the span processor; scrubs what it exports; reports failures once per destination."""
 
     def __init__(
-        self, name: str, inner: SpanExporter, health: ExportHealth | None, scrubber: scrubbing.Scrubber | None = None
+        self, name: str, inner: SpanExporter, health: ExportHealth | None, scrubber: Scrubber | None = None
     ):
         self.name, self.inner, self.health, self.scrubber = name, inner, health, scrubber
 
@@ -363,7 +364,7 @@ class GuardedLogExporter(_Guarded, LogRecordExporter):
         name: str,
         inner: LogRecordExporter,
         health: ExportHealth | None,
-        scrubber: scrubbing.Scrubber | None = None,
+        scrubber: Scrubber | None = None,
     ):
         self.name, self.inner, self.health, self.scrubber = name, inner, health, scrubber
 
@@ -378,7 +379,7 @@ class GuardedMetricExporter(_Guarded, MetricExporter):
         name: str,
         inner: MetricExporter,
         health: ExportHealth | None,
-        scrubber: scrubbing.Scrubber | None = None,
+        scrubber: Scrubber | None = None,
     ):
         super().__init__(
             preferred_temporality=getattr(inner, "_preferred_temporality", None),
@@ -482,7 +483,7 @@ def build_exporters(signal: str, settings: Settings, environ) -> list[Any]:
             continue
         destination, fix = _destination(name, endpoint, settings)
         health = health_for(destination, fix) if destination else None
-        exporters.append(_GUARDS[signal](name, inner, health, scrubbing.scrubber_for(settings)))
+        exporters.append(_GUARDS[signal](name, inner, health, scrubber_for(settings)))
         _created.append(exporters[-1])
     return exporters
 
@@ -492,7 +493,7 @@ def build_metric_readers(settings: Settings, environ, export_interval_ms: float 
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
     readers: list[MetricReader] = []
-    scrubber = scrubbing.scrubber_for(settings)
+    scrubber = scrubber_for(settings)
     for name, target in resolve_names("metrics", settings):
         try:
             if name == "prometheus":
@@ -520,7 +521,7 @@ def build_metric_readers(settings: Settings, environ, export_interval_ms: float 
     return readers
 
 
-def scrub_pull_reader(reader: MetricReader, scrubber: scrubbing.Scrubber | None) -> MetricReader:
+def scrub_pull_reader(reader: MetricReader, scrubber: Scrubber | None) -> MetricReader:
     """Make a pull ``MetricReader`` (an installed reader entry point) receive scrubbed collections.
 
     ``MetricReader.collect()`` hands each collection to ``_receive_metrics``; the reader

@@ -23,7 +23,7 @@ one line per record, the console handlers (stream handlers on stdout/stderr)
 of the root logger and of non-propagating loggers such as uvicorn's are
 removed and those loggers made to propagate, again after every logging
 configuration call. File and other handlers are left alone. Every field is
-scrubbed with :mod:`agentwatch.distro.scrubbing`.
+scrubbed with :mod:`agentwatch.distro.scrub`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ import time
 from typing import Any, Callable
 
 from agentwatch.distro import context
-from agentwatch.distro.scrubbing import ERROR_MARK
+from agentwatch.distro.guard import failed
+from agentwatch.distro.scrub import ERROR_MARK
 
 _ATTACHED_MARK = "_agentwatch_wrapped"
 
@@ -117,35 +118,29 @@ def _trace_ids(record: logging.LogRecord) -> tuple[str | None, str | None]:
 
 
 # What a stdout line shows instead of something it could not handle, said once per kind (never per
-# record): kind -> (what went wrong, what is printed instead).
+# record): kind -> (the step that failed, what is printed instead).
 _FAULTS = {
-    "scrubber": ("the scrubber could not be set up", f"every field is printed as {ERROR_MARK}"),
-    "scrub": ("a log field could not be scrubbed", f"such fields are printed as {ERROR_MARK}"),
-    "unprintable": ("a log field could not be turned into text (its __str__ raised)",
-                    "such fields are printed as <unprintable TYPE>"),
-    "message": ("a log message could not be formatted with its arguments",
-                "such lines show the raw message and the error"),
-    "record": ("a log record could not be formatted",
+    "scrubber": ("setting up the scrubber", f"every field is printed as {ERROR_MARK}"),
+    "scrub": ("scrubbing a log field", f"such fields are printed as {ERROR_MARK}"),
+    "unprintable": ("turning a log field into text (its __str__)", "such fields are printed as <unprintable TYPE>"),
+    "message": ("formatting a log message with its arguments", "such lines show the raw message and the error"),
+    "record": ("formatting a log record",
                f"such records are printed with level and logger only, the message as {ERROR_MARK}"),
 }
 
 
 def _fault(kind: str, error: BaseException) -> None:
     """Say once per kind that stdout lines are redacted or cut, and why (the error type only: its
-    message may hold the very value that could not be scrubbed)."""
-    from agentwatch.distro._diagnostics import warn_once
-
-    what, outcome = _FAULTS[kind]
-    warn_once(
-        f"log-format:{kind}",
-        f"stdout logs (AGENTWATCH_LOG_FORMAT): {what} ({type(error).__name__}); {outcome}. Said once, not per record",
-    )
+    message may hold the very value that could not be scrubbed). Not raised under the test suite:
+    the line printed instead shows the fault, and most kinds are the app's values, not a bug."""
+    step, outcome = _FAULTS[kind]
+    failed(f"stdout logs (AGENTWATCH_LOG_FORMAT): {step}", error, outcome, detail=type(error).__name__)
 
 
 def _scrubber() -> tuple[Any, bool]:
     """``(scrubber or None when AGENTWATCH_SCRUB=false, whether setting it up failed)``."""
     try:
-        from agentwatch.distro.scrubbing import default_scrubber
+        from agentwatch.distro.scrub import default_scrubber
 
         return default_scrubber(), False
     except Exception as error:  # noqa: BLE001 - redact everything rather than print unscrubbed text

@@ -28,7 +28,7 @@ makes every process after the first fail with ``Address already in use``. This o
 * If the server exits, nobody takes over, and peers run on unscraped without crashing. Any
   other binding error (bad host, permission) gives one warning, and the reader still collects
   but serves nothing. If the port is held by a program that is not agentwatch, peers warn once.
-* PII: each collection is scrubbed (``scrubbing.py``) in ``_receive_metrics``, before the
+* PII: each collection is scrubbed (``scrub/``) in ``_receive_metrics``, before the
   exposition text is built from it, so label values and ``target_info`` never carry secrets.
 * Caveat: two different services run by one user with the same port share one endpoint.
   ``target_info``'s ``service_name`` tells them apart. Give each its own
@@ -76,11 +76,11 @@ _DEFAULT = object()
 def create_prometheus_reader(host: str, port: int, scrubber: object = _DEFAULT) -> MetricReader:
     """The reader behind ``OTEL_METRICS_EXPORTER=prometheus`` (never raises on bind errors).
 
-    ``scrubber``: the :class:`~agentwatch.distro.scrubbing.Scrubber` applied to every collection;
+    ``scrubber``: the :class:`~agentwatch.distro.scrub.Scrubber` applied to every collection;
     by default the one the environment configures (``None`` turns scrubbing off).
     """
     if scrubber is _DEFAULT:
-        from agentwatch.distro.scrubbing import default_scrubber
+        from agentwatch.distro.scrub import default_scrubber
 
         scrubber = default_scrubber()
     return AgentwatchPrometheusReader(host, port, scrubber=scrubber)

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from agentwatch.distro import endpoints
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.scrub.rules import DETECTOR_ALIASES, DETECTORS, parse_extra_patterns
 
 PROTOCOLS = ev.PROTOCOLS
 _CATALOGUE_DEFAULT: Any = object()
@@ -453,8 +454,6 @@ def _read_otlp_endpoints(reader: _Reader, settings: Settings) -> None:
 
 
 def _read_scrubbing(reader: _Reader, settings: Settings) -> None:
-    from agentwatch.distro.scrubbing import DETECTOR_ALIASES, DETECTORS, parse_extra_patterns
-
     settings.scrub = reader.read(ev.AGENTWATCH_SCRUB)
 
     name = ev.AGENTWATCH_SCRUB_DISABLED_DETECTORS

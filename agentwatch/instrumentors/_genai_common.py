@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
-from agentwatch.distro import scrubbing
+from agentwatch.distro import scrub
 from agentwatch.distro._diagnostics import info, warn_once
 
 # --------------------------------------------------------------------------- names
@@ -119,7 +119,7 @@ def capture_settings(environ: Mapping[str, str] | None = None) -> CaptureSetting
 
 def scrub_text(text: str, max_chars: int) -> str:
     """Captured text as it may be recorded: scrubbed (the distro's scrubber), then cut to ``max_chars``."""
-    text = scrubbing.scrub_text(text)  # never raises
+    text = scrub.scrub_text(text)  # never raises
     if len(text) > max_chars:
         text = f"{text[:max_chars]}...[truncated {len(text) - max_chars} chars]"
     return text

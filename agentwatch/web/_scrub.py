@@ -1,6 +1,6 @@
 """Scrubbing of the free text the web layer exports or returns (check errors, exception messages).
 
-The distro's scrubber (:func:`agentwatch.distro.scrubbing.scrub_text`), the one every path out of
+The distro's scrubber (:func:`agentwatch.distro.scrub.scrub_text`), the one every path out of
 the process uses: same detectors, same ``[REDACTED:<kind>]`` marks, and ``AGENTWATCH_SCRUB=false``
 turns it off here too.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from agentwatch.distro import scrubbing
+from agentwatch.distro import scrub
 
-_scrubber: Callable[[str], str] = scrubbing.scrub_text
+_scrubber: Callable[[str], str] = scrub.scrub_text
 
 
 def scrub_text(text: str) -> str:

@@ -1,6 +1,6 @@
 """Where the scrubber must look: one pass of a compiled multi-pattern engine over a batch.
 
-The scrubber's detector families (see ``scrubbing.py``) each find their candidates from a
+The scrubber's detector families (see ``detectors.py``) each find their candidates from a
 cheap hint with Python's ``re``. Every hint costs a pass over the text, and ``re`` stops at
 every ``-``, ``_``, digit or ``:`` of a log line, so on realistic logs the hints, not the
 replacements, are most of the cost. Here all the hints are compiled into one Hyperscan
@@ -31,7 +31,7 @@ from typing import Iterable, Sequence
 
 __all__ = ["VENDOR", "URL", "PARAMS", "AT", "IPV6", "NUMERIC", "ALL", "HintScanner", "build"]
 
-# One bit per detector family, in the order scrub_text runs them.
+# One bit per detector family, in the order TextScrubber._families runs them.
 VENDOR = 1  # vendor API keys, JWTs, Bearer values, PEM private keys
 URL = 2  # credentials in URLs (needs AT in the same string too)
 PARAMS = 4  # sensitive name=value pairs in free text
@@ -41,13 +41,13 @@ NUMERIC = 32  # phones, SSNs, cards, IPv4
 ALL = VENDOR | URL | PARAMS | AT | IPV6 | NUMERIC
 _ID_BITS = 6
 
-_SEPARATORS = r"[ ().\-/+%]"  # what may stand between the digits of a phone/card/SSN (scrubbing._RUN_SEPARATORS)
+_SEPARATORS = r"[ ().\-/+%]"  # what may stand between the digits of a phone/card/SSN (detectors.RUN_SEPARATORS)
 _NOT_RUN = r"(?:[^0-9 ().\-/+%]|$)"
-_TOKEN_START = r"(?:^|[^A-Za-z0-9_.+\-%])"  # scrubbing._NUMERIC_START's look-behind
+_TOKEN_START = r"(?:^|[^A-Za-z0-9_.+\-%])"  # detectors._NUMERIC_START's look-behind
 
 # (pattern, family). Each is a superset of the family's replacements: see the module docstring.
 _FIXED: list[tuple[str, int]] = [
-    # Vendor tokens (scrubbing._VENDOR_BRANCHES without their look-behinds, the shortest body).
+    # Vendor tokens (detectors.VENDOR_BRANCHES without their look-behinds, the shortest body).
     (r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----", VENDOR),
     (r"sk-[A-Za-z0-9_\-]{20}", VENDOR),
     (r"[sr]k_(?:live|test)_[A-Za-z0-9]{16}", VENDOR),
@@ -62,8 +62,8 @@ _FIXED: list[tuple[str, int]] = [
     # URL credentials: "://" here, and an AT hit in the same string.
     (r"://", URL),
     (r"@|%40|\\u0040", AT),
-    (r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)", IPV6),  # scrubbing._IPV6_HINT
-    # Numeric (scrubbing._NUMERIC_BRANCHES): every match starts a token (not after a letter, digit,
+    (r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)", IPV6),  # detectors.IPV6_HINT
+    # Numeric (detectors._NUMERIC_BRANCHES): every match starts a token (not after a letter, digit,
     # "_", ".", "+", "-" or "%"), holds 9+ digits (separators between them allowed: SSN, card, NANP,
     # national numbers) reported once, at the end of the run; or is E.164 after "+" or "%2B" (7+
     # digits); or an IPv4 address whose first octet is not 127 (loopback is kept).
@@ -74,7 +74,7 @@ _FIXED: list[tuple[str, int]] = [
 
 
 def _params_pattern(names: Iterable[Sequence[str]], query: Iterable[Sequence[str]]) -> str:
-    """Sensitive names followed by their separator (scrubbing's forward ``_params``, no look-behinds)."""
+    """Sensitive names followed by their separator (``detectors.params_patterns``' forward pattern, no look-behinds)."""
 
     def alternation(words_list: Iterable[Sequence[str]]) -> str:
         return "|".join(r"[_.\-]?".join(re.escape(word) for word in words) for words in words_list)
@@ -95,7 +95,7 @@ class HintScanner:
             expressions=[pattern.encode() for pattern, _ in patterns],
             ids=[family for _, family in patterns],
             elements=len(patterns),
-            # Case-insensitive for the sensitive names only (as scrubbing's _params).
+            # Case-insensitive for the sensitive names only (as the forward pattern of detectors.params_patterns).
             flags=[hyperscan.HS_FLAG_CASELESS if family == PARAMS else 0 for _, family in patterns],
         )
         self._database = database

@@ -1,0 +1,380 @@
+"""The text engine: a string through the detector families the configuration switches on.
+
+Each detector family (``detectors.py``) scans a text once, from a cheap hint, and replaces what
+it confirms. With the ``hyperscan`` package (installed with agentwatch where its wheels exist)
+the hints of all families are one compiled pass instead (``hints.py``): it names, for each
+string of a batch (or each line of a long text), the families that may have something to
+replace, and only those strings go through only those families. Its patterns accept a superset
+of what each family replaces, so the output is the same byte for byte
+(``tests/test_scrub_engines.py``); ``AGENTWATCH_SCRUB_ENGINE=re`` or a missing package leaves
+the families' own hints. All the strings of a batch are joined with NUL and scanned in one
+call (:meth:`TextScrubber._scrub_segments`); when nothing is found they are passed on as they are.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from functools import reduce
+from itertools import accumulate
+from operator import or_
+from typing import Any, Iterable
+
+from agentwatch.distro.guard import failed, strict
+from agentwatch.distro.scrub import hints as _hints
+from agentwatch.distro.scrub.detectors import (
+    AWS_PREFIXES,
+    DIGITS,
+    DIGITS_SEPARATORS,
+    IPV4_HINT,
+    IPV6,
+    IPV6_HINT,
+    PARAMS_TABLE,
+    RUN_SEPARATORS,
+    URL_CREDENTIALS,
+    VENDOR_HINT,
+    VENDOR_HINT_ASCII,
+    VENDOR_TABLE,
+    hint_names,
+    ipv4_windows,
+    ipv6_repl,
+    looks_like_key,
+    numeric_pattern,
+    numeric_repl,
+    numeric_windows,
+    param_repl,
+    params_patterns,
+    splice,
+    sub_emails,
+    vendor_pattern,
+    vendor_starts,
+    windowed_sub,
+)
+from agentwatch.distro.scrub.rules import DETECTOR_ALIASES, DETECTORS, MARK, MARK_PREFIX
+
+__all__ = ["TextScrubber"]
+
+_PENDING = object()  # the hint engine is not compiled yet
+_HINT_BATCH = 512  # joined batches this long go through the hint engine (_scrub_segments)
+_LINE_SPLIT = 1024  # texts this long are scrubbed line by line where the hints point (scrub_text)
+# Below this many bytes one scan of the numeric pattern costs less than finding windows (_families).
+_SHORT = 512
+_PLUS_ONE = (1).__add__
+_ENGINE = "the scrubber's hint engine (hyperscan)"
+_ENGINE_OUTCOME = "scrubbing goes on with Python's re alone (same results, slower)"
+
+
+class TextScrubber:
+    """Redacts PII and secrets from strings (see :class:`agentwatch.distro.scrub.Scrubber`).
+
+    ``disabled``: detector names to switch off; ``extra_patterns``: ``(kind, regex)`` pairs;
+    ``extra_keys``: more sensitive names (here: in ``name=value`` pairs); ``engine``:
+    ``auto`` (the hint engine when it runs here) or ``re``.
+    """
+
+    def __init__(
+        self,
+        disabled: Iterable[str] = (),
+        extra_patterns: Iterable[tuple[str, str | re.Pattern[str]]] = (),
+        extra_keys: Iterable[str] = (),
+        engine: str = "auto",
+    ) -> None:
+        off: set[str] = set()
+        for name in disabled:
+            off.update(DETECTOR_ALIASES.get(name, (name,)))
+        self.enabled = frozenset(d for d in DETECTORS if d not in off)
+        self.extra_patterns = [
+            (kind, pattern if isinstance(pattern, re.Pattern) else re.compile(pattern))
+            for kind, pattern in extra_patterns
+        ]
+        self.extra_keys = tuple(k for k in (key.strip() for key in extra_keys) if k)
+        self.engine = engine
+        on = self.enabled
+        # AGENTWATCH_SCRUB_EXTRA_PATTERNS: (pattern.sub, its replacement), built once, not per string.
+        self._extra_subs = [(pattern.sub, _extra_repl(kind)) for kind, pattern in self.extra_patterns]
+        self._vendor = vendor_pattern(on)
+        self._numeric = numeric_pattern(on)
+        self._email = "email" in on
+        self._url_credentials = "url_credentials" in on
+        self._ipv6 = "ipv6" in on
+        # Sensitive names in text: a forward regex that redacts, and a reversed one over the
+        # lower-cased, reversed text that finds candidates fast (it starts at the rare = or :).
+        self._params = None
+        if "sensitive_params" in on:
+            self._params, self._params_ascii, self._params_hint = params_patterns(self.extra_keys)
+        # The hint pass over a whole batch (hints.py), compiled on first use (~45 ms, not at
+        # start-up); None: every family runs its own hint.
+        self._hints: Any = _PENDING if self.engine != "re" else None
+
+    def _load_hints(self) -> _hints.HintScanner | None:
+        # No lock: two threads may both compile once, harmlessly; a lock held while compiling
+        # would be inherited locked by a child forked meanwhile (gunicorn) and hang its exports.
+        if self._hints is _PENDING:
+            try:
+                self._hints = _hints.build(*hint_names(self.extra_keys))
+            except (ImportError, ValueError):
+                # Not installed on this platform, or an extra key name the scan cannot see
+                # (not ASCII): Python's re alone.
+                self._hints = None
+            except Exception as error:  # noqa: BLE001 - the engine cannot run here: re alone
+                self._engine_failed(error)
+        return self._hints
+
+    @property
+    def engine_name(self) -> str:
+        """``hyperscan`` when the hint engine runs, else ``re``."""
+        return "re" if self._load_hints() is None else "hyperscan"
+
+    def _engine_failed(self, error: Exception) -> None:
+        """The hint engine failed: said once, and this scrubber goes on with the families' own
+        hints (the same output, slower). Re-raised under the test suite (``guard.strict``)."""
+        if strict():
+            raise error
+        self._hints = None
+        failed(_ENGINE, error, _ENGINE_OUTCOME)
+
+    # text ------------------------------------------------------------------------------------
+    def scrub_text(self, text: str) -> str:
+        """``text`` with every detected secret replaced; the same object when nothing was found.
+
+        Each detector family scans the text once, from a cheap hint (a rare character, a run
+        of digits, a literal), and replaces what it confirms; nothing is scanned twice. With
+        the hint engine, one pass of it says which families need to look at all.
+        """
+        out = self._hinted_text(text)
+        if out is None:  # no hint engine: every family looks
+            out = self._families(text, _hints.ALL)
+        return self._sub_extras(out) if self._extra_subs else out
+
+    def _sub_extras(self, text: str) -> str:
+        """``AGENTWATCH_SCRUB_EXTRA_PATTERNS`` over ``text``, after the built-in families."""
+        for sub, repl in self._extra_subs:
+            text = sub(repl, text)
+        return text
+
+    def _hinted_text(self, text: str) -> str | None:
+        """``text`` through the families the hint engine points at; ``None`` without the engine."""
+        hints = self._hints if self._hints is not _PENDING else self._load_hints()
+        if hints is None or "\x00" in text:
+            return None
+        try:
+            hits = hints.scan(text.encode("ascii", "replace"))
+        except Exception as error:  # noqa: BLE001 - the engine failed: the families' own hints
+            self._engine_failed(error)
+            return None
+        families = reduce(or_, hits, 0) & _hints.ALL
+        if not families:
+            return text
+        if (
+            len(text) >= _LINE_SPLIT
+            and "\n" in text
+            # What can match across a line end: a PEM block, an escaped-quoted JSON value.
+            and not (families & _hints.VENDOR and "-----BEGIN" in text)
+            and not (families & _hints.PARAMS and '\\"' in text)
+        ):
+            # A long text, line by line: only the lines the hints point at are looked at.
+            parts = self._hinted(text.split("\n"), hits)
+            return text if parts is None else "\n".join(parts)
+        return self._families(text, families)
+
+    def _families(self, text: str, families: int) -> str:
+        """``text`` through the detector families whose bit (``_hints``) is set in ``families``."""
+        out = text
+        # ``raw``: the UTF-8 bytes of the text as given, reused by every family while ``out`` is
+        # still ``text`` (most texts are clean: encoded once). A C-level call costs about as
+        # much as scanning 100 characters, so the checks of a clean line are inlined here and
+        # kept to a few translates, substring searches and literal-led regexes.
+        raw = text.encode("utf-8", "surrogatepass")
+        ascii = len(raw) == len(text)
+        if families & _hints.VENDOR and self._vendor is not None and (
+            VENDOR_HINT_ASCII.search(raw.translate(VENDOR_TABLE)) if ascii else VENDOR_HINT.search(text)
+        ) is not None:
+            out = self._sub_vendor(out, raw if ascii else None)
+        if families & _hints.URL and self._url_credentials and "://" in out and "@" in out:
+            out = URL_CREDENTIALS.sub("//[REDACTED:url_credentials]@", out)
+        if families & _hints.PARAMS and self._params is not None and ("=" in out or ":" in out):
+            if out is not text or not ascii:
+                out = self._sub_params(out)
+            elif self._params_hint.search(raw.translate(PARAMS_TABLE)[::-1]) is not None:
+                out = self._sub_params(out, raw)
+        # "%40" and "\u0040" both hold "40": one search rules both out on most lines.
+        if families & _hints.AT and self._email and ("@" in out or "40" in out and ("%40" in out or "\\u0040" in out)):
+            out = sub_emails(out)
+        if families & _hints.IPV6 and self._ipv6 and ":" in out and IPV6_HINT.search(out) is not None:
+            windows = [(m.start() - 40 if m.start() > 40 else 0, m.end() + 45) for m in IPV6_HINT.finditer(out)]
+            out = windowed_sub(IPV6, ipv6_repl, out, windows)
+        # (The numeric hint wants a token start before the digits; a replacement just before
+        # them may make one, so a changed text is always looked at: the families' own hints.)
+        if (families & _hints.NUMERIC or out is not text) and self._numeric is not None:
+            if out is not text:
+                raw = out.encode("utf-8", "surrogatepass")
+            # Most log lines hold no run of 9 digits (7 after a "+") and no IPv4 address: a few
+            # C-level checks rule them out before any run is looked at (see numeric_windows).
+            digits = raw.translate(DIGITS, RUN_SEPARATORS)
+            long_run = b"000000000" in digits or (b"+" in raw or b"%2" in raw) and b"0000000" in digits
+            if long_run or IPV4_HINT.search(raw) is not None:
+                if len(raw) != len(out) or len(raw) < _SHORT:
+                    # Not ASCII (byte offsets are not str offsets), or short enough that one
+                    # scan costs less than finding the windows: scan the whole text.
+                    out = self._numeric.sub(numeric_repl, out)
+                else:
+                    kinds = raw.translate(DIGITS_SEPARATORS)
+                    if long_run:
+                        windows = numeric_windows(raw, kinds, digits)
+                    else:  # only an IPv4 address is possible: just the runs holding a hint
+                        windows = ipv4_windows(raw, kinds)
+                    if len(windows) * 160 > len(raw) > 4096:
+                        # Long and dense in candidates: one scan costs less than a search per window.
+                        out = self._numeric.sub(numeric_repl, out)
+                    elif windows:
+                        out = windowed_sub(self._numeric, numeric_repl, out, windows)
+        return out
+
+    def _scrub_segments(self, segments: list[str]) -> list[str] | None:
+        """``segments`` scrubbed one by one, as a new list; ``None`` when none changed.
+
+        All are checked in one pass over the text joined with NUL: the hint engine's, which
+        says which strings each family must look at, or (without it) the families' own.
+        """
+        joined = "\x00".join(segments)
+        hints = self._hints if self._hints is not _PENDING else self._load_hints()
+        # Below _HINT_BATCH characters (one span, a few records) the engine's fixed cost and the
+        # book-keeping per string outweigh what it saves: the families' own hints are cheaper.
+        if hints is not None and len(joined) >= _HINT_BATCH and joined.count("\x00") == len(segments) - 1:
+            try:
+                hits = hints.scan(joined.encode("ascii", "replace"))
+            except Exception as error:  # noqa: BLE001 - the engine failed: the families' own hints
+                self._engine_failed(error)
+            else:
+                parts = self._hinted(segments, hits)
+                if self._extra_subs:
+                    parts = self._extras(segments if parts is None else parts, parts is not None)
+                return parts
+        scrubbed = self.scrub_text(joined)
+        if scrubbed is joined:
+            return None
+        if joined.count("\x00") == len(segments) - 1 and scrubbed.count("\x00") == len(segments) - 1:
+            return scrubbed.split("\x00")
+        # NUL inside a value, or a match across two values: one by one
+        return [self.scrub_text(segment) for segment in segments]
+
+    def _hinted(self, segments: list[str], hits: list[int]) -> list[str] | None:
+        """The segments of a text (split at one-character separators) the ``hits`` of the hint
+        engine point at, through the families they name; ``None`` when none changed."""
+        if not hits:
+            return None
+        # A hit ends in segment i when its last character is before the i-th separator.
+        bounds = list(accumulate(map(_PLUS_ONE, map(len, segments))))
+        families: dict[int, int] = {}
+        for hit in hits:
+            index = bisect.bisect_left(bounds, hit >> 6)
+            families[index] = families.get(index, 0) | hit
+        # The strings pointed at, each once (a batch repeats values: a client's address on each
+        # of its spans), go through the families together, joined with NUL as _scrub_segments does.
+        wanted: dict[str, int] = {}
+        for index, bits in families.items():
+            text = segments[index]
+            wanted[text] = wanted.get(text, 0) | bits
+        texts = list(wanted)
+        bits = reduce(or_, wanted.values()) & _hints.ALL
+        if len(texts) == 1:
+            results = [self._families(texts[0], bits)]
+        else:
+            joined = "\x00".join(texts)
+            out = self._families(joined, bits)
+            if out is joined:
+                return None
+            results = out.split("\x00")
+            if len(results) != len(texts):  # a match across two strings: one by one
+                results = [self._families(text, wanted[text] & _hints.ALL) for text in texts]
+        new = {text: result for text, result in zip(texts, results) if result != text}
+        if not new:
+            return None
+        parts = list(segments)
+        for index in families:
+            result = new.get(segments[index])
+            if result is not None:
+                parts[index] = result
+        return parts
+
+    def _extras(self, segments: list[str], changed: bool) -> list[str] | None:
+        """``AGENTWATCH_SCRUB_EXTRA_PATTERNS`` over every segment (one pass over them joined)."""
+        joined = "\x00".join(segments)
+        out = self._sub_extras(joined)
+        if out is joined:
+            return segments if changed else None
+        if out.count("\x00") == len(segments) - 1:
+            return out.split("\x00")
+        return [self._sub_extras(segment) for segment in segments]  # a match across two strings
+
+    def _sub_vendor(self, text: str, raw: bytes | None = None) -> str:
+        """Vendor tokens, matched only where the hint says one starts (no scan of the whole text).
+
+        ``raw``: the text's bytes when it is ASCII (offsets agree), for the faster hint.
+        """
+        return splice(text, vendor_starts(text, raw), self._vendor, self._vendor_repl)
+
+    def _vendor_repl(self, match: re.Match[str]) -> str:
+        text = match.group(0)
+        on = self.enabled
+        if text.startswith("-----BEGIN"):
+            kind = "private_key"
+        elif text.startswith("sk-ant-"):
+            kind = "anthropic_api_key"
+        elif text.startswith("sk-"):
+            if not looks_like_key(text[3:]):
+                return text  # a slug such as sk-learn-tutorial, not a key
+            kind = "openai_api_key"
+        elif text.startswith(("sk_", "rk_", "whsec_")):
+            kind = "stripe_key"
+        elif text.startswith("AIza"):
+            kind = "google_api_key"
+        elif text[:4] in AWS_PREFIXES:
+            kind = "aws_access_key_id"
+        elif text.startswith(("gh", "github_pat_")):
+            kind = "github_token"
+        elif text.startswith("xox"):
+            kind = "slack_token"
+        elif text.startswith("eyJ"):
+            kind = "jwt"
+        else:
+            scheme, _, value = text.partition(" ") if " " in text else text.partition("\t")
+            value = value.strip()
+            if value.isalpha() and value.islower() or value.startswith(MARK_PREFIX):
+                return text  # "Bearer authentication": an English word, not a token
+            return f"{scheme} [REDACTED:bearer_token]"
+        return MARK.format(kind) if kind in on else text
+
+    def _sub_params(self, text: str, raw: bytes | None = None) -> str:
+        """Redact the values of sensitive ``name=value`` pairs (``raw``: the UTF-8 bytes, if known).
+
+        The reversed hint finds each candidate from its ``=``/``:`` and tells where the
+        name starts, so the (case-insensitive, slow to scan) forward pattern is only
+        *matched* there, never scanned over the whole text.
+        """
+        if raw is None:
+            if not self._params_ascii and not text.isascii():  # a name the hint cannot see
+                return self._params.sub(param_repl, text)
+            # One byte per character (non-ASCII ones become "?"), so byte offsets are character
+            # offsets. (A regex sub would stop at a pair left as is and hide the pairs after it.)
+            raw = text.encode("ascii", "replace")
+        reverse = raw.translate(PARAMS_TABLE)[::-1]
+        if self._params_hint.search(reverse) is None:
+            return text
+        n = len(raw)
+        starts = sorted(n - hint.end() for hint in self._params_hint.finditer(reverse))
+        # A pair left as is (a count, already redacted) does not hide later pairs.
+        return splice(text, starts, self._params, param_repl)
+
+
+def _extra_repl(kind: str):
+    """The replacement of an ``AGENTWATCH_SCRUB_EXTRA_PATTERNS`` match (of its first group, if any)."""
+    mark = MARK.format(kind)
+
+    def repl(match: re.Match[str]) -> str:
+        if match.re.groups and match.start(1) >= 0:
+            whole, offset = match.group(0), match.start()
+            return whole[: match.start(1) - offset] + mark + whole[match.end(1) - offset :]
+        return mark
+
+    return repl
