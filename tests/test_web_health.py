@@ -489,7 +489,7 @@ def test_bad_values_warn_once_and_fall_back(tel, monkeypatch, capsys):
     with client(make_app(tel)) as c:
         assert c.get("/health/live").status_code == 200
     err = capsys.readouterr().err
-    assert "AGENTWATCH_HEALTH_CHECK_TIMEOUT='soon' is not a number; using 2.0 instead" in err
+    assert "AGENTWATCH_HEALTH_CHECK_TIMEOUT='soon' is not a number between 0.01 and 300; using 2.0 instead" in err
     assert "AGENTWATCH_HEALTH_PREFIX='/he alth' is not a URL path" in err
 
 

@@ -78,11 +78,14 @@ class Number(Kind):
             try:
                 number = float(value)
             except ValueError:
-                raise Invalid("a number") from None
+                raise Invalid(self._expected()) from None
         if not self.low <= number <= self.high:  # also refuses nan
-            kind = "a whole number" if self.whole else "a number"
-            raise Invalid(f"{kind} between {self.low:g} and {self.high:g}")
+            raise Invalid(self._expected())
         return number
+
+    def _expected(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        return f"{kind} between {self.low:g} and {self.high:g}" if math.isfinite(self.high - self.low) else kind
 
     def show(self) -> str:
         text = f"`{self.default:g}`"

@@ -18,19 +18,17 @@ from typing import Any, Mapping
 
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
-from agentwatch.distro.settings import _Reader, is_instrumentation_disabled
+from agentwatch.distro.settings import Reader, is_instrumentation_disabled
 
 OFFICIAL_MODULE = "opentelemetry.instrumentation.google_genai"
 OFFICIAL_DIST = "opentelemetry-instrumentation-google-genai"
 AGENTWATCH, OFFICIAL = "agentwatch", "official"
-_CHOICES = (AGENTWATCH, OFFICIAL)
 _CHOICE_KEY = "genai:instrumentation"
 
 
 def instrumentation_choice(environ: Mapping[str, str] | None = None) -> str:
     """``AGENTWATCH_GENAI_INSTRUMENTATION``: ``agentwatch`` (default) or ``official`` (never raises)."""
-    environ = os.environ if environ is None else environ
-    return _Reader(environ, {}).choice(ev.AGENTWATCH_GENAI_INSTRUMENTATION, AGENTWATCH, _CHOICES)
+    return Reader(environ).read(ev.AGENTWATCH_GENAI_INSTRUMENTATION)
 
 
 def is_official_entry_point(entry_point: Any) -> bool:

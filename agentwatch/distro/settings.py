@@ -312,10 +312,6 @@ class Reader:
         return parsed
 
 
-# Older name, kept while the modules that import it move to ``Reader`` (issue 13 structure pass).
-_Reader = Reader
-
-
 def disabled_instrumentations(environ: Mapping[str, str] | None = None) -> frozenset[str]:
     """Entry-point names in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (``*`` = all, as upstream reads it)."""
     raw = (os.environ if environ is None else environ).get(ev.OTEL_PYTHON_DISABLED_INSTRUMENTATIONS) or ""
@@ -366,7 +362,7 @@ def default_service_name(argv: list[str] | None = None) -> str:
     return stem or "unknown_service:python"
 
 
-def _exporter_list(reader: _Reader, name: str, default: list[str]) -> list[str]:
+def _exporter_list(reader: Reader, name: str, default: list[str]) -> list[str]:
     names = reader.names(name)
     if names is None:
         reader.sources[name] = "default (AGENTWATCH_EXPORT)"
@@ -382,7 +378,7 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     """Read every variable once. Never raises; a bad value warns once and falls back."""
     environ = os.environ if environ is None else environ
     settings = Settings()
-    reader = _Reader(environ, settings.sources)
+    reader = Reader(environ, settings.sources)
 
     settings.sdk_disabled = reader.read(ev.OTEL_SDK_DISABLED)
 
@@ -432,7 +428,7 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     return settings
 
 
-def _read_otlp_endpoints(reader: _Reader, settings: Settings) -> None:
+def _read_otlp_endpoints(reader: Reader, settings: Settings) -> None:
     """Resolve each signal's OTLP endpoint now, so a bad value warns once, here, like every other variable."""
     names = [endpoints.GENERAL_VARIABLE, *(f"OTEL_EXPORTER_OTLP_{s.upper()}_ENDPOINT" for s in SIGNALS)]
     for name in names:
@@ -453,7 +449,7 @@ def _read_otlp_endpoints(reader: _Reader, settings: Settings) -> None:
         settings.otlp_endpoint_sources[signal] = source
 
 
-def _read_scrubbing(reader: _Reader, settings: Settings) -> None:
+def _read_scrubbing(reader: Reader, settings: Settings) -> None:
     settings.scrub = reader.read(ev.AGENTWATCH_SCRUB)
 
     name = ev.AGENTWATCH_SCRUB_DISABLED_DETECTORS

@@ -13,8 +13,6 @@ default with one warning line naming the variable.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -24,6 +22,7 @@ from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro import scrub
 from agentwatch.distro._diagnostics import info, warn_once
+from agentwatch.distro.settings import GenAISettings, Reader, load_genai
 
 # --------------------------------------------------------------------------- names
 # Short aliases of the catalogue's names (agentwatch.semconv is the one source).
@@ -56,8 +55,7 @@ ROUND_TRIPS = sc.GENAI_ROUND_TRIPS  # on the call span when it made more than on
 
 # --------------------------------------------------------------------------- content capture
 NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT = "NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"
-_CAPTURE_VALUES = (NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT)
-DEFAULT_MAX_CHARS = 4096
+DEFAULT_MAX_CHARS: int = ev.BY_NAME[ev.AGENTWATCH_GENAI_CONTENT_MAX_CHARS].default
 
 
 @dataclass(frozen=True)
@@ -78,43 +76,16 @@ class CaptureSettings:
         return self.mode in (EVENT_ONLY, SPAN_AND_EVENT)
 
 
+def _genai(environ: Mapping[str, str] | None) -> GenAISettings:
+    """The GenAI section, read now by the distro's one reader (from the process environment, or from
+    ``environ``). Instrumentors call this when instrumented; the agent roles' content capture per call."""
+    return load_genai(Reader(environ))
+
+
 def capture_settings(environ: Mapping[str, str] | None = None) -> CaptureSettings:
-    """Read the content-capture variables (never raises)."""
-    environ = os.environ if environ is None else environ
-    name = ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
-    raw = (environ.get(name) or "").strip()
-    mode = NO_CONTENT
-    if raw:
-        upper = raw.upper()
-        if upper in _CAPTURE_VALUES:
-            mode = upper
-        elif upper in ("TRUE", "1", "YES", "ON"):
-            mode = SPAN_ONLY
-            warn_once(
-                f"config:{name}:bool",
-                f"{name}={raw!r}: the current GenAI conventions take NO_CONTENT, SPAN_ONLY, EVENT_ONLY or "
-                f"SPAN_AND_EVENT; reading {raw!r} as SPAN_ONLY",
-                level=logging.INFO,
-            )
-        elif upper in ("FALSE", "0", "NO", "OFF"):
-            mode = NO_CONTENT
-        else:
-            warn_once(
-                f"config:{name}",
-                f"{name}={raw!r} is not one of {', '.join(_CAPTURE_VALUES)} (or true/false); using 'NO_CONTENT' instead",
-            )
-    max_name = ev.AGENTWATCH_GENAI_CONTENT_MAX_CHARS
-    max_raw = (environ.get(max_name) or "").strip()
-    max_chars = DEFAULT_MAX_CHARS
-    if max_raw:
-        if max_raw.isdigit() and 16 <= int(max_raw) <= 10_000_000:
-            max_chars = int(max_raw)
-        else:
-            warn_once(
-                f"config:{max_name}",
-                f"{max_name}={max_raw!r} is not a number between 16 and 10000000; using {DEFAULT_MAX_CHARS} instead",
-            )
-    return CaptureSettings(mode, max_chars)
+    """The content-capture settings (never raises; a bad value warned once when settings were read)."""
+    genai = _genai(environ)
+    return CaptureSettings(genai.capture, genai.content_max_chars)
 
 
 def scrub_text(text: str, max_chars: int) -> str:
@@ -191,7 +162,6 @@ class PriceTable:
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> "PriceTable":
-        environ = os.environ if environ is None else environ
         prices: dict[str, Price] = {}
         as_of = ""
         try:
@@ -202,7 +172,7 @@ class PriceTable:
             as_of = bundled.get("_meta", {}).get("as_of", "")
         except Exception as error:  # noqa: BLE001
             warn_once("genai-prices:bundled", f"the bundled Gemini price table could not be read ({error!r}); no cost")
-        path = (environ.get(ev.AGENTWATCH_GENAI_PRICES) or "").strip()
+        path = _genai(environ).prices_path
         if path:
             try:
                 with open(path, encoding="utf-8") as handle:
@@ -252,9 +222,7 @@ def call_cost(price: Price, input_tokens: int, output_tokens: int, cached_tokens
 # active, every call would get two spans (and two sets of token metrics). One of them is chosen.
 def cost_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """``AGENTWATCH_GENAI_COST``: a boolean, default true (a bad value warns once, like every setting)."""
-    from agentwatch.distro.settings import _Reader
-
-    return _Reader(os.environ if environ is None else environ, {}).boolean(ev.AGENTWATCH_GENAI_COST, True)
+    return _genai(environ).cost
 
 
 # Which Gemini instrumentation runs lives in the distro (it decides while loading entry

@@ -89,7 +89,7 @@ from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.instrumentors._agents.calls import attach, detach
 from agentwatch.instrumentors._agents.extract import MISSING
-from agentwatch.instrumentors._agents.settings import capture_content, clip, env_int
+from agentwatch.instrumentors._agents.settings import agent_settings, capture_content, clip
 from agentwatch.version import __version__
 
 __all__ = ["AgentwatchChromaInstrumentor"]
@@ -127,7 +127,7 @@ _PEEK_DEFAULT_LIMIT = 10
 
 def collection_limit() -> int:
     """``AGENTWATCH_CHROMADB_MAX_COLLECTIONS`` (a bad value warns once and gives the default, 50)."""
-    return env_int(ev.AGENTWATCH_CHROMADB_MAX_COLLECTIONS, 50, 1, 100_000)
+    return agent_settings().chromadb_max_collections
 
 
 # =================================================================== reading calls

@@ -40,7 +40,7 @@ from agentwatch.distro import environment_variables as ev
 from agentwatch.instrumentors._agents import extract
 from agentwatch.instrumentors._agents.calls import Call, Role
 from agentwatch.instrumentors._agents.instrumentor import AgentInstrumentor
-from agentwatch.instrumentors._agents.settings import env_float, env_int
+from agentwatch.instrumentors._agents.settings import agent_settings
 
 __all__ = ["AgentwatchIntentInstrumentor", "IntentRole", "ROLE"]
 
@@ -76,8 +76,9 @@ class IntentRole(Role):
     extractor_variable = ev.AGENTWATCH_INTENT_EXTRACTOR
 
     def configure(self) -> None:
-        self.folder = IntentFolder(env_int(ev.AGENTWATCH_INTENT_MAX_DISTINCT, 20, 1, 10_000))
-        self.low_confidence = env_float(ev.AGENTWATCH_INTENT_LOW_CONFIDENCE, 0.5, 0.0, 1.0)
+        agent = agent_settings()
+        self.folder = IntentFolder(agent.intent_max_distinct)
+        self.low_confidence = agent.intent_low_confidence
 
     def span_name(self, name: str) -> str:
         return f"classify_intent {name}"

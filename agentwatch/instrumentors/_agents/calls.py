@@ -23,7 +23,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.guard import run
 from agentwatch.instrumentors._agents.extract import MISSING
-from agentwatch.instrumentors._agents.settings import env_text, telemetry_disabled
+from agentwatch.distro.settings import Reader
+from agentwatch.instrumentors._agents.settings import telemetry_disabled
 from agentwatch.instrumentors._agents.targets import resolve_callable
 from agentwatch.version import __version__
 
@@ -87,7 +88,7 @@ class Role:
 
     def default_extractor(self) -> Callable[[Any], Any] | None:
         if self._extractor is MISSING:
-            spec = env_text(self.extractor_variable) if self.extractor_variable else None
+            spec = Reader().read(self.extractor_variable) if self.extractor_variable else None
             self._extractor = resolve_callable(spec, self.extractor_variable) if spec else None
         return self._extractor
 

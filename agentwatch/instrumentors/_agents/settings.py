@@ -1,4 +1,5 @@
-"""Settings of the agent instrumentors: content capture and the off switches.
+"""Settings of the agent instrumentors: their section of the one settings object, content capture and
+the off switches.
 
 Content capture follows the Gemini instrumentor exactly (:mod:`agentwatch.instrumentors._genai_common`),
 so one variable turns query texts, document contents and explanations on for every instrumentor.
@@ -6,55 +7,13 @@ so one variable turns query texts, document contents and explanations on for eve
 
 from __future__ import annotations
 
-import os
-
-from agentwatch.distro import environment_variables as ev
-from agentwatch.distro._diagnostics import warn_once
-from agentwatch.distro.settings import _Reader, is_instrumentation_disabled
+from agentwatch.distro.settings import AgentSettings, Reader, is_instrumentation_disabled, load_agent, settings
 from agentwatch.instrumentors import _genai_common as g
 
-# ================================================================ interim env parsers
-# Private parsers for this family's AGENTWATCH_* values (targets, extractors, the intent and
-# chromadb bounds). They stay here, and only here, until one configuration reader replaces them;
-# a bad value warns once naming the variable, the value and the fallback.
-
-
-def env_text(name: str) -> str | None:
-    """The variable's value, stripped; None when unset or blank."""
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return None
-    return value.strip()
-
-
-def env_int(name: str, default: int, low: int, high: int) -> int:
-    """A whole number in ``[low, high]``; ``default`` (after one warning) otherwise."""
-    value = env_text(name)
-    if value is None:
-        return default
-    try:
-        number = int(value)
-        if not low <= number <= high:
-            raise ValueError
-    except ValueError:
-        warn_once(f"config:{name}", f"{name}={value!r} is not a whole number between {low} and {high}; using {default} instead")
-        return default
-    return number
-
-
-def env_float(name: str, default: float, low: float, high: float) -> float:
-    """A number in ``[low, high]``; ``default`` (after one warning) otherwise."""
-    value = env_text(name)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-        if not low <= number <= high:  # also rejects nan
-            raise ValueError
-    except ValueError:
-        warn_once(f"config:{name}", f"{name}={value!r} is not a number between {low:g} and {high:g}; using {default:g} instead")
-        return default
-    return number
+def agent_settings() -> AgentSettings:
+    """The agent section, read by the distro's one reader when an instrumentor is instrumented (once
+    per process under ``opentelemetry-instrument``; again when a test instruments anew)."""
+    return load_agent(Reader())
 
 
 # ==================================================================== content capture
@@ -85,6 +44,4 @@ def clip(text: str, settings: g.CaptureSettings | None = None) -> str:
 
 def telemetry_disabled(entry_point: str) -> bool:
     """True when the SDK is off or this instrumentor is listed in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS."""
-    if _Reader(os.environ, {}).boolean(ev.OTEL_SDK_DISABLED, False):
-        return True
-    return is_instrumentation_disabled(entry_point)
+    return settings().sdk_disabled or is_instrumentation_disabled(entry_point)

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import wrapt
 
 from agentwatch.distro._diagnostics import warn_once
-from agentwatch.instrumentors._agents.settings import env_text
+from agentwatch.distro.settings import Reader
 
 _IDENT = r"[A-Za-z_]\w*"
 _TARGET = re.compile(rf"^(?P<module>{_IDENT}(?:\.{_IDENT})*):(?P<path>{_IDENT}(?:\.{_IDENT})*)(?:=(?P<name>[\w.\-/ ]+))?$")
@@ -49,7 +49,8 @@ class Target:
 
 def parse_targets(variable: str, raw: str | None = None) -> list[Target]:
     """Parse a comma-separated target list; bad items warn once and are skipped."""
-    raw = env_text(variable) if raw is None else raw
+    if raw is None:
+        raw = ",".join(Reader().read(variable))  # the catalogue's comma list, by the one reader
     targets: list[Target] = []
     for item in (raw or "").split(","):
         item = item.strip()
