@@ -262,7 +262,6 @@ def test_threads_scan_with_their_own_scratch_space():
 def test_log_and_span_batches_in_threads_share_one_cache(capsys):
     """The exporters' threads share the clean-value cache; the key-by-key walk must not trip
     over another thread filling (and clearing) it."""
-    _diagnostics.reset()
     rnd = random.Random(12)
     lines = [row[1] for row in _pii.fixture_table()] + _pii.LOOK_ALIKES
     records = _records(rnd, 600, lines)
@@ -329,7 +328,6 @@ def test_a_child_forked_while_the_engine_compiles_does_not_hang(monkeypatch):
 
 
 def test_a_failing_engine_falls_back_to_re_with_one_warning(monkeypatch, capsys):
-    _diagnostics.reset()
     scrubber = Scrubber()
     assert scrubber.engine_name == "hyperscan"
 
@@ -346,7 +344,6 @@ def test_a_failing_engine_falls_back_to_re_with_one_warning(monkeypatch, capsys)
 
 
 def test_a_hint_engine_that_cannot_compile_leaves_re(monkeypatch, capsys):
-    _diagnostics.reset()
     def cannot(names, query):
         raise RuntimeError("this CPU lacks SSSE3")
 

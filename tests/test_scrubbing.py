@@ -420,7 +420,6 @@ def test_extra_patterns_and_keys():
 
 
 def test_settings_from_environment(capsys):
-    _diagnostics.reset()
     settings = load_settings(
         {
             "AGENTWATCH_SCRUB": "true",
@@ -439,7 +438,6 @@ def test_settings_from_environment(capsys):
 
 
 def test_bad_configuration_warns_once_and_keeps_the_rest(capsys):
-    _diagnostics.reset()
     settings = load_settings(
         {
             "AGENTWATCH_SCRUB": "maybe",
@@ -467,7 +465,6 @@ class _Explodes:
 
 
 def test_failures_never_raise_and_never_leak(capsys):
-    _diagnostics.reset()
     deep: dict = {"password": "x"}
     for _ in range(200):
         deep = {"nested": deep}
