@@ -328,6 +328,7 @@ def test_a_child_forked_while_the_engine_compiles_does_not_hang(monkeypatch):
 
 
 def test_a_failing_engine_falls_back_to_re_with_one_warning(monkeypatch, capsys):
+    _diagnostics.reset()
     scrubber = Scrubber()
     assert scrubber.engine_name == "hyperscan"
 
@@ -344,6 +345,7 @@ def test_a_failing_engine_falls_back_to_re_with_one_warning(monkeypatch, capsys)
 
 
 def test_a_hint_engine_that_cannot_compile_leaves_re(monkeypatch, capsys):
+    _diagnostics.reset()
     def cannot(names, query):
         raise RuntimeError("this CPU lacks SSSE3")
 

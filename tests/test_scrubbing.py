@@ -465,6 +465,7 @@ class _Explodes:
 
 
 def test_failures_never_raise_and_never_leak(capsys):
+    _diagnostics.reset()
     deep: dict = {"password": "x"}
     for _ in range(200):
         deep = {"nested": deep}
