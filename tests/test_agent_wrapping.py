@@ -77,8 +77,8 @@ async def plan(text):
 
 @pytest.fixture
 def telemetry(telemetry, monkeypatch, tmp_path):
-    """The shared in-memory telemetry, with ``module_name`` (a fresh copy of MODULE, importable) and
-    ``instrument(**targets)`` (targets ``M:...`` name that module)."""
+    """The shared in-memory telemetry, with ``module_name`` (a fresh copy of MODULE, importable),
+    ``instrument(**targets)`` (targets ``M:...`` name that module) and ``exporter`` (its span exporter)."""
     name = f"aw_target_mod_{next(_counter)}"
     (tmp_path / f"{name}.py").write_text(MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -93,6 +93,7 @@ def telemetry(telemetry, monkeypatch, tmp_path):
             instrumentors.append(instrumentor)
 
     telemetry.module_name, telemetry.instrument = name, instrument
+    telemetry.exporter = telemetry.span_exporter  # the name these tests read raw spans by
     yield telemetry
     for instrumentor in instrumentors:
         instrumentor.uninstrument()
@@ -186,14 +187,14 @@ def test_missing_targets_warn_once_and_the_rest_works(telemetry, capsys):
     assert err.count(f"'{name}:nope' does not exist") == 1, err
     assert err.count("module 'no_such_module_xyz' of target 'no_such_module_xyz:fn' was not found") == 1, err
     assert err.count(f"'{name}:Store.nothing' does not exist") == 1, err
-    assert len([s for s in telemetry.spans() if s.name.startswith("classify_intent")]) == 2
+    assert len([s for s in telemetry.exporter.get_finished_spans() if s.name.startswith("classify_intent")]) == 2
 
 
 def test_planner_iterations_and_verdict_events(telemetry):
     telemetry.instrument(planner="M:plan=support", critic="M:review=reviewer")
     module = _import(telemetry.module_name)
     assert asyncio.run(module.plan("hi")) == {"draft": 2}
-    spans = telemetry.spans()
+    spans = telemetry.exporter.get_finished_spans()
     plan = next(s for s in spans if s.name == "plan support")
     critiques = [s for s in spans if s.name == "critique reviewer"]
     assert [c.parent.span_id for c in critiques] == [plan.context.span_id] * 2
@@ -216,7 +217,7 @@ def test_intents_fold_into_other_beyond_the_bound(telemetry, monkeypatch):
     counts = {p.attributes["agentwatch.intent.name"]: p.value for p in points}
     assert counts == {"a": 2, "b": 1, "c": 1, "other": 2}
     # the span keeps the real value
-    assert any(s.attributes.get("agentwatch.intent.name") == "e" for s in telemetry.spans())
+    assert any(s.attributes.get("agentwatch.intent.name") == "e" for s in telemetry.exporter.get_finished_spans())
 
 
 def test_bad_setting_warns_once_and_falls_back(telemetry, monkeypatch, capsys):
