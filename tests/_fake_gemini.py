@@ -1,7 +1,8 @@
 """examples/fake_gemini.py served for the tests (test helper).
 
-The ``fake_gemini`` fixture of tests/conftest.py serves one for the whole session; tests that
-need a fake of their own (a slow one, another handler) call ``start_fake_gemini`` themselves.
+The ``fake_gemini`` fixture of tests/conftest.py serves one for the whole session (a test may
+change its key or latency through monkeypatch; it is reset between tests). Tests that need a
+second fake at the same time, or another handler, call ``start_fake_gemini`` themselves.
 """
 
 from __future__ import annotations
