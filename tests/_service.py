@@ -18,6 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 APP_DIR = ROOT / "examples" / "agent_service"
 
+FAST_EXPORT = {
+    "OTEL_BSP_SCHEDULE_DELAY": "100",
+    "OTEL_BLRP_SCHEDULE_DELAY": "100",
+    "OTEL_METRIC_EXPORT_INTERVAL": "300",
+}
+"""A subprocess app's batches and metrics go out within a fraction of a second (``clean_env(**FAST_EXPORT)``)."""
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -120,9 +127,20 @@ def start_service(
     return service
 
 
+def agentwatch_lines(stderr: str) -> list[str]:
+    """agentwatch's own lines (warnings, notes) in a process's stderr."""
+    return [line for line in stderr.splitlines() if line.startswith("agentwatch ")]
+
+
 def json_attrs(items: list[dict] | None) -> dict:
     """OTLP/JSON ``attributes`` (``[{"key": k, "value": {"stringValue": v}}]``) as ``{k: v}``."""
     return {a["key"]: next(iter(a["value"].values())) if a["value"] else None for a in items or []}
+
+
+def json_points(metric: dict) -> list[tuple[dict, dict]]:
+    """An OTLP/JSON sum's or histogram's data points as ``(attributes as a dict, point)``."""
+    data = metric.get("sum") or metric.get("histogram")
+    return [(json_attrs(p.get("attributes")), p) for p in data["dataPoints"]]
 
 
 def read_json_telemetry(out: Path, metric_scope: str | None = None) -> tuple[list[dict], dict[str, dict]]:

@@ -4,6 +4,15 @@ Strict mode: agentwatch's guarded steps (agentwatch.distro.guard) re-raise under
 bug in agentwatch fails a test instead of hiding behind a warning line. The variable is set in the
 environment, so subprocess apps started by tests inherit it. Tests that inject faults on purpose
 use the ``lenient`` fixture (or drop AGENTWATCH_STRICT from a subprocess's environment).
+
+Fixtures for every test file:
+
+- process state is reset around each test (autouse): agentwatch's said-once messages
+  (``_diagnostics``), the web layer's settings and health state, the session's fake Gemini;
+- ``telemetry``: real SDK providers for traces, metrics and logs exporting to memory (tests/_telemetry.py);
+- ``fake_gemini``: examples/fake_gemini.py served once per session (tests/_fake_gemini.py).
+
+For subprocess apps, ``FAST_EXPORT`` (short batch delays and export interval) is in tests/_service.py.
 """
 
 from __future__ import annotations
@@ -13,9 +22,34 @@ from collections.abc import Iterator
 
 import pytest
 
+from _fake_gemini import FakeGemini
+from _telemetry import Telemetry
 from agentwatch.distro.guard import STRICT_ENV
 
 os.environ[STRICT_ENV] = "1"
+
+_fake_gemini: list[FakeGemini] = []  # the session's, once started
+
+
+def reset_process_state() -> None:
+    """Forget what one test left in this process's agentwatch state."""
+    import agentwatch.web
+    from agentwatch.distro import _diagnostics
+
+    _diagnostics.reset()
+    agentwatch.web.reset()
+    for fake in _fake_gemini:
+        fake.reset()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state() -> Iterator[None]:
+    """Each test starts from fresh process state and leaves none behind (after its monkeypatches are
+    undone). Module- and session-scoped fixtures are set up before it: they must not count on
+    diagnostics they emitted still being there."""
+    reset_process_state()
+    yield
+    reset_process_state()
 
 
 @pytest.fixture
@@ -23,3 +57,23 @@ def lenient(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Guarded steps warn and step aside, as in production (for fault-injection tests)."""
     monkeypatch.delenv(STRICT_ENV, raising=False)
     yield
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    """Traces, metrics and logs in memory: ``spans()``, ``metrics()``, ``points(name)``, ``logs()``, ``clear()``;
+    the providers to instrument with are ``tracer_provider``, ``meter_provider``, ``logger_provider``."""
+    memory = Telemetry()
+    yield memory
+    memory.shutdown()
+
+
+@pytest.fixture(scope="session")
+def fake_gemini() -> Iterator[FakeGemini]:
+    """examples/fake_gemini.py in a thread for the whole session (``url``, ``env()`` for the demo
+    service, ``require_key(...)`` for one test); requires ``_fake_gemini.KEY``, reset between tests."""
+    fake = FakeGemini.start()
+    _fake_gemini.append(fake)
+    yield fake
+    _fake_gemini.remove(fake)
+    fake.stop()

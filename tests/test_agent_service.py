@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from _service import BIN, clean_env, free_port, json_attrs, read_json_telemetry
+from _service import BIN, clean_env, free_port, json_attrs, json_points, read_json_telemetry
 
 PIPELINE = textwrap.dedent(
     '''
@@ -227,31 +227,26 @@ def test_raising_target_is_recorded(run):
     assert exception["exception.type"].endswith("ClassifierDown") and exception["exception.message"] == "model unavailable"
 
 
-def _points(metric):
-    data = metric.get("sum") or metric.get("histogram")
-    return [(json_attrs(p.get("attributes")), p) for p in data["dataPoints"]]
-
-
 @pytest.mark.slow
 def test_agent_metrics_and_buckets(run):
     _, _, metrics = run
-    classifications = {a["agentwatch.intent.name"]: int(p["asInt"]) for a, p in _points(metrics["agentwatch.intent.classifications"])}
+    classifications = {a["agentwatch.intent.name"]: int(p["asInt"]) for a, p in json_points(metrics["agentwatch.intent.classifications"])}
     # 6 classified (one raised); bound 3: refund, shipping, alpha kept, beta/gamma/delta fold into other
     assert classifications == {"refund": 1, "shipping": 1, "alpha": 1, "other": 3}
     confidence = metrics["agentwatch.intent.confidence"]["histogram"]["dataPoints"]
     assert confidence[0]["explicitBounds"] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-    low = {a["agentwatch.intent.name"]: int(p["asInt"]) for a, p in _points(metrics["agentwatch.intent.low_confidence"])}
+    low = {a["agentwatch.intent.name"]: int(p["asInt"]) for a, p in json_points(metrics["agentwatch.intent.low_confidence"])}
     assert low == {"shipping": 1, "alpha": 1, "other": 3}
-    (attrs, documents), *_ = [x for x in _points(metrics["agentwatch.retrieval.documents"]) if x[0]["gen_ai.data_source.id"] == "kb"]
+    (attrs, documents), *_ = [x for x in json_points(metrics["agentwatch.retrieval.documents"]) if x[0]["gen_ai.data_source.id"] == "kb"]
     assert documents["explicitBounds"] == [0, 1, 2, 3, 5, 10, 20, 50, 100]
-    empty = {a["gen_ai.data_source.id"]: int(p["asInt"]) for a, p in _points(metrics["agentwatch.retrieval.empty"])}
+    empty = {a["gen_ai.data_source.id"]: int(p["asInt"]) for a, p in json_points(metrics["agentwatch.retrieval.empty"])}
     assert empty == {"kb": 4, "kb_stream": 4}  # alpha, beta, gamma, delta match nothing
     assert metrics["agentwatch.retrieval.duration"]["unit"] == "s"
     assert metrics["agentwatch.retrieval.top_score"]["histogram"]["dataPoints"][0]["explicitBounds"][0] == 0.1
-    iterations = _points(metrics["agentwatch.plan.iterations"])
+    iterations = json_points(metrics["agentwatch.plan.iterations"])
     assert [(a, int(p["count"]), p["explicitBounds"][:3]) for a, p in iterations] == [({"gen_ai.agent.name": "support"}, 6, [1, 2, 3])]
-    verdicts = {a["agentwatch.critique.verdict"]: int(p["asInt"]) for a, p in _points(metrics["agentwatch.critique.verdicts"])}
+    verdicts = {a["agentwatch.critique.verdict"]: int(p["asInt"]) for a, p in json_points(metrics["agentwatch.critique.verdicts"])}
     assert verdicts == {"accepted": 6, "rejected": 6}
-    first = {a["agentwatch.plan.accepted"]: int(p["asInt"]) for a, p in _points(metrics["agentwatch.plan.first_try_acceptance"])}
+    first = {a["agentwatch.plan.accepted"]: int(p["asInt"]) for a, p in json_points(metrics["agentwatch.plan.first_try_acceptance"])}
     assert first == {False: 6}
-    assert int(_points(metrics["agentwatch.plan.duration"])[0][1]["count"]) == 6
+    assert int(json_points(metrics["agentwatch.plan.duration"])[0][1]["count"]) == 6

@@ -13,15 +13,9 @@ import sys
 import textwrap
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 from _service import clean_env
-from agentwatch.distro import _diagnostics
 from agentwatch.instrumentors.intent import AgentwatchIntentInstrumentor
 from agentwatch.instrumentors.planner import AgentwatchPlannerInstrumentor
 from agentwatch.instrumentors.rag import AgentwatchRAGInstrumentor
@@ -82,16 +76,12 @@ async def plan(text):
 
 
 @pytest.fixture
-def telemetry(monkeypatch, tmp_path):
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
+def telemetry(telemetry, monkeypatch, tmp_path):
+    """The shared in-memory telemetry, with ``module_name`` (a fresh copy of MODULE, importable),
+    ``instrument(**targets)`` (targets ``M:...`` name that module) and ``exporter`` (its span exporter)."""
     name = f"aw_target_mod_{next(_counter)}"
     (tmp_path / f"{name}.py").write_text(MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    _diagnostics.reset()
     instrumentors = []
 
     def instrument(**targets):
@@ -99,27 +89,12 @@ def telemetry(monkeypatch, tmp_path):
             monkeypatch.setenv(f"AGENTWATCH_{key.upper()}_TARGETS", value.replace("M:", f"{name}:"))
         for cls in (AgentwatchIntentInstrumentor, AgentwatchRAGInstrumentor, AgentwatchPlannerInstrumentor):
             instrumentor = cls()
-            instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+            instrumentor.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
             instrumentors.append(instrumentor)
 
-    class T:
-        pass
-
-    t = T()
-    t.module_name, t.exporter, t.reader, t.instrument = name, exporter, reader, instrument
-    t.spans = lambda: {s.name: s for s in exporter.get_finished_spans()}
-
-    def metrics():
-        out = {}
-        data = reader.get_metrics_data()
-        for rm in data.resource_metrics if data else []:
-            for sm in rm.scope_metrics:
-                for m in sm.metrics:
-                    out[m.name] = m
-        return out
-
-    t.metrics = metrics
-    yield t
+    telemetry.module_name, telemetry.instrument = name, instrument
+    telemetry.exporter = telemetry.span_exporter  # the name these tests read raw spans by
+    yield telemetry
     for instrumentor in instrumentors:
         instrumentor.uninstrument()
     sys.modules.pop(name, None)
@@ -141,7 +116,7 @@ def test_targets_wrapped_whatever_the_import_order(telemetry, order):
     classify = getattr(module, "classify")
     assert classify("billing") == {"intent": "billing", "confidence": 0.25}
     assert module.Store().search("q", top_k=3) == [{"id": "d0", "score": 1.0}, {"id": "d1", "score": 0.9}, {"id": "d2", "score": 0.8}]
-    spans = telemetry.spans()
+    spans = telemetry.spans_by_name()
     intent = spans[f"classify_intent {telemetry.module_name}.classify"]
     assert intent.attributes["agentwatch.intent.name"] == "billing"
     assert intent.attributes["agentwatch.intent.low_confidence"] is True
@@ -168,7 +143,7 @@ def test_async_methods_generators_and_descriptors(telemetry):
     assert module.Store.ssearch("q") == "not documents"
     generator = module.gsearch("q")
     assert list(generator) == [{"id": "g1", "score": 0.1}, {"id": "g2", "score": 0.2}]
-    spans = telemetry.spans()
+    spans = telemetry.spans_by_name()
     assert spans[f"classify_intent {telemetry.module_name}.aclassify"].attributes["agentwatch.intent.confidence"] == 0.95
     assert spans["retrieval a"].attributes["agentwatch.retrieval.document_count"] == 1
     assert spans["retrieval c"].attributes["agentwatch.retrieval.document_count"] == 0
@@ -186,7 +161,7 @@ def test_generator_closed_early_ends_its_span(telemetry):
     generator = module.gsearch("q")
     assert next(generator) == {"id": "g1", "score": 0.1}
     generator.close()
-    assert telemetry.spans()["retrieval g"].attributes["agentwatch.retrieval.document_count"] == 1
+    assert telemetry.spans_by_name()["retrieval g"].attributes["agentwatch.retrieval.document_count"] == 1
 
 
 def test_raising_target_raises_the_same_exception_and_records_it(telemetry):
@@ -196,7 +171,7 @@ def test_raising_target_raises_the_same_exception_and_records_it(telemetry):
         module.classify("boom")
     assert str(caught.value) == "classifier down"
     assert caught.value.__traceback__ is not None
-    span = telemetry.spans()[f"classify_intent {telemetry.module_name}.classify"]
+    span = telemetry.spans_by_name()[f"classify_intent {telemetry.module_name}.classify"]
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "ClassifyError"
     assert [e.name for e in span.events] == ["exception"]
@@ -251,7 +226,7 @@ def test_bad_setting_warns_once_and_falls_back(telemetry, monkeypatch, capsys):
     module = _import(telemetry.module_name)
     module.classify("a")
     assert "AGENTWATCH_INTENT_LOW_CONFIDENCE='high' is not a number between 0 and 1; using 0.5 instead" in capsys.readouterr().err
-    span = telemetry.spans()[f"classify_intent {telemetry.module_name}.classify"]
+    span = telemetry.spans_by_name()[f"classify_intent {telemetry.module_name}.classify"]
     assert span.attributes["agentwatch.intent.low_confidence"] is True  # 0.25 < 0.5
 
 
@@ -264,7 +239,7 @@ def test_user_extractor_and_a_failing_one(telemetry, monkeypatch, tmp_path, caps
     telemetry.instrument(intent="M:classify")
     module = _import(telemetry.module_name)
     assert module.classify("billing") == {"intent": "billing", "confidence": 0.25}
-    span = telemetry.spans()[f"classify_intent {telemetry.module_name}.classify"]
+    span = telemetry.spans_by_name()[f"classify_intent {telemetry.module_name}.classify"]
     assert (span.attributes["agentwatch.intent.name"], span.attributes["agentwatch.intent.confidence"]) == ("BILLING", 0.99)
 
     import agentwatch
@@ -275,7 +250,7 @@ def test_user_extractor_and_a_failing_one(telemetry, monkeypatch, tmp_path, caps
 
     assert classify2("x") == "x"
     assert classify2("y") == "y"
-    bad = telemetry.spans()["classify_intent bad"]
+    bad = telemetry.spans_by_name()["classify_intent bad"]
     assert "agentwatch.intent.name" not in bad.attributes
     assert capsys.readouterr().err.count("raised KeyError('nope')") == 1
 
@@ -345,7 +320,7 @@ def test_decorators_and_context_managers(telemetry):
     with pytest.raises(ValueError):
         with agentwatch.intent_classification("rules") as step:
             raise ValueError("bad input")
-    spans = telemetry.spans()
+    spans = telemetry.spans_by_name()
     assert spans["retrieval mem"].attributes["gen_ai.request.top_k"] == 1
     assert spans["plan manual"].attributes["agentwatch.plan.iterations"] == 2
     assert spans["classify_intent rules"].status.status_code is StatusCode.ERROR

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -23,10 +22,7 @@ if os.environ.get("AGENTWATCH_REQUIRE_CHROMADB") == "1":
 else:
     pytest.importorskip("aiohttp", reason="tested in .venv-chroma, where chromadb brings aiohttp (make test-chroma)")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-
-from _service import BIN, clean_env  # noqa: E402
-from fake_gemini import start_fake_gemini  # noqa: E402
+from _service import BIN, FAST_EXPORT, clean_env  # noqa: E402
 from otlp_receiver import OTLPReceiver  # noqa: E402
 
 pytestmark = [pytest.mark.chromadb, pytest.mark.slow]
@@ -59,31 +55,28 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_async_gemini_calls_over_aiohttp_keep_their_http_span(tmp_path):
+def test_async_gemini_calls_over_aiohttp_keep_their_http_span(tmp_path, fake_gemini, monkeypatch):
     script = tmp_path / "call_gemini.py"
     script.write_text(SCRIPT)
-    server, url = start_fake_gemini(api_key=KEY)
-    try:
-        with OTLPReceiver(protocol="http") as rx:
-            env = clean_env(
-                **rx.env(),
-                OTEL_SERVICE_NAME="aiohttp-genai",
-                OTEL_BSP_SCHEDULE_DELAY="100",
-                OTEL_METRICS_EXPORTER="none",
-                OTEL_LOGS_EXPORTER="none",
-                OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="system_metrics",
-                GEMINI_API_KEY=KEY,
-                GEMINI_BASE_URL=url,
-            )
-            proc = subprocess.run(
-                [str(BIN / "opentelemetry-instrument"), sys.executable, str(script)],
-                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
-            )
-            assert proc.returncode == 0, proc.stderr
-            spans = rx.spans()
-            raw = b"".join(r.SerializeToString() for r in rx.raw("traces"))
-    finally:
-        server.shutdown()
+    url = fake_gemini.require_key(KEY, monkeypatch)  # shaped like a real key, so a leak would be recognisable
+    with OTLPReceiver(protocol="http") as rx:
+        env = clean_env(
+            **rx.env(),
+            OTEL_SERVICE_NAME="aiohttp-genai",
+            **FAST_EXPORT,
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="system_metrics",
+            GEMINI_API_KEY=KEY,
+            GEMINI_BASE_URL=url,
+        )
+        proc = subprocess.run(
+            [str(BIN / "opentelemetry-instrument"), sys.executable, str(script)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        spans = rx.spans()
+        raw = b"".join(r.SerializeToString() for r in rx.raw("traces"))
 
     assert "TRANSPORT aiohttp" in proc.stdout, proc.stdout  # what this test is about
     assert "TEXT True" in proc.stdout and "CHUNKS 0" not in proc.stdout, proc.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from _service import clean_env, free_port, start_service
+from _service import FAST_EXPORT, clean_env, free_port, start_service
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def test_bad_value_warns_once_and_app_still_serves_instrumented(tmp_path, case):
         "OTEL_LOGS_EXPORTER": "none",
         "AGENTWATCH_FILE_DIR": str(out),
         "AGENTWATCH_ENDPOINT_CHECK": "false",
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        **FAST_EXPORT,
         "GEMINI_BASE_URL": f"http://127.0.0.1:{free_port()}",
     }
     values.update(env_values)

@@ -19,8 +19,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
-from _service import clean_env, start_service  # noqa: E402
-from fake_gemini import start_fake_gemini  # noqa: E402
+from _fake_gemini import FakeGemini  # noqa: E402
+from _service import FAST_EXPORT, clean_env, start_service  # noqa: E402
 from otlp_receiver import OTLPReceiver  # noqa: E402
 from run_demo import AGENT_TARGETS  # noqa: E402
 
@@ -30,17 +30,9 @@ LONG = "I was charged twice on my invoice and " + "really " * 400 + "want a refu
 ROUTES = {"/", "/chat", "/documents/{doc_id}"}
 
 
-@pytest.fixture(scope="module")
-def gemini():
-    server, url = start_fake_gemini(api_key="test-key")
-    yield url
-    server.shutdown()
-
-
-def _serve(tmp_path: Path, gemini: str, rx: OTLPReceiver, **extra: str) -> str:
+def _serve(tmp_path: Path, gemini: FakeGemini, rx: OTLPReceiver, **extra: str) -> str:
     env = clean_env(
-        **rx.env(), **AGENT_TARGETS, GEMINI_BASE_URL=gemini, GEMINI_API_KEY="test-key",
-        OTEL_SERVICE_NAME="agent-service", OTEL_BSP_SCHEDULE_DELAY="100", OTEL_METRIC_EXPORT_INTERVAL="300",
+        **rx.env(), **AGENT_TARGETS, **gemini.env(), **FAST_EXPORT, OTEL_SERVICE_NAME="agent-service",
         OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="SPAN_ONLY", **extra,
     )
     service = start_service(tmp_path, env)
@@ -67,9 +59,9 @@ def _strings(attributes: dict) -> list[str]:
     return out
 
 
-def test_attribute_length_and_count_limits_hold_for_every_span(tmp_path, gemini):
+def test_attribute_length_and_count_limits_hold_for_every_span(tmp_path, fake_gemini):
     with OTLPReceiver(protocol="http") as rx:
-        stderr = _serve(tmp_path, gemini, rx, OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT="64",
+        stderr = _serve(tmp_path, fake_gemini, rx, OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT="64",
                         OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT="6", OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT="4")
         spans = rx.spans()
     assert "Traceback" not in stderr, stderr
@@ -84,9 +76,9 @@ def test_attribute_length_and_count_limits_hold_for_every_span(tmp_path, gemini)
             assert all(len(v) <= 64 for v in _strings(event["attributes"])), event
 
 
-def test_captured_content_is_cut_and_unknown_paths_fold_into_no_series(tmp_path, gemini):
+def test_captured_content_is_cut_and_unknown_paths_fold_into_no_series(tmp_path, fake_gemini):
     with OTLPReceiver(protocol="http") as rx:
-        stderr = _serve(tmp_path, gemini, rx, AGENTWATCH_GENAI_CONTENT_MAX_CHARS="50")
+        stderr = _serve(tmp_path, fake_gemini, rx, AGENTWATCH_GENAI_CONTENT_MAX_CHARS="50")
         spans = rx.spans()
         metrics = rx.metrics()
     assert "Traceback" not in stderr, stderr

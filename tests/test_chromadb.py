@@ -40,16 +40,11 @@ from chromadb.api.models.Collection import Collection  # noqa: E402
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings  # noqa: E402
 from chromadb.config import Settings  # noqa: E402
 from opentelemetry.instrumentation.utils import suppress_instrumentation  # noqa: E402
-from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
 
-from _service import BIN, clean_env, free_port  # noqa: E402
+from _service import BIN, FAST_EXPORT, clean_env, free_port  # noqa: E402
+from _telemetry import Telemetry  # noqa: E402
 from agentwatch import semconv  # noqa: E402
-from agentwatch.distro import _diagnostics  # noqa: E402
 from agentwatch.instrumentors import chromadb as chroma_instr  # noqa: E402
 from agentwatch.instrumentors.chromadb import AgentwatchChromaInstrumentor  # noqa: E402
 from otlp_receiver import OTLPReceiver  # noqa: E402
@@ -108,30 +103,17 @@ def collection(client):
         pass
 
 
-class Telemetry:
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+class ChromaTelemetry(Telemetry):
+    """The shared in-memory telemetry, reading the chromadb instrumentor's scope unless told otherwise."""
 
-    def spans(self, scope: str | None = SCOPE):
-        return [s for s in self.exporter.get_finished_spans() if scope is None or s.instrumentation_scope.name == scope]
+    def spans(self, scope: str | None = SCOPE) -> list:
+        return super().spans(scope)
 
-    def metrics(self) -> dict:
-        found = {}
-        data = self.reader.get_metrics_data()
-        for rm in data.resource_metrics if data else []:
-            for sm in rm.scope_metrics:
-                if sm.scope.name == SCOPE:
-                    for metric in sm.metrics:
-                        found[metric.name] = metric
-        return found
+    def metrics(self, scope: str | None = SCOPE) -> dict:
+        return super().metrics(scope)
 
-    def points(self, name: str) -> list:
-        metric = self.metrics().get(name)
-        return list(metric.data.data_points) if metric else []
+    def points(self, name: str, scope: str | None = SCOPE) -> list:
+        return super().points(name, scope)
 
     def gauge(self, expected: dict | None = None, timeout: float = 10.0) -> dict:
         """{collection: count} from the document gauge, collected until it equals ``expected``
@@ -149,16 +131,13 @@ class Telemetry:
 def tel(monkeypatch):
     monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
     monkeypatch.delenv("AGENTWATCH_CHROMADB_MAX_COLLECTIONS", raising=False)
-    _diagnostics.reset()
-    telemetry = Telemetry()
+    telemetry = ChromaTelemetry()
     AgentwatchChromaInstrumentor().instrument(
         tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
     )
     yield telemetry
     AgentwatchChromaInstrumentor().uninstrument()
-    telemetry.meter_provider.shutdown()
-    telemetry.tracer_provider.shutdown()
-    _diagnostics.reset()
+    telemetry.shutdown()
 
 
 def _unit(*values: float) -> list[float]:
@@ -626,8 +605,7 @@ def _run_app(tmp_path: Path, rx: OTLPReceiver, **extra: str) -> subprocess.Compl
     env = clean_env(
         **rx.env(),
         OTEL_SERVICE_NAME="chroma-app",
-        OTEL_BSP_SCHEDULE_DELAY="100",
-        OTEL_METRIC_EXPORT_INTERVAL="300",
+        **FAST_EXPORT,
         OTEL_LOGS_EXPORTER="none",
         OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="system_metrics",
         AGENTWATCH_RAG_TARGETS="kb:search=kb",

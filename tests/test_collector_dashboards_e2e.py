@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -40,10 +39,6 @@ import pytest
 
 from _collector import COLLECTOR_METRICS, DASHBOARDS, dashboard_queries, grafana_substitute, promql_metric_names, require_tool
 from _service import clean_env, free_port, start_service
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-
-from fake_gemini import start_fake_gemini  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -202,13 +197,12 @@ def _panel_checks() -> tuple[list[tuple[str, str, str]], list[str]]:
     return checks, misuses
 
 
-def test_every_dashboard_panel_has_data_from_the_demo(tmp_path):
+def test_every_dashboard_panel_has_data_from_the_demo(tmp_path, fake_gemini):
     prometheus = require_tool("prometheus")
     checks, misuses = _panel_checks()
     assert not misuses, "\n".join(misuses)
     assert len(checks) >= 20, checks  # the four dashboards' panels, nothing silently skipped
 
-    fake, fake_url = start_fake_gemini(port=0, api_key="test-key")
     service = prom = traffic = None
     try:
         metrics_port = free_port()
@@ -220,8 +214,7 @@ def test_every_dashboard_panel_has_data_from_the_demo(tmp_path):
             OTEL_TRACES_EXPORTER="none",
             OTEL_LOGS_EXPORTER="none",
             OTEL_SERVICE_NAME="agent-service",
-            GEMINI_BASE_URL=fake_url,
-            GEMINI_API_KEY="test-key",
+            **fake_gemini.env(),
             AGENT_DB_PATH=str(db),
             AGENTWATCH_HEALTH_SQLITE_PATH=str(db),
             PYTHONUNBUFFERED="1",
@@ -263,5 +256,3 @@ def test_every_dashboard_panel_has_data_from_the_demo(tmp_path):
         _stop(prom)
         if service is not None:
             service.terminate()
-        fake.shutdown()
-        fake.server_close()

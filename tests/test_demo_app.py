@@ -31,17 +31,6 @@ def _load(name: str, path: Path):
 
 
 @pytest.fixture(scope="module")
-def fake_gemini():
-    fake = _load("agentwatch_demo_fake_gemini", EXAMPLES / "fake_gemini.py")
-    server, url = fake.start_fake_gemini(port=0)
-    try:
-        yield url
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
 def demo_app_module():
     # app.py imports its sibling modules by plain name, as it does when run from its folder.
     before = set(sys.modules)
@@ -78,8 +67,8 @@ def kb(service):
 
 @pytest.fixture()
 def client(fake_gemini, demo_app_module, tmp_path, monkeypatch):
-    monkeypatch.setenv("GEMINI_BASE_URL", fake_gemini)
-    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    monkeypatch.setenv("GEMINI_BASE_URL", fake_gemini.url)
+    monkeypatch.setenv("GEMINI_API_KEY", fake_gemini.key)
     monkeypatch.setenv("AGENT_DB_PATH", str(tmp_path / "kb.sqlite3"))
     with TestClient(demo_app_module.create_app()) as test_client:
         yield test_client
@@ -135,8 +124,14 @@ def test_invalid_chat_body_is_422(client):
     assert client.post("/chat", json={"message": "", "session_id": "s"}).status_code == 422
 
 
-def test_fake_gemini_requires_api_key(fake_gemini):
-    url = f"{fake_gemini}/v1beta/models/gemini-2.5-flash:generateContent"
+@pytest.fixture
+def any_key_url(fake_gemini, monkeypatch) -> str:
+    """The session's fake Gemini, taking any key (these tests of the fake itself send "k"): its URL."""
+    return fake_gemini.require_key(None, monkeypatch)
+
+
+def test_fake_gemini_requires_api_key(any_key_url):
+    url = f"{any_key_url}/v1beta/models/gemini-2.5-flash:generateContent"
     payload = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
     response = httpx.post(url, json=payload)
     assert response.status_code == 401
@@ -154,8 +149,8 @@ def test_fake_gemini_requires_api_key(fake_gemini):
     assert httpx.post(url, json=payload, headers={"x-goog-api-key": "k"}).json() == body
 
 
-def test_fake_gemini_streams_sse(fake_gemini):
-    url = f"{fake_gemini}/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+def test_fake_gemini_streams_sse(any_key_url):
+    url = f"{any_key_url}/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
     payload = {"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]}
     response = httpx.post(url, json=payload, headers={"x-goog-api-key": "k"})
     assert response.status_code == 200

@@ -12,15 +12,10 @@ its verdict) -> the Gemini call; the ``#crash`` request's plan span failing and 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-
-from _service import clean_env, json_attrs, read_json_telemetry, start_service  # noqa: E402
-from fake_gemini import start_fake_gemini  # noqa: E402
+from _service import clean_env, json_attrs, json_points, read_json_telemetry, start_service
 
 pytestmark = pytest.mark.slow
 
@@ -42,38 +37,32 @@ CRASH_ID = "pipeline-crash-42"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, fake_gemini):
     tmp = tmp_path_factory.mktemp("demo_pipeline")
     out = tmp / "telemetry"
-    server, url = start_fake_gemini(port=0, api_key="test-key")
+    env = clean_env(
+        OTEL_TRACES_EXPORTER="otlp_json_file",
+        OTEL_METRICS_EXPORTER="otlp_json_file",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_METRIC_EXPORT_INTERVAL="60000",  # the final flush on SIGTERM writes the totals
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="system_metrics",
+        OTEL_SERVICE_NAME="agent-service",
+        AGENTWATCH_FILE_DIR=str(out),
+        **fake_gemini.env(),
+        **TARGETS,
+    )
+    service = start_service(tmp, env)
     try:
-        env = clean_env(
-            OTEL_TRACES_EXPORTER="otlp_json_file",
-            OTEL_METRICS_EXPORTER="otlp_json_file",
-            OTEL_LOGS_EXPORTER="none",
-            OTEL_METRIC_EXPORT_INTERVAL="60000",  # the final flush on SIGTERM writes the totals
-            OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="system_metrics",
-            OTEL_SERVICE_NAME="agent-service",
-            AGENTWATCH_FILE_DIR=str(out),
-            GEMINI_BASE_URL=url,
-            GEMINI_API_KEY="test-key",
-            **TARGETS,
-        )
-        service = start_service(tmp, env)
-        try:
-            answers = []
-            for i, (message, _) in enumerate(CHATS):
-                status, body = service.request("POST", "/chat", {"message": message, "session_id": f"s-{i}"})
-                assert status == 200, body
-                answers.append(body)
-            crash = _post_with_request_id(service.url, CRASH, CRASH_ID)
-        finally:
-            code = service.terminate()
-        stderr = service.stderr()
-        assert code in (0, -15, 143), stderr
+        answers = []
+        for i, (message, _) in enumerate(CHATS):
+            status, body = service.request("POST", "/chat", {"message": message, "session_id": f"s-{i}"})
+            assert status == 200, body
+            answers.append(body)
+        crash = _post_with_request_id(service.url, CRASH, CRASH_ID)
     finally:
-        server.shutdown()
-        server.server_close()
+        code = service.terminate()
+    stderr = service.stderr()
+    assert code in (0, -15, 143), stderr
     spans, metrics = read_json_telemetry(out)
     return answers, crash, stderr, spans, metrics
 
@@ -179,41 +168,36 @@ def test_unhandled_exception_in_the_plan(run):
     assert _children(trace, plan) == []  # it raised before the first critique
 
 
-def _points(metric):
-    data = metric.get("sum") or metric.get("histogram")
-    return [(json_attrs(p.get("attributes")), p) for p in data["dataPoints"]]
-
-
 def test_agent_metrics(run):
     answers, _, _, _, metrics = run
     intents: dict[str, int] = {}
     for answer in answers:
         intents[answer["intent"]] = intents.get(answer["intent"], 0) + 1
     intents["technical"] = intents.get("technical", 0) + 1  # the #crash message is classified before the crash
-    counted = {a["agentwatch.intent.name"]: int(p["asInt"]) for a, p in _points(metrics["agentwatch.intent.classifications"])}
+    counted = {a["agentwatch.intent.name"]: int(p["asInt"]) for a, p in json_points(metrics["agentwatch.intent.classifications"])}
     assert counted == intents
-    assert all(a["agentwatch.intent.classifier"] == "keyword" for a, _ in _points(metrics["agentwatch.intent.confidence"]))
-    low = {a["agentwatch.intent.name"]: int(p["asInt"]) for a, p in _points(metrics["agentwatch.intent.low_confidence"])}
+    assert all(a["agentwatch.intent.classifier"] == "keyword" for a, _ in json_points(metrics["agentwatch.intent.confidence"]))
+    low = {a["agentwatch.intent.name"]: int(p["asInt"]) for a, p in json_points(metrics["agentwatch.intent.low_confidence"])}
     assert low == {"other": 2}  # the keyword classifier's 0.3 for "no keyword" (shortcuts, template)
     assert sum(answer["confidence"] < 0.5 for answer in answers) == 2  # the default threshold
 
-    (attrs, documents), = _points(metrics["agentwatch.retrieval.documents"])
+    (attrs, documents), = json_points(metrics["agentwatch.retrieval.documents"])
     assert attrs == {"gen_ai.data_source.id": "kb"} and int(documents["count"]) == len(CHATS) + 1
     assert documents["sum"] == 3 * (len(CHATS) + 1)
     assert "agentwatch.retrieval.empty" not in metrics  # the knowledge base always tops up to three
-    (_, top), = _points(metrics["agentwatch.retrieval.top_score"])
+    (_, top), = json_points(metrics["agentwatch.retrieval.top_score"])
     assert int(top["count"]) == 4  # "Goodbye!" matches no article: no score
 
-    iterations = _points(metrics["agentwatch.plan.iterations"])
+    iterations = json_points(metrics["agentwatch.plan.iterations"])
     assert len(iterations) == 1 and iterations[0][0] == {"gen_ai.agent.name": "support"}
     histogram = iterations[0][1]
     assert [int(c) for c in histogram["bucketCounts"][:4]] == [1, 2, 1, 0]  # 1, 2, 2 and 3 iterations
-    verdicts = {a["agentwatch.critique.verdict"]: int(p["asInt"]) for a, p in _points(metrics["agentwatch.critique.verdicts"])}
+    verdicts = {a["agentwatch.critique.verdict"]: int(p["asInt"]) for a, p in json_points(metrics["agentwatch.critique.verdicts"])}
     assert verdicts == {"accepted": 4, "rejected": 4}
-    first = {a["agentwatch.plan.accepted"]: int(p["asInt"]) for a, p in _points(metrics["agentwatch.plan.first_try_acceptance"])}
+    first = {a["agentwatch.plan.accepted"]: int(p["asInt"]) for a, p in json_points(metrics["agentwatch.plan.first_try_acceptance"])}
     assert first == {True: 1, False: 3}
-    durations = {a.get("error.type"): int(p["count"]) for a, p in _points(metrics["agentwatch.plan.duration"])}
+    durations = {a.get("error.type"): int(p["count"]) for a, p in json_points(metrics["agentwatch.plan.duration"])}
     assert durations == {None: 4, "PlanningError": 1}
 
-    calls = sum(int(p["count"]) for _, p in _points(metrics["gen_ai.client.operation.duration"]))
+    calls = sum(int(p["count"]) for _, p in json_points(metrics["gen_ai.client.operation.duration"]))
     assert calls == len(CHATS)

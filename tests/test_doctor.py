@@ -9,15 +9,7 @@ import pytest
 
 from _service import BIN, free_port
 
-from agentwatch.distro import _diagnostics
 from agentwatch.doctor import run
-
-
-@pytest.fixture(autouse=True)
-def _fresh():
-    _diagnostics.reset()
-    yield
-    _diagnostics.reset()
 
 
 def test_grpc_exporter_pointed_at_http_port_and_path():

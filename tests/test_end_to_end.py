@@ -3,18 +3,13 @@ exporting to a real local OTLP receiver (gRPC and HTTP), decoded with openteleme
 
 from __future__ import annotations
 
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-
-from _service import clean_env, free_port, start_service  # noqa: E402
-from fake_gemini import start_fake_gemini  # noqa: E402
-from otlp_receiver import OTLPReceiver  # noqa: E402
+from _service import FAST_EXPORT, clean_env, free_port, start_service
+from otlp_receiver import OTLPReceiver
 
 pytestmark = pytest.mark.slow
 
@@ -25,18 +20,9 @@ MESSAGES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def gemini():
-    server, url = start_fake_gemini(api_key="test-key")
-    yield url
-    server.shutdown()
-
-
 def _fast_export_env(**extra: str) -> dict[str, str]:
     return {
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
-        "OTEL_BLRP_SCHEDULE_DELAY": "200",
-        "OTEL_METRIC_EXPORT_INTERVAL": "500",
+        **FAST_EXPORT,
         "OTEL_SERVICE_NAME": "agent-service",
         "OTEL_RESOURCE_ATTRIBUTES": "service.version=1.2.3",
         "AGENTWATCH_ENVIRONMENT": "test",
@@ -45,9 +31,9 @@ def _fast_export_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
-def test_service_exports_traces_metrics_logs(tmp_path, gemini, protocol):
+def test_service_exports_traces_metrics_logs(tmp_path, fake_gemini, protocol):
     with OTLPReceiver(protocol=protocol) as rx:
-        env = clean_env(**rx.env(), **_fast_export_env(GEMINI_BASE_URL=gemini, GEMINI_API_KEY="test-key"))
+        env = clean_env(**rx.env(), **_fast_export_env(**fake_gemini.env()))
         service = start_service(tmp_path, env)
         try:
             for message in MESSAGES:
@@ -113,7 +99,7 @@ def test_service_exports_traces_metrics_logs(tmp_path, gemini, protocol):
         assert "agentwatch WARNING" not in stderr, stderr
 
 
-def test_prometheus_endpoint_shows_http_duration_histogram(tmp_path, gemini):
+def test_prometheus_endpoint_shows_http_duration_histogram(tmp_path, fake_gemini):
     prom_port = free_port()
     env = clean_env(
         OTEL_TRACES_EXPORTER="none",
@@ -121,8 +107,7 @@ def test_prometheus_endpoint_shows_http_duration_histogram(tmp_path, gemini):
         OTEL_METRICS_EXPORTER="prometheus",
         OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
         OTEL_EXPORTER_PROMETHEUS_PORT=str(prom_port),
-        GEMINI_BASE_URL=gemini,
-        GEMINI_API_KEY="test-key",
+        **fake_gemini.env(),
     )
     service = start_service(tmp_path, env)
     try:
@@ -138,14 +123,13 @@ def test_prometheus_endpoint_shows_http_duration_histogram(tmp_path, gemini):
     assert 'telemetry_distro_name="agentwatch"' in text  # target_info carries the resource
 
 
-def test_file_exporter_output_is_rendered_by_report(tmp_path, gemini):
+def test_file_exporter_output_is_rendered_by_report(tmp_path, fake_gemini):
     out = tmp_path / "telemetry"
     env = clean_env(
         AGENTWATCH_EXPORT="local",
         AGENTWATCH_FILE_DIR=str(out),
         OTEL_EXPORTER_PROMETHEUS_PORT=str(free_port()),
-        GEMINI_BASE_URL=gemini,
-        GEMINI_API_KEY="test-key",
+        **fake_gemini.env(),
         **_fast_export_env(),
     )
     service = start_service(tmp_path, env)
@@ -168,12 +152,11 @@ def test_file_exporter_output_is_rendered_by_report(tmp_path, gemini):
     assert "p99" in report.lower()
 
 
-def test_collector_down_requests_succeed_with_one_warning_and_fast_exit(tmp_path, gemini):
+def test_collector_down_requests_succeed_with_one_warning_and_fast_exit(tmp_path, fake_gemini):
     closed = free_port()  # nothing listens here
     env = clean_env(
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed}",
-        GEMINI_BASE_URL=gemini,
-        GEMINI_API_KEY="test-key",
+        **fake_gemini.env(),
         **_fast_export_env(),
     )
     service = start_service(tmp_path, env)
@@ -204,11 +187,11 @@ WORKER_COMMANDS = {
 
 
 @pytest.mark.parametrize("mode", list(WORKER_COMMANDS))
-def test_each_worker_exports_its_own_telemetry(tmp_path, gemini, mode):
+def test_each_worker_exports_its_own_telemetry(tmp_path, fake_gemini, mode):
     command, expected = WORKER_COMMANDS[mode]
     command = [arg.replace("{reload_dir}", str(tmp_path)) for arg in command]
     with OTLPReceiver(protocol="http") as rx:
-        env = clean_env(**rx.env(), **_fast_export_env(GEMINI_BASE_URL=gemini, GEMINI_API_KEY="test-key"))
+        env = clean_env(**rx.env(), **_fast_export_env(**fake_gemini.env()))
         service = start_service(tmp_path, env, command=command)
         try:
             pids: set = set()

@@ -23,7 +23,6 @@ def test_a_metric_exporter_shutdown_retry_never_raises_into_the_sdk():
     """The retry without ``timeout_millis`` (after a TypeError) ran outside the guard and raised."""
     from agentwatch.distro import exporters
 
-    _diagnostics.reset()
     inner = _NoTimeoutShutdown()
     exporters.GuardedMetricExporter("flaky", inner, None).shutdown(timeout_millis=10)
     assert inner.calls == 1

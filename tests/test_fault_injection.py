@@ -31,8 +31,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
-from _service import APP_DIR, clean_env, start_service  # noqa: E402
-from fake_gemini import start_fake_gemini  # noqa: E402
+from _fake_gemini import FakeGemini  # noqa: E402
+from _service import APP_DIR, FAST_EXPORT, agentwatch_lines, clean_env, start_service  # noqa: E402
 from otlp_receiver import OTLPReceiver  # noqa: E402
 from run_demo import AGENT_TARGETS  # noqa: E402
 
@@ -58,13 +58,6 @@ WEB_SEQUENCE = [
     ("GET", "/health", None),
 ]
 IGNORED_HEADERS = {"date", "x-request-id", "x-session-id"}
-
-
-@pytest.fixture(scope="module")
-def gemini():
-    server, url = start_fake_gemini(api_key="test-key")
-    yield url
-    server.shutdown()
 
 
 def _drive(port: int, sequence: list[tuple], strict: bool) -> list[tuple]:
@@ -96,12 +89,12 @@ def _without_request_id(payload: bytes) -> bytes:
 
 
 def _run(
-    tmp_path: Path, gemini: str, faults: str | None, rx: OTLPReceiver | None = None
+    tmp_path: Path, gemini: FakeGemini, faults: str | None, rx: OTLPReceiver | None = None
 ) -> tuple[list[tuple], list[tuple], str]:
     """Start the service (uninstrumented when ``faults`` is None), drive the sequence twice, stop it."""
     web = faults is None or "web" in faults
     sequence = WEB_SEQUENCE if web else SEQUENCE
-    app_env = {"GEMINI_BASE_URL": gemini, "GEMINI_API_KEY": "test-key", "PYTHONUNBUFFERED": "1"}
+    app_env = {**gemini.env(), "PYTHONUNBUFFERED": "1"}
     run_dir = tmp_path / (faults or "plain").replace(",", "-")
     run_dir.mkdir()
     if faults is None:
@@ -121,9 +114,7 @@ def _run(
             AGENTWATCH_TEST_FAULTS=faults,
             **rx.env(),
             OTEL_SERVICE_NAME="agent-service",
-            OTEL_BSP_SCHEDULE_DELAY="100",
-            OTEL_BLRP_SCHEDULE_DELAY="100",
-            OTEL_METRIC_EXPORT_INTERVAL="300",
+            **FAST_EXPORT,
             OTEL_EXPORTER_OTLP_TIMEOUT="1",
             OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="SPAN_ONLY",
             AGENTWATCH_SHUTDOWN_TIMEOUT="2",
@@ -140,15 +131,11 @@ def _run(
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory, gemini):
-    first, second, stderr = _run(tmp_path_factory.mktemp("baseline"), gemini, None)
+def baseline(tmp_path_factory, fake_gemini):
+    first, second, stderr = _run(tmp_path_factory.mktemp("baseline"), fake_gemini, None)
     assert first == second, "the demo must answer the fixed sequence deterministically"
     assert first[len(SEQUENCE)][2] == 500 and first[-1][2] == 404  # the crash, and no /health without us
     return first, stderr.count("Traceback")  # the crash's, logged by uvicorn on each pass
-
-
-def _warnings(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("agentwatch ")]
 
 
 def _comparable(responses: list[tuple], strict: bool) -> list[tuple]:
@@ -171,18 +158,18 @@ WEB_STEPS = ("request baggage", "span attributes", "startup checks", "health end
 @pytest.mark.faults
 @pytest.mark.slow
 @pytest.mark.parametrize("faults", [*KINDS, "wrappers,extractors,scrubber,exporters,web"])
-def test_agentwatch_faults_never_change_the_apps_responses(tmp_path, gemini, baseline, faults):
+def test_agentwatch_faults_never_change_the_apps_responses(tmp_path, fake_gemini, baseline, faults):
     plain, plain_tracebacks = baseline
     web = "web" in faults
     expected = _comparable(plain if web else plain[: len(SEQUENCE)], web)
     with OTLPReceiver(protocol="http") as rx:
-        first, second, stderr = _run(tmp_path, gemini, faults, rx)
+        first, second, stderr = _run(tmp_path, fake_gemini, faults, rx)
     assert first == expected, faults
     assert second == expected, faults
     # No traceback of ours: only the app's own crash is logged (web runs), as without agentwatch.
     assert "raise InjectedFault" not in stderr, stderr
     assert stderr.count("Traceback") == (plain_tracebacks if web else 0), stderr
-    lines = _warnings(stderr)
+    lines = agentwatch_lines(stderr)
     fault_lines = [l for l in lines if "injected" in l]
     # The receiver is healthy: no fault of ours but a crashing exporter counts as undelivered.
     assert "exporters" in faults or not [l for l in lines if "cannot export" in l or "not been delivered" in l], stderr
@@ -290,8 +277,6 @@ def web_layer(monkeypatch):
         yield plain, outgoing
     finally:
         AgentwatchWebInstrumentor().uninstrument()
-        agentwatch.web.reset()
-        _diagnostics.reset()
 
 
 @pytest.mark.faults

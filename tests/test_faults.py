@@ -13,19 +13,15 @@ deadlock after fork, ids unique per worker) are covered by
 from __future__ import annotations
 
 import re
-import sys
 import threading
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-
-from _service import Service, clean_env, free_port, start_service  # noqa: E402
-from fake_gemini import start_fake_gemini  # noqa: E402
-from otlp_receiver import OTLPReceiver  # noqa: E402
+from _fake_gemini import FakeGemini
+from _service import FAST_EXPORT, Service, agentwatch_lines, clean_env, free_port, start_service
+from otlp_receiver import OTLPReceiver
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -33,23 +29,13 @@ CHAT = {"message": "I was charged twice on my invoice, can I get a refund?", "se
 DOC_ROUTE = "GET /documents/{doc_id}"
 
 
-@pytest.fixture(scope="module")
-def gemini():
-    server, url = start_fake_gemini(api_key="test-key")
-    yield url
-    server.shutdown()
-
-
-def _env(rx: OTLPReceiver, gemini: str, **extra: str) -> dict[str, str]:
+def _env(rx: OTLPReceiver, gemini: FakeGemini, **extra: str) -> dict[str, str]:
     values = {
         **rx.env(),
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-        "OTEL_BLRP_SCHEDULE_DELAY": "100",
-        "OTEL_METRIC_EXPORT_INTERVAL": "500",
+        **FAST_EXPORT,
         "OTEL_EXPORTER_OTLP_TIMEOUT": "2",
         "OTEL_SERVICE_NAME": "agent-service",
-        "GEMINI_BASE_URL": gemini,
-        "GEMINI_API_KEY": "test-key",
+        **gemini.env(),
     }
     return clean_env(**{**values, **extra})
 
@@ -84,19 +70,15 @@ class Load:
         return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def _warnings(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("agentwatch ")]
-
-
 def _server_spans(rx: OTLPReceiver) -> list[dict]:
     return [s for s in rx.spans() if s["kind"] == "SERVER"]
 
 
-def test_receiver_down_from_the_start_then_up(tmp_path, gemini):
+def test_receiver_down_from_the_start_then_up(tmp_path, fake_gemini):
     """Nothing listens at start: every request succeeds quickly, memory stays flat, one warning; once the
     receiver comes up telemetry flows and the drop count is printed in the recovery line."""
     rx = OTLPReceiver(protocol="http", port=free_port())  # not started: the port refuses
-    service = start_service(tmp_path, _env(rx, gemini))
+    service = start_service(tmp_path, _env(rx, fake_gemini))
     try:
         load = Load(service)
         load.run(seconds=4)  # > the 2 s export timeout: some batches fail and are dropped
@@ -113,7 +95,7 @@ def test_receiver_down_from_the_start_then_up(tmp_path, gemini):
     assert load.p99() < 1.0, sorted(load.latencies)[-5:]
     growth_mb = (max(load.rss) - load.rss[0]) / 2**20
     assert growth_mb < 50, growth_mb
-    lines = _warnings(stderr)
+    lines = agentwatch_lines(stderr)
     assert len([l for l in lines if "cannot export" in l]) == 1, stderr
     recovered = [l for l in lines if "answers again" in l]
     assert len(recovered) == 1, stderr
@@ -131,13 +113,13 @@ QUEUE = 64
 BATCH = 16
 
 
-def test_outage_mid_run_retries_up_to_the_queue_bound_and_counts_the_rest(tmp_path, gemini):
+def test_outage_mid_run_retries_up_to_the_queue_bound_and_counts_the_rest(tmp_path, fake_gemini):
     """The receiver goes down for ~2.5 s: the batch being exported is retried (export timeout 10 s), spans
     queued meanwhile (up to OTEL_BSP_MAX_QUEUE_SIZE) arrive after recovery, the overflow is counted."""
     with OTLPReceiver(protocol="http") as rx:
         env = _env(
             rx,
-            gemini,
+            fake_gemini,
             OTEL_EXPORTER_OTLP_TIMEOUT="10",
             OTEL_BSP_MAX_QUEUE_SIZE=str(QUEUE),
             OTEL_BSP_MAX_EXPORT_BATCH_SIZE=str(BATCH),
@@ -169,7 +151,7 @@ def test_outage_mid_run_retries_up_to_the_queue_bound_and_counts_the_rest(tmp_pa
     # The outage produced far more than QUEUE spans: what arrived is the queue plus the batch being retried.
     # (+8: spans of the one request in flight when the receiver came back end, and are sent, later.)
     assert QUEUE <= len(during) <= QUEUE + BATCH + 8, len(during)
-    lines = _warnings(stderr)
+    lines = agentwatch_lines(stderr)
     assert len([l for l in lines if "span export queue is full" in l]) == 1, stderr
     totals = [l for l in lines if "dropped because the export queue was full" in l]
     assert len(totals) == 1, stderr
@@ -184,13 +166,13 @@ def test_outage_mid_run_retries_up_to_the_queue_bound_and_counts_the_rest(tmp_pa
 
 
 @pytest.mark.parametrize("mode", ["blackhole", "unavailable", "throttled"])
-def test_blackholed_503_or_429_receiver_never_slows_requests_and_shutdown_is_bounded(tmp_path, gemini, mode):
+def test_blackholed_503_or_429_receiver_never_slows_requests_and_shutdown_is_bounded(tmp_path, fake_gemini, mode):
     """Exports hang (blackhole), get 503 with back-off, or get 429 with ``Retry-After: 1`` (throttled): requests
     never wait on them, what could not be delivered is counted, and SIGTERM exits within
     AGENTWATCH_SHUTDOWN_TIMEOUT plus the server's own shutdown."""
     with OTLPReceiver(protocol="http") as rx:
         rx.set_mode(mode, retry_after=1.0)
-        env = _env(rx, gemini, OTEL_EXPORTER_OTLP_TIMEOUT="3", AGENTWATCH_SHUTDOWN_TIMEOUT="1")
+        env = _env(rx, fake_gemini, OTEL_EXPORTER_OTLP_TIMEOUT="3", AGENTWATCH_SHUTDOWN_TIMEOUT="1")
         service = start_service(tmp_path, env)
         try:
             load = Load(service)
@@ -210,7 +192,7 @@ def test_blackholed_503_or_429_receiver_never_slows_requests_and_shutdown_is_bou
     assert max(load.latencies) < 2.0, sorted(load.latencies)[-5:]
     assert load.p99() < 1.0, sorted(load.latencies)[-5:]
     assert service.exit_seconds is not None and service.exit_seconds < 1 + 2.0, service.exit_seconds
-    lines = _warnings(stderr)
+    lines = agentwatch_lines(stderr)
     cannot = [l for l in lines if "cannot export" in l]
     assert len(cannot) == 1, stderr
     # The one line says what the receiver did, not just that exporting failed.
@@ -243,38 +225,35 @@ def test_blackholed_503_or_429_receiver_never_slows_requests_and_shutdown_is_bou
     _REPORT[f"receiver {mode}"] = figures
 
 
-def test_sigterm_during_load_finishes_in_flight_requests_and_flushes_the_last_batch(tmp_path):
+def test_sigterm_during_load_finishes_in_flight_requests_and_flushes_the_last_batch(tmp_path, fake_gemini, monkeypatch):
     """SIGTERM while requests are in flight (Gemini answers in 300 ms): they complete with 200, and the
     server span of every answered request reaches the receiver although the batch delay is 10 s."""
-    server, slow_gemini = start_fake_gemini(api_key="test-key", latency_ms=300)
-    try:
-        with OTLPReceiver(protocol="http") as rx:
-            env = _env(rx, slow_gemini, OTEL_BSP_SCHEDULE_DELAY="10000", OTEL_BLRP_SCHEDULE_DELAY="10000")
-            service = start_service(tmp_path, env)
-            answered: list[int] = []
-            failed: list[str] = []
-            lock = threading.Lock()
+    monkeypatch.setattr(fake_gemini.server, "latency_s", 0.3)
+    with OTLPReceiver(protocol="http") as rx:
+        env = _env(rx, fake_gemini, OTEL_BSP_SCHEDULE_DELAY="10000", OTEL_BLRP_SCHEDULE_DELAY="10000")
+        service = start_service(tmp_path, env)
+        answered: list[int] = []
+        failed: list[str] = []
+        lock = threading.Lock()
 
-            def client() -> None:
-                for _ in range(20):  # bounded
-                    try:
-                        status, _ = service.request("POST", "/chat", CHAT, timeout=10)
-                    except OSError as error:  # refused once the server stopped accepting
-                        with lock:
-                            failed.append(repr(error))
-                        return
+        def client() -> None:
+            for _ in range(20):  # bounded
+                try:
+                    status, _ = service.request("POST", "/chat", CHAT, timeout=10)
+                except OSError as error:  # refused once the server stopped accepting
                     with lock:
-                        answered.append(status)
+                        failed.append(repr(error))
+                    return
+                with lock:
+                    answered.append(status)
 
-            threads = [threading.Thread(target=client) for _ in range(4)]
-            for thread in threads:
-                thread.start()
-            time.sleep(1.0)  # several requests in flight, each waiting on the slow Gemini
-            code = service.terminate()
-            for thread in threads:
-                thread.join(15)
-    finally:
-        server.shutdown()
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)  # several requests in flight, each waiting on the slow Gemini
+        code = service.terminate()
+        for thread in threads:
+            thread.join(15)
     stderr = service.stderr()
     assert code in (0, -15, 143), stderr
     assert answered and set(answered) == {200}, (answered, failed)

@@ -90,13 +90,6 @@ def attrs(pb_attributes) -> dict[str, Any]:
     return result
 
 
-@pytest.fixture(autouse=True)
-def _fresh_diagnostics():
-    _diagnostics.reset()
-    yield
-    _diagnostics.reset()
-
-
 def test_spans_round_trip_through_otlp_proto(tmp_path: Path) -> None:
     exporter = OTLPJsonFileSpanExporter(directory=str(tmp_path))
     provider = TracerProvider(resource=RESOURCE)

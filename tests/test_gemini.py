@@ -11,7 +11,6 @@ import asyncio
 import gc
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from agentwatch.distro import _diagnostics
@@ -35,8 +27,8 @@ from agentwatch.distro.rollup import GenAIRollupSpanProcessor
 from agentwatch.instrumentors import _genai_common, gemini
 from agentwatch.instrumentors.gemini import GeminiInstrumentor
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from fake_gemini import start_fake_gemini  # noqa: E402
+from _fake_gemini import start_fake_gemini  # a fake of their own for two tests
+from _telemetry import Telemetry
 
 KEY = "AIzaSy-test-SECRET-key-0123456789"
 MODEL = "gemini-2.5-flash"
@@ -45,32 +37,20 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 FLASH = _genai_common.Price(0.30, 2.50, 0.03)
 
 
-@pytest.fixture(scope="module")
-def fake():
-    server, url = start_fake_gemini(port=0)
-    yield url
-    server.shutdown()
-    server.server_close()
+@pytest.fixture
+def fake(fake_gemini, monkeypatch) -> str:
+    """The session's fake Gemini, taking any key (the tests send their own, KEY)."""
+    return fake_gemini.require_key(None, monkeypatch)
 
 
-class Telemetry:
-    def __init__(self):
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(GenAIRollupSpanProcessor())
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-        self.logs = InMemoryLogRecordExporter()
-        self.logger_provider = LoggerProvider()
-        self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.logs))
-        self.metrics_data = None
+class GeminiTelemetry(Telemetry):
+    """The shared in-memory telemetry, with the distro's GenAI roll-up processor ahead of the exporter."""
 
-    def finished(self):
-        return list(self.spans.get_finished_spans())
+    def __init__(self) -> None:
+        super().__init__(GenAIRollupSpanProcessor())
 
     def gemini_spans(self):
-        return [s for s in self.finished() if s.instrumentation_scope.name == "agentwatch.instrumentors.gemini"]
+        return self.spans("agentwatch.instrumentors.gemini")
 
     def calls(self):
         return [
@@ -85,24 +65,15 @@ class Telemetry:
     def tools(self):
         return [s for s in self.gemini_spans() if s.attributes["gen_ai.operation.name"] == "execute_tool"]
 
-    def metrics(self) -> dict:
-        self.metrics_data = self.reader.get_metrics_data()
-        out = {}
-        if self.metrics_data is None:
-            return out
-        for rm in self.metrics_data.resource_metrics:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    out[metric.name] = metric
-        return out
-
 
 @pytest.fixture
 def tel(monkeypatch):
     for var in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL",
                 "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "AGENTWATCH_GENAI_PRICES"):
         monkeypatch.delenv(var, raising=False)
-    return Telemetry()
+    telemetry = GeminiTelemetry()
+    yield telemetry
+    telemetry.shutdown()
 
 
 @pytest.fixture
@@ -183,9 +154,9 @@ def test_sync_generate_content(instrument, client, fake):
         _cost(FLASH, usage.prompt_token_count, usage.candidates_token_count + 32)
     )
     # the httpx2 CLIENT span of the request is a child of the Gemini span
-    (http,) = [s for s in tel.finished() if s.name == "POST"]
+    (http,) = [s for s in tel.spans() if s.name == "POST"]
     assert http.parent.span_id == span.context.span_id
-    parent = next(s for s in tel.finished() if s.name == "parent")
+    parent = next(s for s in tel.spans() if s.name == "parent")
     assert span.parent.span_id == parent.context.span_id
 
 
@@ -217,10 +188,10 @@ def test_async_generate_content(instrument, client):
 
     first, second = asyncio.run(run())
     spans = tel.gemini_spans()
-    parent = next(s for s in tel.finished() if s.name == "parent")
+    parent = next(s for s in tel.spans() if s.name == "parent")
     assert len(spans) == 2 and all(s.parent.span_id == parent.context.span_id for s in spans)
     assert {s.attributes["gen_ai.response.id"] for s in spans} == {first.response_id, second.response_id}
-    for http in [s for s in tel.finished() if s.name == "POST"]:
+    for http in [s for s in tel.spans() if s.name == "POST"]:
         assert http.parent.span_id in {s.context.span_id for s in spans}
 
 
@@ -326,7 +297,7 @@ def test_embed_content(instrument, client):
     assert span.name == "embeddings gemini-embedding-001"
     assert span.attributes["gen_ai.operation.name"] == "embeddings"
     assert span.attributes["gen_ai.embeddings.dimension.count"] == len(response.embeddings[0].values)
-    (http,) = [s for s in tel.finished() if s.name == "POST"]
+    (http,) = [s for s in tel.spans() if s.name == "POST"]
     url = http.attributes.get("url.full") or http.attributes.get("http.url")  # whichever HTTP conventions are on
     assert url.endswith(":batchEmbedContents") and http.parent.span_id == span.context.span_id
 
@@ -348,7 +319,7 @@ def test_chat_one_span_per_message(instrument, client):
     list(chat.send_message_stream("and again"))
     spans = tel.gemini_spans()
     assert [s.name for s in spans] == [f"generate_content {MODEL}"] * 2
-    assert len([s for s in tel.finished() if s.name == "POST"]) == 2
+    assert len([s for s in tel.spans() if s.name == "POST"]) == 2
 
 
 def test_vertex_client_provider(instrument, fake):
@@ -374,7 +345,7 @@ def test_automatic_function_calling_round_trips(instrument, client):
     assert hops[0].attributes["agentwatch.gen_ai.response.tool_calls"] == ("weather",)
     assert call.attributes["agentwatch.gen_ai.request.tools"] == ("weather",)
     # each round trip's HTTP span sits under its own round-trip span
-    https = [s for s in tel.finished() if s.name == "POST"]
+    https = [s for s in tel.spans() if s.name == "POST"]
     assert sorted(h.parent.span_id for h in https) == sorted(h.context.span_id for h in hops)
     # the call carries what was billed: the sum over both requests (anchors report only the last)
     for key in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"):
@@ -605,7 +576,6 @@ def test_price_table_lookup_override_and_unknown(tmp_path, monkeypatch):
 
 
 def test_unknown_model_no_cost_one_debug_line(instrument, client):
-    _diagnostics.reset()
     tel = instrument()
     client.models.generate_content(model="gemini-unknown-9", contents="hi")
     client.models.generate_content(model="gemini-unknown-9", contents="hi again")
@@ -625,7 +595,7 @@ def test_request_rollup_on_server_span(instrument, client):
         client.models.count_tokens(model=MODEL, contents="x")
     with tracer.start_as_current_span("GET /other", kind=SpanKind.SERVER):
         pass
-    server = next(s for s in tel.finished() if s.name == "POST /chat")
+    server = next(s for s in tel.spans() if s.name == "POST /chat")
     calls = [s for s in tel.calls() if s.attributes["gen_ai.operation.name"] == "generate_content"]
     assert len(calls) == 2  # + 2 round-trip children, not counted twice
     a = server.attributes
@@ -635,7 +605,7 @@ def test_request_rollup_on_server_span(instrument, client):
     assert a["agentwatch.request.gen_ai.cost"] == pytest.approx(
         sum(c.attributes["agentwatch.gen_ai.usage.cost"] for c in calls)
     )
-    other = next(s for s in tel.finished() if s.name == "GET /other")
+    other = next(s for s in tel.spans() if s.name == "GET /other")
     assert not any(k.startswith("agentwatch.request.gen_ai") for k in other.attributes)
 
 
@@ -649,7 +619,7 @@ def test_content_off_by_default(instrument, client):
     (span,) = tel.gemini_spans()
     assert not [k for k in span.attributes if k.startswith(("gen_ai.input", "gen_ai.output", "gen_ai.system_inst"))]
     assert "bob@example.com" not in span.to_json()
-    assert tel.logs.get_finished_logs() == ()
+    assert tel.logs() == []
 
 
 def test_content_span_only(instrument, client, monkeypatch):
@@ -668,7 +638,7 @@ def test_content_span_only(instrument, client, monkeypatch):
     outputs = json.loads(call.attributes["gen_ai.output.messages"])
     assert outputs[0]["role"] == "assistant" and outputs[0]["finish_reason"] == "stop"
     assert outputs[0]["parts"][0]["content"].startswith("The weather tool says: {\"result\": \"sunny")
-    assert tel.logs.get_finished_logs() == ()
+    assert tel.logs() == []
 
 
 def test_content_event_only(instrument, client, monkeypatch):
@@ -677,7 +647,7 @@ def test_content_event_only(instrument, client, monkeypatch):
     client.models.generate_content(model=MODEL, contents="Say hi")
     (span,) = tel.gemini_spans()
     assert "gen_ai.input.messages" not in span.attributes and "gen_ai.output.messages" not in span.attributes
-    (log,) = tel.logs.get_finished_logs()
+    (log,) = tel.logs()
     record = log.log_record
     assert record.event_name == "gen_ai.client.inference.operation.details"
     assert record.span_id == span.context.span_id
@@ -687,7 +657,6 @@ def test_content_event_only(instrument, client, monkeypatch):
 
 
 def test_instrumentation_choice_values():
-    _diagnostics.reset()
     choice = _genai_common.instrumentation_choice
     assert choice({}) == "agentwatch" and choice({"AGENTWATCH_GENAI_INSTRUMENTATION": " Official "}) == "official"
     assert choice({"AGENTWATCH_GENAI_INSTRUMENTATION": "both"}) == "agentwatch"
@@ -701,7 +670,6 @@ def test_instrumentation_choice_values():
 
 
 def test_content_true_means_span_only_with_a_note(monkeypatch):
-    _diagnostics.reset()
     settings = _genai_common.capture_settings({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"})
     assert settings.mode == "SPAN_ONLY"
     assert any("SPAN_ONLY" in m for m in _diagnostics.messages())
@@ -739,11 +707,11 @@ def test_api_key_in_no_exported_byte(instrument, fake, monkeypatch, how, capfd):
     with pytest.raises(errors.ClientError):
         wrong.models.generate_content(model=MODEL, contents="hi")
     other.shutdown()
-    spans = tel.finished()
+    spans = tel.spans()
     assert len(spans) >= 12
     exported = encode_spans(spans).SerializeToString()
-    exported += encode_metrics(tel.reader.get_metrics_data()).SerializeToString()
-    exported += encode_logs(tel.logs.get_finished_logs()).SerializeToString()
+    exported += encode_metrics(tel.metrics_data()).SerializeToString()
+    exported += encode_logs(tel.logs()).SerializeToString()
     assert b"gen_ai" in exported and b"batchEmbedContents" in exported  # the HTTP spans' URLs are in there
     assert KEY.encode() not in exported
     assert b"x-goog-api-key" not in exported.lower()
@@ -865,13 +833,13 @@ def test_emitted_gemini_telemetry_matches_the_catalogue(instrument, client, monk
             span.name, set(span.attributes) - set(entry.attributes) - set(entry.content_attributes)
         )
     assert seen == {"gemini", "gemini round trip", "gemini tool"}
-    server = next(s for s in tel.finished() if s.name == "POST /chat")
+    server = next(s for s in tel.spans() if s.name == "POST /chat")
     rollup = {k for k in server.attributes if k.startswith("agentwatch.request.")}
     assert rollup == set(spans["request roll-up"].attributes)
 
     metrics = {
         metric.name: metric
-        for rm in tel.reader.get_metrics_data().resource_metrics
+        for rm in tel.metrics_data().resource_metrics
         for sm in rm.scope_metrics if sm.scope.name == "agentwatch.instrumentors.gemini"
         for metric in sm.metrics
     }

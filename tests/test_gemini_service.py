@@ -4,49 +4,38 @@ the API key is in no byte the real OTLP exporter sent to a local receiver."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-
-from _service import clean_env, start_service  # noqa: E402
-from fake_gemini import start_fake_gemini  # noqa: E402
-from otlp_receiver import OTLPReceiver  # noqa: E402
+from _service import FAST_EXPORT, clean_env, start_service
+from otlp_receiver import OTLPReceiver
 
 pytestmark = pytest.mark.slow
 
 KEY = "AIzaSy-service-SECRET-0123456789"
 
 
-def test_demo_service_gemini_spans_rollup_and_no_key(tmp_path):
-    server, url = start_fake_gemini(api_key=KEY)
-    try:
-        with OTLPReceiver(protocol="http") as rx:
-            env = clean_env(
-                **rx.env(),
-                OTEL_BSP_SCHEDULE_DELAY="100",
-                OTEL_BLRP_SCHEDULE_DELAY="100",
-                OTEL_METRIC_EXPORT_INTERVAL="300",
-                GEMINI_BASE_URL=url,
-                GEMINI_API_KEY=KEY,
-            )
-            service = start_service(tmp_path, env)
-            try:
-                for message in ("How do I reset my password?", "I was charged twice"):
-                    status, body = service.request("POST", "/chat", {"message": message, "session_id": "s"})
-                    assert status == 200, body
-                status, body = service.request("POST", "/chat", {"message": "broken #fail-429", "session_id": "s"})
-                assert status == 502 and body["error"]["upstream_status"] == 429
-            finally:
-                service.terminate()
-            stderr = service.stderr()
-            spans = rx.spans()
-            metrics = rx.metrics()
-            raw = b"".join(r.SerializeToString() for signal in ("traces", "metrics", "logs") for r in rx.raw(signal))
-    finally:
-        server.shutdown()
+def test_demo_service_gemini_spans_rollup_and_no_key(tmp_path, fake_gemini, monkeypatch):
+    url = fake_gemini.require_key(KEY, monkeypatch)  # shaped like a real key, so a leak would be recognisable
+    with OTLPReceiver(protocol="http") as rx:
+        env = clean_env(
+            **rx.env(),
+            **FAST_EXPORT,
+            GEMINI_BASE_URL=url,
+            GEMINI_API_KEY=KEY,
+        )
+        service = start_service(tmp_path, env)
+        try:
+            for message in ("How do I reset my password?", "I was charged twice"):
+                status, body = service.request("POST", "/chat", {"message": message, "session_id": "s"})
+                assert status == 200, body
+            status, body = service.request("POST", "/chat", {"message": "broken #fail-429", "session_id": "s"})
+            assert status == 502 and body["error"]["upstream_status"] == 429
+        finally:
+            service.terminate()
+        stderr = service.stderr()
+        spans = rx.spans()
+        metrics = rx.metrics()
+        raw = b"".join(r.SerializeToString() for signal in ("traces", "metrics", "logs") for r in rx.raw(signal))
 
     assert "Traceback" not in stderr, stderr
     by_id = {s["span_id"]: s for s in spans}

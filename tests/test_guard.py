@@ -12,11 +12,6 @@ def _boom(*_args: object, **_kwargs: object) -> int:
     raise ValueError("boom")
 
 
-@pytest.fixture(autouse=True)
-def _fresh() -> None:
-    _diagnostics.reset()
-
-
 def test_strict_is_on_under_the_suite() -> None:
     assert strict()
 

@@ -25,11 +25,6 @@ from opentelemetry.instrumentation.httpx import (
     HTTPX2ClientInstrumentor,
     HTTPXClientInstrumentor,
 )
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-    InMemorySpanExporter,
-)
 from opentelemetry.trace import SpanKind, StatusCode
 
 API_KEY = "test-key"
@@ -80,16 +75,13 @@ def gemini_server():
 
 
 @pytest.fixture
-def exporter():
-    return InMemorySpanExporter()
+def exporter(telemetry):
+    return telemetry.span_exporter
 
 
 @pytest.fixture
-def provider(exporter):
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    yield tp
-    tp.shutdown()
+def provider(telemetry):
+    return telemetry.tracer_provider
 
 
 @pytest.fixture

@@ -18,13 +18,6 @@ from agentwatch.distro import _diagnostics, logs, scrub
 from agentwatch.distro.logs import JSONFormatter, PrettyFormatter
 
 
-@pytest.fixture(autouse=True)
-def _fresh():
-    _diagnostics.reset()
-    yield
-    _diagnostics.reset()
-
-
 class Unprintable:
     def __str__(self) -> str:
         raise RuntimeError("no text for you")

@@ -135,7 +135,6 @@ def test_hung_or_dead_peer_never_fails_the_scrape():
 
 
 def test_bind_error_other_than_in_use_warns_and_collects():
-    _diagnostics.reset()
     reader = create_prometheus_reader("203.0.113.7", free_port())  # TEST-NET-3: not ours to bind
     provider = MeterProvider(metric_readers=[reader])
     try:
@@ -148,7 +147,6 @@ def test_bind_error_other_than_in_use_warns_and_collects():
 
 
 def test_port_held_by_another_program_is_reported():
-    _diagnostics.reset()
     with socket.socket() as foreign:
         foreign.bind(("127.0.0.1", 0))
         foreign.listen()

@@ -27,7 +27,6 @@ class _Stuck(SpanExporter):
 
 
 def test_queue_full_drops_are_counted_and_warned_once(caplog):
-    _diagnostics.reset()
     exporters.queue_drops.counts.clear()
     exporters.quiet_upstream_retry_logs()
     exporters.quiet_upstream_retry_logs()  # idempotent

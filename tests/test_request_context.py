@@ -22,11 +22,9 @@ from hypothesis import strategies as st
 from opentelemetry import baggage
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import agentwatch.web
-from agentwatch.distro import _diagnostics, context
+from agentwatch.distro import context
 from agentwatch.distro.logs import JSONFormatter, PrettyFormatter
 from agentwatch.instrumentors.web import AgentwatchWebInstrumentor
 from agentwatch.web import request_id as rid
@@ -85,13 +83,8 @@ class Records(logging.Handler):
 
 
 @pytest.fixture
-def web(monkeypatch):
+def web(monkeypatch, telemetry):
     monkeypatch.setenv("AGENTWATCH_HEALTH_GEMINI", "off")
-    agentwatch.web.reset()
-    _diagnostics.reset()
-    spans = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
     AgentwatchWebInstrumentor().instrument()
     records = Records()
     logger = logging.getLogger("rid.app")
@@ -128,18 +121,17 @@ def web(monkeypatch):
             client.get("http://downstream/sync", headers={"X-Request-ID": "caller-set"})
         return {"request_id": agentwatch.web.current_request_id(), "session_id": context.current_session_id()}
 
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.tracer_provider)
     try:
-        yield app, spans, records, outgoing
+        yield app, telemetry, records, outgoing
     finally:
         logger.removeHandler(records)
         FastAPIInstrumentor.uninstrument_app(app)
         AgentwatchWebInstrumentor().uninstrument()
-        agentwatch.web.reset()
 
 
 def test_ids_on_response_span_baggage_logs_and_outgoing_calls(web):
-    app, spans, records, outgoing = web
+    app, telemetry, records, outgoing = web
     with TestClient(app) as client:
         response = client.get("/async", headers={"X-Request-ID": "req-1.a:b", "X-Session-ID": "chat-42"})
         assert response.status_code == 200
@@ -155,7 +147,7 @@ def test_ids_on_response_span_baggage_logs_and_outgoing_calls(web):
         assert "x-session-id" not in response.headers
     assert context.current_request_id() is None  # nothing leaks into the caller
 
-    server = {s.attributes.get("http.route"): s for s in spans.get_finished_spans() if s.kind.name == "SERVER"}
+    server = {s.attributes.get("http.route"): s for s in telemetry.spans() if s.kind.name == "SERVER"}
     assert server["/async"].attributes["agentwatch.request.id"] == "req-1.a:b"
     assert server["/async"].attributes["agentwatch.session.id"] == "chat-42"
     assert server["/sync"].attributes["agentwatch.request.id"] == generated

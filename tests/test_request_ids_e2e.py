@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from _service import BIN, clean_env, start_service
+from _service import BIN, FAST_EXPORT, clean_env, start_service
 from otlp_receiver import OTLPReceiver
 
 pytestmark = pytest.mark.slow
@@ -133,8 +133,7 @@ def test_request_ids_everywhere_json_logs_and_otel(tmp_path):
             **rx.env(),
             DOWNSTREAM_URL=downstream.url,
             AGENTWATCH_LOG_FORMAT="json",
-            OTEL_BSP_SCHEDULE_DELAY="100",
-            OTEL_BLRP_SCHEDULE_DELAY="100",
+            **FAST_EXPORT,
             OTEL_METRICS_EXPORTER="none",
             OTEL_SERVICE_NAME="rid-test",
             AGENTWATCH_HEALTH_GEMINI="off",

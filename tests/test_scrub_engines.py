@@ -266,7 +266,6 @@ def test_threads_scan_with_their_own_scratch_space():
 def test_log_and_span_batches_in_threads_share_one_cache(capsys):
     """The exporters' threads share the clean-value cache; the key-by-key walk must not trip
     over another thread filling (and clearing) it."""
-    _diagnostics.reset()
     rnd = random.Random(12)
     lines = [row[1] for row in _pii.fixture_table()] + _pii.LOOK_ALIKES
     records = _records(rnd, 600, lines)

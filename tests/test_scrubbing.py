@@ -423,7 +423,6 @@ def test_extra_patterns_and_keys():
 
 
 def test_settings_from_environment(capsys):
-    _diagnostics.reset()
     settings = load_settings(
         {
             "AGENTWATCH_SCRUB": "true",
@@ -442,7 +441,6 @@ def test_settings_from_environment(capsys):
 
 
 def test_bad_configuration_warns_once_and_keeps_the_rest(capsys):
-    _diagnostics.reset()
     settings = load_settings(
         {
             "AGENTWATCH_SCRUB": "maybe",

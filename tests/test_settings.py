@@ -12,13 +12,6 @@ from agentwatch.distro.exporters import resolve_names
 from agentwatch.distro.settings import default_service_name, load_settings, parse_resource_attributes
 
 
-@pytest.fixture(autouse=True)
-def _fresh_diagnostics():
-    _diagnostics.reset()
-    yield
-    _diagnostics.reset()
-
-
 def test_defaults_are_otlp_http_for_all_signals():
     s = load_settings({}, argv=["app.py"])
     assert s.exporters == {"traces": ["otlp"], "metrics": ["otlp"], "logs": ["otlp"]}

@@ -14,13 +14,6 @@ from opentelemetry.instrumentation._semconv import (
     _OpenTelemetrySemanticConventionStability,
 )
 from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-    InMemorySpanExporter,
-)
 from opentelemetry.trace import SpanKind, StatusCode
 
 from agentwatch.instrumentors.sqlite3 import AgentwatchSQLite3Instrumentor
@@ -46,16 +39,13 @@ def _db_spans(exporter):
 
 
 @pytest.fixture
-def exporter():
-    return InMemorySpanExporter()
+def exporter(telemetry):
+    return telemetry.span_exporter
 
 
 @pytest.fixture
-def provider(exporter):
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    yield tp
-    tp.shutdown()
+def provider(telemetry):
+    return telemetry.tracer_provider
 
 
 @pytest.fixture
@@ -388,14 +378,12 @@ def test_instrument_connection_returns_extended_proxy(provider, exporter):
     assert exporter.get_finished_spans() == ()
 
 
-def test_database_semconv_opt_in_names_and_metrics(monkeypatch, semconv_reset, provider, exporter):
+def test_database_semconv_opt_in_names_and_metrics(monkeypatch, semconv_reset, telemetry, provider, exporter):
     """Under OTEL_SEMCONV_STABILITY_OPT_IN=database: new attribute names and
     the db.client.operation.duration metric, for shortcuts as for cursors."""
     monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "database")
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
     inst = AgentwatchSQLite3Instrumentor()
-    inst.instrument(tracer_provider=provider, meter_provider=meter_provider)
+    inst.instrument(tracer_provider=provider, meter_provider=telemetry.meter_provider)
     try:
         conn = sqlite3.connect(":memory:")
         conn.execute("CREATE TABLE t (x)")
@@ -409,7 +397,7 @@ def test_database_semconv_opt_in_names_and_metrics(monkeypatch, semconv_reset, p
         assert "db.query.text" in span.attributes
         assert "db.statement" not in span.attributes
 
-    data = reader.get_metrics_data()
+    data = telemetry.metrics_data()
     points = {
         metric.name: list(metric.data.data_points)
         for rm in data.resource_metrics

@@ -12,41 +12,17 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import agentwatch.web
-from agentwatch.distro import _diagnostics
+from _telemetry import Telemetry
 from agentwatch.instrumentors.web import AgentwatchWebInstrumentor
 from agentwatch.web import checks, current_request_id, health, health_check
 
 PROBES = ["/health", "/health/live", "/health/ready", "/health/startup", "/health/detailed"]
 
 
-class Tel:
-    def __init__(self):
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-
-    def points(self, name: str) -> list:
-        data = self.reader.get_metrics_data()
-        found = []
-        for rm in data.resource_metrics if data else []:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if metric.name == name:
-                        found.extend(metric.data.data_points)
-        return found
-
-
 @pytest.fixture
-def tel(monkeypatch):
+def tel(monkeypatch, telemetry):
     for name in ("AGENTWATCH_HEALTH_SQLITE_PATH", "AGENTWATCH_HEALTH_HTTP_URLS", "AGENTWATCH_HEALTH_CRITICAL",
                  "AGENTWATCH_ERROR_DETAIL", "AGENTWATCH_HEALTH_PREFIX", "AGENTWATCH_HEALTH_ENABLED",
                  "AGENTWATCH_HEALTH_CHROMA_URL"):
@@ -55,18 +31,14 @@ def tel(monkeypatch):
     monkeypatch.setenv("AGENTWATCH_HEALTH_STARTUP_BACKOFF", "0.01")
     for name in list(checks.declared()):
         checks.unregister(name)
-    agentwatch.web.reset()
-    _diagnostics.reset()
-    tel = Tel()
-    AgentwatchWebInstrumentor().instrument(meter_provider=tel.meter_provider)
-    yield tel
+    AgentwatchWebInstrumentor().instrument(meter_provider=telemetry.meter_provider)
+    yield telemetry
     AgentwatchWebInstrumentor().uninstrument()
     for name in list(checks.declared()):
         checks.unregister(name)
-    agentwatch.web.reset()
 
 
-def make_app(tel: Tel, traced: bool = True) -> FastAPI:
+def make_app(tel: Telemetry, traced: bool = True) -> FastAPI:
     app = FastAPI()
 
     @app.get("/boom/{item_id}")
@@ -347,7 +319,7 @@ def test_unhandled_error_json_span_and_metric(tel):
         "request_id": "req-500",
     }
     assert response.headers["x-request-id"] == "req-500"
-    server = [s for s in tel.spans.get_finished_spans() if s.kind.name == "SERVER"]
+    server = [s for s in tel.spans() if s.kind.name == "SERVER"]
     assert len(server) == 1
     span = server[0]
     assert span.attributes["agentwatch.request.id"] == "req-500"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from _service import clean_env, start_service
+from _service import FAST_EXPORT, clean_env, start_service
 from otlp_receiver import OTLPReceiver
 
 pytestmark = pytest.mark.slow
@@ -66,8 +66,7 @@ def _start(tmp_path: Path, rx: OTLPReceiver, **extra: str):
     app.write_text(APP)
     env = clean_env(
         **rx.env(),
-        OTEL_BSP_SCHEDULE_DELAY="100",
-        OTEL_METRIC_EXPORT_INTERVAL="300",
+        **FAST_EXPORT,
         OTEL_SERVICE_NAME="web-test",
         OTEL_LOGS_EXPORTER="none",
         AGENTWATCH_HEALTH_GEMINI="off",
@@ -171,7 +170,6 @@ def test_shutdown_signal_hook_failing_still_stops_the_server_and_says_so_once(mo
         raise RuntimeError("drain state unavailable")
 
     monkeypatch.setattr(health, "start_draining", broken)
-    _diagnostics.reset()
     calls: list[tuple] = []
 
     class Server:  # stands in for uvicorn.Server

@@ -10,7 +10,6 @@ from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
 import agentwatch.web
-from agentwatch.distro import _diagnostics
 from agentwatch.instrumentors.web import AgentwatchWebInstrumentor
 from agentwatch.web import current_request_id, middleware
 
@@ -24,8 +23,6 @@ def passes(monkeypatch):
                  "AGENTWATCH_HEALTH_CRITICAL", "AGENTWATCH_HEALTH_HTTP_URLS", "AGENTWATCH_HEALTH_SQLITE_PATH"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AGENTWATCH_HEALTH_GEMINI", "off")
-    agentwatch.web.reset()
-    _diagnostics.reset()
     counted: list[str] = []
     for step in ("_attach_baggage", "_annotate_span"):
         original = getattr(middleware, step)
@@ -40,7 +37,6 @@ def passes(monkeypatch):
         yield counted
     finally:
         AgentwatchWebInstrumentor().uninstrument()
-        agentwatch.web.reset()
 
 
 def _sub_app() -> FastAPI:
