@@ -195,9 +195,9 @@ def test_agentwatch_faults_never_change_the_apps_responses(tmp_path, gemini, bas
     if faults == "wrappers":
         assert rx.spans(), "the rest of the telemetry (HTTP server spans) still flows"
     if faults == "web-ids":
-        assert [l.split(": ", 1)[1].split(" failed")[0] for l in fault_lines] == ["agentwatch web layer: request ids"]
+        assert [l.split(": ", 1)[1].split(" failed")[0] for l in fault_lines] == ["web layer: request ids"]
     if faults == "web":
-        steps = {l.split("agentwatch web layer: ", 1)[1].split(" failed")[0] for l in fault_lines}
+        steps = {l.split("web layer: ", 1)[1].split(" failed")[0] for l in fault_lines}
         assert steps == set(WEB_STEPS), sorted(steps)
         assert rx.spans(), "traces still flow without the web layer's additions"
     # Once per kind and place, not per call: no line repeats, and the second pass added none.
@@ -275,7 +275,7 @@ def _answers(app, passes: int = 2) -> list[tuple]:
 
 
 @pytest.fixture
-def web_layer(monkeypatch):
+def web_layer(monkeypatch, lenient):
     import agentwatch.web
     from agentwatch.distro import _diagnostics
     from agentwatch.instrumentors.web import AgentwatchWebInstrumentor
@@ -336,7 +336,7 @@ def test_each_web_step_fails_alone_into_the_apps_own_answer(web_layer, monkeypat
                 assert body == plain_body, (step, path)
         else:
             assert status == 200 and b'"ready"' in body, (step, body)  # agentwatch's probe still answers
-    said = [m for m in _diagnostics.messages() if f"agentwatch web layer: {step} failed" in m]
+    said = [m for m in _diagnostics.messages() if m.startswith(f"web layer: {step} failed")]
     assert len(said) == 1, _diagnostics.messages()  # once, although every probe ran twice
     assert "injected" in said[0]
     if step == "outgoing request ids":
