@@ -32,6 +32,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 from _service import APP_DIR, clean_env, start_service  # noqa: E402
+from agentwatch.distro.guard import STRICT_ENV  # noqa: E402
 from fake_gemini import start_fake_gemini  # noqa: E402
 from otlp_receiver import OTLPReceiver  # noqa: E402
 from run_demo import AGENT_TARGETS  # noqa: E402
@@ -128,6 +129,7 @@ def _run(
             OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="SPAN_ONLY",
             AGENTWATCH_SHUTDOWN_TIMEOUT="2",
         )
+        env.pop(STRICT_ENV, None)  # the injected faults are said and stepped over, as in production
         service = start_service(run_dir, env, command=["python", str(launcher), "--port", "{port}"])
     try:
         first = _drive(service.port, sequence, strict=web)
