@@ -487,7 +487,12 @@ def build_metric_readers(settings: Settings, environ, export_interval_ms: float 
 
 
 def _metric_reader(
-    name: str, target: str, settings: Settings, environ, scrubber: scrubbing.Scrubber | None, export_interval_ms: float | None
+    name: str,
+    target: str,
+    settings: Settings,
+    environ,
+    scrubber: scrubbing.Scrubber | None,
+    export_interval_ms: float | None,
 ) -> MetricReader:
     """The reader of one ``OTEL_METRICS_EXPORTER`` name (a push exporter behind a periodic reader)."""
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader

@@ -30,7 +30,9 @@ def _detected() -> dict[str, Any]:
 
     for detector in (_HostResourceDetector(), OsResourceDetector(), ProcessResourceDetector()):
         # A detector must not cost the resource.
-        detected = run(f"resource detector {type(detector).__name__}", detector.detect, outcome="its attributes are left out")
+        detected = run(
+            f"resource detector {type(detector).__name__}", detector.detect, outcome="its attributes are left out"
+        )
         if detected is not None:
             attributes.update(detected.attributes)
     for key in _DROPPED_PROCESS_KEYS:

@@ -595,7 +595,10 @@ class AgentwatchChromaInstrumentor(BaseInstrumentor):
     def _wrap(self, cls: type, class_name: str, operation: str) -> None:
         current = cls.__dict__.get(operation)
         if current is None:
-            warn_once(f"chromadb:missing:{class_name}.{operation}", f"chromadb's {class_name} has no {operation}(); it is not traced")
+            warn_once(
+                f"chromadb:missing:{class_name}.{operation}",
+                f"chromadb's {class_name} has no {operation}(); it is not traced",
+            )
             return
         if getattr(current, _TAG, False):
             return  # already wrapped

@@ -183,7 +183,9 @@ async def _serve_health(handler: Any, scope: dict, send: Any, request_id: str) -
     except Exception as error:  # noqa: BLE001 - the guard's rule, async, with an outcome known only now
         if sending_failed or strict():
             raise
-        outcome = "that probe's answer was cut short" if started else "probes are passed to the app, as without agentwatch"
+        outcome = (
+            "that probe's answer was cut short" if started else "probes are passed to the app, as without agentwatch"
+        )
         failed("web layer: health endpoint", error, outcome)
         return started
 
