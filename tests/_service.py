@@ -14,6 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentwatch.distro.guard import STRICT_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 APP_DIR = ROOT / "examples" / "agent_service"
@@ -33,8 +35,17 @@ def free_port() -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The test process's environment without any OTEL_/AGENTWATCH_ setting, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_", "PYTHONPATH"))}
+    """The test process's environment without any OTEL_/AGENTWATCH_ setting, plus ``extra``.
+
+    AGENTWATCH_STRICT (set by conftest.py) is kept: it is how the suite runs, not a setting under test,
+    so a guarded step of agentwatch that fails in a child app fails the test too. A test that injects
+    faults on purpose drops it from ``extra``'s result itself.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k == STRICT_ENV or not k.startswith(("OTEL_", "AGENTWATCH_", "PYTHONPATH"))
+    }
     env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
     env.update(extra)
     return env

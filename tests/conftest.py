@@ -35,8 +35,10 @@ def reset_process_state() -> None:
     """Forget what one test left in this process's agentwatch state."""
     import agentwatch.web
     from agentwatch.distro import _diagnostics
+    from agentwatch.distro.settings import reset_settings
 
     _diagnostics.reset()
+    reset_settings()  # the next reader sees the environment as the test sets it
     agentwatch.web.reset()
     for fake in _fake_gemini:
         fake.reset()

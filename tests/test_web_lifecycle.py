@@ -160,7 +160,7 @@ def test_startup_probe_then_sigterm_drain(tmp_path):
         assert "GET /work" in {s["name"] for s in rx.spans()}
 
 
-def test_shutdown_signal_hook_failing_still_stops_the_server_and_says_so_once(monkeypatch):
+def test_shutdown_signal_hook_failing_still_stops_the_server_and_says_so_once(monkeypatch, lenient):
     """If starting the drain fails, uvicorn's own signal handling runs at once, and one warning says why."""
     from agentwatch.distro import _diagnostics
     from agentwatch.instrumentors import web as web_instrumentor

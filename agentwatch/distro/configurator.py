@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from agentwatch.distro import _diagnostics, endpoints, exporters, logs, rollup, shutdown
+from agentwatch.distro.guard import run
 from agentwatch.distro.resource import build_resource, fork_attributes
 from agentwatch.distro.settings import SIGNALS, Settings, settings as current_settings
 
@@ -48,12 +49,8 @@ def pipeline() -> Pipeline | None:
 
 
 def _step(name: str, function, *args: Any) -> Any:
-    """Run one setup step; a failure is reported once and costs only this step."""
-    try:
-        return function(*args)
-    except Exception as error:  # noqa: BLE001 - never break the app
-        _diagnostics.warn_once(f"setup:{name}", f"setting up {name} failed ({error!r}); continuing without it")
-        return None
+    """Run one setup step; a failure is reported once (``setting up <name> failed ...``) and costs only this step."""
+    return run(f"setting up {name}", function, *args)
 
 
 def _tracing(settings: Settings, resource: Resource, built: Pipeline) -> TracerProvider:
@@ -175,7 +172,6 @@ class AgentwatchConfigurator(_BaseConfigurator):
     """Entry point ``opentelemetry_configurator: agentwatch``."""
 
     def _configure(self, **kwargs: Any) -> None:
-        try:
-            setup(auto_instrumentation_version=kwargs.get("auto_instrumentation_version"))
-        except Exception as error:  # noqa: BLE001 - belt and braces: the app must start
-            _diagnostics.warn_once("setup:unexpected", f"agentwatch setup failed unexpectedly ({error!r})")
+        # Belt and braces: setup() guards each step, but the app must start whatever happens.
+        run("agentwatch setup", setup, auto_instrumentation_version=kwargs.get("auto_instrumentation_version"),
+            outcome="the app runs with what was set up before the failure")

@@ -15,6 +15,7 @@ from opentelemetry.instrumentation.distro import BaseDistro
 
 from agentwatch.distro import _diagnostics
 from agentwatch.distro import environment_variables as ev
+from agentwatch.distro.guard import failed, guard, run, strict
 from agentwatch.distro.settings import settings
 
 #: Contrib instrumentors replaced by an agentwatch subclass that closes a gap.
@@ -34,11 +35,9 @@ class AgentwatchDistro(BaseDistro):
     def _configure(self, **kwargs: Any) -> None:
         global selected  # noqa: PLW0603
         selected = True
-        try:
+        with guard("applying agentwatch's defaults", "the variables stay as they are"):
             apply_environment_defaults()
             _quiet_loader_about_other_configurators()
-        except Exception as error:  # noqa: BLE001 - never break the app
-            _diagnostics.warn_once("distro:defaults", f"could not apply agentwatch defaults ({error!r})")
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         """Load one instrumentor; an unexpected failure costs only that instrumentor."""
@@ -58,18 +57,15 @@ class AgentwatchDistro(BaseDistro):
             _diagnostics.warn_once(
                 f"instrumentor:{entry_point.name}", f"instrumentor {entry_point.name!r} could not be imported ({error}); skipped"
             )
-        except Exception as error:  # noqa: BLE001
-            _diagnostics.warn_once(
-                f"instrumentor:{entry_point.name}", f"instrumentor {entry_point.name!r} failed ({error!r}); skipped"
-            )
+        except Exception as error:  # noqa: BLE001 - the guard's rule, past the two the loader reports itself
+            if strict():
+                raise
+            failed(f"instrumentor {entry_point.name!r}", error, "skipped")
         else:
             if entry_point.name == "logging":
                 from agentwatch.distro import logs
 
-                try:
-                    logs.install()
-                except Exception as error:  # noqa: BLE001
-                    _diagnostics.warn_once("logs:install", f"could not attach logs to uvicorn's loggers ({error!r})")
+                run("attaching logs to uvicorn's loggers", logs.install)
 
     @staticmethod
     def _instrumentor_class(entry_point: Any) -> type:
@@ -96,14 +92,15 @@ def _skip_for_gemini(entry_point: Any) -> bool:
     ``Models.generate_content`` and every call would get two spans. AGENTWATCH_GENAI_INSTRUMENTATION
     picks one (agentwatch's by default); see ``agentwatch.distro.genai_choice``.
     """
-    try:
-        from agentwatch.distro import genai_choice
+    return run("choosing between Gemini instrumentations", _skips_official, entry_point, default=False,
+               outcome="both load as usual")
 
-        status = genai_choice.announce_choice()
-        return genai_choice.is_official_entry_point(entry_point) and status.skip_official
-    except Exception as error:  # noqa: BLE001 - never break the app: load as usual
-        _diagnostics.warn_once("distro:genai-choice", f"could not decide between Gemini instrumentations ({error!r})")
-        return False
+
+def _skips_official(entry_point: Any) -> bool:
+    from agentwatch.distro import genai_choice
+
+    status = genai_choice.announce_choice()
+    return genai_choice.is_official_entry_point(entry_point) and status.skip_official
 
 
 class _OtherConfiguratorsFilter(logging.Filter):

@@ -30,6 +30,7 @@ from opentelemetry.util._importlib_metadata import entry_points
 from agentwatch.distro import endpoints
 from agentwatch.distro._diagnostics import info, warn_once
 from agentwatch.distro.scrub import Scrubber, scrubber_for
+from agentwatch.distro.guard import guard, run
 from agentwatch.distro.settings import Settings
 
 _GROUPS = {
@@ -278,71 +279,52 @@ def quiet_upstream_retry_logs() -> None:
         queue_logger.filters.insert(0, queue_drops)
 
 
-def _warn_exporter_fault(name: str, where: str, error: BaseException) -> None:
-    warn_once(f"exporter-fault:{name}:{where}", f"exporter {name!r} failed in {where}: {error!r}; continuing")
-
-
-class _ScrubFailed(Exception):
-    """Scrubbing a batch failed: the batch is dropped (never exported unscrubbed), not blamed on the destination."""
-
-
-def _scrub(name: str, signal: str, scrub: Any, batch: Any) -> Any:
-    try:
-        return scrub(batch)
-    except Exception as error:  # noqa: BLE001 - a scrubber fault costs the batch, never the app
-        warn_once(
-            f"scrubber-fault:{name}:{signal}",
-            f"scrubbing {signal} for exporter {name!r} failed ({error!r}); those batches are dropped rather "
-            "than exported unscrubbed; continuing",
-        )
-        raise _ScrubFailed from error
-
-
 def destination_down(exporter: Any) -> bool:
     """Whether a guarded exporter's destination is known to be failing right now."""
     health = getattr(exporter, "health", None)
     return bool(health is not None and health.failing)
 
 
+_NOT_DELIVERED = "the batch counts as not delivered"
+_FLUSH_FAILED = "the flush counts as failed"
+
+
 class _Guarded:
-    """What the guarded exporters share: the inner exporter is flushed and shut down without ever raising
-    into the SDK (a fault is said once per exporter and call)."""
+    """What the guarded exporters share: the inner exporter exports, flushes and shuts down without ever
+    raising into the SDK (:mod:`agentwatch.distro.guard`: a fault is said once per exporter and call)."""
 
     name: str
     inner: Any
 
-    def _guarded(self, where: str, failed: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return call(*args, **kwargs)
-        except Exception as error:  # noqa: BLE001 - an exporter must not break the pipeline
-            _warn_exporter_fault(self.name, where, error)
-            return failed
+    def _guarded(self, call: str, failed: Any, outcome: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """``function(*args, **kwargs)``, or ``failed`` (what the SDK gets for a failure) if it raises."""
+        return run(f"exporter {self.name!r} {call}", function, *args, default=failed, outcome=outcome, **kwargs)
 
     def _export(self, signal: str, scrub: Any, items: Sequence[Any], count: int, success: Any, failure: Any, **kwargs: Any) -> Any:
         """Scrub (a failure drops the batch: never exported unscrubbed), export, record the outcome for
         the destination's health line; never raises. ``count``: the items the batch stands for."""
-        try:
-            batch = items if scrub is None else _scrub(self.name, signal, scrub, items)
-            if batch is None:  # could not be scrubbed: dropped rather than leaked
-                result = failure
-            else:
-                _noise_filter.take_reason()
-                result = self.inner.export(batch, **kwargs)
-        except _ScrubFailed:
-            return failure
-        except Exception as error:  # noqa: BLE001 - an exporter must not break the pipeline
-            _warn_exporter_fault(self.name, "export", error)
+        batch = items
+        if scrub is not None:
+            with guard(f"scrubbing {signal} for exporter {self.name!r}",
+                       "those batches are dropped rather than exported unscrubbed") as scrubbing_step:
+                batch = scrub(items)
+            if scrubbing_step.error is not None:
+                return failure  # not the destination's fault: its health record is left alone
+        if batch is None:  # could not be scrubbed (said by the scrubber): dropped rather than leaked
             result = failure
+        else:
+            _noise_filter.take_reason()
+            result = self._guarded("export", failure, _NOT_DELIVERED, self.inner.export, batch, **kwargs)
         health = getattr(self, "health", None)
         if health is not None:
             health.record(signal, result is success, count, _noise_filter.take_reason())
         return result
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._guarded("force_flush", False, self.inner.force_flush, timeout_millis)
+        return self._guarded("force_flush", False, _FLUSH_FAILED, self.inner.force_flush, timeout_millis)
 
     def shutdown(self) -> None:
-        self._guarded("shutdown", None, self.inner.shutdown)
+        self._guarded("shutdown", None, "continuing", self.inner.shutdown)
 
 
 class GuardedSpanExporter(_Guarded, SpanExporter):
@@ -401,11 +383,11 @@ class GuardedMetricExporter(_Guarded, MetricExporter):
         )
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self._guarded("force_flush", False, self.inner.force_flush, timeout_millis=timeout_millis)
+        return self._guarded("force_flush", False, _FLUSH_FAILED, self.inner.force_flush, timeout_millis=timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         # The retry without a timeout is guarded too (it used to run outside the try and could raise into the SDK).
-        self._guarded("shutdown", None, self._shutdown_inner, timeout_millis, kwargs)
+        self._guarded("shutdown", None, "continuing", self._shutdown_inner, timeout_millis, kwargs)
 
     def _shutdown_inner(self, timeout_millis: float, kwargs: dict[str, Any]) -> None:
         try:
@@ -472,14 +454,11 @@ def build_exporters(signal: str, settings: Settings, environ) -> list[Any]:
     """Instantiated, guarded exporters for ``traces`` or ``logs`` (never raises)."""
     exporters = []
     for name, target in resolve_names(signal, settings):
-        try:
+        # One bad exporter must not cost the others.
+        with guard(_creating(signal, name), _SKIPPED) as creating:
             endpoint = otlp_endpoint_for(signal, target, settings, environ)
             inner = _instantiate(_load(signal, target), endpoint)
-        except Exception as error:  # noqa: BLE001 - one bad exporter must not cost the others
-            warn_once(
-                f"exporter-init:{signal}:{name}",
-                f"OTEL_{signal.upper()}_EXPORTER: exporter {name!r} could not be created ({error!r}); skipping it",
-            )
+        if creating.error is not None:
             continue
         destination, fix = _destination(name, endpoint, settings)
         health = health_for(destination, fix) if destination else None
@@ -488,37 +467,50 @@ def build_exporters(signal: str, settings: Settings, environ) -> list[Any]:
     return exporters
 
 
-def build_metric_readers(settings: Settings, environ, export_interval_ms: float | None = None) -> list[MetricReader]:
-    """Metric readers: push exporters behind a periodic reader, ``prometheus`` as a pull reader."""
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+_SKIPPED = "skipping it"
 
+
+def _creating(signal: str, name: str) -> str:
+    """The step that builds one exporter, as its warning names it."""
+    return f"creating the {signal} exporter {name!r} (OTEL_{signal.upper()}_EXPORTER)"
+
+
+def build_metric_readers(settings: Settings, environ, export_interval_ms: float | None = None) -> list[MetricReader]:
+    """Metric readers: push exporters behind a periodic reader, ``prometheus`` as a pull reader (never raises)."""
     readers: list[MetricReader] = []
     scrubber = scrubber_for(settings)
     for name, target in resolve_names("metrics", settings):
-        try:
-            if name == "prometheus":
-                from agentwatch.distro.prometheus import create_prometheus_reader
-
-                readers.append(
-                    create_prometheus_reader(settings.prometheus_host, settings.prometheus_port, scrubber=scrubber)
-                )
-                continue
-            loaded = _load("metrics", target)
-            if isinstance(loaded, type) and issubclass(loaded, MetricReader):
-                readers.append(scrub_pull_reader(loaded(), scrubber))
-                continue
-            endpoint = otlp_endpoint_for("metrics", target, settings, environ)
-            destination, fix = _destination(name, endpoint, settings)
-            health = health_for(destination, fix) if destination else None
-            exporter = GuardedMetricExporter(name, _instantiate(loaded, endpoint), health, scrubber)
-            _created.append(exporter)
-            readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=export_interval_ms))
-        except Exception as error:  # noqa: BLE001
-            warn_once(
-                f"exporter-init:metrics:{name}",
-                f"OTEL_METRICS_EXPORTER: exporter {name!r} could not be created ({error!r}); skipping it",
-            )
+        reader = run(_creating("metrics", name), _metric_reader, name, target, settings, environ, scrubber,
+                     export_interval_ms, outcome=_SKIPPED)
+        if reader is not None:
+            readers.append(reader)
     return readers
+
+
+def _metric_reader(
+    name: str,
+    target: str,
+    settings: Settings,
+    environ,
+    scrubber: Scrubber | None,
+    export_interval_ms: float | None,
+) -> MetricReader:
+    """The reader of one ``OTEL_METRICS_EXPORTER`` name (a push exporter behind a periodic reader)."""
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    if name == "prometheus":
+        from agentwatch.distro.prometheus import create_prometheus_reader
+
+        return create_prometheus_reader(settings.prometheus_host, settings.prometheus_port, scrubber=scrubber)
+    loaded = _load("metrics", target)
+    if isinstance(loaded, type) and issubclass(loaded, MetricReader):
+        return scrub_pull_reader(loaded(), scrubber)
+    endpoint = otlp_endpoint_for("metrics", target, settings, environ)
+    destination, fix = _destination(name, endpoint, settings)
+    health = health_for(destination, fix) if destination else None
+    exporter = GuardedMetricExporter(name, _instantiate(loaded, endpoint), health, scrubber)
+    _created.append(exporter)
+    return PeriodicExportingMetricReader(exporter, export_interval_millis=export_interval_ms)
 
 
 def scrub_pull_reader(reader: MetricReader, scrubber: Scrubber | None) -> MetricReader:

@@ -80,6 +80,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.guard import guard
 from agentwatch.distro.settings import settings
 
 __all__ = [
@@ -229,19 +230,16 @@ class _FileWriter:
 
     def export(self, encoder: Callable[[Any], Message], data: Any, skip: Callable[[Message], bool] | None = None) -> bool:
         """Encode ``data`` as an OTLP request and append it as one JSON line; whether it was written (or
-        ``skip`` said the request holds nothing to write). Never raises; each kind of failure is said once."""
-        try:
+        ``skip`` said the request holds nothing to write). Never raises: a failure to encode is said once
+        (:mod:`agentwatch.distro.guard`), each kind of write failure once."""
+        with guard(f"encoding {self.signal} as OTLP JSON for {self.file.path}", "such batches are dropped") as encoding:
             request = encoder(data)
             if skip is not None and skip(request):
                 return True
             if self.shut_down:
                 return False
             line = to_otlp_json(request)
-        except Exception as exc:  # noqa: BLE001 - an exporter must not raise
-            warn_once(
-                f"file_exporter:{self.signal}:encode:{type(exc).__name__}",
-                f"could not encode {self.signal} as OTLP JSON for {self.file.path}: {exc!r}; dropping this batch",
-            )
+        if encoding.error is not None:
             return False
         try:
             self.file.append(line)

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.guard import run
 from agentwatch.distro.settings import Reader, is_instrumentation_disabled
 
 OFFICIAL_MODULE = "opentelemetry.instrumentation.google_genai"
@@ -114,28 +115,32 @@ def instrumentation_status(environ: Mapping[str, str] | None = None) -> Instrume
     env = os.environ if environ is None else environ
     choice = instrumentation_choice(env)
     status = InstrumentationStatus(choice, gemini_disabled=is_instrumentation_disabled("gemini", env))
-    try:
-        from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
-        from opentelemetry.util._importlib_metadata import entry_points
-
-        for entry_point in entry_points(group="opentelemetry_instrumentor"):
-            if not is_official_entry_point(entry_point):
-                continue
-            dist = getattr(entry_point, "dist", None)
-            conflict = get_dist_dependency_conflicts(dist) if dist is not None else None
-            status = InstrumentationStatus(
-                choice,
-                f"{dist.name} {dist.version}" if dist is not None else OFFICIAL_DIST,
-                entry_point.name,
-                _conflict_text(conflict) if conflict else None,
-                is_instrumentation_disabled(entry_point.name, env),
-                status.gemini_disabled,
-            )
-            break
-    except Exception as error:  # noqa: BLE001 - metadata trouble: assume the official one is absent
-        warn_once("genai:status", f"could not look for {OFFICIAL_DIST} ({error!r}); assuming it is not installed")
+    # Metadata trouble: assume the official one is absent.
+    status = run(f"looking for {OFFICIAL_DIST}", _with_official, status, env, default=status,
+                 outcome="assuming it is not installed")
     if environ is None:
         _status = status
+    return status
+
+
+def _with_official(status: InstrumentationStatus, env: Mapping[str, str]) -> InstrumentationStatus:
+    """``status`` completed with the installed official instrumentation, if there is one."""
+    from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    for entry_point in entry_points(group="opentelemetry_instrumentor"):
+        if not is_official_entry_point(entry_point):
+            continue
+        dist = getattr(entry_point, "dist", None)
+        conflict = get_dist_dependency_conflicts(dist) if dist is not None else None
+        return InstrumentationStatus(
+            status.choice,
+            f"{dist.name} {dist.version}" if dist is not None else OFFICIAL_DIST,
+            entry_point.name,
+            _conflict_text(conflict) if conflict else None,
+            is_instrumentation_disabled(entry_point.name, env),
+            status.gemini_disabled,
+        )
     return status
 
 

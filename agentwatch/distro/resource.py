@@ -17,7 +17,7 @@ from typing import Any
 
 from opentelemetry.sdk.resources import OsResourceDetector, ProcessResourceDetector, Resource
 
-from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.guard import run
 from agentwatch.distro.settings import Settings
 from agentwatch.version import __version__
 
@@ -29,10 +29,12 @@ def _detected() -> dict[str, Any]:
     from opentelemetry.sdk.resources import _HostResourceDetector  # private in 1.45, kept behind a guard
 
     for detector in (_HostResourceDetector(), OsResourceDetector(), ProcessResourceDetector()):
-        try:
-            attributes.update(detector.detect().attributes)
-        except Exception as error:  # noqa: BLE001 - a detector must not cost the resource
-            warn_once(f"resource:{type(detector).__name__}", f"resource detector {type(detector).__name__} failed: {error!r}")
+        # A detector must not cost the resource.
+        detected = run(
+            f"resource detector {type(detector).__name__}", detector.detect, outcome="its attributes are left out"
+        )
+        if detected is not None:
+            attributes.update(detected.attributes)
     for key in _DROPPED_PROCESS_KEYS:
         attributes.pop(key, None)
     return attributes

@@ -25,7 +25,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind
 
-from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.guard import guarded
 
 OPERATION = "gen_ai.operation.name"
 ROUND_TRIP = "agentwatch.gen_ai.round_trip"
@@ -64,47 +64,43 @@ class GenAIRollupSpanProcessor(SpanProcessor):
         self._open: OrderedDict[int, list[_Totals]] = OrderedDict()
         self._lock = threading.Lock()
 
+    @guarded("GenAI roll-up (span start)")
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        try:
-            if span.kind is not SpanKind.SERVER:
-                return
-            trace_id = span.context.trace_id
-            with self._lock:
-                self._open.setdefault(trace_id, []).append(_Totals(span))
-                while len(self._open) > _MAX_OPEN_TRACES:  # leaked server spans must not grow memory
-                    self._open.popitem(last=False)
-        except Exception as error:  # noqa: BLE001 - never break the app
-            warn_once("rollup:start", f"GenAI roll-up failed ({error!r}); continuing without it")
+        if span.kind is not SpanKind.SERVER:
+            return
+        trace_id = span.context.trace_id
+        with self._lock:
+            self._open.setdefault(trace_id, []).append(_Totals(span))
+            while len(self._open) > _MAX_OPEN_TRACES:  # leaked server spans must not grow memory
+                self._open.popitem(last=False)
 
+    @guarded("GenAI roll-up (span end)")
     def on_end(self, span: ReadableSpan) -> None:
-        try:
-            if span.kind is SpanKind.SERVER:
-                self._close(span)
+        if span.kind is SpanKind.SERVER:
+            self._close(span)
+            return
+        attributes = span.attributes or {}
+        operation = attributes.get(OPERATION)
+        if operation is None or operation in _NOT_CALLS or ROUND_TRIP in attributes:
+            return
+        with self._lock:
+            entries = self._open.get(span.context.trace_id)
+            totals = entries[-1] if entries else None
+            if totals is None:
                 return
-            attributes = span.attributes or {}
-            operation = attributes.get(OPERATION)
-            if operation is None or operation in _NOT_CALLS or ROUND_TRIP in attributes:
-                return
-            with self._lock:
-                entries = self._open.get(span.context.trace_id)
-                totals = entries[-1] if entries else None
-                if totals is None:
-                    return
-                totals.calls += 1
-                totals.input += int(attributes.get(INPUT) or 0)
-                totals.output += int(attributes.get(OUTPUT) or 0)
-                cost = attributes.get(COST)
-                if cost is not None:
-                    totals.cost += float(cost)
-                    totals.priced = True
-                values = {REQUEST_CALLS: totals.calls, REQUEST_INPUT: totals.input, REQUEST_OUTPUT: totals.output}
-                if totals.priced:
-                    values[REQUEST_COST] = round(totals.cost, 12)
-                server_span = totals.span
-            if server_span.is_recording():
-                server_span.set_attributes(values)
-        except Exception as error:  # noqa: BLE001
-            warn_once("rollup:end", f"GenAI roll-up failed ({error!r}); continuing without it")
+            totals.calls += 1
+            totals.input += int(attributes.get(INPUT) or 0)
+            totals.output += int(attributes.get(OUTPUT) or 0)
+            cost = attributes.get(COST)
+            if cost is not None:
+                totals.cost += float(cost)
+                totals.priced = True
+            values = {REQUEST_CALLS: totals.calls, REQUEST_INPUT: totals.input, REQUEST_OUTPUT: totals.output}
+            if totals.priced:
+                values[REQUEST_COST] = round(totals.cost, 12)
+            server_span = totals.span
+        if server_span.is_recording():
+            server_span.set_attributes(values)
 
     def _close(self, span: ReadableSpan) -> None:
         trace_id, span_id = span.context.trace_id, span.context.span_id

@@ -87,6 +87,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.guard import guarded, run
 from agentwatch.instrumentors._agents.calls import attach, detach
 from agentwatch.instrumentors._agents.extract import MISSING
 from agentwatch.instrumentors._agents.settings import agent_settings, capture_content, clip
@@ -310,30 +311,28 @@ class DocumentCounts:
             self._done.notify_all()
         self._wake.set()
 
+    @guarded("reporting chromadb collection sizes", default=(), outcome="the gauge goes without them")
     def observe(self, options: CallbackOptions | None = None) -> list[Observation]:
-        try:
-            with self._lock:
-                if self._closed or not self._entries:
-                    return []
-                self._asked += 1
-                wanted = self._asked
-                self._start_thread()
-            self._wake.set()
-            deadline = time.monotonic() + COUNT_WAIT_SECONDS
-            with self._lock:
-                while self._finished < wanted and not self._closed:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._done.wait(left)
-                return [
-                    Observation(self._values[key], entry.attributes)
-                    for key, entry in self._entries.items()
-                    if key in self._values
-                ]
-        except Exception as error:  # noqa: BLE001 - a metrics callback must not raise
-            warn_once("chromadb:gauge", f"chromadb collection sizes could not be reported ({error!r}); continuing without them")
-            return []
+        """The document counts known now (a metrics callback: never raises)."""
+        with self._lock:
+            if self._closed or not self._entries:
+                return []
+            self._asked += 1
+            wanted = self._asked
+            self._start_thread()
+        self._wake.set()
+        deadline = time.monotonic() + COUNT_WAIT_SECONDS
+        with self._lock:
+            while self._finished < wanted and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._done.wait(left)
+            return [
+                Observation(self._values[key], entry.attributes)
+                for key, entry in self._entries.items()
+                if key in self._values
+            ]
 
     def _start_thread(self) -> None:  # under the lock
         if self._thread is None or not self._thread.is_alive():  # also after a fork
@@ -430,58 +429,53 @@ class _Telemetry:
         )
         return False
 
+    @guarded("chromadb telemetry (span start)", outcome="the call runs untraced")
     def begin(self, operation: str, instance: Any, args: tuple, kwargs: dict, loop: Any = None) -> _Call | None:
-        try:
-            where = _Where(instance)
-            attributes = dict(where.span_attributes)
-            attributes[sc.DB_OPERATION_NAME] = operation
-            attributes.update(_request_attributes(operation, args, kwargs, capture_content()))
-            call = _Call()
-            call.operation, call.where = operation, where
-            if self._admit(where):
-                call.metric_attributes = {**where.span_attributes, sc.DB_OPERATION_NAME: operation}
-                self.counts.track(instance, where.span_attributes, loop)
-            else:
-                call.metric_attributes = {sc.DB_SYSTEM_NAME: SYSTEM, sc.DB_COLLECTION_NAME: OTHER, sc.DB_OPERATION_NAME: operation}
-            call.span = self.tracer.start_span(
-                f"{operation} {where.name}" if where.name else operation, kind=SpanKind.CLIENT, attributes=attributes
-            )
-            call.context = trace.set_span_in_context(call.span)
-            call.started = time.perf_counter()
-            return call
-        except Exception as error:  # noqa: BLE001 - ours must never break the app
-            warn_once("chromadb:start", f"chromadb telemetry (span start) failed ({error!r}); the call runs untraced")
-            return None
+        where = _Where(instance)
+        attributes = dict(where.span_attributes)
+        attributes[sc.DB_OPERATION_NAME] = operation
+        attributes.update(_request_attributes(operation, args, kwargs, capture_content()))
+        call = _Call()
+        call.operation, call.where = operation, where
+        if self._admit(where):
+            call.metric_attributes = {**where.span_attributes, sc.DB_OPERATION_NAME: operation}
+            self.counts.track(instance, where.span_attributes, loop)
+        else:
+            call.metric_attributes = {sc.DB_SYSTEM_NAME: SYSTEM, sc.DB_COLLECTION_NAME: OTHER, sc.DB_OPERATION_NAME: operation}
+        call.span = self.tracer.start_span(
+            f"{operation} {where.name}" if where.name else operation, kind=SpanKind.CLIENT, attributes=attributes
+        )
+        call.context = trace.set_span_in_context(call.span)
+        call.started = time.perf_counter()
+        return call
 
+    @guarded("chromadb telemetry (span end)")
     def end(self, call: _Call, instance: Any, result: Any = MISSING, error: BaseException | None = None) -> None:
+        duration = time.perf_counter() - call.started
+        span = call.span
         try:
-            duration = time.perf_counter() - call.started
-            span = call.span
-            try:
-                attributes = call.metric_attributes
-                if error is not None:
-                    if isinstance(error, Exception):
-                        error_type = type(error).__qualname__
-                        span.set_attribute(sc.ERROR_TYPE, error_type)
-                        span.record_exception(error)
-                        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-                        attributes = {**attributes, sc.ERROR_TYPE: error_type}
-                else:
-                    rows = _returned_rows(call.operation, result)
-                    if rows is not None:
-                        span.set_attribute(sc.DB_RESPONSE_RETURNED_ROWS, rows)
-                        self.rows.record(rows, attributes)
-                    elif call.operation == "delete":
-                        deleted = _deleted(result)
-                        if deleted is not None:
-                            span.set_attribute(sc.VECTORDB_RECORDS, deleted)
-                    elif call.operation == "count" and isinstance(result, int) and not isinstance(result, bool):
-                        self.counts.remember(instance, result)
-                self.duration.record(duration, attributes)
-            finally:
-                span.end()
-        except Exception as error:  # noqa: BLE001
-            warn_once("chromadb:end", f"chromadb telemetry (span end) failed ({error!r}); continuing without it")
+            attributes = call.metric_attributes
+            if error is not None:
+                if isinstance(error, Exception):
+                    error_type = type(error).__qualname__
+                    span.set_attribute(sc.ERROR_TYPE, error_type)
+                    span.record_exception(error)
+                    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+                    attributes = {**attributes, sc.ERROR_TYPE: error_type}
+            else:
+                rows = _returned_rows(call.operation, result)
+                if rows is not None:
+                    span.set_attribute(sc.DB_RESPONSE_RETURNED_ROWS, rows)
+                    self.rows.record(rows, attributes)
+                elif call.operation == "delete":
+                    deleted = _deleted(result)
+                    if deleted is not None:
+                        span.set_attribute(sc.VECTORDB_RECORDS, deleted)
+                elif call.operation == "count" and isinstance(result, int) and not isinstance(result, bool):
+                    self.counts.remember(instance, result)
+            self.duration.record(duration, attributes)
+        finally:
+            span.end()
 
 
 def _sync_wrapper(instrumentor: "AgentwatchChromaInstrumentor", operation: str):
@@ -590,22 +584,21 @@ class AgentwatchChromaInstrumentor(BaseInstrumentor):
             return
         with self._apply_lock:
             for operation in OPERATIONS:
-                try:
-                    current = cls.__dict__.get(operation)
-                    if current is None:
-                        warn_once(
-                            f"chromadb:missing:{class_name}.{operation}",
-                            f"chromadb's {class_name} has no {operation}(); it is not traced",
-                        )
-                        continue
-                    if getattr(current, _TAG, False):
-                        continue  # already wrapped
-                    make = _async_wrapper if inspect.iscoroutinefunction(current) else _sync_wrapper
-                    wrapt.wrap_function_wrapper(cls, operation, make(self, operation))
-                    setattr(cls.__dict__[operation], _TAG, True)
-                    self._applied.append((cls, operation))
-                except Exception as error:  # noqa: BLE001 - never break the import of chromadb
-                    warn_once(
-                        f"chromadb:wrap:{class_name}.{operation}",
-                        f"could not instrument chromadb {class_name}.{operation} ({error!r}); skipped",
-                    )
+                # Never break the import of chromadb: a method we cannot wrap is not traced.
+                run(f"instrumenting chromadb {class_name}.{operation}", self._wrap, cls, class_name, operation,
+                    outcome="it is not traced")
+
+    def _wrap(self, cls: type, class_name: str, operation: str) -> None:
+        current = cls.__dict__.get(operation)
+        if current is None:
+            warn_once(
+                f"chromadb:missing:{class_name}.{operation}",
+                f"chromadb's {class_name} has no {operation}(); it is not traced",
+            )
+            return
+        if getattr(current, _TAG, False):
+            return  # already wrapped
+        make = _async_wrapper if inspect.iscoroutinefunction(current) else _sync_wrapper
+        wrapt.wrap_function_wrapper(cls, operation, make(self, operation))
+        setattr(cls.__dict__[operation], _TAG, True)
+        self._applied.append((cls, operation))

@@ -41,7 +41,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.guard import guard, run
 
 _instruments = ("fastapi >= 0.100",)
 
@@ -49,32 +49,38 @@ __all__ = ["AgentwatchWebInstrumentor"]
 
 
 def _build_middleware_stack(wrapped, instance, args, kwargs):
-    stack = wrapped(*args, **kwargs)
-    try:
-        from agentwatch.web.middleware import build
+    stack = wrapped(*args, **kwargs)  # FastAPI's own: its failures are the app's
+    return run("adding agentwatch's web layer to the app", _build, instance, stack, default=stack,
+               outcome="that app goes without health endpoints, request ids and error handlers")
 
-        return build(instance, stack)
-    except Exception as error:  # noqa: BLE001 - never break the app
-        warn_once("web:wrap", f"agentwatch web layer skipped for this app ({error!r})")
-        return stack
+
+def _build(app: Any, stack: Any) -> Any:
+    from agentwatch.web.middleware import build
+
+    return build(app, stack)
 
 
 def _handle_exit(wrapped, instance, args, kwargs):
-    try:
-        from agentwatch.web import config, health
+    # The signal must still stop the server.
+    delayed = run("starting to drain on the shutdown signal", _drain, wrapped, instance, args, kwargs, default=False,
+                  outcome="the server stops at once")
+    return None if delayed else wrapped(*args, **kwargs)
 
-        sig = args[0] if args else kwargs.get("sig")
-        health.start_draining("signal")
-        delay = config.settings().drain_delay
-        if delay > 0 and sig == signal.SIGTERM and not getattr(instance, "_agentwatch_drain_pending", False):
-            instance._agentwatch_drain_pending = True
-            timer = threading.Timer(delay, wrapped, args, kwargs)
-            timer.daemon = True
-            timer.start()
-            return None
-    except Exception as error:  # noqa: BLE001 - the signal must still stop the server
-        warn_once("web:drain", f"could not start draining on the shutdown signal ({error!r}); the server stops at once")
-    return wrapped(*args, **kwargs)
+
+def _drain(wrapped, instance, args, kwargs) -> bool:
+    """Start draining; True when uvicorn's exit is delayed (``AGENTWATCH_DRAIN_DELAY`` after SIGTERM)."""
+    from agentwatch.web import config, health
+
+    sig = args[0] if args else kwargs.get("sig")
+    health.start_draining("signal")
+    delay = config.settings().drain_delay
+    if delay > 0 and sig == signal.SIGTERM and not getattr(instance, "_agentwatch_drain_pending", False):
+        instance._agentwatch_drain_pending = True
+        timer = threading.Timer(delay, wrapped, args, kwargs)
+        timer.daemon = True
+        timer.start()
+        return True
+    return False
 
 
 class AgentwatchWebInstrumentor(BaseInstrumentor):
@@ -94,14 +100,12 @@ class AgentwatchWebInstrumentor(BaseInstrumentor):
 
         self._outgoing = outgoing.instrument()
         self._uvicorn = False
-        try:
+        with guard("hooking uvicorn's shutdown signal", "draining starts at lifespan shutdown"):
             import importlib.util
 
             if importlib.util.find_spec("uvicorn") is not None:
                 wrap_function_wrapper("uvicorn.server", "Server.handle_exit", _handle_exit)
                 self._uvicorn = True
-        except Exception as error:  # noqa: BLE001
-            warn_once("web:uvicorn", f"could not hook uvicorn's shutdown signal ({error!r}); draining starts at lifespan shutdown")
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import fastapi.applications

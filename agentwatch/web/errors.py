@@ -22,8 +22,8 @@ import inspect
 import json
 from typing import Any, Callable
 
+from agentwatch.distro.guard import guard, run
 from agentwatch.web import telemetry
-from agentwatch.web._guard import guarded, step_failed
 from agentwatch.web._scrub import scrub_text
 from agentwatch.web.request_id import (
     HEADER,
@@ -87,7 +87,7 @@ def _scrub_recorded_events(span: Any) -> None:
     SDK events are immutable, so each is replaced in the span's event list (SDK
     internals, hence guarded: without them the exporter-side scrubber still applies).
     """
-    try:
+    with guard("web layer: exception event scrubbing", "the exporters' scrubber still scrubs those events"):
         from opentelemetry.sdk.trace import Event
 
         events = span._events  # noqa: SLF001
@@ -106,8 +106,6 @@ def _scrub_recorded_events(span: Any) -> None:
                         changed = True
             if changed:
                 queue[index] = Event(event.name, attributes, event.timestamp)
-    except Exception as error:  # noqa: BLE001
-        step_failed("exception event scrubbing", error, "the exporters' scrubber still scrubs those events")
 
 
 def make_server_error_handler(detail: bool, fallback: Callable[[Any, Exception], Any]):
@@ -120,13 +118,13 @@ def make_server_error_handler(detail: bool, fallback: Callable[[Any, Exception],
         if not request_id:  # the request-id step failed for this request: leave it to the app
             return fallback(request, exc)
         # The answer matters more than the telemetry: each is its own step.
-        guarded("error telemetry", "exceptions are not recorded on the server span", _record_on_span, exc, request_id)
-        guarded("error metrics", "errors are not counted in agentwatch.http.server.errors", _count_error, exc, scope)
-        try:
-            return _json_500(scope, exc, detail, request_id)
-        except Exception as error:  # noqa: BLE001
-            step_failed("error response", error, "unhandled exceptions get the server's plain 500 answer")
-            return fallback(request, exc)
+        run("web layer: error telemetry", _record_on_span, exc, request_id,
+            outcome="exceptions are not recorded on the server span")
+        run(telemetry.ERROR_METRICS, _count_error, exc, scope, outcome=telemetry.ERROR_METRICS_SKIPPED)
+        answer = run("web layer: error response", _json_500, scope, exc, detail, request_id,
+                     outcome="unhandled exceptions get the server's plain 500 answer")
+        # (Outside the guard: a fault of the fallback is the server's own, as without agentwatch.)
+        return answer if answer is not None else fallback(request, exc)
 
     return agentwatch_server_error
 
@@ -154,26 +152,30 @@ def _json_500(scope: dict, exc: Exception, detail: bool, request_id: str) -> Any
 
 
 def _with_request_id(original):
-    from starlette.responses import JSONResponse
-
     async def handler(request, exc):
         response = original(request, exc)  # FastAPI's own handler: its failures are the app's, unchanged
         if inspect.isawaitable(response):
             response = await response
         if SCOPE_KEY not in request.scope:  # the request-id step failed for this request: leave it as is
             return response
-        try:
-            if isinstance(response, JSONResponse) and response.body:
-                data = json.loads(response.body)
-                if isinstance(data, dict) and "request_id" not in data:
-                    data["request_id"] = _request_id(request.scope)
-                    headers = {
-                        k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
-                    }
-                    return JSONResponse(data, status_code=response.status_code, headers=headers)
-        except Exception as error:  # noqa: BLE001 - keep FastAPI's response as it was
-            step_failed("request id in error bodies", error, "FastAPI's error bodies are sent as they are")
-        return response
+        with_id = run("web layer: request id in error bodies", _add_request_id, response, request.scope,
+                      outcome="FastAPI's error bodies are sent as they are")
+        return response if with_id is None else with_id
+
+    return handler
+
+
+def _add_request_id(response: Any, scope: dict) -> Any:
+    """FastAPI's JSON error response with ``"request_id"`` added to its body, or None to keep it as it is."""
+    from starlette.responses import JSONResponse
+
+    if isinstance(response, JSONResponse) and response.body:
+        data = json.loads(response.body)
+        if isinstance(data, dict) and "request_id" not in data:
+            data["request_id"] = _request_id(scope)
+            headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+            return JSONResponse(data, status_code=response.status_code, headers=headers)
+    return None
 
     return handler
 

@@ -24,6 +24,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.guard import guard
 from agentwatch.web import checks as checks_module
 from agentwatch.web import config
 from agentwatch.web.checks import DEGRADED, HEALTHY, UNHEALTHY, Check, CheckResult, Runner, overall
@@ -48,12 +49,10 @@ class HealthState:
         self.startup_pending: list[str] = []
         self._startup_task: asyncio.Task | None = None
         self._startup_lock = threading.Lock()
-        try:
+        with guard("web layer: built-in health checks", "the app's own checks run without them"):
             from agentwatch.web.builtin_checks import register_builtins
 
             register_builtins(s)
-        except Exception as error:  # noqa: BLE001
-            warn_once("health:builtins", f"could not set up the built-in health checks ({error!r})")
 
     # -- helpers -----------------------------------------------------------------------------
     def uptime(self) -> float:
@@ -116,10 +115,9 @@ class HealthState:
         return order, problems
 
     async def _run_startup(self) -> None:
-        try:
+        with guard("web layer: running the startup checks", "reporting started") as running:
             await self._startup()
-        except Exception as error:  # noqa: BLE001 - never break the app
-            warn_once("health:startup", f"startup checks could not run ({error!r}); reporting started")
+        if running.error is not None:
             self.startup_status = STARTED
 
     async def _startup(self) -> None:
@@ -352,9 +350,9 @@ ENDPOINTS: dict[str, Callable[[HealthState], Awaitable[tuple[int, dict]]]] = {
 
 async def serve(handler, scope: dict, send: Send, request_id: str | None) -> None:
     st = state()
-    try:
+    # A probe answers, whatever happens.
+    with guard(f"web layer: health endpoint ({getattr(handler, '__name__', '?')})", "it answers 503") as answering:
         code, body = await handler(st)
-    except Exception as error:  # noqa: BLE001 - a probe answers, whatever happens
-        warn_once(f"health:endpoint:{getattr(handler, '__name__', '?')}", f"health endpoint failed ({error!r})")
-        code, body = 503, {"status": UNHEALTHY, "error": type(error).__name__}
+    if answering.error is not None:
+        code, body = 503, {"status": UNHEALTHY, "error": type(answering.error).__name__}
     await _respond(send, code, body, scope.get("method") == "HEAD", request_id)

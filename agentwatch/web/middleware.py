@@ -19,8 +19,8 @@ AgentwatchMiddleware: it sees the request id already in the scope and passes the
 request straight on, so the ids, headers and baggage are set once, by the
 enclosing app's layer, and ``/sub/health/*`` is the mounted app's own business.
 
-Never breaking the app: each per-request step is guarded; a step that raises is
-said once (``agentwatch web layer: <step> failed ...``) and skipped. A request
+Never breaking the app: each per-request step is guarded (:mod:`agentwatch.distro.guard`); a step
+that raises is said once (``web layer: <step> failed ...``) and skipped. A request
 whose ids cannot be set up, or a probe our endpoint fails to answer, goes to the
 app untouched, so it gets exactly the app's own answer.
 """
@@ -33,9 +33,9 @@ from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 
 from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.guard import failed, guard, run, strict
 from agentwatch.web import checks, config, errors, health
 from agentwatch.web import request_id as rid
-from agentwatch.web._guard import guarded, step_failed
 
 _REQUEST_HEADER = rid.HEADER.encode()
 _SESSION_HEADER = rid.SESSION_HEADER.encode()
@@ -75,7 +75,7 @@ def health_routes(app: Any, prefix: str) -> dict[str, Any]:
 
 
 class AgentwatchMiddleware:
-    """Each per-request step is guarded (``_guard``): one that raises is said once and skipped. If the
+    """Each per-request step is guarded (``agentwatch.distro.guard``): one that raises is said once and skipped. If the
     ids cannot be set up, the request goes to the app untouched -- and agentwatch's error handlers,
     seeing no id in the scope, leave its error responses as the app makes them -- so a fault of ours
     costs the request nothing but agentwatch's additions."""
@@ -94,60 +94,53 @@ class AgentwatchMiddleware:
             # ``app.mount("/sub", this)``) has set up already: that layer does everything, once.
             await self.app(scope, receive, send)
             return
-        try:
+        with guard("web layer: request ids", "such requests are passed to the app untouched") as ids:
             request_id = rid.from_scope(scope)
             session_id = rid.session_from_scope(scope)
             tokens = rid.set_current(request_id, session_id)
-        except Exception as error:  # noqa: BLE001
+        if ids.error is not None:
             scope.pop(rid.SCOPE_KEY, None)  # tells the error handlers this request is not ours to touch
             scope.pop(rid.SESSION_SCOPE_KEY, None)
-            step_failed("request ids", error, "such requests are passed to the app untouched")
-            tokens = None
-        if tokens is None:
-            # Outside the except block, so an exception of the app's is not chained to ours.
+            # Outside the guard, so an exception of the app's is not chained to ours.
             await self.app(scope, receive, send)
             return
-        baggage_token = guarded("request baggage", "the ids are not put in W3C baggage", _attach_baggage,
-                                request_id, session_id)
-        guarded("span attributes", "the server span goes without agentwatch.request.id", _annotate_span,
-                request_id, session_id)
-        failed = False
+        baggage_token = run("web layer: request baggage", _attach_baggage, request_id, session_id,
+                            outcome="the ids are not put in W3C baggage")
+        run("web layer: span attributes", _annotate_span, request_id, session_id,
+            outcome="the server span goes without agentwatch.request.id")
+        app_failed = False
         try:
-            guarded("startup checks", "they are not started by requests", _ensure_startup)
-            handler = guarded("health routing", "requests are passed to the app", _health_handler,
-                              self.routes, scope)
+            run("web layer: startup checks", _ensure_startup, outcome="they are not started by requests")
+            handler = run("web layer: health routing", _health_handler, self.routes, scope,
+                          outcome="requests are passed to the app")
             if handler is not None and await _serve_health(handler, scope, send, request_id):
                 return
 
             async def send_with_id(message: dict) -> None:
-                try:
-                    message = _with_id_headers(message, request_id, session_id)
-                except Exception as error:  # noqa: BLE001
-                    step_failed("response headers", error, "responses go without X-Request-ID / X-Session-ID")
+                message = run("web layer: response headers", _with_id_headers, message, request_id, session_id,
+                              default=message, outcome="responses go without X-Request-ID / X-Session-ID")
                 await send(message)
 
             await self.app(scope, receive, send_with_id)
         except BaseException:
-            failed = True
+            app_failed = True
             raise
         finally:
-            guarded("context cleanup", "continuing", _detach, baggage_token)
-            if not failed:
+            run("web layer: context cleanup", _detach, baggage_token, outcome="continuing")
+            if not app_failed:
                 # On an exception the ids stay set: the server logs the traceback after the
                 # error response, in this request's own task, and that line should carry them.
-                guarded("context cleanup", "continuing", rid.reset, tokens)
+                run("web layer: context cleanup", rid.reset, tokens, outcome="continuing")
 
     def _lifespan_receive(self, receive: Any):
         async def wrapped() -> dict:
             message = await receive()
             kind = message.get("type")
-            try:
+            with guard("web layer: lifespan hooks", "startup checks and draining follow requests and signals only"):
                 if kind == "lifespan.startup":
                     health.state().ensure_startup()
                 elif kind == "lifespan.shutdown":
                     health.start_draining("lifespan shutdown")
-            except Exception as error:  # noqa: BLE001
-                step_failed("lifespan hooks", error, "startup checks and draining follow requests and signals only")
             return message
 
         return wrapped
@@ -187,14 +180,14 @@ async def _serve_health(handler: Any, scope: dict, send: Any, request_id: str) -
     try:
         await health.serve(handler, scope, tracking_send, request_id)
         return True
-    except Exception as error:  # noqa: BLE001
-        if sending_failed:
+    except Exception as error:  # noqa: BLE001 - the guard's rule, async, with an outcome known only now
+        if sending_failed or strict():
             raise
-        if started:
-            step_failed("health endpoint", error, "that probe's answer was cut short")
-            return True
-        step_failed("health endpoint", error, "probes are passed to the app, as without agentwatch")
-        return False
+        outcome = (
+            "that probe's answer was cut short" if started else "probes are passed to the app, as without agentwatch"
+        )
+        failed("web layer: health endpoint", error, outcome)
+        return started
 
 
 def _with_id_headers(message: dict, request_id: str, session_id: str | None) -> dict:
@@ -233,18 +226,19 @@ def _detach(token: Any) -> None:
 
 def build(app: Any, stack: Any) -> Any:
     """Insert agentwatch into ``stack`` (FastAPI's freshly built middleware stack); never raises."""
+    s = config.settings()
+    return run("adding agentwatch's web layer to the app", _insert, app, stack, s, default=stack,
+               outcome="that app goes without health endpoints, request ids and error handlers")
+
+
+def _insert(app: Any, stack: Any, s: config.WebSettings) -> Any:
     from starlette.middleware.errors import ServerErrorMiddleware
 
-    s = config.settings()
-    try:
-        checks.load_entry_points()
-        routes = health_routes(app, s.prefix) if s.health_enabled else {}
-        if s.error_handlers:
-            errors.install(stack, s.error_detail)
-        if isinstance(stack, ServerErrorMiddleware):
-            stack.app = AgentwatchMiddleware(stack.app, routes)
-            return stack
-        return AgentwatchMiddleware(stack, routes)
-    except Exception as error:  # noqa: BLE001 - never break the app
-        warn_once("web:build", f"could not add health endpoints and error handlers to the app ({error!r}); skipped")
+    checks.load_entry_points()
+    routes = health_routes(app, s.prefix) if s.health_enabled else {}
+    if s.error_handlers:
+        errors.install(stack, s.error_detail)
+    if isinstance(stack, ServerErrorMiddleware):
+        stack.app = AgentwatchMiddleware(stack.app, routes)
         return stack
+    return AgentwatchMiddleware(stack, routes)

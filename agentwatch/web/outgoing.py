@@ -14,7 +14,7 @@ import importlib.util
 from typing import Any
 
 from agentwatch.distro.context import current_request_id, current_session_id
-from agentwatch.web._guard import step_failed
+from agentwatch.distro.guard import guard
 from agentwatch.web.request_id import HEADER, SESSION_HEADER
 
 #: (module, class) pairs whose ``send`` is wrapped, when the module is installed.
@@ -40,12 +40,11 @@ def add_headers(request: Any) -> None:
 
 
 def _send(wrapped, instance, args, kwargs):
-    try:
+    # Outside the guard, the app's call: it goes out as it would have without us.
+    with guard("web layer: outgoing request ids", "calls go out without X-Request-ID / X-Session-ID"):
         request = args[0] if args else kwargs.get("request")
         if request is not None:
             add_headers(request)
-    except Exception as error:  # noqa: BLE001 - the call goes out as it would have
-        step_failed("outgoing request ids", error, "calls go out without X-Request-ID / X-Session-ID")
     return wrapped(*args, **kwargs)
 
 

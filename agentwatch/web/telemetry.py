@@ -12,7 +12,7 @@ from typing import Any
 from agentwatch.semconv import HEALTH_CHECK_NAME as CHECK_NAME
 from agentwatch.semconv import HEALTH_CHECK_STATUS as CHECK_STATUS
 from agentwatch.semconv import WEB_METRICS, create_instruments
-from agentwatch.web._guard import step_failed
+from agentwatch.distro.guard import guarded
 
 STATUS_VALUE = {"healthy": 1.0, "degraded": 0.5, "unhealthy": 0.0}
 
@@ -48,23 +48,26 @@ def _get() -> dict[str, Any]:
     return _instruments
 
 
+@guarded("web layer: health check metrics", outcome="check results are not recorded as metrics")
 def record_check(name: str, status: str, seconds: float) -> None:
-    try:
-        instruments = _get()
-        instruments["status"].set(STATUS_VALUE.get(status, 0.0), {CHECK_NAME: name})
-        instruments["duration"].record(seconds, {CHECK_NAME: name, CHECK_STATUS: status})
-    except Exception as error:  # noqa: BLE001 - telemetry never breaks a probe
-        step_failed("health check metrics", error, "check results are not recorded as metrics")
+    """Record one check's result (never raises: telemetry never breaks a probe)."""
+    instruments = _get()
+    instruments["status"].set(STATUS_VALUE.get(status, 0.0), {CHECK_NAME: name})
+    instruments["duration"].record(seconds, {CHECK_NAME: name, CHECK_STATUS: status})
 
 
+#: Shared with the error handler, which guards the whole error count under the same name.
+ERROR_METRICS = "web layer: error metrics"
+ERROR_METRICS_SKIPPED = "errors are not counted in agentwatch.http.server.errors"
+
+
+@guarded(ERROR_METRICS, outcome=ERROR_METRICS_SKIPPED)
 def record_error(error_type: str, route: str | None, method: str | None) -> None:
+    """Count one unhandled exception (never raises)."""
     attributes = {"error.type": error_type}
     if route:
         attributes["http.route"] = route
     if method:
         attributes["http.request.method"] = method
-    try:
-        _get()["errors"].add(1, attributes)
-    except Exception as error:  # noqa: BLE001
-        step_failed("error metrics", error, "errors are not counted in agentwatch.http.server.errors")
+    _get()["errors"].add(1, attributes)
 
