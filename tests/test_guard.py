@@ -74,3 +74,10 @@ def test_strict_values(monkeypatch: pytest.MonkeyPatch) -> None:
     for value, expected in [("1", True), ("true", True), (" ON ", True), ("0", False), ("", False), ("no", False)]:
         monkeypatch.setenv(STRICT_ENV, value)
         assert strict() is expected
+
+
+def test_type_only_keeps_the_error_text_out(lenient: None) -> None:
+    """A scrubbing step's error text may hold the very value it could not scrub: only its type is said."""
+    with guard("scrubbing spans", "dropped", type_only=True):
+        raise ValueError("card 4111 1111 1111 1111")
+    assert _diagnostics.messages() == ["scrubbing spans failed (ValueError); dropped. The app is not affected (said once)"]

@@ -306,7 +306,7 @@ class _Guarded:
         batch = items
         if scrub is not None:
             with guard(f"scrubbing {signal} for exporter {self.name!r}",
-                       "those batches are dropped rather than exported unscrubbed") as scrubbing_step:
+                       "those batches are dropped rather than exported unscrubbed", type_only=True) as scrubbing_step:
                 batch = scrub(items)
             if scrubbing_step.error is not None:
                 return failure  # not the destination's fault: its health record is left alone

@@ -89,11 +89,12 @@ class guard:  # noqa: N801 - used like a function: ``with guard("step"):``
     know whether to fall back.
     """
 
-    __slots__ = ("where", "outcome", "error")
+    __slots__ = ("where", "outcome", "error", "type_only")
 
-    def __init__(self, where: str, outcome: str = DEFAULT_OUTCOME) -> None:
+    def __init__(self, where: str, outcome: str = DEFAULT_OUTCOME, *, type_only: bool = False) -> None:
         self.where = where
         self.outcome = outcome
+        self.type_only = type_only  # say the error's type only: its text may hold what could not be scrubbed
         self.error: BaseException | None = None
 
     def __enter__(self) -> guard:
@@ -103,5 +104,5 @@ class guard:  # noqa: N801 - used like a function: ``with guard("step"):``
         if error is None or not isinstance(error, Exception) or strict():
             return False
         self.error = error
-        failed(self.where, error, self.outcome)
+        failed(self.where, error, self.outcome, detail=type(error).__name__ if self.type_only else None)
         return True
