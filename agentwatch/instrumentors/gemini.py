@@ -92,7 +92,7 @@ _instruments = ("google-genai >= 1.0.0",)
 _SCOPE = "agentwatch.instrumentors.gemini"
 _MODULE = "google.genai.models"
 _TOOLS_MODULE = "google.genai._extra_utils"
-_EVENT_NAME = "gen_ai.client.inference.operation.details"
+_EVENT_NAME = sc.GEN_AI_INFERENCE_DETAILS_EVENT
 
 # The call span a private round-trip method belongs to (set around the public call).
 _CURRENT: contextvars.ContextVar["_Call | None"] = contextvars.ContextVar("agentwatch_gemini_call", default=None)
@@ -125,13 +125,13 @@ _ROUND_TRIPS = [
     ("AsyncModels._generate_content_stream", "hop_stream", True),
 ]
 _REQUEST_PARAMS = (
-    ("temperature", "gen_ai.request.temperature"),
-    ("top_p", "gen_ai.request.top_p"),
-    ("top_k", "gen_ai.request.top_k"),
-    ("max_output_tokens", "gen_ai.request.max_tokens"),
-    ("seed", "gen_ai.request.seed"),
-    ("presence_penalty", "gen_ai.request.presence_penalty"),
-    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
+    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
+    ("top_k", sc.GEN_AI_REQUEST_TOP_K),
+    ("max_output_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("seed", sc.GEN_AI_REQUEST_SEED),
+    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
 )
 # Gemini finish reasons -> the conventions' output-message finish_reason values.
 _FINISH_TO_SEMCONV = {
@@ -251,7 +251,7 @@ def _response_attributes(response: Any) -> dict[str, Any]:
     if reasons:
         attrs[g.FINISH_REASONS] = reasons
     if calls:
-        attrs["agentwatch.gen_ai.response.tool_calls"] = calls
+        attrs[sc.GENAI_RESPONSE_TOOL_CALLS] = calls
     return attrs
 
 
@@ -383,12 +383,12 @@ class _Telemetry:
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider=tracer_provider)
         meter = get_meter(_SCOPE, __version__, meter_provider=meter_provider)
         built = sc.create_instruments(meter, sc.GENAI_METRICS)
-        self.duration = built["gen_ai.client.operation.duration"]
-        self.tokens = built["gen_ai.client.token.usage"]
-        self.ttfc = built["gen_ai.client.operation.time_to_first_chunk"]
-        self.tpoc = built["gen_ai.client.operation.time_per_output_chunk"]
+        self.duration = built[sc.GEN_AI_CLIENT_OPERATION_DURATION]
+        self.tokens = built[sc.GEN_AI_CLIENT_TOKEN_USAGE]
+        self.ttfc = built[sc.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK]
+        self.tpoc = built[sc.GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK]
         self.cost = built[sc.GENAI_COST_METRIC]
-        self.tool_duration = built["gen_ai.execute_tool.duration"]
+        self.tool_duration = built[sc.GEN_AI_EXECUTE_TOOL_DURATION]
         self.choice = g.instrumentation_choice()
         self.logger = get_logger(_SCOPE, __version__, logger_provider=logger_provider)
         self.capture = g.capture_settings()
@@ -484,7 +484,7 @@ class _Call:
         attrs: dict[str, Any] = {}
         config = self.config
         if self.stream:
-            attrs["gen_ai.request.stream"] = True
+            attrs[sc.GEN_AI_REQUEST_STREAM] = True
         if config is None:
             return attrs
         for name, key in _REQUEST_PARAMS:
@@ -493,30 +493,30 @@ class _Call:
                 attrs[key] = value
         stops = _field(config, "stop_sequences")
         if stops:
-            attrs["gen_ai.request.stop_sequences"] = [str(s) for s in stops]
+            attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stops]
         count = _field(config, "candidate_count")
         if count is not None and count != 1:
-            attrs["gen_ai.request.choice.count"] = count
+            attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = count
         mime = _field(config, "response_mime_type")
         if mime:
-            attrs["gen_ai.output.type"] = "json" if "json" in str(mime) else "text"
+            attrs[sc.GEN_AI_OUTPUT_TYPE] = "json" if "json" in str(mime) else "text"
         dimensions = _field(config, "output_dimensionality")
         if dimensions is not None and self.operation == "embeddings":
-            attrs["gen_ai.embeddings.dimension.count"] = dimensions
+            attrs[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
         tools = _tool_names(config)
         if tools:
-            attrs["agentwatch.gen_ai.request.tools"] = tools
+            attrs[sc.GENAI_REQUEST_TOOLS] = tools
         return attrs
 
     def _capture_inputs(self) -> dict[str, Any]:
         capture = self.tel.capture
-        out: dict[str, Any] = {"gen_ai.input.messages": _input_messages(self.contents, capture)}
+        out: dict[str, Any] = {sc.GEN_AI_INPUT_MESSAGES: _input_messages(self.contents, capture)}
         system = _system_instructions(self.config, capture)
         if system:
-            out["gen_ai.system_instructions"] = system
+            out[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = system
         tools = _tool_definitions(self.config)
         if tools:
-            out["gen_ai.tool.definitions"] = tools
+            out[sc.GEN_AI_TOOL_DEFINITIONS] = tools
         if capture.on_span:
             self.span.set_attributes({k: json.dumps(v, ensure_ascii=False, default=str) for k, v in out.items()})
         return out
@@ -615,11 +615,11 @@ class _Call:
         message = _redact(str(error), self.api_key)
         stack = _redact("".join(traceback.format_exception(type(error), error, error.__traceback__)), self.api_key)
         span.add_event(
-            "exception",
+            sc.EXCEPTION_EVENT,
             {
-                "exception.type": f"{type(error).__module__}.{type(error).__qualname__}",
-                "exception.message": message,
-                "exception.stacktrace": stack,
+                sc.EXCEPTION_TYPE: f"{type(error).__module__}.{type(error).__qualname__}",
+                sc.EXCEPTION_MESSAGE: message,
+                sc.EXCEPTION_STACKTRACE: stack,
             },
         )
 
@@ -646,10 +646,10 @@ class _Call:
             if self.stream_reasons:
                 attrs[g.FINISH_REASONS] = self.stream_reasons
             if self.stream_calls:
-                attrs["agentwatch.gen_ai.response.tool_calls"] = self.stream_calls
+                attrs[sc.GENAI_RESPONSE_TOOL_CALLS] = self.stream_calls
             if self.first_chunk is not None:
-                attrs["gen_ai.response.time_to_first_chunk"] = self.first_chunk - self.started
-            attrs["agentwatch.gen_ai.stream.outcome"] = self.stream_outcome
+                attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.first_chunk - self.started
+            attrs[sc.GENAI_STREAM_OUTCOME] = self.stream_outcome
         elif response is not None:
             if self.operation == "generate_content":
                 attrs.update(_guard("response attributes", _response_attributes, response, default={}) or {})
@@ -658,7 +658,7 @@ class _Call:
             elif self.operation == "count_tokens":
                 total = _field(response, "total_tokens")
                 if total is not None:
-                    attrs["agentwatch.gen_ai.count_tokens.total_tokens"] = int(total)
+                    attrs[sc.GENAI_COUNT_TOKENS_TOTAL] = int(total)
         if self.operation == "generate_content":
             usage = self._summed_usage(response)
         elif self.operation == "embeddings":
@@ -711,7 +711,7 @@ class _Call:
         if embeddings:
             values = _field(embeddings[0], "values") or []
             if values:
-                attrs["gen_ai.embeddings.dimension.count"] = len(values)
+                attrs[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = len(values)
             tokens = [_field(_field(e, "statistics"), "token_count") for e in embeddings]
             if any(t is not None for t in tokens):
                 self.embedding_usage = _Usage(input=int(sum(t or 0 for t in tokens)))
@@ -735,13 +735,13 @@ class _Call:
         else:
             outputs = _output_messages(response, capture)
         if capture.on_span:
-            self.span.set_attribute("gen_ai.output.messages", json.dumps(outputs, ensure_ascii=False, default=str))
+            self.span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, json.dumps(outputs, ensure_ascii=False, default=str))
         if capture.on_event:
             attributes = dict(self.span.attributes or {}) if hasattr(self.span, "attributes") else dict(self.base)
-            for key in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "gen_ai.tool.definitions"):
+            for key in (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_TOOL_DEFINITIONS):
                 attributes.pop(key, None)
             attributes.update(self.inputs)
-            attributes["gen_ai.output.messages"] = outputs
+            attributes[sc.GEN_AI_OUTPUT_MESSAGES] = outputs
             self.tel.logger.emit(event_name=_EVENT_NAME, attributes=attributes, context=self.ctx)
 
     # ---- stream chunks
