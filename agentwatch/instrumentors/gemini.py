@@ -82,6 +82,7 @@ from wrapt import wrap_function_wrapper
 
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
+from agentwatch.distro import guard
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.instrumentors import _genai_common as g
 from agentwatch.version import __version__
@@ -93,6 +94,8 @@ _SCOPE = "agentwatch.instrumentors.gemini"
 _MODULE = "google.genai.models"
 _TOOLS_MODULE = "google.genai._extra_utils"
 _EVENT_NAME = sc.GEN_AI_INFERENCE_DETAILS_EVENT
+_WHERE = "Gemini instrumentation"  # how the guard's warning lines name each step
+_SKIPPED = "telemetry of that part skipped"
 
 # The call span a private round-trip method belongs to (set around the public call).
 _CURRENT: contextvars.ContextVar["_Call | None"] = contextvars.ContextVar("agentwatch_gemini_call", default=None)
@@ -149,12 +152,8 @@ _FINISH_TO_SEMCONV = {
 
 # --------------------------------------------------------------------------- helpers
 def _guard(where: str, function, *args: Any, default: Any = None) -> Any:
-    """Run an extraction step; a failure is logged once and costs only that telemetry."""
-    try:
-        return function(*args)
-    except Exception as error:  # noqa: BLE001 - never break the app
-        warn_once(f"gemini:{where}", f"Gemini instrumentation: {where} failed ({error!r}); telemetry of that part skipped")
-        return default
+    """Run an extraction step through the guard primitive: a failure costs only that telemetry."""
+    return guard.run(f"{_WHERE}: {where}", function, *args, default=default, outcome=_SKIPPED)
 
 
 def _field(obj: Any, name: str) -> Any:
@@ -629,9 +628,7 @@ class _Call:
             return
         self.ended = True
         try:
-            self._finish(response, error)
-        except Exception as failure:  # noqa: BLE001
-            warn_once("gemini:finish", f"Gemini instrumentation: recording a call failed ({failure!r}); telemetry skipped")
+            guard.run(f"{_WHERE}: recording a call", self._finish, response, error, outcome="telemetry of that call skipped")
         finally:
             if self.span.is_recording():
                 self.span.end()
@@ -878,25 +875,27 @@ class _ToolRun:
         self.token = otel_context.attach(trace.set_span_in_context(self.span))
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        """End the tool span and record its duration."""
         try:
-            otel_context.detach(self.token)
-            metric_attrs = {g.OPERATION: "execute_tool", g.TOOL_NAME: self.name, g.TOOL_TYPE: "function"}
-            if error is not None:
-                # The SDK wraps the function's exception in FunctionInvocationError (whose message
-                # repeats the arguments) and hands the model an error result: report the original.
-                original = error.__context__ if type(error).__name__ == "FunctionInvocationError" else None
-                cause = original if isinstance(original, BaseException) else error
-                metric_attrs[g.ERROR_TYPE] = type(cause).__qualname__
-                self.span.set_attribute(g.ERROR_TYPE, type(cause).__qualname__)
-                self.span.set_status(Status(StatusCode.ERROR, type(cause).__qualname__))
-                self.span.record_exception(cause)
-            elif self.tel.capture.on_span:
-                self.span.set_attribute(g.TOOL_CALL_RESULT, _json_text(result, self.tel.capture))
-            self.tel.tool_duration.record(time.perf_counter() - self.started, metric_attrs)
-        except Exception as failure:  # noqa: BLE001
-            warn_once("gemini:tool-finish", f"Gemini instrumentation: recording a tool run failed ({failure!r})")
+            guard.run(f"{_WHERE}: recording a tool run", self._finish, result, error, outcome="telemetry of that run skipped")
         finally:
             self.span.end()
+
+    def _finish(self, result: Any, error: BaseException | None) -> None:
+        otel_context.detach(self.token)
+        metric_attrs = {g.OPERATION: "execute_tool", g.TOOL_NAME: self.name, g.TOOL_TYPE: "function"}
+        if error is not None:
+            # The SDK wraps the function's exception in FunctionInvocationError (whose message
+            # repeats the arguments) and hands the model an error result: report the original.
+            original = error.__context__ if type(error).__name__ == "FunctionInvocationError" else None
+            cause = original if isinstance(original, BaseException) else error
+            metric_attrs[g.ERROR_TYPE] = type(cause).__qualname__
+            self.span.set_attribute(g.ERROR_TYPE, type(cause).__qualname__)
+            self.span.set_status(Status(StatusCode.ERROR, type(cause).__qualname__))
+            self.span.record_exception(cause)
+        elif self.tel.capture.on_span:
+            self.span.set_attribute(g.TOOL_CALL_RESULT, _json_text(result, self.tel.capture))
+        self.tel.tool_duration.record(time.perf_counter() - self.started, metric_attrs)
 
 
 def _tool_run(tel: _Telemetry, args: tuple, kwargs: dict) -> _ToolRun | None:
