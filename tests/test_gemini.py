@@ -32,7 +32,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from agentwatch.distro import _diagnostics
 from agentwatch.distro.rollup import GenAIRollupSpanProcessor
-from agentwatch.instrumentors import _genai_common, gemini
+from agentwatch.instrumentors import _genai_common
+from agentwatch.instrumentors.gemini import call as gemini_call
+from agentwatch.instrumentors.gemini import extract, generate_content
 from agentwatch.instrumentors.gemini import GeminiInstrumentor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
@@ -762,10 +764,10 @@ def test_extraction_failures_do_not_change_what_the_app_gets(instrument, client,
     def boom(*args, **kwargs):
         raise RuntimeError("instrumentation bug")
 
-    monkeypatch.setattr(gemini, "_response_attributes", boom)
-    monkeypatch.setattr(gemini._Usage, "of", classmethod(lambda cls, m: boom()))
-    monkeypatch.setattr(gemini._Call, "_request_attributes", boom)
-    monkeypatch.setattr(gemini._Call, "observe_chunk", boom)
+    monkeypatch.setattr(extract, "response_attributes", boom)
+    monkeypatch.setattr(extract.Usage, "of", classmethod(lambda cls, m: boom()))
+    monkeypatch.setattr(gemini_call.Call, "_request_attributes", boom)
+    monkeypatch.setattr(generate_content.GenerateContentCall, "observe_chunk", boom)
     _diagnostics.reset()
     got = client.models.generate_content(model=MODEL, contents="same answer please")
     assert got.model_dump(exclude={"sdk_http_response"}) == plain.model_dump(exclude={"sdk_http_response"})
@@ -778,7 +780,7 @@ def test_extraction_failures_do_not_change_what_the_app_gets(instrument, client,
 
 def test_span_start_failure_passes_through(instrument, client, monkeypatch, lenient):
     tel = instrument()
-    monkeypatch.setattr(gemini._Call, "__init__", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("bug")))
+    monkeypatch.setattr(gemini_call.Call, "__init__", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("bug")))
     assert client.models.generate_content(model=MODEL, contents="still works").text
     assert tel.gemini_spans() == []
 
