@@ -248,6 +248,30 @@ GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
+# request
+GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
+GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
+GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_SEED = "gen_ai.request.seed"
+GEN_AI_REQUEST_PRESENCE_PENALTY = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_FREQUENCY_PENALTY = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
+GEN_AI_OUTPUT_TYPE = "gen_ai.output.type"
+GEN_AI_EMBEDDINGS_DIMENSION_COUNT = "gen_ai.embeddings.dimension.count"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+# opt-in content (on the call span, or on the inference details event)
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+GEN_AI_TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+GEN_AI_INFERENCE_DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+# the exception span event (as Span.record_exception writes it)
+EXCEPTION_EVENT = "exception"
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"
+EXCEPTION_STACKTRACE = "exception.stacktrace"
 
 GENAI_COST = "agentwatch.gen_ai.usage.cost"
 GENAI_ROUND_TRIP = "agentwatch.gen_ai.round_trip"
@@ -260,9 +284,12 @@ REQUEST_GENAI_COST = "agentwatch.request.gen_ai.cost"
 REQUEST_GENAI_INPUT_TOKENS = "agentwatch.request.gen_ai.input_tokens"
 REQUEST_GENAI_OUTPUT_TOKENS = "agentwatch.request.gen_ai.output_tokens"
 REQUEST_GENAI_CALLS = "agentwatch.request.gen_ai.calls"
-GENAI_OPERATION_DURATION_METRIC = "gen_ai.client.operation.duration"
-GENAI_TOKEN_USAGE_METRIC = "gen_ai.client.token.usage"
 GENAI_COST_METRIC = "agentwatch.gen_ai.client.cost"
+GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
+GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
+GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
+GEN_AI_EXECUTE_TOOL_DURATION = "gen_ai.execute_tool.duration"
 
 GENAI_DURATION_BUCKETS = PLAN_DURATION_BUCKETS  # the conventions' advice for gen_ai.client.operation.duration
 GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -281,28 +308,28 @@ _TOOL_METRIC_ATTRIBUTES = (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_TOOL_
 
 GENAI_METRICS: tuple[Metric, ...] = (
     Metric(
-        GENAI_OPERATION_DURATION_METRIC, "histogram", "s",
+        GEN_AI_CLIENT_OPERATION_DURATION, "histogram", "s",
         "Duration of each Gemini call (a whole stream; `error.type` = HTTP status or exception class on failure).",
         _GENAI_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
     ),
     Metric(
-        GENAI_TOKEN_USAGE_METRIC, "histogram", "{token}",
+        GEN_AI_CLIENT_TOKEN_USAGE, "histogram", "{token}",
         "Billed tokens per call, by `gen_ai.token.type` (`input`, `output` incl. thinking); summed over every "
         "round trip of the call.",
         (*_GENAI_METRIC_ATTRIBUTES, GEN_AI_TOKEN_TYPE), GENAI_TOKEN_BUCKETS, role="gemini",
     ),
     Metric(
-        "gen_ai.client.operation.time_to_first_chunk", "histogram", "s",
+        GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK, "histogram", "s",
         "Streams: time from the call to its first chunk.",
         _GENAI_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
     ),
     Metric(
-        "gen_ai.client.operation.time_per_output_chunk", "histogram", "s",
+        GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK, "histogram", "s",
         "Streams: time between consecutive chunks, after the first.",
         _GENAI_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
     ),
     Metric(
-        "gen_ai.execute_tool.duration", "histogram", "s",
+        GEN_AI_EXECUTE_TOOL_DURATION, "histogram", "s",
         "Duration of each function the SDK ran for automatic function calling.",
         _TOOL_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
     ),
@@ -316,17 +343,15 @@ GENAI_METRICS: tuple[Metric, ...] = (
 GENAI_SPANS: tuple[Span, ...] = (
     Span(
         "gemini", "{gen_ai.operation.name} {gen_ai.request.model}", "CLIENT",
-        (*_GENAI_BASE, "gen_ai.request.stream", "gen_ai.request.temperature", "gen_ai.request.top_p",
-         "gen_ai.request.top_k", "gen_ai.request.max_tokens", "gen_ai.request.seed", "gen_ai.request.presence_penalty",
-         "gen_ai.request.frequency_penalty", "gen_ai.request.stop_sequences", "gen_ai.request.choice.count",
-         "gen_ai.output.type", "gen_ai.embeddings.dimension.count", GENAI_REQUEST_TOOLS, *_GENAI_RESPONSE,
-         "gen_ai.response.time_to_first_chunk", GENAI_STREAM_OUTCOME, GENAI_COUNT_TOKENS_TOTAL, *_GENAI_USAGE,
-         GENAI_ROUND_TRIPS, ERROR_TYPE),
-        content_attributes=("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
-                            "gen_ai.tool.definitions"),
+        (*_GENAI_BASE, GEN_AI_REQUEST_STREAM, GEN_AI_REQUEST_TEMPERATURE, GEN_AI_REQUEST_TOP_P, GEN_AI_REQUEST_TOP_K,
+         GEN_AI_REQUEST_MAX_TOKENS, GEN_AI_REQUEST_SEED, GEN_AI_REQUEST_PRESENCE_PENALTY, GEN_AI_REQUEST_FREQUENCY_PENALTY,
+         GEN_AI_REQUEST_STOP_SEQUENCES, GEN_AI_REQUEST_CHOICE_COUNT, GEN_AI_OUTPUT_TYPE, GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
+         GENAI_REQUEST_TOOLS, *_GENAI_RESPONSE, GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, GENAI_STREAM_OUTCOME,
+         GENAI_COUNT_TOKENS_TOTAL, *_GENAI_USAGE, GENAI_ROUND_TRIPS, ERROR_TYPE),
+        content_attributes=(GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, GEN_AI_SYSTEM_INSTRUCTIONS, GEN_AI_TOOL_DEFINITIONS),
         notes="One per public SDK call (`generate_content`, `embeddings`, `count_tokens`; chats included). Usage and "
         "cost are the sum over its round trips. With `EVENT_ONLY`/`SPAN_AND_EVENT` content goes to a "
-        "`gen_ai.client.inference.operation.details` log event.",
+        f"`{GEN_AI_INFERENCE_DETAILS_EVENT}` log event.",
     ),
     Span(
         "gemini round trip", "{gen_ai.operation.name} {gen_ai.request.model}", "CLIENT",

@@ -29,8 +29,9 @@ def _raiser(kind: str):
 
 
 def _wrappers() -> None:
-    from agentwatch.instrumentors import gemini, intent, planner, rag
+    from agentwatch.instrumentors import intent, planner, rag
     from agentwatch.instrumentors._agents import calls
+    from agentwatch.instrumentors.gemini import call, generate_content, handoff
 
     # The agent roles' span start / end hooks (begin/end of every wrapped call).
     for role in (intent.IntentRole, rag.RetrievalRole, planner.PlannerRole, planner.CriticRole):
@@ -38,21 +39,27 @@ def _wrappers() -> None:
             setattr(role, hook, _raiser("wrapper"))
     calls.Role.enter = _raiser("wrapper")
     # The Gemini wrappers: the step-aside check, context attach, the end of every call and round trip.
-    gemini._step_aside = _raiser("wrapper")  # noqa: SLF001
-    for name in ("attach", "_finish", "hop_start", "hop_end"):
-        setattr(gemini._Call, name, _raiser("wrapper"))  # noqa: SLF001
+    handoff.step_aside = _raiser("wrapper")
+    for name in ("attach", "_finish"):
+        setattr(call.Call, name, _raiser("wrapper"))
+    for name in ("hop_start", "hop_end"):
+        setattr(generate_content.GenerateContentCall, name, _raiser("wrapper"))
 
 
 def _extractors() -> None:
-    from agentwatch.instrumentors import gemini
-    from agentwatch.instrumentors._agents import extract
+    from agentwatch.instrumentors._agents import extract as agent_extract
+    from agentwatch.instrumentors.gemini import content, extract, tools
 
     for name in ("extract_intent", "extract_documents", "extract_verdict", "query_text", "top_k", "get_field"):
-        setattr(extract, name, _raiser("extractor"))
-    for name in ("_response_attributes", "_tool_names", "_afc_enabled", "_input_messages", "_output_messages",
-                 "_system_instructions", "_function_calls", "_model_name"):
-        setattr(gemini, name, _raiser("extractor"))
-    gemini._Usage.of = classmethod(_raiser("extractor"))  # noqa: SLF001
+        setattr(agent_extract, name, _raiser("extractor"))
+    for module, names in (
+        (extract, ("response_attributes", "model_name")),
+        (tools, ("tool_names", "afc_enabled", "function_calls")),
+        (content, ("input_messages", "output_messages", "system_instructions")),
+    ):
+        for name in names:
+            setattr(module, name, _raiser("extractor"))
+    extract.Usage.of = classmethod(_raiser("extractor"))
 
 
 def _scrubber() -> None:

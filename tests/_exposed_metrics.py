@@ -21,7 +21,7 @@ def exposed_samples() -> frozenset[str]:
     from prometheus_client import CollectorRegistry, generate_latest
 
     from agentwatch import semconv
-    from agentwatch.instrumentors import gemini
+    from agentwatch.instrumentors.gemini.telemetry import Telemetry as GeminiTelemetry
     from agentwatch.web import telemetry
 
     registry = CollectorRegistry(auto_describe=True)
@@ -43,7 +43,7 @@ def exposed_samples() -> frozenset[str]:
             elif kind == "histogram":
                 meter.create_histogram(metric.name, unit=metric.unit).record(1)
         # ... and the instruments the Gemini instrumentor really creates (every one of them).
-        tel = gemini._Telemetry(meter_provider=provider)
+        tel = GeminiTelemetry(meter_provider=provider)
         for instrument in vars(tel).values():
             if isinstance(instrument, Histogram):
                 instrument.record(1, {"gen_ai.request.model": "m"})

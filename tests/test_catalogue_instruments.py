@@ -53,10 +53,10 @@ def test_a_gauge_without_callbacks_is_synchronous():
 
 
 def test_gemini_instruments_carry_the_catalogue_descriptions():
-    from agentwatch.instrumentors import gemini
+    from agentwatch.instrumentors.gemini.telemetry import Telemetry
 
     reader = InMemoryMetricReader()
-    tel = gemini._Telemetry(meter_provider=MeterProvider(metric_readers=[reader]))
+    tel = Telemetry(meter_provider=MeterProvider(metric_readers=[reader]))
     tel.duration.record(0.1)
     tel.tokens.record(5)
     tel.cost.add(0.01)

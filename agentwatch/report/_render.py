@@ -233,7 +233,7 @@ def _render_requests(metrics: Metrics, style: Style) -> tuple[list[str], str | N
 
 _AGENT_METRICS = (
     sc.INTENT_CLASSIFICATIONS_METRIC, sc.RETRIEVAL_DURATION_METRIC, sc.PLAN_DURATION_METRIC,
-    sc.CRITIQUE_VERDICTS_METRIC, sc.GENAI_OPERATION_DURATION_METRIC,
+    sc.CRITIQUE_VERDICTS_METRIC, sc.GEN_AI_CLIENT_OPERATION_DURATION,
 )
 
 
@@ -374,9 +374,9 @@ def _render_agent(metrics: Metrics, style: Style) -> list[str]:
         lines.append("  critique verdicts")
         lines.extend(table(rows, right={1, 2, 3}, indent="    "))
 
-    calls = metrics.merged(sc.GENAI_OPERATION_DURATION_METRIC)
+    calls = metrics.merged(sc.GEN_AI_CLIENT_OPERATION_DURATION)
     if calls:
-        tokens = _by(metrics.merged(sc.GENAI_TOKEN_USAGE_METRIC), sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_RESPONSE_MODEL)
+        tokens = _by(metrics.merged(sc.GEN_AI_CLIENT_TOKEN_USAGE), sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_RESPONSE_MODEL)
         costs = _by(metrics.merged(sc.GENAI_COST_METRIC), sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_RESPONSE_MODEL)
         rows = [["model", "calls", "errors", "input tokens", "output tokens", "cost", "p50", "p95"]]
         for model, points in sorted(_by(calls, sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_RESPONSE_MODEL).items()):
