@@ -20,7 +20,7 @@ SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
 # plugin out of the demo, the tests and the overhead benchmark.
 export PYDANTIC_DISABLE_PLUGINS := logfire-plugin
 
-.PHONY: demo test test-chroma test-fast bench bench-scrubber bench-genai lock doctor clean
+.PHONY: demo test test-chroma test-fast bench bench-profile bench-scrubber bench-genai lock doctor clean
 
 # $(call sync,<venv python>,<lock file>): the venv gets exactly the lock, plus agentwatch (editable),
 # by the main venv's uv; then the rule's stamp is touched.
@@ -64,6 +64,10 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
+
+# Where the CPU of one request goes, per component (py-spy, from the dev extra), agentwatch next to the stock distro.
+bench-profile: $(STAMP)
+	$(BIN)/python benchmarks/profile.py
 
 bench-scrubber: $(STAMP)
 	$(BIN)/python benchmarks/scrubber.py

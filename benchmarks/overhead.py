@@ -369,10 +369,12 @@ def tail(path: Path, n: int = 15) -> str:
         return ""
 
 
-def start_app(mode: str, endpoint: str, ctx: dict, workdir: Path, args) -> tuple[subprocess.Popen, int, float]:
+def start_app(
+    mode: str, endpoint: str, ctx: dict, workdir: Path, args, extra_env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen, int, float]:
     """The demo app under ``mode`` exporting to ``endpoint``, on a free port, pinned to ``ctx["app_core"]``,
-    its database and output (``app.log``) in ``workdir``, without the caller's OTEL_*/AGENTWATCH_* variables.
-    Returns (process, port, launch time for :func:`wait_first_answer`)."""
+    its database and output (``app.log``) in ``workdir``, without the caller's OTEL_*/AGENTWATCH_* variables
+    (``extra_env`` is added last). Returns (process, port, launch time for :func:`wait_first_answer`)."""
     port = free_port()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))}
     base_env.update(
@@ -380,6 +382,7 @@ def start_app(mode: str, endpoint: str, ctx: dict, workdir: Path, args) -> tuple
         PYTHONUNBUFFERED="1",
     )
     command, env = mode_command_and_env(mode, base_env, endpoint, args)
+    env.update(extra_env or {})
     command += ["--port", str(port)]
     app_core = ctx["app_core"]
     preexec = (lambda: os.sched_setaffinity(0, {app_core})) if app_core is not None else None
