@@ -49,8 +49,7 @@ def configure() -> None:
         from opentelemetry.instrumentation.auto_instrumentation._load import _load_instrumentors
         from opentelemetry.instrumentation.version import __version__ as auto_version
 
-        from agentwatch.distro.configurator import pipeline
-        from agentwatch.distro.configurator import setup
+        from agentwatch.distro.configurator import pipeline, setup
         from agentwatch.distro.distro import AgentwatchDistro
 
         if pipeline() is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping
+from collections.abc import Mapping
 
 from opentelemetry.util._importlib_metadata import entry_points
 
@@ -57,8 +57,8 @@ def _instrumentors(environ: Mapping[str, str]) -> list[str]:
     from opentelemetry.instrumentation.auto_instrumentation._load import _EntryPointDistFinder
     from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
 
-    from agentwatch.instrumentors._genai_common import instrumentation_status
-    from agentwatch.instrumentors._genai_common import is_official_entry_point as genai_is_official
+    from agentwatch.distro.genai_choice import instrumentation_status
+    from agentwatch.distro.genai_choice import is_official_entry_point as genai_is_official
 
     finder = _EntryPointDistFinder()
     genai = instrumentation_status(environ)

@@ -25,9 +25,10 @@ Nothing here imports OpenTelemetry, so reading the catalogue is free.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 # --- attribute names ----------------------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"

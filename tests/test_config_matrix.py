@@ -62,6 +62,7 @@ OUT_OF_RANGE = ("-1", "1e12", "nan")
 def read_everything() -> None:
     """Every reader agentwatch has, on ``os.environ`` (never raising is part of the contract)."""
     from agentwatch.distro import settings as distro_settings
+    from agentwatch.distro import genai_choice
     from agentwatch.instrumentors import _genai_common as g, intent, planner, rag
     from agentwatch.web import config as web_config
 
@@ -74,7 +75,7 @@ def read_everything() -> None:
     g.capture_settings()
     g.cost_enabled()
     g.PriceTable.load()
-    g.instrumentation_choice()
+    genai_choice.instrumentation_choice()
     for role in (intent.IntentRole(), rag.RetrievalRole(), planner.PlannerRole(), planner.CriticRole()):
         role.default_extractor()
     from agentwatch.instrumentors._agents.settings import capture_content, clip

@@ -22,7 +22,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agentwatch.distro import _diagnostics
+from agentwatch.distro import _diagnostics, genai_choice
 from agentwatch.distro.rollup import GenAIRollupSpanProcessor
 from agentwatch.instrumentors import _genai_common
 from agentwatch.instrumentors.gemini import call as gemini_call
@@ -666,15 +666,15 @@ def test_content_event_only(instrument, client, monkeypatch):
 
 
 def test_instrumentation_choice_values():
-    choice = _genai_common.instrumentation_choice
+    choice = genai_choice.instrumentation_choice
     assert choice({}) == "agentwatch" and choice({"AGENTWATCH_GENAI_INSTRUMENTATION": " Official "}) == "official"
     assert choice({"AGENTWATCH_GENAI_INSTRUMENTATION": "both"}) == "agentwatch"
     (line,) = [m for m in _diagnostics.messages() if "AGENTWATCH_GENAI_INSTRUMENTATION" in m]
     assert "'both'" in line and "using 'agentwatch' instead" in line
-    status = _genai_common.instrumentation_status({})  # the official one is not installed in the project venv
+    status = genai_choice.instrumentation_status({})  # the official one is not installed in the project venv
     assert status.official is None and status.used == "agentwatch" and not status.skip_official
     assert status.describe() is None
-    level, line = _genai_common.instrumentation_status({"AGENTWATCH_GENAI_INSTRUMENTATION": "official"}).describe()
+    level, line = genai_choice.instrumentation_status({"AGENTWATCH_GENAI_INSTRUMENTATION": "official"}).describe()
     assert level == logging.WARNING and "is not installed: agentwatch's Gemini instrumentor is used" in line
 
 

@@ -28,7 +28,7 @@ class _StderrHandler(logging.StreamHandler):
         self.setFormatter(logging.Formatter("agentwatch %(levelname)s: %(message)s"))
 
     @property  # type: ignore[override]
-    def stream(self):  # noqa: D401 - property
+    def stream(self):
         return sys.stderr
 
     @stream.setter

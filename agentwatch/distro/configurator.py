@@ -25,7 +25,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from agentwatch.distro import _diagnostics, endpoints, exporters, logs, rollup, shutdown
 from agentwatch.distro.guard import run
 from agentwatch.distro.resource import build_resource, fork_attributes
-from agentwatch.distro.settings import SIGNALS, Settings, settings as current_settings
+from agentwatch.distro.settings import SIGNALS, Settings
+from agentwatch.distro.settings import settings as current_settings
 
 
 @dataclass

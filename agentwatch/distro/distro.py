@@ -57,7 +57,7 @@ class AgentwatchDistro(BaseDistro):
             _diagnostics.warn_once(
                 f"instrumentor:{entry_point.name}", f"instrumentor {entry_point.name!r} could not be imported ({error}); skipped"
             )
-        except Exception as error:  # noqa: BLE001 - the guard's rule, past the two the loader reports itself
+        except Exception as error:
             if strict():
                 raise
             failed(f"instrumentor {entry_point.name!r}", error, "skipped")

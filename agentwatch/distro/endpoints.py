@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 from urllib.parse import urlparse
 
 GRPC_PORT = 4317

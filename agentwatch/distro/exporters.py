@@ -20,7 +20,8 @@ import functools
 import logging
 import re
 import threading
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader
@@ -29,8 +30,8 @@ from opentelemetry.util._importlib_metadata import entry_points
 
 from agentwatch.distro import endpoints
 from agentwatch.distro._diagnostics import info, warn_once
-from agentwatch.distro.scrub import Scrubber, scrubber_for
 from agentwatch.distro.guard import guard, run
+from agentwatch.distro.scrub import Scrubber, scrubber_for
 from agentwatch.distro.settings import Settings
 
 _GROUPS = {
@@ -49,7 +50,7 @@ _QUIETED_LOGGERS = (
 _RETRY_NOISE = ("Transient error", "Failed to export", "Shutdown in progress", "already shutdown")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _installed(signal: str) -> Mapping[str, Any]:
     """The signal's exporter entry points by name, scanned once per process (not once per call)."""
     return {ep.name: ep for ep in entry_points(group=_GROUPS[signal])}

@@ -23,8 +23,9 @@ and ``SystemExit`` always pass through.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
@@ -62,7 +63,7 @@ def run(where: str, function: Callable[..., Any], *args: Any, default: Any = Non
     """``function(*args, **kwargs)``, or ``default`` (reported once) if it raises."""
     try:
         return function(*args, **kwargs)
-    except Exception as error:  # noqa: BLE001 - the one place agentwatch swallows its own failures
+    except Exception as error:
         if strict():
             raise
         failed(where, error, outcome)
@@ -82,7 +83,7 @@ def guarded(where: str, *, default: Any = None, outcome: str = DEFAULT_OUTCOME) 
     return decorate
 
 
-class guard:  # noqa: N801 - used like a function: ``with guard("step"):``
+class guard:
     """Context-manager form: an exception inside the block is reported once and swallowed.
 
     ``error`` holds what was swallowed (None when the block ran through), for callers that must

@@ -34,7 +34,8 @@ import logging.config
 import os
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from agentwatch.distro import context
 from agentwatch.distro.guard import failed
@@ -153,7 +154,7 @@ def _text(value: Any) -> str:
         return str(value)
     except Exception as error:  # noqa: BLE001
         _fault("unprintable", error)
-        return "<unprintable %s>" % type(value).__name__
+        return f"<unprintable {type(value).__name__}>"
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
@@ -165,7 +166,7 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
         if isinstance(value, (list, tuple, set, frozenset)):
             return [_jsonable(v, depth + 1) for v in value]
     if isinstance(value, (bytes, bytearray)):
-        return "<%d bytes>" % len(value)
+        return f"<{len(value)} bytes>"
     return _text(value)
 
 
@@ -339,7 +340,7 @@ class StdoutHandler(logging.StreamHandler):
         context.add_filter(self)
 
     @property  # type: ignore[override]
-    def stream(self):  # noqa: D401 - property
+    def stream(self):
         return sys.stdout
 
     @stream.setter

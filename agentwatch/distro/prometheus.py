@@ -121,7 +121,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         try:
             body, status = self.server.reader._exposition(), 200
         except Exception as exc:  # noqa: BLE001 - a scrape answers, whatever happened
@@ -132,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence access log
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -337,7 +337,7 @@ def _remove_files(reader: AgentwatchPrometheusReader) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _slots
+    global _slots  # noqa: PLW0603 - a forked worker numbers its slots anew
     _slots = itertools.count()
     for reader in list(_readers):
         reader._after_fork()

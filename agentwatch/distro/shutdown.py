@@ -21,7 +21,8 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 _providers: list[Any] = []
 _exporters: list[Any] = []

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
@@ -105,7 +106,7 @@ class Price:
     output: float
     cached_input: float | None = None
     long_context_above: int | None = None
-    long_context: "Price | None" = None
+    long_context: Price | None = None
 
 
 _VERSION_SUFFIX = re.compile(r"^(\d+|\d{2}-\d{4}|preview.*|latest|exp.*)$")
@@ -161,7 +162,7 @@ class PriceTable:
         self._lookups: dict[str, Price | None] = {}
 
     @classmethod
-    def load(cls, environ: Mapping[str, str] | None = None) -> "PriceTable":
+    def load(cls, environ: Mapping[str, str] | None = None) -> PriceTable:
         prices: dict[str, Price] = {}
         as_of = ""
         try:
@@ -225,14 +226,5 @@ def cost_enabled(environ: Mapping[str, str] | None = None) -> bool:
     return _genai(environ).cost
 
 
-# Which Gemini instrumentation runs lives in the distro (it decides while loading entry
-# points); re-exported for the Gemini instrumentor, doctor and tests.
-from agentwatch.distro.genai_choice import (  # noqa: E402
-    OFFICIAL,
-    OFFICIAL_DIST,
-    OFFICIAL_MODULE,
-    choice_announced,
-    instrumentation_choice,
-    instrumentation_status,
-    is_official_entry_point,
-)
+# Which Gemini instrumentation runs lives in the distro (agentwatch.distro.genai_choice): it decides
+# while loading entry points.

@@ -35,7 +35,8 @@ listed in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``, or no SDK set up at all.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import wrapt
 
@@ -113,7 +114,7 @@ class Step:
         self._result = result
         return result
 
-    def __enter__(self) -> "Step":
+    def __enter__(self) -> Step:
         if self._role.enabled():
             self._call = calls.begin(self._role, self._name, (), self._kwargs, self._extractor)
             self._token = calls.attach(self._call)
@@ -129,7 +130,7 @@ class Step:
         self._call = None
         return False  # never swallow the app's exception
 
-    async def __aenter__(self) -> "Step":
+    async def __aenter__(self) -> Step:
         return self.__enter__()
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:

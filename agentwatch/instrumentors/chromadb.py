@@ -72,9 +72,9 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Collection as StrCollection
 from collections.abc import Mapping
 from typing import Any
-from typing import Collection as StrCollection
 from urllib.parse import urlsplit
 
 import wrapt
@@ -256,7 +256,7 @@ class _Tracked:
         self.collection_id = instance.id
         self.tenant, self.database = instance.tenant, instance.database
         self.attributes = attributes
-        self.api = weakref.ref(instance._client)  # noqa: SLF001 - what Collection.count calls
+        self.api = weakref.ref(instance._client)
         self.is_async = loop is not None
         self.loop = weakref.ref(loop) if loop is not None else None
 
@@ -372,14 +372,14 @@ class DocumentCounts:
         try:
             request = dict(collection_id=entry.collection_id, tenant=entry.tenant, database=entry.database)
             if not entry.is_async:
-                value = api._count(**request)  # noqa: SLF001 - exactly what Collection.count() runs
+                value = api._count(**request)
             else:
                 loop = entry.loop() if entry.loop is not None else None
                 if loop is None or loop.is_closed():
                     return _GONE
                 if not loop.is_running():
                     return None
-                future = asyncio.run_coroutine_threadsafe(api._count(**request), loop)  # noqa: SLF001
+                future = asyncio.run_coroutine_threadsafe(api._count(**request), loop)
                 try:
                     value = future.result(COUNT_TIMEOUT_SECONDS)
                 except concurrent.futures.TimeoutError:
@@ -478,9 +478,9 @@ class _Telemetry:
             span.end()
 
 
-def _sync_wrapper(instrumentor: "AgentwatchChromaInstrumentor", operation: str):
+def _sync_wrapper(instrumentor: AgentwatchChromaInstrumentor, operation: str):
     def wrapper(wrapped, instance, args, kwargs):
-        tel = instrumentor._telemetry  # noqa: SLF001
+        tel = instrumentor._telemetry
         if tel is None or not is_instrumentation_enabled():
             return wrapped(*args, **kwargs)
         call = tel.begin(operation, instance, args, kwargs)
@@ -500,7 +500,7 @@ def _sync_wrapper(instrumentor: "AgentwatchChromaInstrumentor", operation: str):
     return wrapper
 
 
-def _async_wrapper(instrumentor: "AgentwatchChromaInstrumentor", operation: str):
+def _async_wrapper(instrumentor: AgentwatchChromaInstrumentor, operation: str):
     async def traced(tel: _Telemetry, wrapped, instance, args, kwargs):
         try:
             loop = asyncio.get_running_loop()
@@ -521,7 +521,7 @@ def _async_wrapper(instrumentor: "AgentwatchChromaInstrumentor", operation: str)
         return result
 
     def wrapper(wrapped, instance, args, kwargs):
-        tel = instrumentor._telemetry  # noqa: SLF001
+        tel = instrumentor._telemetry
         if tel is None or not is_instrumentation_enabled():
             return wrapped(*args, **kwargs)
         return traced(tel, wrapped, instance, args, kwargs)

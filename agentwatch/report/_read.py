@@ -13,8 +13,9 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from agentwatch import semconv as sc
 from agentwatch.report._text import clean
@@ -148,7 +149,7 @@ def read_requests(directory: str, filename: str, stats: FileStats) -> Iterator[d
     """Yield each export request (one JSON object per line), ``.1`` rotation first."""
     for path in (os.path.join(directory, filename + ".1"), os.path.join(directory, filename)):
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed below
+            handle = open(path, "rb")
         except FileNotFoundError:
             continue
         except OSError:

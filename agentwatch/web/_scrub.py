@@ -7,7 +7,7 @@ turns it off here too.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from agentwatch.distro import scrub
 from agentwatch.distro.guard import run

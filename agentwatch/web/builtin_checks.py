@@ -108,7 +108,7 @@ def http_check(url: str, timeout: float):
     def http_dependency():
         request = urllib.request.Request(url, method="GET", headers={"User-Agent": "agentwatch-health"})
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 status = response.status
         except urllib.error.HTTPError as error:
             raise RuntimeError(f"HTTP {error.code}") from None

@@ -31,8 +31,9 @@ import asyncio
 import inspect
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
@@ -263,7 +264,8 @@ class Runner:
 
     def _start(self, check: Check, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
         function = check.function
-        if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None)):
+        call = getattr(function, "__call__", None)  # noqa: B004 - an async __call__ method, not callability
+        if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call):
 
             async def run_async() -> Any:
                 with suppress_instrumentation():

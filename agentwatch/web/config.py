@@ -6,7 +6,7 @@ only that value and one warning line names the variable, the value and what is u
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from agentwatch.distro.settings import Reader, WebSettings, load_web, reset_settings
 from agentwatch.distro.settings import settings as distro_settings

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from agentwatch.distro.guard import guard, run
 from agentwatch.web import telemetry
@@ -90,8 +91,8 @@ def _scrub_recorded_events(span: Any) -> None:
     with guard("web layer: exception event scrubbing", "the exporters' scrubber still scrubs those events"):
         from opentelemetry.sdk.trace import Event
 
-        events = span._events  # noqa: SLF001
-        queue = events._dq  # noqa: SLF001
+        events = span._events
+        queue = events._dq
         for index, event in enumerate(list(queue)):
             if event.name != "exception":
                 continue
@@ -177,8 +178,6 @@ def _add_request_id(response: Any, scope: dict) -> Any:
             return JSONResponse(data, status_code=response.status_code, headers=headers)
     return None
 
-    return handler
-
 
 def _fastapi_defaults() -> dict[Any, Any]:
     from fastapi import exception_handlers as defaults
@@ -202,7 +201,7 @@ def install(stack: Any, detail: bool) -> None:
     node, depth = stack, 0
     while node is not None and depth < 64:
         if isinstance(node, ExceptionMiddleware):
-            handlers = node._exception_handlers  # noqa: SLF001 - no public accessor
+            handlers = node._exception_handlers
             for exc_class, default in defaults.items():
                 if handlers.get(exc_class) is default:
                     handlers[exc_class] = _with_request_id(default)

@@ -21,7 +21,8 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.guard import guard

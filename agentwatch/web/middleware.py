@@ -180,7 +180,7 @@ async def _serve_health(handler: Any, scope: dict, send: Any, request_id: str) -
     try:
         await health.serve(handler, scope, tracking_send, request_id)
         return True
-    except Exception as error:  # noqa: BLE001 - the guard's rule, async, with an outcome known only now
+    except Exception as error:
         if sending_failed or strict():
             raise
         outcome = (

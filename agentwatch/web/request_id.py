@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry import baggage
 

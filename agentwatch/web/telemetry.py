@@ -9,10 +9,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from agentwatch.distro.guard import guarded
 from agentwatch.semconv import HEALTH_CHECK_NAME as CHECK_NAME
 from agentwatch.semconv import HEALTH_CHECK_STATUS as CHECK_STATUS
 from agentwatch.semconv import WEB_METRICS, create_instruments
-from agentwatch.distro.guard import guarded
 
 STATUS_VALUE = {"healthy": 1.0, "degraded": 0.5, "unhealthy": 0.0}
 

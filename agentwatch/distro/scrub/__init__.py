@@ -71,7 +71,8 @@ Configuration (``settings.py``): ``AGENTWATCH_SCRUB``,
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from agentwatch.distro.scrub import fallback, metrics, records, spans, values
 from agentwatch.distro.scrub.detectors import is_card_number

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from agentwatch.distro.scrub.rules import MARK, MARK_PREFIX, MARKS, NOT_A_SECRET, NUMBERISH, key_words
 

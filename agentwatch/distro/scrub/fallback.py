@@ -11,7 +11,8 @@ fails a test rather than hiding behind the slower one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from agentwatch.distro.guard import failed, strict
 from agentwatch.distro.scrub import metrics, records, spans

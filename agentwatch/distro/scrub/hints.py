@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 __all__ = ["VENDOR", "URL", "PARAMS", "AT", "IPV6", "NUMERIC", "ALL", "HintScanner", "build"]
 

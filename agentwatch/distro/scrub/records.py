@@ -10,10 +10,11 @@ by key (``values.parts_by_column``). A record that changed is exported as a
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import attrgetter, is_, is_not
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry._logs import LogRecord as _API_LOG_RECORD  # what ReadableLogRecord.log_record holds
 from opentelemetry.sdk._logs import ReadableLogRecord

@@ -7,8 +7,9 @@ the scrubbing variables against it without importing the scrubber.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = [
     "DETECTORS",

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterable
 from functools import reduce
 from itertools import accumulate
 from operator import or_
-from typing import Any, Iterable
+from typing import Any
 
 from agentwatch.distro.guard import failed, strict
 from agentwatch.distro.scrub import hints as _hints

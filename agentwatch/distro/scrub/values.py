@@ -11,10 +11,11 @@ Values found clean are remembered (``remember_clean``), so the next batches skip
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import compress, filterfalse, repeat
 from itertools import count as _count
 from operator import eq, is_, ne
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from agentwatch.distro.scrub.detectors import is_card_number
 from agentwatch.distro.scrub.rules import ERROR_MARK, MARK, MARK_PREFIX, NOT_A_SECRET, NUMBERISH, PLAIN, SAFE, Sensitive

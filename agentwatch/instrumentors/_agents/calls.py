@@ -13,8 +13,9 @@ from __future__ import annotations
 import inspect
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -22,8 +23,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.guard import run
-from agentwatch.instrumentors._agents.extract import MISSING
 from agentwatch.distro.settings import Reader
+from agentwatch.instrumentors._agents.extract import MISSING
 from agentwatch.instrumentors._agents.settings import telemetry_disabled
 from agentwatch.instrumentors._agents.targets import resolve_callable
 from agentwatch.version import __version__
@@ -96,17 +97,17 @@ class Role:
     def span_name(self, name: str) -> str:
         return name
 
-    def start_attributes(self, call: "Call") -> dict[str, Any]:
+    def start_attributes(self, call: Call) -> dict[str, Any]:
         return {}
 
-    def enter(self, call: "Call", ctx: Any) -> Any:
+    def enter(self, call: Call, ctx: Any) -> Any:
         """Return the context the function runs in (roles may add values)."""
         return ctx
 
-    def finish(self, call: "Call", result: Any) -> None:
+    def finish(self, call: Call, result: Any) -> None:
         """Read the result, set attributes, record metrics (result may be MISSING)."""
 
-    def failed(self, call: "Call", error: BaseException) -> None:
+    def failed(self, call: Call, error: BaseException) -> None:
         """Record metrics for a call that raised."""
 
 

@@ -56,7 +56,7 @@ def get_field(obj: Any, names: tuple[str, ...]) -> Any:
     for name in names:
         try:
             value = getattr(obj, name)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S112 - a property that raises is not the field we look for
             continue
         if not callable(value) or isinstance(value, enum.Enum):
             return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 from agentwatch.distro.settings import AgentSettings, Reader, is_instrumentation_disabled, load_agent, settings
 from agentwatch.instrumentors import _genai_common as g
 
+
 def agent_settings() -> AgentSettings:
     """The agent section, read by the distro's one reader when an instrumentor is instrumented (once
     per process under ``opentelemetry-instrument``; again when a test instruments anew)."""

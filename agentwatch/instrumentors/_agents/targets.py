@@ -18,8 +18,9 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import wrapt
 
@@ -116,7 +117,7 @@ class TargetSet:
     # One post-import hook per module for the whole process (wrapt cannot
     # unregister hooks); it applies whatever is pending at the time.
     _hooked: set[str] = set()
-    _pending: dict[str, list["TargetSet"]] = {}
+    _pending: dict[str, list[TargetSet]] = {}
     _lock = threading.RLock()
 
     def __init__(self) -> None:

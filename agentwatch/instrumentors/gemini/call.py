@@ -101,12 +101,12 @@ class Call:
             attrs[sc.GEN_AI_SYSTEM] = attrs[sc.GEN_AI_PROVIDER_NAME]
         self.api_key = getattr(api, "api_key", None) if api is not None else None
         try:
-            base_url = api._http_options.base_url  # noqa: SLF001 - the effective base URL
+            base_url = api._http_options.base_url
             parts = urlsplit(base_url)
             if parts.hostname:
                 attrs[sc.SERVER_ADDRESS] = parts.hostname
                 attrs[sc.SERVER_PORT] = parts.port or (443 if parts.scheme == "https" else 80)
-        except Exception:  # noqa: BLE001 - no base URL known (no client, another SDK layout): attributes left out
+        except Exception:  # noqa: BLE001, S110 - no base URL known (no client, another SDK layout): attributes left out
             pass
         return attrs
 

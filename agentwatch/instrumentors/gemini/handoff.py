@@ -17,11 +17,11 @@ import logging
 from typing import Any
 
 from agentwatch.distro import environment_variables as ev
+from agentwatch.distro import genai_choice
 from agentwatch.distro._diagnostics import warn_once
-from agentwatch.instrumentors import _genai_common as g
 from agentwatch.instrumentors.gemini.telemetry import Telemetry
 
-_OFFICIAL_PREFIX = g.OFFICIAL_MODULE + "."
+_OFFICIAL_PREFIX = genai_choice.OFFICIAL_MODULE + "."
 # (owner, name) -> (the attribute object looked at, whether the official one wraps it)
 _owner_cache: dict[tuple[Any, str], tuple[Any, bool]] = {}
 
@@ -41,7 +41,7 @@ def official_wraps(owner: Any, name: str) -> bool:
     for _ in range(32):  # wrapt FunctionWrappers (and functools.wraps layers) down to the SDK's function
         wrapper = getattr(node, "_self_wrapper", None)
         module = str(getattr(wrapper, "__module__", "") or "")
-        if module == g.OFFICIAL_MODULE or module.startswith(_OFFICIAL_PREFIX):
+        if module == genai_choice.OFFICIAL_MODULE or module.startswith(_OFFICIAL_PREFIX):
             found = True
             break
         node = getattr(node, "__wrapped__", None)
@@ -56,18 +56,18 @@ def step_aside(tel: Telemetry, owner: Any, name: str) -> bool:
     if not official_wraps(owner, name):
         return False
     var = ev.AGENTWATCH_GENAI_INSTRUMENTATION
-    if tel.choice == g.OFFICIAL:
-        if not g.choice_announced():
+    if tel.choice == genai_choice.OFFICIAL:
+        if not genai_choice.choice_announced():
             warn_once(
                 "genai:step-aside",
-                f"Gemini: {g.OFFICIAL_DIST} is active ({var}=official): agentwatch's Gemini instrumentor steps aside "
+                f"Gemini: {genai_choice.OFFICIAL_DIST} is active ({var}=official): agentwatch's Gemini instrumentor steps aside "
                 "for the methods it wraps, so each call gets one span",
                 level=logging.INFO,
             )
     else:
         warn_once(
             "genai:step-aside",
-            f"Gemini: {g.OFFICIAL_DIST} was instrumented outside agentwatch's loader (by the application?) and wraps "
+            f"Gemini: {genai_choice.OFFICIAL_DIST} was instrumented outside agentwatch's loader (by the application?) and wraps "
             f"{getattr(owner, '__name__', owner)}.{name}: agentwatch's Gemini instrumentor steps aside for the methods "
             "it wraps so each call gets one span; remove that instrument() call to get agentwatch's spans (usage of "
             "every round trip, cost, per-request roll-up)",

@@ -8,8 +8,9 @@ each one starts and ends; any other caller passes straight through.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from agentwatch.distro import guard
 from agentwatch.instrumentors.gemini.call import CURRENT

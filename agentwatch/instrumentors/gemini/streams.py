@@ -8,7 +8,8 @@ delegated to the SDK's iterator.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Iterator, Protocol
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Protocol
 
 from agentwatch.distro import guard
 from agentwatch.instrumentors.gemini.call import attach, detach

@@ -8,7 +8,8 @@ failure to start telemetry lets the call run as if uninstrumented.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from agentwatch.distro import guard
 from agentwatch.instrumentors.gemini import handoff
