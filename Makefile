@@ -20,7 +20,8 @@ SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
 # plugin out of the demo, the tests and the overhead benchmark.
 export PYDANTIC_DISABLE_PLUGINS := logfire-plugin
 
-.PHONY: demo test test-chroma test-fast bench bench-profile bench-scrubber bench-genai lock doctor clean
+# Lint and types of agentwatch/ (pinned in the lock), before the tests.
+.PHONY: demo test lint test-chroma test-fast bench bench-profile bench-scrubber bench-genai lock doctor clean
 
 # $(call sync,<venv python>,<lock file>): the venv gets exactly the lock, plus agentwatch (editable),
 # by the main venv's uv; then the rule's stamp is touched.
@@ -51,7 +52,11 @@ $(TOOLS_STAMP): $(STAMP)
 	fi
 	@if command -v promtool >/dev/null 2>&1 && command -v go >/dev/null 2>&1; then touch $(TOOLS_STAMP); fi
 
-test: $(STAMP) $(TOOLS_STAMP) $(CHROMA_STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check agentwatch
+	$(BIN)/basedpyright
+
+test: $(STAMP) $(TOOLS_STAMP) $(CHROMA_STAMP) lint
 	$(BIN)/python -m pytest -q
 	@$(MAKE) --no-print-directory test-chroma
 

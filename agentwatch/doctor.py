@@ -68,7 +68,7 @@ def _instrumentors(environ: Mapping[str, str]) -> list[str]:
             status = "skipped: disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
         else:
             try:
-                conflict = get_dist_dependency_conflicts(finder.dist_for(entry_point))
+                conflict = get_dist_dependency_conflicts(finder.dist_for(entry_point))  # pyright: ignore[reportArgumentType] - None is accepted (no conflict)
                 if conflict is None:
                     instrumentor = entry_point.load()()
                     from opentelemetry.instrumentation.dependencies import get_dependency_conflicts

@@ -138,7 +138,7 @@ def origin(endpoint: str) -> str:
     """``scheme://host:port`` of an endpoint: one collector, whatever the signal path (a gRPC target as it is)."""
     parsed = None if is_grpc_target(endpoint) else _parse(endpoint)
     address = None if parsed is None else _address(parsed)
-    if address is None:
+    if parsed is None or address is None:
         return endpoint
     return f"{parsed.scheme or 'http'}://{address[0]}:{address[1]}"
 

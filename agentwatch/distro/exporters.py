@@ -243,7 +243,7 @@ class _QueueDropCounter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not str(record.msg).startswith("Queue full"):
             return True
-        what = str(record.args[0]).lower() if record.args else "item"
+        what = str(record.args[0]).lower() if isinstance(record.args, tuple) and record.args else "item"
         with self._lock:
             self.counts[what] = self.counts.get(what, 0) + 1
         variable = _QUEUE_VARIABLES.get(what, "the queue size")

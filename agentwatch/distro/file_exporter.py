@@ -297,7 +297,7 @@ class OTLPJsonFileMetricExporter(MetricExporter):
         if metrics_data is None or not metrics_data.resource_metrics:
             return MetricExportResult.SUCCESS
         # Nothing left once encoded (no data points): nothing to write, and no failure.
-        if not self._writer.export(encode_metrics, metrics_data, skip=lambda request: not request.resource_metrics):
+        if not self._writer.export(encode_metrics, metrics_data, skip=lambda request: not request.resource_metrics):  # pyright: ignore[reportAttributeAccessIssue] - the encoder's request type
             return MetricExportResult.FAILURE
         return MetricExportResult.SUCCESS
 

@@ -106,7 +106,7 @@ class _Server(ThreadingHTTPServer):
         family, _, _, _, address = infos[0]
         self.address_family = family
         self.reader = reader
-        super().__init__(address[:2], _Handler)
+        super().__init__(address[:2], _Handler)  # pyright: ignore[reportArgumentType] - an AF_INET/AF_INET6 address
         self.thread = threading.Thread(target=self.serve_forever, name="agentwatch-prometheus", daemon=True)
         self.thread.start()
 
@@ -188,7 +188,7 @@ class AgentwatchPrometheusReader(PrometheusMetricReader):
     @property
     def endpoint(self) -> tuple[str, int] | None:
         """Where this process serves: ``host:port`` (server), 127.0.0.1:ephemeral (peer) or None."""
-        return None if self._httpd is None else self._httpd.server_address[:2]
+        return None if self._httpd is None else self._httpd.server_address[:2]  # pyright: ignore[reportReturnType] - AF_INET/AF_INET6: (host, port)
 
     def _start(self) -> None:
         self._owner = os.getpid()
@@ -253,7 +253,7 @@ class AgentwatchPrometheusReader(PrometheusMetricReader):
             metrics_data = self.scrubber.scrub_metrics_safely(metrics_data)  # type: ignore[attr-defined]
             if metrics_data is None:  # could not be scrubbed: not served rather than leaked
                 return
-        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
+        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)  # pyright: ignore[reportArgumentType]
 
     def _exposition(self) -> bytes:
         with self._lock:  # the collector hands each collection to one scrape

@@ -84,26 +84,26 @@ class GenAIRollupSpanProcessor(SpanProcessor):
         if operation is None or operation in _NOT_CALLS or ROUND_TRIP in attributes:
             return
         with self._lock:
-            entries = self._open.get(span.context.trace_id)
+            entries = self._open.get(span.context.trace_id)  # pyright: ignore[reportOptionalMemberAccess] - ended SDK spans have a context
             totals = entries[-1] if entries else None
             if totals is None:
                 return
             totals.calls += 1
-            totals.input += int(attributes.get(INPUT) or 0)
-            totals.output += int(attributes.get(OUTPUT) or 0)
+            totals.input += int(attributes.get(INPUT) or 0)  # pyright: ignore[reportArgumentType] - our own int attribute
+            totals.output += int(attributes.get(OUTPUT) or 0)  # pyright: ignore[reportArgumentType] - our own int attribute
             cost = attributes.get(COST)
             if cost is not None:
-                totals.cost += float(cost)
+                totals.cost += float(cost)  # pyright: ignore[reportArgumentType] - our own float attribute
                 totals.priced = True
             values = {REQUEST_CALLS: totals.calls, REQUEST_INPUT: totals.input, REQUEST_OUTPUT: totals.output}
             if totals.priced:
-                values[REQUEST_COST] = round(totals.cost, 12)
+                values[REQUEST_COST] = round(totals.cost, 12)  # pyright: ignore[reportArgumentType]
             server_span = totals.span
         if server_span.is_recording():
             server_span.set_attributes(values)
 
     def _close(self, span: ReadableSpan) -> None:
-        trace_id, span_id = span.context.trace_id, span.context.span_id
+        trace_id, span_id = span.context.trace_id, span.context.span_id  # pyright: ignore[reportOptionalMemberAccess] - ended SDK spans have a context
         with self._lock:
             entries = self._open.get(trace_id)
             if not entries:

@@ -486,7 +486,7 @@ def _sync_wrapper(instrumentor: AgentwatchChromaInstrumentor, operation: str):
         call = tel.begin(operation, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = attach(call)
+        token = attach(call)  # pyright: ignore[reportArgumentType] - _Call has the fields attach reads
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
@@ -509,7 +509,7 @@ def _async_wrapper(instrumentor: AgentwatchChromaInstrumentor, operation: str):
         call = tel.begin(operation, instance, args, kwargs, loop)
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = attach(call)
+        token = attach(call)  # pyright: ignore[reportArgumentType] - _Call has the fields attach reads
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as error:

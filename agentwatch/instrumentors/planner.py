@@ -143,7 +143,7 @@ class CriticRole(Role):
                     plan.last_accepted = verdict.accepted
         capture = capture_content() if verdict.explanation else None
         if capture is not None:
-            event[sc.GEN_AI_EVALUATION_EXPLANATION] = clip(verdict.explanation, capture)
+            event[sc.GEN_AI_EVALUATION_EXPLANATION] = clip(verdict.explanation, capture)  # pyright: ignore[reportArgumentType] - capture is set only when there is an explanation
         call.span.add_event(sc.EVALUATION_EVENT, event)
 
 

@@ -119,7 +119,7 @@ class _TracedConnectionProxy(dbapi.TracedConnectionProxy):
     def cursor(self, *args: Any, **kwargs: Any):
         return _TracedCursorProxy(
             self.__wrapped__.cursor(*args, **kwargs),
-            self._self_db_api_integration,
+            self._self_db_api_integration,  # pyright: ignore[reportArgumentType]
         )
 
     def execute(self, *args: Any, **kwargs: Any):
@@ -160,7 +160,7 @@ class AgentwatchSQLite3Instrumentor(SQLite3Instrumentor):
         for module in self._TO_WRAP:
             dbapi.wrap_connect(
                 _SCOPE_NAME,
-                module,
+                module,  # pyright: ignore[reportArgumentType] - upstream types the module as a callable
                 "connect",
                 _DATABASE_SYSTEM,
                 _CONNECTION_ATTRIBUTES,
@@ -173,7 +173,7 @@ class AgentwatchSQLite3Instrumentor(SQLite3Instrumentor):
     def _uninstrument(self, **kwargs: Any) -> None:
         """Restore the original ``connect`` functions."""
         for module in self._TO_WRAP:
-            dbapi.unwrap_connect(module, "connect")
+            dbapi.unwrap_connect(module, "connect")  # pyright: ignore[reportArgumentType] - upstream types the module as a callable
 
     @staticmethod
     def instrument_connection(

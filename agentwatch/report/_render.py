@@ -127,7 +127,7 @@ def render_traces(traces: Traces, count: int, stats: FileStats, style: Style) ->
         starts = [s.start for s in spans if s.start]
         ends = [s.end for s in spans if s.end]
         first = min(starts) if starts else None
-        total_ms = (max(ends) - first) / 1e6 if starts and ends and max(ends) >= first else None
+        total_ms = (max(ends) - first) / 1e6 if starts and ends and max(ends) >= first else None  # pyright: ignore[reportOperatorIssue] - first is set when starts is
         services = list(dict.fromkeys(span.service for span in spans))
         errors = sum(span.error for span in spans)
         header = [

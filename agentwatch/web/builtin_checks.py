@@ -92,7 +92,7 @@ def gemini_check(live: bool, model: str):
 
 def chroma_check(url: str):
     def chromadb_heartbeat():
-        import chromadb
+        import chromadb  # pyright: ignore[reportMissingImports] - optional: only when chromadb is installed
 
         parts = urlsplit(url)
         client = chromadb.HttpClient(

@@ -209,7 +209,7 @@ class Runner:
         self.default_ttl = default_ttl
         self.critical_override = critical
         self._results: dict[str, CheckResult] = {}
-        self._inflight: dict[str, tuple[Any, float]] = {}
+        self._inflight: dict[str, tuple[Any, float, asyncio.AbstractEventLoop]] = {}
         self._lock = threading.Lock()
 
     def is_critical(self, check: Check) -> bool:
@@ -288,7 +288,7 @@ class Runner:
                 try:
                     value = _call_suppressed(function)
                     if inspect.isawaitable(value):  # a sync callable returning a coroutine
-                        value = asyncio.run(value)
+                        value = asyncio.run(value)  # pyright: ignore[reportArgumentType] - a check's awaitable result
                 except BaseException as exc:  # noqa: BLE001
                     error = exc
                 try:

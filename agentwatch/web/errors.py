@@ -171,7 +171,7 @@ def _add_request_id(response: Any, scope: dict) -> Any:
     from starlette.responses import JSONResponse
 
     if isinstance(response, JSONResponse) and response.body:
-        data = json.loads(response.body)
+        data = json.loads(bytes(response.body))
         if isinstance(data, dict) and "request_id" not in data:
             data["request_id"] = _request_id(scope)
             headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}

@@ -239,6 +239,6 @@ def _insert(app: Any, stack: Any, s: config.WebSettings) -> Any:
     if s.error_handlers:
         errors.install(stack, s.error_detail)
     if isinstance(stack, ServerErrorMiddleware):
-        stack.app = AgentwatchMiddleware(stack.app, routes)
+        stack.app = AgentwatchMiddleware(stack.app, routes)  # pyright: ignore[reportAttributeAccessIssue]
         return stack
     return AgentwatchMiddleware(stack, routes)

@@ -372,7 +372,7 @@ def numeric_repl(match: re.Match[str]) -> str:
             ok = True
     else:
         ok = False
-    return MARKS[kind] if ok else text
+    return MARKS[kind] if ok else text  # pyright: ignore[reportArgumentType]
 
 
 def _id_context(match: re.Match[str]) -> bool:

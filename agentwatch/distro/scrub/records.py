@@ -109,7 +109,7 @@ def rebuild_log(record: Any, body: Any, attributes: Any, event_name: Any, resour
     old = record.log_record
     if type(old) is _API_LOG_RECORD:  # a plain object: its __dict__ copied (copy.copy costs 4x)
         log = object.__new__(_API_LOG_RECORD)
-        log.__dict__.update(old.__dict__)
+        log.__dict__.update(old.__dict__)  # pyright: ignore[reportAttributeAccessIssue] - an instance __dict__ is a dict
     else:
         log = copy.copy(old)
     log.body = body

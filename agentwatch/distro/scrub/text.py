@@ -313,7 +313,7 @@ class TextScrubber:
 
         ``raw``: the text's bytes when it is ASCII (offsets agree), for the faster hint.
         """
-        return splice(text, vendor_starts(text, raw), self._vendor, self._vendor_repl)
+        return splice(text, vendor_starts(text, raw), self._vendor, self._vendor_repl)  # pyright: ignore[reportArgumentType] - compiled in _build
 
     def _vendor_repl(self, match: re.Match[str]) -> str:
         text = match.group(0)
@@ -355,7 +355,7 @@ class TextScrubber:
         """
         if raw is None:
             if not self._params_ascii and not text.isascii():  # a name the hint cannot see
-                return self._params.sub(param_repl, text)
+                return self._params.sub(param_repl, text)  # pyright: ignore[reportOptionalMemberAccess] - compiled in _build
             # One byte per character (non-ASCII ones become "?"), so byte offsets are character
             # offsets. (A regex sub would stop at a pair left as is and hide the pairs after it.)
             raw = text.encode("ascii", "replace")
@@ -365,7 +365,7 @@ class TextScrubber:
         n = len(raw)
         starts = sorted(n - hint.end() for hint in self._params_hint.finditer(reverse))
         # A pair left as is (a count, already redacted) does not hide later pairs.
-        return splice(text, starts, self._params, param_repl)
+        return splice(text, starts, self._params, param_repl)  # pyright: ignore[reportArgumentType] - compiled in _build
 
 
 def _extra_repl(kind: str):

@@ -47,7 +47,7 @@ def get_field(obj: Any, names: tuple[str, ...]) -> Any:
     keys = getattr(obj, "keys", None)
     if callable(keys) and hasattr(obj, "__getitem__") and not isinstance(obj, (list, tuple)):  # sqlite3.Row and friends
         try:
-            available = set(keys())
+            available = set(keys())  # pyright: ignore[reportArgumentType] - keys() of a mapping-like result
             for name in names:
                 if name in available:
                     return obj[name]

@@ -101,7 +101,7 @@ class Call:
             attrs[sc.GEN_AI_SYSTEM] = attrs[sc.GEN_AI_PROVIDER_NAME]
         self.api_key = getattr(api, "api_key", None) if api is not None else None
         try:
-            base_url = api._http_options.base_url
+            base_url = api._http_options.base_url  # pyright: ignore[reportOptionalMemberAccess] - inside the try: no client, no base URL
             parts = urlsplit(base_url)
             if parts.hostname:
                 attrs[sc.SERVER_ADDRESS] = parts.hostname

@@ -71,7 +71,7 @@ class GenerateContentCall(Call):
         self.hops.append(hop)
         if self.live_hops:
             hop.span = self.tel.tracer.start_span(
-                self.span.name,
+                self.span.name,  # pyright: ignore[reportAttributeAccessIssue] - an SDK span
                 context=self.ctx,
                 kind=SpanKind.CLIENT,
                 attributes={**self.base, sc.GENAI_ROUND_TRIP: len(self.hops)},
@@ -120,7 +120,7 @@ class GenerateContentCall(Call):
             if hop.span is not None:
                 continue
             span = self.tel.tracer.start_span(
-                self.span.name,
+                self.span.name,  # pyright: ignore[reportAttributeAccessIssue] - an SDK span
                 context=self.ctx,
                 kind=SpanKind.CLIENT,
                 attributes={**self.base, sc.GENAI_ROUND_TRIP: index},
