@@ -5,7 +5,7 @@ item that fails is scrubbed again value by value, and a value that still fails i
 ``[REDACTED:error]`` (dropping a value is safer than leaking it); an item that cannot be rebuilt
 at all is dropped from the batch. Nothing unscrubbed is ever passed on. The warning names the
 error's type only: its text may quote the very value that could not be scrubbed. Under the test
-suite (``AGENTWATCH_STRICT=1``) the first failure is raised instead, so a bug in a fast path
+suite (``guard.strict()``) the first failure is raised instead, so a bug in a fast path
 fails a test rather than hiding behind the slower one.
 """
 

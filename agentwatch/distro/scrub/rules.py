@@ -1,7 +1,7 @@
 """What the scrubber redacts, as data: detector names, marks, sensitive key rules, extra patterns.
 
-A leaf module (it imports nothing from agentwatch), so ``settings.py`` can validate
-the scrubbing variables against it without importing the scrubber.
+A leaf module (it imports nothing from agentwatch), so ``settings.py`` can validate the
+scrubber's variables against it without importing the scrubber.
 """
 
 from __future__ import annotations
