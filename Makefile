@@ -54,7 +54,7 @@ $(TOOLS_STAMP): $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check agentwatch
-	$(BIN)/basedpyright
+	$(BIN)/basedpyright --project pyproject.toml
 
 test: $(STAMP) $(TOOLS_STAMP) $(CHROMA_STAMP) lint
 	$(BIN)/python -m pytest -q
