@@ -17,7 +17,6 @@ MAX_CHARS = "AGENTWATCH_GENAI_CONTENT_MAX_CHARS"
 )
 def test_agents_and_gemini_agree_on_the_opt_in(monkeypatch, value):
     monkeypatch.setenv(CAPTURE, value)
-    _diagnostics.reset()
     assert (capture_content() is not None) == g.capture_settings().on_span
 
 
@@ -35,6 +34,5 @@ def test_clip_scrubs_and_cuts_like_gemini_content(monkeypatch):
 
 def test_the_content_limit_has_one_range(monkeypatch):
     monkeypatch.setenv(MAX_CHARS, "8")  # below the GenAI minimum (16): one warning, the default is used
-    _diagnostics.reset()
     assert clip("y" * 5000) == g.scrub_text("y" * 5000, g.DEFAULT_MAX_CHARS)
     assert len([m for m in _diagnostics.messages() if MAX_CHARS in m]) == 1

@@ -142,9 +142,6 @@ def test_verdict_unknown_shapes(result):
 
 
 def test_targets_parse_and_bad_items_warn(capsys):
-    from agentwatch.distro import _diagnostics
-
-    _diagnostics.reset()
     targets = parse_targets("AGENTWATCH_RAG_TARGETS", "kb:search=docs, pkg.mod:Store.query ,bad target,:x, a:b")
     assert [(t.module, t.path, t.name, t.label) for t in targets] == [
         ("kb", "search", "docs", "docs"),

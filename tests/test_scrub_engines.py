@@ -24,7 +24,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 import _pii
-from agentwatch.distro import _diagnostics
 from agentwatch.distro import scrub as scrub_package
 from agentwatch.distro.scrub import Scrubber
 from agentwatch.distro.scrub import hints as _hints
@@ -332,7 +331,6 @@ def test_a_child_forked_while_the_engine_compiles_does_not_hang(monkeypatch):
 
 
 def test_a_failing_engine_falls_back_to_re_with_one_warning(monkeypatch, capsys, lenient):
-    _diagnostics.reset()
     scrubber = Scrubber()
     assert scrubber.engine_name == "hyperscan"
 
@@ -349,7 +347,6 @@ def test_a_failing_engine_falls_back_to_re_with_one_warning(monkeypatch, capsys,
 
 
 def test_a_hint_engine_that_cannot_compile_leaves_re(monkeypatch, capsys, lenient):
-    _diagnostics.reset()
     def cannot(names, query):
         raise RuntimeError("this CPU lacks SSSE3")
 

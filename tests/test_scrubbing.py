@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 import _pii
-from agentwatch.distro import _diagnostics
 from agentwatch.distro import scrub as scrub_package
 from agentwatch.distro.scrub import DETECTORS, Scrubber, is_card_number, key_words
 from agentwatch.distro.scrub import values as scrub_values
@@ -468,7 +467,6 @@ class _Explodes:
 
 
 def test_failures_never_raise_and_never_leak(capsys, lenient):
-    _diagnostics.reset()
     deep: dict = {"password": "x"}
     for _ in range(200):
         deep = {"nested": deep}
