@@ -158,7 +158,7 @@ def run(environ: Mapping[str, str] | None = None, check_endpoints: bool = True) 
     for var in ev.VARIABLES:
         value = environ.get(var.name)
         source = settings.sources.get(var.name, "environment" if value else "default")
-        shown = _mask(var.name, value) if value else var.default
+        shown = _mask(var.name, value) if value else var.default_text.replace("`", "")
         out.append(f"  {var.name} = {shown}  <- {source}")
     extra = sorted(k for k in environ if k.startswith(("OTEL_", "AGENTWATCH_")) and k not in {v.name for v in ev.VARIABLES})
     for name in extra:

@@ -110,3 +110,14 @@ def test_cli_entry_point_runs():
 def test_doctor_says_which_scrubber_engine_runs(env, line):
     text = run(env, check_endpoints=False)
     assert "Scrubber:\n  " + line in text
+
+
+def test_unset_variables_show_their_documented_default():
+    """Each unset variable is shown with the default the configuration table documents, not a Python repr."""
+    from agentwatch import doctor
+    from agentwatch.distro import environment_variables as ev
+
+    text = doctor.run(environ={}, check_endpoints=False)
+    for var in ev.VARIABLES:
+        assert f"  {var.name} = {var.default_text.replace('`', '')}  <- default" in text, var.name
+    assert " = None  <-" not in text and " = ()  <-" not in text
