@@ -1,0 +1,58 @@
+"""One configuration mechanism: every variable carries its kind (typed default + parser), one reader reads
+them all, and the settings sections take their defaults from the catalogue (written once)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from agentwatch.distro import environment_variables as ev
+from agentwatch.distro import settings as s
+
+
+@pytest.mark.parametrize("var", ev.VARIABLES, ids=lambda v: v.name)
+def test_every_variable_has_a_kind_whose_default_it_parses_back(var: ev.EnvVar) -> None:
+    assert isinstance(var.kind, ev.Kind)
+    reader = s.Reader({})
+    assert reader.read(var.name) == var.default
+    assert reader.sources[var.name] == "default"
+    if isinstance(var.kind, (ev.Flag, ev.Number, ev.Choice, ev.Port)):  # the shown default is the typed one
+        raw = str(var.default).lower() if isinstance(var.kind, ev.Flag) else f"{var.default:g}" if isinstance(var.kind, ev.Number) else str(var.default)
+        assert s.Reader({var.name: raw}).read(var.name) == var.default
+
+
+def test_sections_take_their_defaults_from_the_catalogue() -> None:
+    """A default written in a section dataclass would be a second copy; each field's is the catalogue's."""
+    sections = {s.WebSettings: s.load_web, s.GenAISettings: s.load_genai, s.AgentSettings: s.load_agent}
+    for cls, load in sections.items():
+        assert load(s.Reader({})) == cls(), cls.__name__
+
+
+def test_a_bad_value_warns_once_and_falls_back(capsys: pytest.CaptureFixture[str]) -> None:
+    reader = s.Reader({ev.AGENTWATCH_HEALTH_CACHE_TTL: "-1", ev.AGENTWATCH_LOG_FORMAT: "XML"})
+    assert reader.read(ev.AGENTWATCH_HEALTH_CACHE_TTL) == 5.0
+    assert reader.read(ev.AGENTWATCH_LOG_FORMAT) == "off"
+    err = capsys.readouterr().err
+    assert "AGENTWATCH_HEALTH_CACHE_TTL='-1' is not a number between 0 and 86400; using 5.0 instead" in err
+    assert "AGENTWATCH_LOG_FORMAT='XML' is not one of json, pretty, off; using 'off' instead" in err
+    assert reader.sources[ev.AGENTWATCH_LOG_FORMAT].startswith("default (invalid value")
+
+
+def test_kinds_parse_like_the_table_says() -> None:
+    assert ev.Flag().parse("ON") is True and ev.Flag().parse("no") is False
+    assert ev.Number(1, 0, 10, whole=True).parse("7") == 7
+    with pytest.raises(ev.Invalid):
+        ev.Number(1, 0, 10, whole=True).parse("7.5")
+    with pytest.raises(ev.Invalid):
+        ev.Number(1, 0, 10).parse("nan")
+    assert ev.Names(lower=False).parse(" a:B , ,c ") == ("a:B", "c")
+    assert ev.Capture().parse("span_only") == "SPAN_ONLY" and ev.Capture().parse("true") == "SPAN_ONLY"
+    assert ev.Port().parse("4318") == 4318
+    with pytest.raises(ev.Invalid):
+        ev.Port().parse("70000")
+
+
+def test_settings_sections_are_dataclasses_of_the_one_settings_object() -> None:
+    fields = {f.name for f in dataclasses.fields(s.Settings)}
+    assert {"web", "genai", "agent"} <= fields
