@@ -144,7 +144,7 @@ def _scrubber_line(settings) -> str:
         return "  on; candidates found by one Hyperscan pass per batch (AGENTWATCH_SCRUB_ENGINE=auto)"
     why = (
         "AGENTWATCH_SCRUB_ENGINE=re"
-        if settings.scrub_engine == "re"
+        if settings.scrub.engine == "re"
         else "the hyperscan package is not usable here, or an extra key name is not ASCII"
     )
     return f"  on; Python re alone ({why}): same results, slower"

@@ -24,7 +24,7 @@ def test_every_variable_has_a_kind_whose_default_it_parses_back(var: ev.EnvVar) 
 
 def test_sections_take_their_defaults_from_the_catalogue() -> None:
     """A default written in a section dataclass would be a second copy; each field's is the catalogue's."""
-    sections = {s.WebSettings: s.load_web, s.GenAISettings: s.load_genai, s.AgentSettings: s.load_agent}
+    sections = {s.WebSettings: s.load_web, s.GenAISettings: s.load_genai, s.AgentSettings: s.load_agent, s.ScrubSettings: s.load_scrub}
     for cls, load in sections.items():
         assert load(s.Reader({})) == cls(), cls.__name__
 
@@ -55,4 +55,4 @@ def test_kinds_parse_like_the_table_says() -> None:
 
 def test_settings_sections_are_dataclasses_of_the_one_settings_object() -> None:
     fields = {f.name for f in dataclasses.fields(s.Settings)}
-    assert {"web", "genai", "agent"} <= fields
+    assert {"scrub", "web", "genai", "agent"} <= fields

@@ -367,9 +367,9 @@ def test_without_the_package_re_alone_quietly(monkeypatch, capsys):
 
 
 def test_the_engine_is_chosen_by_environment():
-    assert load_settings({}).scrub_engine == "auto"
+    assert load_settings({}).scrub.engine == "auto"
     settings = load_settings({"AGENTWATCH_SCRUB_ENGINE": "re"})
-    assert settings.scrub_engine == "re"
+    assert settings.scrub.engine == "re"
     assert scrub_package.scrubber_for(settings).engine_name == "re"
     assert scrub_package.scrubber_for(load_settings({})).engine_name == "hyperscan"
 

@@ -430,9 +430,9 @@ def test_settings_from_environment(capsys):
             "AGENTWATCH_SCRUB_EXTRA_KEYS": "badge, x-internal-auth",
         }
     )
-    assert settings.scrub and settings.scrub_disabled_detectors == ("phone", "ip")
-    assert settings.scrub_extra_patterns == (("employee_id", r"EMP-\d{6}"), ("custom", "TCK-[0-9]+"))
-    assert settings.scrub_extra_keys == ("badge", "x-internal-auth")
+    assert settings.scrub.enabled and settings.scrub.disabled_detectors == ("phone", "ip")
+    assert settings.scrub.extra_patterns == (("employee_id", r"EMP-\d{6}"), ("custom", "TCK-[0-9]+"))
+    assert settings.scrub.extra_keys == ("badge", "x-internal-auth")
     scrubber = scrub_package.scrubber_for(settings)
     assert scrubber.scrub_text("EMP-123456 TCK-9 +1 415 555 2671") == "[REDACTED:employee_id] [REDACTED:custom] +1 415 555 2671"
     assert scrub_package.scrubber_for(load_settings({"AGENTWATCH_SCRUB": "false"})) is None
@@ -448,11 +448,11 @@ def test_bad_configuration_warns_once_and_keeps_the_rest(capsys):
         }
     )
     err = capsys.readouterr().err
-    assert settings.scrub is True
+    assert settings.scrub.enabled is True
     assert "AGENTWATCH_SCRUB='maybe' is not a boolean (true/false); using True instead" in err
-    assert settings.scrub_disabled_detectors == ("email",)
+    assert settings.scrub.disabled_detectors == ("email",)
     assert "AGENTWATCH_SCRUB_DISABLED_DETECTORS='email,fax'" in err and "unknown: fax" in err and "using 'email'" in err
-    assert settings.scrub_extra_patterns == (("good", "G-\\d+"),)
+    assert settings.scrub.extra_patterns == (("good", "G-\\d+"),)
     line = next(x for x in err.splitlines() if "AGENTWATCH_SCRUB_EXTRA_PATTERNS" in x)
     assert "bad=(unclosed" in line and "does not compile" in line and "matches the empty string" in line
     assert "using 'good=G-\\\\d+' instead" in line

@@ -127,6 +127,17 @@ def load_web(reader: Reader) -> WebSettings:
 
 
 @dataclass
+class ScrubSettings:
+    """What the scrubber (agentwatch.distro.scrub) is built from."""
+
+    enabled: bool = _from_catalogue(ev.AGENTWATCH_SCRUB)
+    disabled_detectors: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_SCRUB_DISABLED_DETECTORS)
+    extra_patterns: tuple[tuple[str, str], ...] = ()  # AGENTWATCH_SCRUB_EXTRA_PATTERNS, parsed
+    extra_keys: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_SCRUB_EXTRA_KEYS)
+    engine: str = _from_catalogue(ev.AGENTWATCH_SCRUB_ENGINE)
+
+
+@dataclass
 class GenAISettings:
     """What the GenAI (Gemini) instrumentation reads."""
 
@@ -215,11 +226,7 @@ class Settings:
     endpoint_check: bool = True
     asgi_message_spans: bool = False
     shutdown_timeout: float = 1.5
-    scrub: bool = True
-    scrub_disabled_detectors: tuple[str, ...] = ()
-    scrub_extra_patterns: tuple[tuple[str, str], ...] = ()
-    scrub_extra_keys: tuple[str, ...] = ()
-    scrub_engine: str = "auto"
+    scrub: ScrubSettings = field(default_factory=ScrubSettings)
     log_format: str = "off"
     strict: bool = False
     web: WebSettings = field(default_factory=WebSettings)
@@ -420,7 +427,7 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     settings.endpoint_check = reader.read(ev.AGENTWATCH_ENDPOINT_CHECK)
     settings.asgi_message_spans = reader.read(ev.AGENTWATCH_ASGI_MESSAGE_SPANS)
     settings.shutdown_timeout = reader.read(ev.AGENTWATCH_SHUTDOWN_TIMEOUT)
-    _read_scrubbing(reader, settings)
+    settings.scrub = load_scrub(reader)
     settings.log_format = reader.read(ev.AGENTWATCH_LOG_FORMAT)
     settings.strict = reader.read(ev.AGENTWATCH_STRICT)
     settings.web = load_web(reader)
@@ -450,8 +457,10 @@ def _read_otlp_endpoints(reader: Reader, settings: Settings) -> None:
         settings.otlp_endpoint_sources[signal] = source
 
 
-def _read_scrubbing(reader: Reader, settings: Settings) -> None:
-    settings.scrub = reader.read(ev.AGENTWATCH_SCRUB)
+def load_scrub(reader: Reader) -> ScrubSettings:
+    """The scrub section; detector names are checked against the scrubber's rules (a leaf module)."""
+    scrub = ScrubSettings()
+    scrub.enabled = reader.read(ev.AGENTWATCH_SCRUB)
 
     name = ev.AGENTWATCH_SCRUB_DISABLED_DETECTORS
     names = reader.names(name)
@@ -470,7 +479,7 @@ def _read_scrubbing(reader: Reader, settings: Settings) -> None:
             )
         else:
             reader._ok(name)
-        settings.scrub_disabled_detectors = good
+        scrub.disabled_detectors = good
 
     name = ev.AGENTWATCH_SCRUB_EXTRA_PATTERNS
     value = reader.raw(name)
@@ -483,7 +492,7 @@ def _read_scrubbing(reader: Reader, settings: Settings) -> None:
             reader._bad(name, value, "a list of name=regex entries separated by ';;' (" + "; ".join(problems) + ")", used)
         else:
             reader._ok(name)
-        settings.scrub_extra_patterns = tuple(pairs)
+        scrub.extra_patterns = tuple(pairs)
 
     name = ev.AGENTWATCH_SCRUB_EXTRA_KEYS
     keys = reader.names(name, lower=False)
@@ -491,9 +500,10 @@ def _read_scrubbing(reader: Reader, settings: Settings) -> None:
         reader._default(name)
     else:
         reader._ok(name)
-        settings.scrub_extra_keys = tuple(keys)
+        scrub.extra_keys = tuple(keys)
 
-    settings.scrub_engine = reader.read(ev.AGENTWATCH_SCRUB_ENGINE)
+    scrub.engine = reader.read(ev.AGENTWATCH_SCRUB_ENGINE)
+    return scrub
 
 
 _cached: Settings | None = None

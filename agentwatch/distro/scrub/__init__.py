@@ -189,12 +189,13 @@ def scrubber_for(settings: Any) -> Scrubber | None:
     if _cached is not None and _cached[0] is settings:
         return _cached[1]
     scrubber = None
-    if getattr(settings, "scrub", True):
+    section = settings.scrub  # no getattr defaults: a renamed field must fail, not scrub less
+    if section.enabled:
         scrubber = Scrubber(
-            disabled=getattr(settings, "scrub_disabled_detectors", ()),
-            extra_patterns=getattr(settings, "scrub_extra_patterns", ()),
-            extra_keys=getattr(settings, "scrub_extra_keys", ()),
-            engine=getattr(settings, "scrub_engine", "auto"),
+            disabled=section.disabled_detectors,
+            extra_patterns=section.extra_patterns,
+            extra_keys=section.extra_keys,
+            engine=section.engine,
         )
     _cached = (settings, scrubber)
     return scrubber
