@@ -344,9 +344,7 @@ def scrub_resource(scrubber: Scrubber, resource: Any) -> Any:
     if scrubbed is attributes:
         result = resource
     else:
-        from opentelemetry.sdk.resources import Resource
-
-        result = Resource(dict(scrubbed), resource.schema_url)
+        result = type(resource)(dict(scrubbed), resource.schema_url)  # a StableResource stays one
     if len(scrubber._resource_cache) > 64:
         scrubber._resource_cache.clear()
     scrubber._resource_cache[id(resource)] = (resource, result)
