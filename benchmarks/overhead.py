@@ -1,25 +1,33 @@
-"""Overhead of zero-code instrumentation on the demo agent service, three modes in one run.
+"""Overhead of zero-code instrumentation on the demo agent service, five modes in one run.
 
 Modes (alternated within each round, order reversed every other round):
 
     uninstrumented  python examples/agent_service/app.py
     otel-distro     opentelemetry-instrument with OTEL_PYTHON_DISTRO=distro,
                     OTEL_PYTHON_CONFIGURATOR=configurator: the stock opentelemetry-distro,
-                    traces+metrics+logs over OTLP/HTTP (agentwatch's own instrumentors disabled)
+                    traces+metrics+logs over OTLP/HTTP, the same contrib instrumentors
+                    (agentwatch's own instrumentors disabled)
     agentwatch      opentelemetry-instrument with the default selection (agentwatch),
-                    traces+metrics+logs over OTLP/HTTP
+                    traces+metrics+logs over OTLP/HTTP, no AI targets (no AGENTWATCH_*_TARGETS)
+    agentwatch-ai   the same with the demo's AGENTWATCH_{INTENT,RAG,PLANNER,CRITIC}_TARGETS
+                    (examples/run_demo.py's AGENT_TARGETS): the app's pipeline steps traced too
+    openlit         openlit-instrument with OpenLIT's defaults, only when ``openlit`` is importable
+                    in this venv (it is not a dependency); otherwise reported as "not installed"
 
-Both instrumented modes export to the same local OTLP/HTTP sink (benchmarks/otlp_sink.py).
+The instrumented modes export to the same local OTLP/HTTP sink (benchmarks/otlp_sink.py).
 The app is pinned to one core; the load generator (this process: asyncio, raw HTTP/1.1
 keep-alive sockets, fixed concurrency), the fake Gemini and the sink to another. Per run:
-requests/s, latency p50/p90/p99, CPU per request of the app process (utime+stime from
-/proc), start-up time (process start -> first successful POST /chat), peak RSS (VmHWM),
-and what reached the sink (spans and log records per request). The app is stopped with
-SIGINT, which flushes under both distros. Ratios are taken against the uninstrumented run
-of the same round; the table shows medians over rounds. Results go to benchmarks/results/.
+requests/s, latency p50/p90/p99, CPU per request of the app process and of the app with
+every process it started (utime+stime from /proc, descendants found by walking /proc),
+start-up time (process start -> first successful POST /chat), peak RSS (VmHWM) of the app
+and summed over it and its descendants, and what reached the sink (spans and log records
+per request). The app is stopped with SIGINT, which flushes under every distro. Ratios are
+taken against the uninstrumented (and the otel-distro) run of the same round; the tables
+show, for each figure, the median and min-max over rounds, and for each ratio the median
+and min-max of the per-round ratios. Results go to benchmarks/results/.
 
-    .venv/bin/python benchmarks/overhead.py [--rounds 4] [--duration 10] [--warmup 3]
-        [--concurrency 16] [--modes uninstrumented,otel-distro,agentwatch]
+    .venv/bin/python benchmarks/overhead.py [--rounds 5] [--duration 10] [--warmup 3]
+        [--concurrency 16] [--modes uninstrumented,otel-distro,agentwatch,agentwatch-ai,openlit]
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import argparse
 import asyncio
 import http.client
 import importlib.metadata as md
+import importlib.util
 import json
 import os
 import platform
@@ -50,7 +59,9 @@ SINK = ROOT / "benchmarks" / "otlp_sink.py"
 RESULTS = ROOT / "benchmarks" / "results"
 BIN = Path(sys.executable).parent
 
-MODES = ("uninstrumented", "otel-distro", "agentwatch")
+MODES = ("uninstrumented", "otel-distro", "agentwatch", "agentwatch-ai", "openlit")
+#: Modes whose spans must carry telemetry.distro.name=agentwatch (the sink reports it).
+AGENTWATCH_MODES = ("agentwatch", "agentwatch-ai")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 MESSAGES = [
@@ -87,6 +98,63 @@ def proc_status_kib(pid: int, key: str) -> int:
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (0: state, 1: ppid, 11-14: utime..cstime)."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    return data[data.rindex(")") + 2 :].split()
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (children, grandchildren, ...), found by walking /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(_stat_fields(int(entry))[1])
+            except (OSError, ValueError, IndexError):  # gone meanwhile
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, stack = [], [root]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def tree_cpu_seconds(root: int) -> tuple[float, float, int]:
+    """(CPU seconds of ``root`` and every live process below it, of ``root`` alone, number of descendants).
+
+    Each process counts utime+stime+cutime+cstime: a child that exits and is reaped moves its
+    time into its parent's cutime/cstime, so the difference of two snapshots is the CPU the
+    whole tree used between them, children born or reaped in between included (a child
+    re-parented away from the tree, e.g. a double-forked daemon, is lost).
+    """
+    fields = _stat_fields(root)  # read once with the tree, so that the two figures agree
+    own = int(fields[11]) + int(fields[12])
+    total = own + int(fields[13]) + int(fields[14])
+    below = descendants(root)
+    for pid in below:
+        try:
+            fields = _stat_fields(pid)
+        except OSError:
+            continue
+        total += sum(int(fields[i]) for i in (11, 12, 13, 14))
+    return total / CLK_TCK, own / CLK_TCK, len(below)
+
+
+def tree_peak_rss_kib(root: int) -> int:
+    """VmHWM summed over ``root`` and its live descendants (pages shared after fork count in each)."""
+    total = 0
+    for pid in [root, *descendants(root)]:
+        try:
+            total += proc_status_kib(pid, "VmHWM")
+        except OSError:
+            continue
+    return total
 
 
 def core_times(cpu: int) -> tuple[float, float, float]:
@@ -218,6 +286,8 @@ class Window:
     helper_cpu_s: float
     core_busy_s: float
     core_steal_s: float
+    tree_cpu_s: float = 0.0  # the app and every process below it (see tree_cpu_seconds)
+    children: int = 0  # descendants of the app alive at the end of the window
 
 
 async def drive_load(
@@ -229,10 +299,8 @@ async def drive_load(
 
     def snapshot():
         busy, steal, _ = core_times(app_core) if app_core is not None else (0.0, 0.0, 0.0)
-        return (
-            time.perf_counter(), proc_cpu_seconds(app_pid),
-            sum(proc_cpu_seconds(p) for p in helper_pids), busy, steal,
-        )
+        tree, app, below = tree_cpu_seconds(app_pid)
+        return time.perf_counter(), app, sum(proc_cpu_seconds(p) for p in helper_pids), busy, steal, tree, below
 
     await asyncio.sleep(warmup)
     start = snapshot()
@@ -247,7 +315,8 @@ async def drive_load(
         task.cancel()
     window = Window(
         seconds=end[0] - start[0], app_cpu_s=end[1] - start[1], helper_cpu_s=end[2] - start[2],
-        core_busy_s=end[3] - start[3], core_steal_s=end[4] - start[4],
+        core_busy_s=end[3] - start[3], core_steal_s=end[4] - start[4], tree_cpu_s=end[5] - start[5],
+        children=end[6],
     )
     return state, window
 
@@ -262,12 +331,37 @@ def agentwatch_instrumentor_names() -> list[str]:
     return sorted(names)
 
 
+def demo_ai_targets() -> dict[str, str]:
+    """The demo's AGENTWATCH_{INTENT,RAG,PLANNER,CRITIC}_TARGETS (examples/run_demo.py is their one source)."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from run_demo import AGENT_TARGETS
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    return dict(AGENT_TARGETS)
+
+
+def unavailable_reason(mode: str) -> str | None:
+    """Why ``mode`` cannot run in this venv (None: it can). Only OpenLIT is optional."""
+    if mode != "openlit":
+        return None
+    if importlib.util.find_spec("openlit") is None:
+        return "not installed (openlit is not importable in this venv; it is not a dependency)"
+    if not (BIN / "openlit-instrument").exists():
+        return "not runnable (openlit is importable but this venv has no openlit-instrument script)"
+    return None
+
+
 def mode_command_and_env(mode: str, base_env: dict, sink_url: str, args) -> tuple[list[str], dict]:
+    """The command line and environment of the demo app under ``mode``.
+
+    ``base_env`` has no OTEL_*/AGENTWATCH_* variables (see :func:`start_app`), so only what is
+    set here applies: in particular ``agentwatch`` runs without any AGENTWATCH_*_TARGETS.
+    """
     env = dict(base_env)
     app = [sys.executable, str(APP)]
     if mode == "uninstrumented":
         return app, env
-    instrument = str(BIN / "opentelemetry-instrument")
     env.update(
         OTEL_SERVICE_NAME="agent-service",
         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
@@ -275,6 +369,9 @@ def mode_command_and_env(mode: str, base_env: dict, sink_url: str, args) -> tupl
     )
     if args.metric_interval_ms:
         env["OTEL_METRIC_EXPORT_INTERVAL"] = str(args.metric_interval_ms)
+    if mode == "openlit":  # OpenLIT's own defaults otherwise (its CLI execs python: one process)
+        return [str(BIN / "openlit-instrument")] + app, env
+    instrument = str(BIN / "opentelemetry-instrument")
     if mode == "otel-distro":
         env.update(
             OTEL_PYTHON_DISTRO="distro",
@@ -288,6 +385,9 @@ def mode_command_and_env(mode: str, base_env: dict, sink_url: str, args) -> tupl
             env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = ",".join(ours)
     elif mode == "agentwatch":
         env["AGENTWATCH_EXPORT"] = "otlp"
+    elif mode == "agentwatch-ai":
+        env["AGENTWATCH_EXPORT"] = "otlp"
+        env.update(demo_ai_targets())
     else:
         raise ValueError(mode)
     return [instrument] + app, env
@@ -303,9 +403,12 @@ class RunResult:
     p50_ms: float = 0.0
     p90_ms: float = 0.0
     p99_ms: float = 0.0
-    cpu_ms_per_req: float = 0.0
+    cpu_ms_per_req: float = 0.0  # the app process
+    tree_cpu_ms_per_req: float = 0.0  # the app and every process below it
     startup_s: float = 0.0
-    peak_rss_mib: float = 0.0
+    peak_rss_mib: float = 0.0  # the app process (VmHWM)
+    tree_peak_rss_mib: float = 0.0  # VmHWM summed over the app and its descendants
+    children: int = 0  # descendants of the app alive at the end of the window
     requests_measured: int = 0
     requests_total: int = 0
     errors: int = 0
@@ -412,6 +515,8 @@ def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
             )
         )
         result.peak_rss_mib = proc_status_kib(proc.pid, "VmHWM") / 1024
+        result.tree_peak_rss_mib = tree_peak_rss_kib(proc.pid) / 1024
+        result.children = window.children
         if proc.poll() is not None:
             raise RuntimeError(f"app died during the load (status {proc.returncode})")
         lat = sorted(state.latencies)
@@ -422,9 +527,10 @@ def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
         result.rps = n / window.seconds if window.seconds else 0.0
         result.p50_ms, result.p90_ms, result.p99_ms = (percentile(lat, q) * 1000 for q in (0.5, 0.9, 0.99))
         result.cpu_ms_per_req = window.app_cpu_s * 1000 / n if n else 0.0
+        result.tree_cpu_ms_per_req = window.tree_cpu_s * 1000 / n if n else 0.0
         result.helper_core_busy = window.helper_cpu_s / window.seconds
-        if app_core is not None:
-            result.app_core_other_busy = max(0.0, (window.core_busy_s - window.app_cpu_s) / window.seconds)
+        if app_core is not None:  # the app's children inherit its core
+            result.app_core_other_busy = max(0.0, (window.core_busy_s - window.tree_cpu_s) / window.seconds)
             result.app_core_steal = window.core_steal_s / window.seconds
         result.exit_code, result.shutdown_s = stop_app(proc)
         time.sleep(0.2)
@@ -443,6 +549,12 @@ def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
             raise RuntimeError(f"{state.errors} failed requests, e.g. {state.error_samples[:3]}")
         if mode != "uninstrumented" and delta["traces"]["items"] == 0:
             raise RuntimeError("no spans reached the OTLP sink (is the distro/configurator installed and working?)")
+        # Each mode must be what it claims: agentwatch's resource names it, the stock distro's names none.
+        seen = result.distro_seen.split(",")
+        if mode in AGENTWATCH_MODES and "agentwatch" not in seen:
+            raise RuntimeError(f"the agentwatch distro did not run (telemetry.distro.name seen: {result.distro_seen or 'none'})")
+        if mode not in AGENTWATCH_MODES and "agentwatch" in seen:
+            raise RuntimeError("the agentwatch distro ran in a mode that must not use it")
         result.ok = True
     except Exception as exc:  # noqa: BLE001 - one failed mode must not end the benchmark
         result.error = f"{type(exc).__name__}: {exc}"
@@ -483,77 +595,128 @@ def stop_helper(proc: subprocess.Popen | None) -> None:
 
 
 # ----------------------------------------------------------------------------- summary
+#: (label, RunResult field, format, compared as a ratio)
 METRICS = [
-    ("requests/s", "rps", "{:.0f}"),
-    ("CPU ms/request", "cpu_ms_per_req", "{:.2f}"),
-    ("p50 ms", "p50_ms", "{:.1f}"),
-    ("p90 ms", "p90_ms", "{:.1f}"),
-    ("p99 ms", "p99_ms", "{:.1f}"),
-    ("start-up s", "startup_s", "{:.2f}"),
-    ("peak RSS MiB", "peak_rss_mib", "{:.0f}"),
-    ("spans/request", "spans_per_req", "{:.2f}"),
-    ("log records/request", "logs_per_req", "{:.2f}"),
-    ("export KiB/request", "export_kib_per_req", "{:.2f}"),
+    ("requests/s", "rps", "{:.0f}", True),
+    ("p50 ms", "p50_ms", "{:.0f}", True),
+    ("p90 ms", "p90_ms", "{:.0f}", True),
+    ("p99 ms", "p99_ms", "{:.0f}", True),
+    ("CPU ms/request, app", "cpu_ms_per_req", "{:.2f}", True),
+    ("CPU ms/request, all processes", "tree_cpu_ms_per_req", "{:.2f}", True),
+    ("peak RSS MiB, app", "peak_rss_mib", "{:.0f}", True),
+    ("peak RSS MiB, all processes", "tree_peak_rss_mib", "{:.0f}", True),
+    ("start-up s", "startup_s", "{:.2f}", True),
+    ("processes below the app", "children", "{:.0f}", False),
+    ("spans/request", "spans_per_req", "{:.2f}", False),
+    ("log records/request", "logs_per_req", "{:.2f}", False),
+    ("export KiB/request", "export_kib_per_req", "{:.2f}", False),
 ]
+RATIO_KEYS = [key for _, key, _, ratio in METRICS if ratio]
 
 
-def summarize(runs: list[RunResult], modes: list[str]) -> dict:
-    summary: dict = {"absolute": {}, "ratio_vs_uninstrumented": {}, "agentwatch_vs_otel_distro": {}, "failed": {}}
+def spread(values: list[float]) -> dict:
+    """Median, min and max of per-round values (the figures the tables show)."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": len(values)}
+
+
+def summarize(runs: list[RunResult], modes: list[str], skipped: dict[str, str] | None = None) -> dict:
+    summary: dict = {
+        "absolute": {}, "ratio_vs_uninstrumented": {}, "ratio_vs_otel_distro": {}, "failed": {},
+        "skipped": dict(skipped or {}), "warnings": [],
+    }
     by_mode = {m: [r for r in runs if r.mode == m and r.ok] for m in modes}
     for mode in modes:
         failed = [r for r in runs if r.mode == mode and not r.ok]
         if failed:
             summary["failed"][mode] = [f"round {r.round}: {r.error}" for r in failed]
         if by_mode[mode]:
-            summary["absolute"][mode] = {
-                key: statistics.median(getattr(r, key) for r in by_mode[mode]) for _, key, _ in METRICS
-            }
-            summary["absolute"][mode]["rounds"] = len(by_mode[mode])
+            summary["absolute"][mode] = {key: spread([getattr(r, key) for r in by_mode[mode]]) for _, key, _, _ in METRICS}
 
     def ratios(num_mode: str, den_mode: str) -> dict:
+        """Per key, the spread of the per-round ratios num/den (rounds where both ran)."""
         out: dict = {}
-        for _, key, _ in METRICS[:7]:
+        for key in RATIO_KEYS:
             values = []
             for r in by_mode.get(num_mode, []):
                 base = next((b for b in by_mode.get(den_mode, []) if b.round == r.round), None)
                 if base is not None and getattr(base, key):
                     values.append(getattr(r, key) / getattr(base, key))
             if values:
-                out[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+                out[key] = spread(values)
         return out
 
     for mode in modes:
-        if mode != "uninstrumented":
-            summary["ratio_vs_uninstrumented"][mode] = ratios(mode, "uninstrumented")
-    if "agentwatch" in modes and "otel-distro" in modes:
-        summary["agentwatch_vs_otel_distro"] = ratios("agentwatch", "otel-distro")
+        if mode != "uninstrumented" and (found := ratios(mode, "uninstrumented")):
+            summary["ratio_vs_uninstrumented"][mode] = found
+        if mode not in ("uninstrumented", "otel-distro") and (found := ratios(mode, "otel-distro")):
+            summary["ratio_vs_otel_distro"][mode] = found
+
+    absolute = summary["absolute"]
+    if "agentwatch" in absolute and "agentwatch-ai" in absolute:
+        plain, ai = absolute["agentwatch"]["spans_per_req"]["median"], absolute["agentwatch-ai"]["spans_per_req"]["median"]
+        if ai <= plain:
+            summary["warnings"].append(
+                f"agentwatch-ai exported no more spans per request than agentwatch ({ai:.2f} vs {plain:.2f}): "
+                "the AI targets did not take effect"
+            )
+    ok = [r for r in runs if r.ok]
+    if any(r.helper_core_busy > 0.85 for r in ok):
+        summary["warnings"].append("the load-generator core was over 85% busy in some runs: the app may not have been saturated")
+    if any(r.app_core_other_busy > 0.1 for r in ok):
+        worst = max(r.app_core_other_busy for r in ok)
+        summary["warnings"].append(
+            f"something else used over 10% of the app core in some runs (up to {worst:.0%}): the machine is not quiet"
+        )
     return summary
 
 
-def print_table(summary: dict, modes: list[str]) -> None:
-    width = 22
+def _cell(figures: dict | None, fmt: str) -> str:
+    if not figures:
+        return "-"
+    median = fmt.format(figures["median"])
+    if figures["rounds"] < 2:
+        return median
+    return f"{median} ({fmt.format(figures['min'])}-{fmt.format(figures['max'])})"
+
+
+def markdown_tables(summary: dict, modes: list[str]) -> str:
+    """The summary as Markdown tables: each cell is the median over rounds (min-max)."""
+    lines: list[str] = []
+
+    def table(title: str, columns: list[str], rows: list[tuple[str, list[str]]]) -> None:
+        lines.extend(["", title, "", "| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"])
+        lines.extend(f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows)
+
     shown = [m for m in modes if m in summary["absolute"]]
-    print()
-    print("median over rounds; (x) = median of per-round ratios vs uninstrumented")
-    print("metric".ljust(width) + "".join(m.rjust(24) for m in shown))
-    for label, key, fmt in METRICS:
-        row = label.ljust(width)
-        for mode in shown:
-            cell = fmt.format(summary["absolute"][mode][key])
-            ratio = summary["ratio_vs_uninstrumented"].get(mode, {}).get(key)
-            if ratio:
-                cell += f" ({ratio['median']:.2f}x)"
-            row += cell.rjust(24)
-        print(row)
-    vs = summary.get("agentwatch_vs_otel_distro") or {}
-    if vs:
-        parts = [f"{label} {vs[key]['median']:.2f}x [{vs[key]['min']:.2f}-{vs[key]['max']:.2f}]"
-                 for label, key, _ in METRICS[:7] if key in vs]
-        print("\nagentwatch vs otel-distro (median [min-max] of per-round ratios): " + "; ".join(parts))
+    if shown:
+        table(
+            "Per run, median over rounds (min-max):", shown,
+            [(label, [_cell(summary["absolute"][m].get(key), fmt) for m in shown]) for label, key, fmt, _ in METRICS],
+        )
+    for name, title in (
+        ("ratio_vs_uninstrumented", "Ratio to the uninstrumented run of the same round, median of per-round ratios (min-max):"),
+        ("ratio_vs_otel_distro", "Ratio to the otel-distro run of the same round, median of per-round ratios (min-max):"),
+    ):
+        compared = [m for m in modes if m in summary[name]]
+        if compared:
+            table(
+                title, compared,
+                [(label, [_cell(summary[name][m].get(key), "{:.2f}") for m in compared])
+                 for label, key, _, ratio in METRICS if ratio],
+            )
+    return "\n".join(lines)
+
+
+def print_table(summary: dict, modes: list[str]) -> None:
+    print(markdown_tables(summary, modes))
+    for mode, reason in summary["skipped"].items():
+        print(f"\n{mode}: {reason}; skipped")
     for mode, errors in summary["failed"].items():
         print(f"\nFAILED runs of {mode}:")
         for error in errors:
             print("  " + error)
+    for warning in summary["warnings"]:
+        print(f"\nWARNING: {warning}")
 
 
 def environment_info(args, app_core, load_core) -> dict:
@@ -566,7 +729,7 @@ def environment_info(args, app_core, load_core) -> dict:
     cpu_model = ""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu_model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+            cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
     except OSError:
         pass
     return {
@@ -580,14 +743,15 @@ def environment_info(args, app_core, load_core) -> dict:
         "args": vars(args),
         "versions": {n: version(n) for n in (
             "agentwatch", "opentelemetry-sdk", "opentelemetry-distro", "opentelemetry-instrumentation",
-            "opentelemetry-instrumentation-fastapi", "fastapi", "uvicorn", "httpx")},
+            "opentelemetry-instrumentation-fastapi", "fastapi", "uvicorn", "httpx", "openlit")},
         "agentwatch_instrumentors_disabled_in_otel_distro_mode": agentwatch_instrumentor_names(),
+        "agentwatch_ai_targets": demo_ai_targets(),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before measuring")
     parser.add_argument("--concurrency", type=int, default=16)
@@ -595,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-cpu", type=int, default=None, help="core for the app (default: last allowed)")
     parser.add_argument("--load-cpu", type=int, default=None, help="core for load+helpers (default: first allowed)")
     parser.add_argument("--fake-latency-ms", type=float, default=0.0)
-    parser.add_argument("--metric-interval-ms", type=int, default=0, help="OTEL_METRIC_EXPORT_INTERVAL for both instrumented modes (default: each distro's own)")
+    parser.add_argument("--metric-interval-ms", type=int, default=0, help="OTEL_METRIC_EXPORT_INTERVAL for every instrumented mode (default: each distro's own)")
     parser.add_argument("--startup-timeout", type=float, default=60.0)
     parser.add_argument("--quiet-wait", type=float, default=20.0, help="before each run, wait up to this many seconds for the app core to be idle (0: don't)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -606,6 +770,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
     if args.rounds < 1 or args.duration <= 0:
         parser.error("--rounds must be >= 1 and --duration > 0")
+    skipped = {m: reason for m in modes if (reason := unavailable_reason(m))}
+    for mode, reason in skipped.items():
+        print(f"{mode}: {reason}; skipped")
+    modes = [m for m in modes if m not in skipped]
+    if not modes:
+        parser.error("no mode left to run")
 
     cpus = sorted(os.sched_getaffinity(0))
     app_core = load_core = None
@@ -633,7 +803,8 @@ def main(argv: list[str] | None = None) -> int:
             "app_core": app_core, "helper_pids": [fake.pid, sink.pid],
         }
         per_run = args.warmup + args.duration + 3
-        print(f"{args.rounds} rounds x {len(modes)} modes, ~{per_run:.0f}s each (~{args.rounds * len(modes) * per_run / 60:.1f} min)")
+        print(f"{args.rounds} rounds x {len(modes)} modes, ~{per_run:.0f}s each (~{args.rounds * len(modes) * per_run / 60:.1f} min)"
+              f" plus start-up and up to {args.quiet_wait:.0f}s of quiet wait per run")
         for rnd in range(1, args.rounds + 1):
             order = modes if rnd % 2 else list(reversed(modes))
             for mode in order:
@@ -643,8 +814,9 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_mode(mode, rnd, ctx, args)
                 runs.append(r)
                 if r.ok:
-                    print(f"  round {rnd} {mode:15s} {r.rps:7.1f} req/s  cpu {r.cpu_ms_per_req:5.2f} ms/req  "
-                          f"p50 {r.p50_ms:6.1f}  p99 {r.p99_ms:7.1f} ms  start {r.startup_s:4.2f}s  rss {r.peak_rss_mib:4.0f} MiB  "
+                    print(f"  round {rnd} {mode:15s} {r.rps:7.1f} req/s  cpu {r.cpu_ms_per_req:5.2f} (all {r.tree_cpu_ms_per_req:5.2f}) ms/req  "
+                          f"p50 {r.p50_ms:6.1f}  p90 {r.p90_ms:6.1f} ms  start {r.startup_s:4.2f}s  "
+                          f"rss {r.peak_rss_mib:4.0f} (all {r.tree_peak_rss_mib:4.0f}, {r.children} below) MiB  "
                           f"spans/req {r.spans_per_req:4.2f}  helper core {r.helper_core_busy:4.0%}  other load on app core {r.app_core_other_busy:4.0%}")
                 else:
                     print(f"  round {rnd} {mode:15s} FAILED: {r.error}")
@@ -655,12 +827,8 @@ def main(argv: list[str] | None = None) -> int:
         stop_helper(sink)
         shutil.rmtree(tmp, ignore_errors=True)
 
-    summary = summarize(runs, modes)
+    summary = summarize(runs, modes, skipped)
     print_table(summary, modes)
-    if any(r.ok and r.helper_core_busy > 0.85 for r in runs):
-        print("\nWARNING: the load-generator core was over 85% busy in some runs: the app may not have been saturated")
-    if any(r.ok and r.app_core_other_busy > 0.1 for r in runs):
-        print("WARNING: something else used over 10% of the app core in some runs: the machine is not quiet")
 
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"overhead-{time.strftime('%Y%m%d-%H%M%S')}.json"
