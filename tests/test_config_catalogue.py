@@ -56,3 +56,19 @@ def test_kinds_parse_like_the_table_says() -> None:
 def test_settings_sections_are_dataclasses_of_the_one_settings_object() -> None:
     fields = {f.name for f in dataclasses.fields(s.Settings)}
     assert {"scrub", "web", "genai", "agent"} <= fields
+
+
+def test_core_settings_defaults_are_the_catalogue_s() -> None:
+    """The flat core fields of Settings carry the catalogue's defaults too (not a second copy)."""
+    core = {
+        "sdk_disabled": ev.OTEL_SDK_DISABLED, "service_version": ev.AGENTWATCH_SERVICE_VERSION,
+        "environment": ev.AGENTWATCH_ENVIRONMENT, "export_mode": ev.AGENTWATCH_EXPORT,
+        "prometheus_host": ev.OTEL_EXPORTER_PROMETHEUS_HOST, "prometheus_port": ev.OTEL_EXPORTER_PROMETHEUS_PORT,
+        "file_dir": ev.AGENTWATCH_FILE_DIR, "endpoint_check": ev.AGENTWATCH_ENDPOINT_CHECK,
+        "asgi_message_spans": ev.AGENTWATCH_ASGI_MESSAGE_SPANS, "shutdown_timeout": ev.AGENTWATCH_SHUTDOWN_TIMEOUT,
+        "log_format": ev.AGENTWATCH_LOG_FORMAT, "strict": ev.AGENTWATCH_STRICT,
+    }
+    defaults, loaded = s.Settings(), s.load_settings({}, argv=["app.py"])
+    for attribute, name in core.items():
+        assert getattr(defaults, attribute) == getattr(loaded, attribute) == ev.BY_NAME[name].default, attribute
+    assert defaults.file_max_bytes == loaded.file_max_bytes == ev.BY_NAME[ev.AGENTWATCH_FILE_MAX_MB].default * 1024 * 1024

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
+#: The words a boolean accepts (any case).
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
 
 class Invalid(ValueError):
@@ -49,9 +50,9 @@ class Flag(Kind):
 
     def parse(self, value: str) -> bool:
         lowered = value.lower()
-        if lowered in _TRUE:
+        if lowered in TRUE_WORDS:
             return True
-        if lowered in _FALSE:
+        if lowered in FALSE_WORDS:
             return False
         raise Invalid("a boolean (true/false)")
 
@@ -147,9 +148,9 @@ class Capture(Kind):
         upper = value.upper()
         if upper in CAPTURE_MODES:
             return upper
-        if value.lower() in _TRUE:
+        if value.lower() in TRUE_WORDS:
             return "SPAN_ONLY"
-        if value.lower() in _FALSE:
+        if value.lower() in FALSE_WORDS:
             return "NO_CONTENT"
         raise Invalid("one of " + ", ".join(CAPTURE_MODES) + " (or true/false)")
 

@@ -29,6 +29,7 @@ _LOCAL_DEFAULTS = {
     "logs": ["otlp_json_file"],
 }
 DEFAULT_PROTOCOL: str = ev.BY_NAME[ev.OTEL_EXPORTER_OTLP_PROTOCOL].default
+_MIB = 1024 * 1024
 _LAUNCHERS = {"uvicorn", "gunicorn", "hypercorn", "fastapi", "granian", "daphne"}
 
 
@@ -149,21 +150,26 @@ class GenAISettings:
     semconv_opt_in: str = _from_catalogue(ev.OTEL_SEMCONV_STABILITY_OPT_IN)
 
 
-def load_genai(reader: Reader) -> GenAISettings:
-    """The GenAI section; ``true``/``false`` as a capture mode is read as the older conventions meant it,
-    with one note line."""
-    s = GenAISettings()
+def read_capture(reader: Reader) -> tuple[str, int]:
+    """The content-capture mode and size limit (the two variables the agent roles read per call);
+    ``true``/``false`` as a mode is read as the older conventions meant it, with one note line."""
     name = ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
-    s.capture = reader.read(name)
+    mode = reader.read(name)
     raw = reader.raw(name)
-    if raw is not None and raw.lower() in ("true", "1", "yes", "on"):
+    if raw is not None and raw.lower() in ev.TRUE_WORDS:
         warn_once(
             f"config:{name}:bool",
             f"{name}={raw!r}: the current GenAI conventions take NO_CONTENT, SPAN_ONLY, EVENT_ONLY or "
             f"SPAN_AND_EVENT; reading {raw!r} as SPAN_ONLY",
             level=logging.INFO,
         )
-    s.content_max_chars = reader.read(ev.AGENTWATCH_GENAI_CONTENT_MAX_CHARS)
+    return mode, reader.read(ev.AGENTWATCH_GENAI_CONTENT_MAX_CHARS)
+
+
+def load_genai(reader: Reader) -> GenAISettings:
+    """The GenAI section, every variable through the reader."""
+    s = GenAISettings()
+    s.capture, s.content_max_chars = read_capture(reader)
     s.prices_path = reader.read(ev.AGENTWATCH_GENAI_PRICES)
     s.cost = reader.read(ev.AGENTWATCH_GENAI_COST)
     s.instrumentation = reader.read(ev.AGENTWATCH_GENAI_INSTRUMENTATION)
@@ -208,27 +214,27 @@ def load_agent(reader: Reader) -> AgentSettings:
 class Settings:
     """The effective configuration; ``sources`` says where each value came from."""
 
-    sdk_disabled: bool = False
+    sdk_disabled: bool = _from_catalogue(ev.OTEL_SDK_DISABLED)
     service_name: str = "unknown_service"
-    service_version: str = "unknown"
-    environment: str = "development"
+    service_version: str = _from_catalogue(ev.AGENTWATCH_SERVICE_VERSION)
+    environment: str = _from_catalogue(ev.AGENTWATCH_ENVIRONMENT)
     resource_attributes: dict[str, str] = field(default_factory=dict)
-    export_mode: str = "otlp"
+    export_mode: str = _from_catalogue(ev.AGENTWATCH_EXPORT)
     exporters: dict[str, list[str]] = field(default_factory=dict)
     protocols: dict[str, str] = field(default_factory=dict)
     # The URL each signal's ``otlp`` exporter is given (validated; a bad value fell back) and its variable.
     otlp_endpoints: dict[str, str] = field(default_factory=dict)
     otlp_endpoint_sources: dict[str, str] = field(default_factory=dict)
-    prometheus_host: str = "localhost"
-    prometheus_port: int = 9464
-    file_dir: str = "agentwatch-data"
-    file_max_bytes: int = 64 * 1024 * 1024
-    endpoint_check: bool = True
-    asgi_message_spans: bool = False
-    shutdown_timeout: float = 1.5
+    prometheus_host: str = _from_catalogue(ev.OTEL_EXPORTER_PROMETHEUS_HOST)
+    prometheus_port: int = _from_catalogue(ev.OTEL_EXPORTER_PROMETHEUS_PORT)
+    file_dir: str = _from_catalogue(ev.AGENTWATCH_FILE_DIR)
+    file_max_bytes: int = int(ev.BY_NAME[ev.AGENTWATCH_FILE_MAX_MB].default * _MIB)
+    endpoint_check: bool = _from_catalogue(ev.AGENTWATCH_ENDPOINT_CHECK)
+    asgi_message_spans: bool = _from_catalogue(ev.AGENTWATCH_ASGI_MESSAGE_SPANS)
+    shutdown_timeout: float = _from_catalogue(ev.AGENTWATCH_SHUTDOWN_TIMEOUT)
     scrub: ScrubSettings = field(default_factory=ScrubSettings)
-    log_format: str = "off"
-    strict: bool = False
+    log_format: str = _from_catalogue(ev.AGENTWATCH_LOG_FORMAT)
+    strict: bool = _from_catalogue(ev.AGENTWATCH_STRICT)
     web: WebSettings = field(default_factory=WebSettings)
     genai: GenAISettings = field(default_factory=GenAISettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
@@ -282,19 +288,6 @@ class Reader:
     def _default(self, name: str) -> None:
         self.sources.setdefault(name, "default")
 
-    # The typed shortcuts below keep the older call sites readable; each parses with the same kinds.
-    def boolean(self, name: str, default: bool) -> bool:
-        return self._as(name, ev.Flag(default))
-
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        return self._as(name, ev.Number(default, low, high))
-
-    def port(self, name: str, default: int) -> int:
-        return self._as(name, ev.Port(default))
-
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        return self._as(name, ev.Choice(default, allowed))
-
     def names(self, name: str, lower: bool = True) -> list[str] | None:
         """The items of a comma list (stripped, blanks dropped, lower-cased unless ``lower=False``), or None
         when unset; records no source (the caller knows whether the list is good)."""
@@ -302,22 +295,6 @@ class Reader:
         if value is None:
             return None
         return list(ev.Names(lower=lower).parse(value))
-
-    def text(self, name: str, default: str) -> str:
-        return self._as(name, ev.Text(default))
-
-    def _as(self, name: str, kind: ev.Kind) -> Any:
-        value = self.raw(name)
-        if value is None:
-            self._default(name)
-            return kind.default
-        try:
-            parsed = kind.parse(value)
-        except ev.Invalid as error:
-            self._bad(name, value, str(error), kind.default)
-            return kind.default
-        self._ok(name)
-        return parsed
 
 
 def disabled_instrumentations(environ: Mapping[str, str] | None = None) -> frozenset[str]:
@@ -423,7 +400,7 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     settings.prometheus_host = reader.read(ev.OTEL_EXPORTER_PROMETHEUS_HOST)
     settings.prometheus_port = reader.read(ev.OTEL_EXPORTER_PROMETHEUS_PORT)
     settings.file_dir = reader.read(ev.AGENTWATCH_FILE_DIR)
-    settings.file_max_bytes = int(reader.read(ev.AGENTWATCH_FILE_MAX_MB) * 1024 * 1024)
+    settings.file_max_bytes = int(reader.read(ev.AGENTWATCH_FILE_MAX_MB) * _MIB)
     settings.endpoint_check = reader.read(ev.AGENTWATCH_ENDPOINT_CHECK)
     settings.asgi_message_spans = reader.read(ev.AGENTWATCH_ASGI_MESSAGE_SPANS)
     settings.shutdown_timeout = reader.read(ev.AGENTWATCH_SHUTDOWN_TIMEOUT)

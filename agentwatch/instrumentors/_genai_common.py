@@ -23,7 +23,7 @@ from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro import scrub
 from agentwatch.distro._diagnostics import info, warn_once
-from agentwatch.distro.settings import GenAISettings, Reader, load_genai
+from agentwatch.distro.settings import Reader, read_capture
 
 # --------------------------------------------------------------------------- names
 # Short aliases of the catalogue's names (agentwatch.semconv is the one source).
@@ -77,16 +77,10 @@ class CaptureSettings:
         return self.mode in (EVENT_ONLY, SPAN_AND_EVENT)
 
 
-def _genai(environ: Mapping[str, str] | None) -> GenAISettings:
-    """The GenAI section, read now by the distro's one reader (from the process environment, or from
-    ``environ``). Instrumentors call this when instrumented; the agent roles' content capture per call."""
-    return load_genai(Reader(environ))
-
-
 def capture_settings(environ: Mapping[str, str] | None = None) -> CaptureSettings:
-    """The content-capture settings (never raises; a bad value warned once when settings were read)."""
-    genai = _genai(environ)
-    return CaptureSettings(genai.capture, genai.content_max_chars)
+    """The content-capture settings, read now by the distro's one reader (from the process environment
+    or ``environ``): the agent roles ask per call, so only these two variables are read."""
+    return CaptureSettings(*read_capture(Reader(environ)))
 
 
 def scrub_text(text: str, max_chars: int) -> str:
@@ -173,7 +167,7 @@ class PriceTable:
             as_of = bundled.get("_meta", {}).get("as_of", "")
         except Exception as error:  # noqa: BLE001
             warn_once("genai-prices:bundled", f"the bundled Gemini price table could not be read ({error!r}); no cost")
-        path = _genai(environ).prices_path
+        path = Reader(environ).read(ev.AGENTWATCH_GENAI_PRICES)
         if path:
             try:
                 with open(path, encoding="utf-8") as handle:
@@ -223,7 +217,7 @@ def call_cost(price: Price, input_tokens: int, output_tokens: int, cached_tokens
 # active, every call would get two spans (and two sets of token metrics). One of them is chosen.
 def cost_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """``AGENTWATCH_GENAI_COST``: a boolean, default true (a bad value warns once, like every setting)."""
-    return _genai(environ).cost
+    return Reader(environ).read(ev.AGENTWATCH_GENAI_COST)
 
 
 # Which Gemini instrumentation runs lives in the distro (agentwatch.distro.genai_choice): it decides
