@@ -44,7 +44,8 @@ def strict() -> bool:
     """Whether guarded steps re-raise (read at each failure, so tests can switch it)."""
     # Read here rather than from the cached Settings: a failure can happen before (or while) settings
     # load, and failures are rare, so the lookup costs nothing on the hot path.
-    from agentwatch.distro.settings import Reader  # settings imports modules that use this guard
+    # Imported here: settings imports the scrub package, whose modules use this guard.
+    from agentwatch.distro.settings import Reader
 
     return bool(Reader().read(STRICT_ENV))
 

@@ -58,9 +58,6 @@ class StableResource(Resource):
     def __hash__(self) -> int:
         return self._hash
 
-    def __eq__(self, other: object) -> bool:
-        return super().__eq__(other)
-
     def merge(self, other: Resource) -> StableResource:
         merged = super().merge(other)
         return StableResource(merged.attributes, merged.schema_url)
