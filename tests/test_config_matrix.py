@@ -73,7 +73,6 @@ def read_everything() -> None:
         exporters.resolve_names(signal, loaded)
     web_config.load()
     g.capture_settings()
-    g.cost_enabled()
     g.PriceTable.load()
     genai_choice.instrumentation_choice()
     for role in (intent.IntentRole(), rag.RetrievalRole(), planner.PlannerRole(), planner.CriticRole()):

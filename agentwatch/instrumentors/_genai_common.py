@@ -1,13 +1,12 @@
 """Provider-neutral pieces of agentwatch's GenAI instrumentation.
 
-- short aliases of the GenAI names of :mod:`agentwatch.semconv` (the catalogue,
-  which also holds the metrics and their buckets);
 - content-capture settings (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``)
   with the size limit and the PII scrubber every captured text goes through;
 - the bundled, dated price table and the cost of one call.
 
 Nothing here raises into an instrumented call: every reader falls back to its
-default with one warning line naming the variable.
+default with one warning line naming the variable. Which Gemini instrumentation runs is
+decided by the distro (:mod:`agentwatch.distro.genai_choice`) while it loads entry points.
 """
 
 from __future__ import annotations
@@ -19,40 +18,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro import scrub
 from agentwatch.distro._diagnostics import info, warn_once
 from agentwatch.distro.settings import Reader, read_capture
-
-# --------------------------------------------------------------------------- names
-# Short aliases of the catalogue's names (agentwatch.semconv is the one source).
-OPERATION = sc.GEN_AI_OPERATION_NAME
-PROVIDER = sc.GEN_AI_PROVIDER_NAME
-SYSTEM_DEPRECATED = sc.GEN_AI_SYSTEM
-REQUEST_MODEL = sc.GEN_AI_REQUEST_MODEL
-RESPONSE_MODEL = sc.GEN_AI_RESPONSE_MODEL
-RESPONSE_ID = sc.GEN_AI_RESPONSE_ID
-FINISH_REASONS = sc.GEN_AI_RESPONSE_FINISH_REASONS
-INPUT_TOKENS = sc.GEN_AI_USAGE_INPUT_TOKENS
-OUTPUT_TOKENS = sc.GEN_AI_USAGE_OUTPUT_TOKENS
-CACHE_READ_TOKENS = sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
-REASONING_TOKENS = sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
-TOKEN_TYPE = sc.GEN_AI_TOKEN_TYPE
-ERROR_TYPE = sc.ERROR_TYPE
-SERVER_ADDRESS = sc.SERVER_ADDRESS
-SERVER_PORT = sc.SERVER_PORT
-TOOL_NAME = sc.GEN_AI_TOOL_NAME
-TOOL_TYPE = sc.GEN_AI_TOOL_TYPE
-TOOL_CALL_ID = sc.GEN_AI_TOOL_CALL_ID
-TOOL_DESCRIPTION = sc.GEN_AI_TOOL_DESCRIPTION
-TOOL_CALL_ARGUMENTS = sc.GEN_AI_TOOL_CALL_ARGUMENTS  # opt-in content
-TOOL_CALL_RESULT = sc.GEN_AI_TOOL_CALL_RESULT  # opt-in content
-
-# agentwatch's own names (no convention exists for these)
-COST = sc.GENAI_COST  # USD, on each GenAI span
-ROUND_TRIP = sc.GENAI_ROUND_TRIP  # 1-based index, only on per-round-trip child spans
-ROUND_TRIPS = sc.GENAI_ROUND_TRIPS  # on the call span when it made more than one
 
 # --------------------------------------------------------------------------- content capture
 NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT = "NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"
@@ -211,14 +180,3 @@ def call_cost(price: Price, input_tokens: int, output_tokens: int, cached_tokens
     total = (input_tokens - cached) * rate.input + cached * cached_rate + output_tokens * rate.output
     return round(total / 1_000_000, 12)
 
-
-# --------------------------------------------------------------------------- which Gemini instrumentation runs
-# The official opentelemetry-instrumentation-google-genai wraps the same SDK methods: with both
-# active, every call would get two spans (and two sets of token metrics). One of them is chosen.
-def cost_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    """``AGENTWATCH_GENAI_COST``: a boolean, default true (a bad value warns once, like every setting)."""
-    return Reader(environ).read(ev.AGENTWATCH_GENAI_COST)
-
-
-# Which Gemini instrumentation runs lives in the distro (agentwatch.distro.genai_choice): it decides
-# while loading entry points.

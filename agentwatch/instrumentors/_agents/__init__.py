@@ -7,7 +7,8 @@
   ``begin``/``end``) and the one wrapper for functions, methods, coroutines and generators.
 - :mod:`.extract`: reading an intent, documents or a verdict from the common return shapes.
 - :mod:`.instrumentor`: :class:`~.instrumentor.AgentInstrumentor`, the base that ties roles to targets.
-- :mod:`.settings`: content capture, the off switches, and this family's interim env parsers.
+- :mod:`.settings`: the agent section of the settings (read by the distro's one reader), content
+  capture and the off switches.
 
 Dependencies run one way: ``instrumentor -> calls -> targets -> settings``, and ``calls -> extract``.
 Nothing here imports the app or any library beyond OpenTelemetry and wrapt.

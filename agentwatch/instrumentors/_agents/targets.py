@@ -24,6 +24,7 @@ from typing import Any
 
 import wrapt
 
+from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.settings import Reader
 
@@ -50,13 +51,10 @@ class Target:
 
 def parse_targets(variable: str, raw: str | None = None) -> list[Target]:
     """Parse a comma-separated target list; bad items warn once and are skipped."""
-    if raw is None:
-        raw = ",".join(Reader().read(variable))  # the catalogue's comma list, by the one reader
+    # The catalogue reads the variable as a comma list (items stripped, blanks dropped).
+    items = Reader().read(variable) if raw is None else ev.Names(lower=False).parse(raw)
     targets: list[Target] = []
-    for item in (raw or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
+    for item in items:
         match = _TARGET.match(item)
         if match is None:
             warn_once(
