@@ -31,3 +31,31 @@ def test_a_metric_exporter_shutdown_retry_never_raises_into_the_sdk(lenient):
     assert _diagnostics.messages() == [
         "exporter 'flaky' shutdown failed (RuntimeError('shutdown failed')); continuing. The app is not affected (said once)"
     ]
+
+
+def test_a_batch_the_scrubber_drops_is_not_blamed_on_the_destination():
+    """scrub_metrics_safely returns None for a collection it could not scrub: nothing is exported, and the
+    destination is not marked down (it would print 'cannot export ... to <collector>' and count drops there)."""
+    from opentelemetry.sdk.metrics.export import MetricExportResult
+
+    from agentwatch.distro import exporters
+
+    class _DropAll:
+        def scrub_metrics_safely(self, _data):
+            return None
+
+    class _Inner:
+        _preferred_temporality: dict = {}
+        _preferred_aggregation: dict = {}
+        exported = 0
+
+        def export(self, *_args, **_kwargs):
+            self.exported += 1
+            return MetricExportResult.SUCCESS
+
+    inner, health = _Inner(), exporters.ExportHealth("the OTLP collector at test", "fix it")
+    guarded = exporters.GuardedMetricExporter("otlp", inner, health, _DropAll())
+    assert guarded.export(object()) is MetricExportResult.FAILURE
+    assert inner.exported == 0
+    assert not health.failing and health.dropped == {}
+    assert not [m for m in _diagnostics.messages() if "cannot export" in m]

@@ -309,13 +309,13 @@ class _Guarded:
             with guard(f"scrubbing {signal} for exporter {self.name!r}",
                        "those batches are dropped rather than exported unscrubbed", type_only=True) as scrubbing_step:
                 batch = scrub(items)
-            if scrubbing_step.error is not None:
-                return failure  # not the destination's fault: its health record is left alone
-        if batch is None:  # could not be scrubbed (said by the scrubber): dropped rather than leaked
-            result = failure
-        else:
-            _noise_filter.take_reason()
-            result = self._guarded("export", failure, _NOT_DELIVERED, self.inner.export, batch, **kwargs)
+            # Could not be scrubbed (said by the guard or by the scrubber, which drops what it cannot
+            # scrub): nothing is exported, and it is not the destination's fault, so its health record
+            # is left alone.
+            if scrubbing_step.error is not None or batch is None:
+                return failure
+        _noise_filter.take_reason()
+        result = self._guarded("export", failure, _NOT_DELIVERED, self.inner.export, batch, **kwargs)
         health = getattr(self, "health", None)
         if health is not None:
             health.record(signal, result is success, count, _noise_filter.take_reason())
