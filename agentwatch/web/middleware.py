@@ -117,8 +117,9 @@ class AgentwatchMiddleware:
                 return
 
             async def send_with_id(message: dict) -> None:
-                message = run("web layer: response headers", _with_id_headers, message, request_id, session_id,
-                              default=message, outcome="responses go without X-Request-ID / X-Session-ID")
+                if message.get("type") == "http.response.start":  # body chunks carry no headers
+                    message = run("web layer: response headers", _with_id_headers, message, request_id, session_id,
+                                  default=message, outcome="responses go without X-Request-ID / X-Session-ID")
                 await send(message)
 
             await self.app(scope, receive, send_with_id)
