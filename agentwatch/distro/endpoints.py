@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from agentwatch.distro import environment_variables as ev
+
 GRPC_PORT = 4317
 HTTP_PORT = 4318
 
@@ -173,7 +175,7 @@ def endpoint_mistakes(
     if protocol == "grpc" and environ is not None and "://" not in endpoint:
         # The gRPC exporter speaks TLS unless the scheme is http:// or *_INSECURE=true; a bare
         # host:port to a plaintext collector then fails every export with a handshake error.
-        insecure = environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_INSECURE") or environ.get("OTEL_EXPORTER_OTLP_INSECURE")
+        insecure = environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_INSECURE") or environ.get(ev.OTEL_EXPORTER_OTLP_INSECURE)
         if insecure is None:
             problems.append(
                 f"gRPC export to {endpoint} ({source}) uses TLS, as there is no scheme and "

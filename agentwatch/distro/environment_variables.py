@@ -325,6 +325,13 @@ OTEL_EXPORTER_OTLP_TIMEOUT = _var(
     Number(10, 0, 3600, unit="seconds"),
     "Time limit of one OTLP export, retries included (read by the upstream exporters).",
 )
+OTEL_EXPORTER_OTLP_INSECURE = _var(
+    "OTEL_EXPORTER_OTLP_INSECURE",
+    Text(),
+    "`true` makes the gRPC exporters speak plaintext to a scheme-less endpoint (read by the upstream exporters); "
+    "agentwatch only looks whether it is set: unset, a scheme-less gRPC endpoint gets one line saying TLS is used. "
+    "`OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_INSECURE` set it per signal.",
+)
 OTEL_EXPORTER_PROMETHEUS_HOST = _var(
     "OTEL_EXPORTER_PROMETHEUS_HOST",
     Text("localhost"),
