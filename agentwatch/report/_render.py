@@ -313,12 +313,13 @@ def _render_agent(metrics: Metrics, style: Style) -> list[str]:
     classifications = metrics.merged(sc.INTENT_CLASSIFICATIONS_METRIC)
     if classifications:
         confidence = _by(metrics.merged(sc.INTENT_CONFIDENCE_METRIC), sc.INTENT_NAME)
-        low = _by(metrics.merged(sc.INTENT_LOW_CONFIDENCE_METRIC), sc.INTENT_NAME)
+        low_points = metrics.merged(sc.INTENT_LOW_CONFIDENCE_METRIC)
+        low = _by(low_points, sc.INTENT_NAME)
         by_intent = _by(classifications, sc.INTENT_NAME)
         total = _sum_value(classifications)
         classifiers = sorted(_by(classifications, sc.INTENT_CLASSIFIER))
         lines.append(f"  intents ({clean(', '.join(classifiers), 60)}): {fmt_num(total)} classified, "
-                     f"{fmt_num(_sum_value(metrics.merged('agentwatch.intent.low_confidence')))} below the confidence threshold")
+                     f"{fmt_num(_sum_value(low_points))} below the confidence threshold")
         rows = [["intent", "count", "share", "mean confidence", "low confidence"]]
         for intent, points in sorted(by_intent.items(), key=lambda item: (-_sum_value(item[1]), item[0])):
             count = _sum_value(points)
