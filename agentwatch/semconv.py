@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 # --- attribute names ----------------------------------------------------------------
@@ -542,31 +541,3 @@ def genai_markdown() -> str:
 def web_markdown() -> str:
     """The web layer's metric table of docs/telemetry.md (health checks, error responses)."""
     return markdown((), WEB_METRICS)
-
-
-def _replace_block(text: str, marker: str, body: str) -> str:
-    """``text`` with what lies between ``<!-- {marker}:start ... -->`` and ``<!-- {marker}:end -->`` replaced by ``body``."""
-    import re
-
-    return re.sub(
-        rf"(<!-- {re.escape(marker)}:start[^>]*-->\n).*?(<!-- {re.escape(marker)}:end -->)",
-        lambda m: m.group(1) + body + "\n" + m.group(2),
-        text,
-        flags=re.S,
-    )
-
-
-# Where the generated tables live; ``_write_docs`` rewrites them between their markers.
-DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "telemetry.md"
-
-
-def _write_docs(path: str | Path = DOCS_PATH) -> None:
-    """Regenerate the catalogue tables of docs/telemetry.md (``python -m agentwatch._docs`` runs it)."""
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    text = _replace_block(text, "agent-catalogue", markdown())
-    text = _replace_block(text, "genai-catalogue", genai_markdown())
-    text = _replace_block(text, "vectordb-catalogue", vectordb_markdown())
-    text = _replace_block(text, "web-catalogue", web_markdown())
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)

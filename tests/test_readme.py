@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agentwatch import semconv
-from agentwatch.distro import environment_variables
+from agentwatch import _docs
 from agentwatch.distro.environment_variables import VARIABLES, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +40,7 @@ def test_every_variable_read_in_code_is_catalogued():
 
 @pytest.mark.parametrize(
     "write, doc",
-    [(environment_variables._write_docs, "configuration.md"), (semconv._write_docs, "telemetry.md")],
+    [(_docs.write_configuration, "configuration.md"), (_docs.write_telemetry, "telemetry.md")],
     ids=["configuration", "telemetry"],
 )
 def test_generators_leave_the_docs_unchanged(write, doc, tmp_path):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 #: The words a boolean accepts (any case).
@@ -669,23 +668,3 @@ def markdown_table() -> str:
     for var in VARIABLES:
         rows.append(f"| `{var.name}` | {var.default_text} | {var.meaning.replace('|', '/')} |")
     return "\n".join(rows)
-
-
-# Where the generated table lives; ``_write_docs`` rewrites it between its markers.
-DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
-
-
-def _write_docs(path: str | Path = DOCS_PATH) -> None:
-    """Regenerate the table of docs/configuration.md (``python -m agentwatch._docs`` runs it)."""
-    import re
-
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    text = re.sub(
-        r"(<!-- config-table:start[^>]*-->\n).*?(<!-- config-table:end -->)",
-        lambda m: m.group(1) + markdown_table() + "\n" + m.group(2),
-        text,
-        flags=re.S,
-    )
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
