@@ -117,10 +117,8 @@ def _refresh_after_fork(providers: list[Any]) -> None:
         for provider in providers:
             update = getattr(provider, "_update_resource", None)
             if update is not None:
-                try:
-                    update(fork_attributes())
-                except Exception:  # noqa: BLE001,S110
-                    pass
+                run("refreshing the resource after fork", update, fork_attributes(),
+                    outcome="this worker's telemetry keeps the parent's process.pid")
 
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=after_in_child)
