@@ -121,7 +121,8 @@ def make_server_error_handler(detail: bool, fallback: Callable[[Any, Exception],
         # The answer matters more than the telemetry: each is its own step.
         run("web layer: error telemetry", _record_on_span, exc, request_id,
             outcome="exceptions are not recorded on the server span")
-        run(telemetry.ERROR_METRICS, _count_error, exc, scope, outcome=telemetry.ERROR_METRICS_SKIPPED)
+        run("web layer: error metrics", _count_error, exc, scope,
+            outcome="errors are not counted in agentwatch.http.server.errors")
         answer = run("web layer: error response", _json_500, scope, exc, detail, request_id,
                      outcome="unhandled exceptions get the server's plain 500 answer")
         # (Outside the guard: a fault of the fallback is the server's own, as without agentwatch.)

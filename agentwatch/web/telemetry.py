@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from agentwatch import semconv as sc
 from agentwatch.distro.guard import guarded
 from agentwatch.semconv import HEALTH_CHECK_NAME as CHECK_NAME
 from agentwatch.semconv import HEALTH_CHECK_STATUS as CHECK_STATUS
@@ -56,18 +57,12 @@ def record_check(name: str, status: str, seconds: float) -> None:
     instruments["duration"].record(seconds, {CHECK_NAME: name, CHECK_STATUS: status})
 
 
-#: Shared with the error handler, which guards the whole error count under the same name.
-ERROR_METRICS = "web layer: error metrics"
-ERROR_METRICS_SKIPPED = "errors are not counted in agentwatch.http.server.errors"
-
-
-@guarded(ERROR_METRICS, outcome=ERROR_METRICS_SKIPPED)
 def record_error(error_type: str, route: str | None, method: str | None) -> None:
-    """Count one unhandled exception (never raises)."""
-    attributes = {"error.type": error_type}
+    """Count one unhandled exception (the error handler calls it under its guard)."""
+    attributes = {sc.ERROR_TYPE: error_type}
     if route:
-        attributes["http.route"] = route
+        attributes[sc.HTTP_ROUTE] = route
     if method:
-        attributes["http.request.method"] = method
+        attributes[sc.HTTP_REQUEST_METHOD] = method
     _get()["errors"].add(1, attributes)
 
