@@ -22,7 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from agentwatch.distro import _diagnostics, endpoints, exporters, logs, rollup, shutdown
+from agentwatch.distro import _diagnostics, endpoints, exporters, lean_metrics, logs, rollup, shutdown
 from agentwatch.distro.guard import run
 from agentwatch.distro.resource import build_resource, fork_attributes
 from agentwatch.distro.settings import SIGNALS, Settings
@@ -70,6 +70,8 @@ def _tracing(settings: Settings, resource: Resource, built: Pipeline) -> TracerP
 
 
 def _metrics(settings: Settings, resource: Resource, built: Pipeline) -> MeterProvider:
+    if settings.lean_sdk:
+        _step("lean metric recording", lean_metrics.install)
     readers = exporters.build_metric_readers(settings, os.environ)
     built.exporters["metrics"] = [type(r).__name__ for r in readers]
     provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)

@@ -425,6 +425,14 @@ AGENTWATCH_SHUTDOWN_TIMEOUT = _var(
     "Time the final flush may take at exit or SIGTERM; what is not sent by then is dropped.",
 )
 
+AGENTWATCH_LEAN_SDK = _var(
+    "AGENTWATCH_LEAN_SDK",
+    Flag(True),
+    "agentwatch's cheaper paths through the OpenTelemetry SDK's hot code (metric recording: each attribute set "
+    "cleaned and hashed once, not per measurement). Same telemetry, checked against the SDK at start-up; `false` "
+    "keeps the SDK's own code paths, to rule agentwatch out when debugging.",
+)
+
 AGENTWATCH_STRICT = _var(
     "AGENTWATCH_STRICT",
     Flag(False),
