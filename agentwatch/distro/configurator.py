@@ -22,7 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from agentwatch.distro import _diagnostics, endpoints, exporters, lean_metrics, logs, rollup, shutdown
+from agentwatch.distro import _diagnostics, endpoints, exporters, lean_metrics, logs, otlp_encoding, rollup, shutdown
 from agentwatch.distro.guard import run
 from agentwatch.distro.resource import build_resource, fork_attributes
 from agentwatch.distro.settings import SIGNALS, Settings
@@ -151,6 +151,8 @@ def setup(settings: Settings | None = None, auto_instrumentation_version: str | 
         return built
 
     exporters.quiet_upstream_retry_logs()
+    if settings.lean_sdk and any("otlp" in settings.exporters.get(signal, []) for signal in ("traces", "logs")):
+        _step("direct OTLP encoding", otlp_encoding.install)
     built.resource = _step("resource", build_resource, settings, auto_instrumentation_version) or Resource.create({})
     built.tracer_provider = _step("tracing", _tracing, settings, built.resource, built)
     built.meter_provider = _step("metrics", _metrics, settings, built.resource, built)
