@@ -120,7 +120,8 @@ RULES: tuple[Rule, ...] = (
     Rule("span start/end", _I, ("opentelemetry/sdk/trace/", "opentelemetry/trace/", "opentelemetry/util/_decorator.py",
                                 "opentelemetry/sdk/util/")),
     # --- metrics and logs
-    Rule("metrics: recording", _I, ("opentelemetry/sdk/metrics/", "opentelemetry/metrics/"), threads="request"),
+    Rule("metrics: recording", _I, ("opentelemetry/sdk/metrics/", "opentelemetry/metrics/", "agentwatch/distro/lean_metrics.py"),
+         threads="request"),
     Rule("metrics: collection (reader thread)", _I, ("opentelemetry/sdk/metrics/", "opentelemetry/metrics/"), threads="export"),
     Rule("logs: OTel handler & records", _I, ("opentelemetry/sdk/_logs/", "opentelemetry/_logs/", "opentelemetry/_events/",
                                               "opentelemetry/instrumentation/logging/")),
@@ -135,7 +136,8 @@ RULES: tuple[Rule, ...] = (
     # --- the export path
     Rule("scrubbing", _I, ("agentwatch/distro/scrub/", "agentwatch/distro/scrubbing.py", "agentwatch/distro/_hints.py",
                            "hyperscan/")),
-    Rule("OTLP encoding", _I, ("opentelemetry/exporter/otlp/proto/common/", "opentelemetry/proto/", "google/protobuf/")),
+    Rule("OTLP encoding", _I, ("opentelemetry/exporter/otlp/proto/common/", "opentelemetry/proto/", "google/protobuf/",
+                               "agentwatch/distro/otlp_encoding.py")),
     Rule("export: agentwatch exporter guards", _I, ("agentwatch/distro/exporters.py",)),
     Rule(_EXPORT, _I, ("opentelemetry/exporter/", "requests/", "urllib3/")),
     Rule(_EXPORT, _I, ("stdlib/http/client.py", "stdlib/email/", "stdlib/socket.py"), threads="export"),

@@ -166,6 +166,23 @@ def read_capture(reader: Reader) -> tuple[str, int]:
     return mode, reader.read(ev.AGENTWATCH_GENAI_CONTENT_MAX_CHARS)
 
 
+_capture_by_raw: dict[tuple[str | None, str | None], tuple[str, int]] = {}
+
+
+def current_capture() -> tuple[str, int]:
+    """:func:`read_capture` of the process environment as it is now, for per-call readers: the two raw
+    values are looked up on every call (so a change takes effect at once), parsed once per distinct pair."""
+    raw = (os.environ.get(ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT),
+           os.environ.get(ev.AGENTWATCH_GENAI_CONTENT_MAX_CHARS))
+    parsed = _capture_by_raw.get(raw)
+    if parsed is None:
+        parsed = read_capture(Reader())
+        if len(_capture_by_raw) > 64:
+            _capture_by_raw.clear()
+        _capture_by_raw[raw] = parsed
+    return parsed
+
+
 def load_genai(reader: Reader) -> GenAISettings:
     """The GenAI section, every variable through the reader."""
     s = GenAISettings()
@@ -500,3 +517,4 @@ def reset_settings() -> None:
     """Forget the cached settings (tests, and ``agentwatch.configure()`` after env changes)."""
     global _cached  # noqa: PLW0603
     _cached = None
+    _capture_by_raw.clear()

@@ -21,7 +21,7 @@ from typing import Any
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro import scrub
 from agentwatch.distro._diagnostics import info, warn_once
-from agentwatch.distro.settings import Reader, read_capture
+from agentwatch.distro.settings import Reader, current_capture, read_capture
 
 # --------------------------------------------------------------------------- content capture
 NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT = "NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"
@@ -49,6 +49,8 @@ class CaptureSettings:
 def capture_settings(environ: Mapping[str, str] | None = None) -> CaptureSettings:
     """The content-capture settings, read now by the distro's one reader (from the process environment
     or ``environ``): the agent roles ask per call, so only these two variables are read."""
+    if environ is None:
+        return CaptureSettings(*current_capture())
     return CaptureSettings(*read_capture(Reader(environ)))
 
 
