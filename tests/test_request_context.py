@@ -227,44 +227,64 @@ def test_pretty_line_colors_only_when_asked():
     assert "\x1b[32mINFO" in colored and re.sub(r"\x1b\[[0-9;]*m", "", colored) == plain
 
 
-# --- console take-over (a plain subprocess: it changes global logging state) -----------------------
+# --- the app's console handlers, formatted and scrubbed (a plain subprocess: it changes global logging state)
 TAKEOVER = textwrap.dedent(
     '''
     import logging, logging.config, sys
     from agentwatch.distro import logs
-    logs.configure_output(sys.argv[1])
+    logs.configure_output(sys.argv[1], scrub_console=sys.argv[2] == "scrub")
     logging.basicConfig(level=logging.INFO, format="PLAIN %(message)s")          # the app's own config
     from uvicorn.config import LOGGING_CONFIG
     logging.config.dictConfig(LOGGING_CONFIG)                                     # what uvicorn.run does
     logging.getLogger("uvicorn.error").info("Application startup complete.")
     logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/", "1.1", 200)
-    logging.getLogger("app").warning("from the app")
+    logging.getLogger("app").warning("from the app for bob@example.com")
+    logging.getLogger("app").info("app info")
+    logging.getLogger("app").debug("app debug")
     from agentwatch.distro import _diagnostics
     _diagnostics.warn_once("t", "agentwatch diagnostics stay on stderr")
     '''
 )
 
 
-def _run_takeover(fmt: str) -> tuple[str, str]:
-    done = subprocess.run([sys.executable, "-c", TAKEOVER, fmt], capture_output=True, text=True, timeout=30,
+def _run_takeover(fmt: str, scrub: str = "scrub") -> tuple[str, str]:
+    done = subprocess.run([sys.executable, "-c", TAKEOVER, fmt, scrub], capture_output=True, text=True, timeout=30,
                           env={"PATH": "/usr/bin:/bin", "NO_COLOR": ""})
     assert done.returncode == 0, done.stderr
     return done.stdout, done.stderr
 
 
-def test_json_takes_over_console_once_per_record():
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_json_formats_the_apps_own_handlers_once_per_record():
     out, err = _run_takeover("json")
-    lines = [json.loads(line) for line in out.splitlines()]
-    assert [(d["logger"], d["message"]) for d in lines] == [
-        ("uvicorn.error", "Application startup complete."),
+    # Each handler keeps its stream (uvicorn's access log on stdout, the rest on stderr) and its level:
+    # the app's basicConfig(level=INFO) took effect, so its INFO line is there and its DEBUG line is not.
+    assert [(d["logger"], d["message"]) for d in _json_lines(out)] == [
         ("uvicorn.access", '127.0.0.1:5000 - "GET / HTTP/1.1" 200'),
-        ("app", "from the app"),
     ]
-    assert "PLAIN" not in out + err and "INFO:" not in err
+    assert [(d["logger"], d["message"]) for d in _json_lines(err)] == [
+        ("uvicorn.error", "Application startup complete."),
+        ("app", "from the app for [REDACTED:email]"),
+        ("app", "app info"),
+    ]
+    assert "PLAIN" not in out + err and "INFO:" not in err and "bob@example.com" not in out + err
     assert "agentwatch diagnostics stay on stderr" in err
 
 
-def test_off_leaves_logging_alone():
+def test_off_keeps_the_apps_format_and_scrubs_its_console():
     out, err = _run_takeover("off")
     assert out == 'INFO:     127.0.0.1:5000 - "GET / HTTP/1.1" 200 OK\n'  # uvicorn's own access handler
-    assert "PLAIN from the app" in err and "Application startup complete." in err and "{" not in err
+    assert "PLAIN from the app for [REDACTED:email]" in err and "PLAIN app info" in err
+    assert "Application startup complete." in err and "{" not in err and "bob@example.com" not in err
+    assert "app debug" not in err
+
+
+def test_off_without_console_scrubbing_leaves_logging_alone():
+    out, err = _run_takeover("off", "raw")
+    assert out == 'INFO:     127.0.0.1:5000 - "GET / HTTP/1.1" 200 OK\n'
+    assert "PLAIN from the app for bob@example.com" in err and "PLAIN app info" in err
+
+

@@ -160,14 +160,18 @@ def test_request_ids_everywhere_json_logs_and_otel(tmp_path):
             service.terminate()
             downstream.close()
 
-        lines = [json.loads(line) for line in service.stdout_path.read_text().splitlines() if line.strip()]
+        # The app's and uvicorn's own console handlers print JSON, each on its own stream (uvicorn's access
+        # log on stdout, its server log on stderr); agentwatch's diagnostics stay plain lines on stderr.
+        printed = service.stdout_path.read_text().splitlines() + service.stderr().splitlines()
+        lines = [json.loads(line) for line in printed if line.startswith("{")]
+        assert all(not line.strip() or line.startswith(("{", "agentwatch")) for line in service.stdout_path.read_text().splitlines())
         spans = rx.spans()
         otel_logs = rx.logs()
 
     assert "Traceback" not in service.stderr(), service.stderr()
-    # no line printed twice (uvicorn's own handlers were replaced, not doubled)
+    # no line printed twice (uvicorn's own handlers formatted, not doubled)
     assert len(lines) == len({json.dumps(line, sort_keys=True) for line in lines})
-    # every stdout line is a JSON object with the documented fields
+    # every console line is a JSON object with the documented fields
     for line in lines:
         assert {"timestamp", "level", "logger", "message", "trace_id", "span_id", "request_id", "exception"} <= set(line)
     assert any(line["logger"] == "uvicorn.error" and line["message"] == "Application startup complete." for line in lines)
@@ -234,13 +238,13 @@ logging.getLogger("app").warning("disk almost full for bob@example.com")
 '''
 
 
-def _run(tmp_path: Path, log_format: str, tty: bool) -> str:
+def _run(tmp_path: Path, log_format: str, tty: bool, **extra: str) -> str:
     script = tmp_path / "log_script.py"
     script.write_text(SCRIPT)
     env = clean_env(
         OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none",
         AGENTWATCH_ENDPOINT_CHECK="false", TERM="xterm",
-        **({"AGENTWATCH_LOG_FORMAT": log_format} if log_format else {}),
+        **({"AGENTWATCH_LOG_FORMAT": log_format} if log_format else {}), **extra,
     )
     env.pop("NO_COLOR", None)
     command = [str(BIN / "opentelemetry-instrument"), "python", str(script)]
@@ -271,7 +275,7 @@ def _run(tmp_path: Path, log_format: str, tty: bool) -> str:
     return output.decode()
 
 
-def test_pretty_colored_only_on_a_tty_and_off_leaves_logging_alone(tmp_path):
+def test_pretty_colored_only_on_a_tty_and_off_keeps_the_apps_format(tmp_path):
     on_tty = _run(tmp_path, "pretty", tty=True)
     assert "\x1b[33mWARNING" in on_tty and "app" in on_tty and "disk almost full for [REDACTED:email]" in on_tty
     assert "PLAIN" not in on_tty and "bob@example.com" not in on_tty
@@ -285,5 +289,7 @@ def test_pretty_colored_only_on_a_tty_and_off_leaves_logging_alone(tmp_path):
     assert "\x1b[" not in as_json
     assert json.loads(as_json.strip().splitlines()[-1])["message"] == "disk almost full for [REDACTED:email]"
 
-    untouched = _run(tmp_path, "", tty=False)  # AGENTWATCH_LOG_FORMAT unset: off
+    scrubbed = _run(tmp_path, "", tty=False)  # AGENTWATCH_LOG_FORMAT unset: off, the app's format, scrubbed
+    assert "PLAIN WARNING disk almost full for [REDACTED:email]" in scrubbed and "bob@example.com" not in scrubbed
+    untouched = _run(tmp_path, "", tty=False, AGENTWATCH_LOG_SCRUB_CONSOLE="false")
     assert "PLAIN WARNING disk almost full for bob@example.com" in untouched

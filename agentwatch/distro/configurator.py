@@ -23,9 +23,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from agentwatch.distro import _diagnostics, endpoints, exporters, lean_metrics, logs, otlp_encoding, rollup, shutdown
+from agentwatch.distro import environment_variables as ev
 from agentwatch.distro.guard import run
 from agentwatch.distro.resource import build_resource, fork_attributes
-from agentwatch.distro.settings import SIGNALS, Settings
+from agentwatch.distro.settings import SIGNALS, Reader, Settings
 from agentwatch.distro.settings import settings as current_settings
 
 
@@ -86,6 +87,8 @@ def _logging(settings: Settings, resource: Resource, built: Pipeline) -> LoggerP
         provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     built.exporters["logs"] = [e.name for e in log_exporters]
     set_logger_provider(provider)
+    if Reader().read(ev.OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED):
+        _step("the SDK's logging handler (OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED)", logs.install_sdk_handler, provider)
     return provider
 
 
@@ -145,7 +148,7 @@ def setup(settings: Settings | None = None, auto_instrumentation_version: str | 
     built = Pipeline(settings=settings)
     _pipeline = built
     # stdout logging is the app's own output, not telemetry: it follows AGENTWATCH_LOG_FORMAT even with the SDK off.
-    _step("log format", logs.configure_output, settings.log_format)
+    _step("log format", logs.configure_output, settings.log_format, settings.log_scrub_console, settings.log_export_level)
     if settings.sdk_disabled:
         _diagnostics.info("OTEL_SDK_DISABLED=true: no telemetry pipeline installed")
         return built

@@ -664,11 +664,52 @@ _in("logs")
 AGENTWATCH_LOG_FORMAT = _var(
     "AGENTWATCH_LOG_FORMAT",
     Choice("off", ("json", "pretty", "off")),
-    "Logs to stdout: `json` (one object per line: `timestamp` (ISO 8601, UTC), `level`, `logger`, `message`, "
-    "`trace_id`, `span_id`, `request_id`, `session_id` when present, `exception`, extra fields), `pretty` "
-    "(one readable line per record, colored only on a terminal and without `NO_COLOR`) or `off` (the app's "
-    "logging left as it is). With `json`/`pretty`, console handlers (root's, uvicorn's) are replaced by this "
-    "one so each record is printed once; every field is scrubbed.",
+    "The app's console logs: `json` (one object per line: `timestamp` (ISO 8601, UTC), `level`, `logger`, "
+    "`message`, `trace_id`, `span_id`, `request_id`, `session_id` when present, `exception`, extra fields), "
+    "`pretty` (one readable line per record, colored only on a terminal and without `NO_COLOR`) or `off` (the "
+    "app's own format). `json`/`pretty` format the console handlers the app (or uvicorn) configures, keeping "
+    "their streams, levels and filters, with every field scrubbed; an app that configures none gets one on stdout, "
+    "which steps aside for the app's own `basicConfig`/`dictConfig`.",
+)
+AGENTWATCH_LOG_EXPORT_LEVEL = _var(
+    "AGENTWATCH_LOG_EXPORT_LEVEL",
+    Choice("app", ("app", "debug", "info", "warning", "error", "critical")),
+    "The lowest level of log records exported, independent of the console: `app` (default) exports what the "
+    "app's logger levels let through. A level below the root logger's makes agentwatch lower the root logger to "
+    "it and give the root's other handlers the app's level, so the console shows what it did (a service that "
+    "prints WARNING can export INFO); a level above it exports less than the console shows.",
+    shown="`app`",
+)
+OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED = _var(
+    "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED",
+    Flag(False),
+    "Upstream (deprecated): export log records through the SDK's own `LoggingHandler` instead of the logging "
+    "instrumentation's. agentwatch's configurator installs it as the stock one does (the instrumentation then steps "
+    "aside, as its warning says); the same records are exported either way.",
+)
+OTEL_PYTHON_LOG_CORRELATION = _var(
+    "OTEL_PYTHON_LOG_CORRELATION",
+    Flag(False),
+    "Upstream (logging instrumentation): add `otelTraceID`, `otelSpanID`, `otelServiceName` to every record and "
+    "call `basicConfig` with `OTEL_PYTHON_LOG_FORMAT` and `OTEL_PYTHON_LOG_LEVEL`; the app's later configuration "
+    "still applies.",
+)
+OTEL_PYTHON_LOG_FORMAT = _var(
+    "OTEL_PYTHON_LOG_FORMAT",
+    Text(),
+    "Upstream: the console format used with `OTEL_PYTHON_LOG_CORRELATION=true` (a `%`-style format). With "
+    "`AGENTWATCH_LOG_FORMAT=json`/`pretty` that format wins (it carries the trace ids too).",
+)
+OTEL_PYTHON_LOG_LEVEL = _var(
+    "OTEL_PYTHON_LOG_LEVEL",
+    Text(),
+    "Upstream: the root level set with `OTEL_PYTHON_LOG_CORRELATION=true` (`debug`, `info`, `warning`, `error`).",
+)
+AGENTWATCH_LOG_SCRUB_CONSOLE = _var(
+    "AGENTWATCH_LOG_SCRUB_CONSOLE",
+    Flag(True),
+    "With `AGENTWATCH_LOG_FORMAT=off`, scrub what the app's console handlers print (the same scrubber as the "
+    "export; the app's format is kept, only PII and secrets are replaced). `false` prints the app's lines untouched.",
 )
 
 def markdown_table() -> str:

@@ -11,19 +11,20 @@ The handler gets :class:`agentwatch.distro.context.RequestContextFilter`, so
 records emitted during a request carry ``agentwatch.request.id`` (and
 ``agentwatch.session.id``) as attributes.
 
-**stdout** (``AGENTWATCH_LOG_FORMAT``). ``off`` (default) leaves the app's
-logging as it is. ``json`` and ``pretty`` put one handler on the root logger
-that writes each record once to stdout -- ``json``: one object per line with
-``timestamp`` (ISO 8601, UTC), ``level``, ``logger``, ``message``,
-``trace_id``, ``span_id``, ``request_id`` (``null`` outside a request),
-``session_id`` (when there is one), ``exception`` (the scrubbed traceback or
-``null``) and the record's extra fields; ``pretty``: one readable line,
-colored only when stdout is a terminal (and ``NO_COLOR`` is unset). To keep
-one line per record, the console handlers (stream handlers on stdout/stderr)
-of the root logger and of non-propagating loggers such as uvicorn's are
-removed and those loggers made to propagate, again after every logging
-configuration call. File and other handlers are left alone. Every field is
-scrubbed with :mod:`agentwatch.distro.scrub`.
+**The console** (``AGENTWATCH_LOG_FORMAT``). The app's logging stays the app's: its
+configuration calls keep their effect, its console handlers keep their streams, levels and
+filters; agentwatch only sets what they print, after every ``dictConfig``/``fileConfig``/
+``basicConfig``. ``off`` (default) keeps the app's format and scrubs the printed text
+(``AGENTWATCH_LOG_SCRUB_CONSOLE=false``: untouched). ``json`` prints one object per line with
+``timestamp`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, ``trace_id``, ``span_id``,
+``request_id`` (``null`` outside a request), ``session_id`` (when there is one), ``exception``
+(the scrubbed traceback or ``null``) and the record's extra fields; ``pretty`` one readable line,
+colored only when the handler's stream is a terminal (and ``NO_COLOR`` is unset). A fallback
+handler on the root logger prints what no handler of the app's takes: the structured format
+on stdout, or with ``off`` Python's last resort (WARNING and up, message only, on stderr),
+which the OTel handler on the root logger would otherwise silence; it steps aside during the
+app's configuration calls, so ``basicConfig`` is never a no-op because of it.
+``AGENTWATCH_LOG_EXPORT_LEVEL`` sets the level exported independently of the console.
 """
 
 from __future__ import annotations
@@ -64,12 +65,57 @@ _NOT_EXTRA = frozenset(
 )
 
 # --- OTel handler -------------------------------------------------------------------
+_sdk_handler: list[logging.Handler] = []  # the SDK's own handler, when OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true
+
+
 def _otel_handler() -> logging.Handler | None:
+    """The handler that turns records into OTel logs: the logging instrumentor's, or the SDK's."""
+    if _sdk_handler:
+        return _sdk_handler[0]
     try:
         from opentelemetry.instrumentation.logging import LoggingInstrumentor
     except ImportError:
         return None
     return getattr(LoggingInstrumentor, "_logging_handler", None)
+
+
+def install_sdk_handler(logger_provider: Any) -> logging.Handler:
+    """``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true``, as the stock configurator reads it: the SDK's
+    (deprecated) ``LoggingHandler`` on the root logger. The logging instrumentor then steps aside for it, as
+    its warning says; without this the app's records were exported by neither."""
+    import warnings
+
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the user chose it; the SDK says so upstream too
+        handler = LoggingHandler(level=logging.NOTSET, logger_provider=logger_provider)
+    logging.getLogger().addHandler(handler)
+    _sdk_handler[:] = [handler]
+    install()
+    return handler
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
+           "critical": logging.CRITICAL}
+
+
+def apply_export_level() -> None:
+    """``AGENTWATCH_LOG_EXPORT_LEVEL``: the OTel handler's level; below the root logger's, the root is lowered
+    to it and the root's other handlers keep the app's level (so the console prints what it did)."""
+    level = _LEVELS.get(_output["export_level"])
+    handler = _otel_handler()
+    if level is None or handler is None:
+        return
+    handler.setLevel(level)
+    root = logging.getLogger()
+    app_level = root.level
+    if app_level == logging.NOTSET or app_level <= level:
+        return
+    for other in root.handlers:
+        if other is not handler and other.level < app_level:
+            other.setLevel(app_level)
+    root.setLevel(level)
 
 
 def _ours(logger: logging.Logger) -> bool:
@@ -326,17 +372,62 @@ class PrettyFormatter(StructuredFormatter):
         return line
 
 
-# --- the stdout handler ----------------------------------------------------------------
+# --- the console: the app's own handlers, formatted and scrubbed ------------------------
+def _handled_by_the_app(record: logging.LogRecord) -> bool:
+    """Whether a handler of the app's is on the record's way up the logger tree: what makes Python skip its
+    last-resort handler (handlers are counted whatever their level, as ``Logger.callHandlers`` counts them)."""
+    otel = _otel_handler()
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    while logger is not None:
+        for handler in logger.handlers:
+            if handler is not otel and not isinstance(handler, (StdoutHandler, LastResortHandler)):
+                return True
+        if not logger.propagate:
+            break
+        logger = logger.parent
+    return False
+
+
+class LastResortHandler(logging.StreamHandler):
+    """Python's last resort, kept: WARNING and above, message only, on stderr, for records no handler of the
+    app's takes (``AGENTWATCH_LOG_FORMAT=off``).
+
+    Python prints such records through ``logging.lastResort`` only when no handler at all is found, and the
+    OTel handler on the root logger counts as one: without this, an app that never configures logging
+    would lose its warnings on the console under any OTel distro.
+    """
+
+    def __init__(self, scrub: bool) -> None:
+        super().__init__()
+        self.setLevel(logging.WARNING)
+        plain = logging.Formatter("%(message)s")
+        self.setFormatter(ScrubbingFormatter(plain) if scrub else plain)
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        if _handled_by_the_app(record):
+            return False
+        return bool(super().handle(record))
+
+
 class StdoutHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stdout`` is at emit time (tests and tools swap it)."""
+    """The console handler of an app that configured none (``json``/``pretty``).
+
+    Writes to whatever ``sys.stdout`` is at emit time (tests and tools swap it). It steps out of
+    the way of the app's own logging configuration: ``basicConfig`` and friends run as if it were
+    not there, and a record that one of the app's handlers takes is left to it (printed once).
+    """
 
     def __init__(self, log_format: str) -> None:
         super().__init__()
-        self._tty: tuple[Any, bool] | None = None
-        if log_format == "json":
-            self.setFormatter(JSONFormatter())
-        else:
-            self.setFormatter(PrettyFormatter(color=self.use_color))
+        self.setFormatter(_structured(log_format, lambda: sys.stdout))
         context.add_filter(self)
 
     @property  # type: ignore[override]
@@ -347,21 +438,56 @@ class StdoutHandler(logging.StreamHandler):
     def stream(self, _value) -> None:
         pass
 
-    def use_color(self) -> bool:
-        """Colors only on a terminal, and not when ``NO_COLOR`` is set (https://no-color.org)."""
-        if os.environ.get("NO_COLOR"):
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        if _handled_by_the_app(record):
             return False
-        stream = sys.stdout
-        if self._tty is None or self._tty[0] is not stream:
-            try:
-                tty = bool(stream.isatty())
-            except Exception:  # noqa: BLE001
-                tty = False
-            self._tty = (stream, tty)
-        return self._tty[1]
+        return bool(super().handle(record))
 
 
-_handler: StdoutHandler | None = None
+def _is_tty(stream: Any) -> bool:
+    """Colors only on a terminal, and not when ``NO_COLOR`` is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _structured(log_format: str, stream: Callable[[], Any]) -> StructuredFormatter:
+    if log_format == "json":
+        return JSONFormatter()
+    return PrettyFormatter(color=lambda: _is_tty(stream()))
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """The app's own formatter, its output scrubbed (``AGENTWATCH_LOG_FORMAT=off``, console scrubbing on).
+
+    The record is not touched (other handlers, the OTel export among them, see it as it was); only
+    the text this handler prints goes through the scrubber. A line that cannot be scrubbed is
+    printed as ``[REDACTED:error]``, never as it was.
+    """
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()  # what logging.Handler.format uses when none is set
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self.inner.format(record)
+        scrubber, unavailable = _scrubber()
+        if unavailable:
+            return ERROR_MARK
+        if scrubber is None:
+            return text
+        try:
+            return scrubber.scrub_text(text)
+        except Exception as error:  # noqa: BLE001 - never print what could not be scrubbed
+            _fault("scrub", error)
+            return ERROR_MARK
+
+
+_FORMATTED_MARK = "_agentwatch_console"
+_output: dict[str, Any] = {"format": "off", "scrub": False, "fallback": None, "export_level": "app"}
 
 
 def _console_streams() -> tuple[Any, ...]:
@@ -369,51 +495,62 @@ def _console_streams() -> tuple[Any, ...]:
 
 
 def _is_console_handler(handler: logging.Handler) -> bool:
-    if isinstance(handler, StdoutHandler) or not isinstance(handler, logging.StreamHandler):
+    if isinstance(handler, (StdoutHandler, LastResortHandler)) or not isinstance(handler, logging.StreamHandler):
         return False
     if isinstance(handler, logging.FileHandler):
         return False
     return any(getattr(handler, "stream", None) is s for s in _console_streams())
 
 
-def take_over_console() -> int:
-    """Route every console line through the one stdout handler; return how many loggers changed.
+def _console_handlers() -> list[logging.Handler]:
+    """The app's console handlers: on the root logger and on every other logger (uvicorn's, the app's)."""
+    loggers = [logging.getLogger()] + [
+        logger for logger in list(logging.Logger.manager.loggerDict.values())
+        if isinstance(logger, logging.Logger) and not _ours(logger)
+    ]
+    seen: dict[int, logging.Handler] = {}
+    for logger in loggers:
+        for handler in logger.handlers:
+            if _is_console_handler(handler):
+                seen.setdefault(id(handler), handler)
+    return list(seen.values())
 
-    The root logger keeps only our handler among its console handlers; a
-    non-propagating logger with console handlers (uvicorn's) loses them and
-    propagates, so its records reach the root once -- and the OTel handler there
-    once (the copy attached to it while it did not propagate is removed).
-    """
-    if _handler is None:
-        return 0
+
+def _format_handler(handler: logging.Handler) -> None:
+    """Give one of the app's console handlers the output agentwatch is asked for (once per formatter the
+    app sets); the handler itself (its stream, level and filters) stays the app's."""
+    current = handler.formatter
+    if current is not None and getattr(current, _FORMATTED_MARK, False):
+        return
+    if _output["format"] in ("json", "pretty"):
+        formatter: logging.Formatter = _structured(_output["format"], lambda: getattr(handler, "stream", None))
+    elif _output["scrub"]:
+        formatter = ScrubbingFormatter(current)
+    else:
+        return
+    setattr(formatter, _FORMATTED_MARK, True)
+    formatter.original = current  # type: ignore[attr-defined]  # given back by uninstall()
+    handler.setFormatter(formatter)
+
+
+def apply_console() -> int:
+    """Format (``json``/``pretty``) or scrub (``off``) every console handler of the app, and keep the fallback
+    handler on the root logger for records no handler of the app's takes. Returns the app's console handlers."""
+    handlers = _console_handlers()
+    for handler in handlers:
+        _format_handler(handler)
+    fallback = _output["fallback"]
     root = logging.getLogger()
-    changed = 0
-    for handler in list(root.handlers):
-        if _is_console_handler(handler):
-            root.removeHandler(handler)
-            changed += 1
-    if _handler not in root.handlers:
-        root.addHandler(_handler)
-    otel = _otel_handler()
-    for logger in list(logging.Logger.manager.loggerDict.values()):
-        if not isinstance(logger, logging.Logger) or logger.propagate or _ours(logger):
-            continue
-        console = [h for h in logger.handlers if _is_console_handler(h)]
-        if not console:
-            continue
-        for handler in console:
-            logger.removeHandler(handler)
-        if otel is not None and otel in logger.handlers:
-            logger.removeHandler(otel)
-        logger.propagate = True
-        changed += 1
-    return changed
+    if fallback is not None and fallback not in root.handlers:
+        root.addHandler(fallback)
+    return len(handlers)
 
 
 def _after_logging_config() -> None:
     try:
-        take_over_console()
+        apply_console()
         attach_to_non_propagating_loggers()
+        apply_export_level()
     except Exception:  # noqa: BLE001,S110 - logging setup must behave as without us
         pass
 
@@ -423,9 +560,22 @@ def _wrap(function: Callable[..., Any]) -> Callable[..., Any]:
         return function
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # The app's configuration runs as if agentwatch's fallback console handler were not there:
+        # basicConfig() does nothing when the root logger has a handler, which would cost the app its level.
+        fallback = _output["fallback"]
+        root = logging.getLogger()
+        if fallback is not None and fallback in root.handlers:
+            root.removeHandler(fallback)
+        # The SDK's handler is kept out of the app's configuration's reach (a dictConfig of the root logger
+        # would drop it), as the logging instrumentor does for its own.
+        sdk = [h for h in _sdk_handler if h in root.handlers]
+        for handler in sdk:
+            root.removeHandler(handler)
         try:
             return function(*args, **kwargs)
         finally:
+            for handler in sdk:
+                root.addHandler(handler)
             _after_logging_config()
 
     setattr(wrapper, _ATTACHED_MARK, True)
@@ -446,28 +596,36 @@ def install() -> None:
     _after_logging_config()
 
 
-def configure_output(log_format: str) -> None:
-    """Set up stdout logging for ``AGENTWATCH_LOG_FORMAT`` (``off``: nothing is touched)."""
-    global _handler  # noqa: PLW0603 - one stdout handler per process
-    if log_format not in ("json", "pretty"):
-        return
-    if _handler is not None:
-        return
-    _handler = StdoutHandler(log_format)
+def configure_output(log_format: str, scrub_console: bool = True, export_level: str = "app") -> None:
+    """Set up the console for ``AGENTWATCH_LOG_FORMAT``: ``json``/``pretty`` format the app's console
+    handlers (a fallback handler prints when it has none); ``off`` keeps the app's format and, with
+    ``scrub_console``, scrubs what its console handlers print."""
+    _output["format"] = log_format if log_format in ("json", "pretty") else "off"
+    _output["scrub"] = scrub_console
+    _output["export_level"] = export_level
+    if _output["fallback"] is None:
+        _output["fallback"] = StdoutHandler(log_format) if _output["format"] != "off" else LastResortHandler(scrub_console)
     _wrap_config_functions()
     _after_logging_config()
 
 
 def uninstall() -> None:
-    global _handler  # noqa: PLW0603
     for owner, name in ((logging.config, "dictConfig"), (logging.config, "fileConfig"), (logging, "basicConfig")):
         function = getattr(owner, name)
         # Unwrap ours wherever it sits in a chain of wrappers (the OTel instrumentor wraps too).
         if getattr(function, _ATTACHED_MARK, False):
             setattr(owner, name, function.__wrapped__)
-    if _handler is not None:
-        logging.getLogger().removeHandler(_handler)
-        _handler = None
+    fallback = _output["fallback"]
+    if fallback is not None:
+        logging.getLogger().removeHandler(fallback)
+    for handler in _console_handlers():
+        formatter = handler.formatter
+        if formatter is not None and getattr(formatter, _FORMATTED_MARK, False):
+            handler.setFormatter(getattr(formatter, "original", None))
+    _output.update(format="off", scrub=False, fallback=None, export_level="app")
+    for sdk in _sdk_handler:
+        logging.getLogger().removeHandler(sdk)
+    _sdk_handler.clear()
     handler = _otel_handler()
     if handler is None:
         return
