@@ -15,6 +15,7 @@ from opentelemetry.util._importlib_metadata import entry_points
 
 from agentwatch.distro import _diagnostics, endpoints, exporters
 from agentwatch.distro import environment_variables as ev
+from agentwatch.distro._diagnostics import hide_credentials
 from agentwatch.distro.exporters import resolve_names
 from agentwatch.distro.settings import SIGNALS, is_instrumentation_disabled, load_settings
 from agentwatch.version import __version__
@@ -27,7 +28,7 @@ def _mask(name: str, value: str) -> str:
         if "HEADERS" in name:
             return ",".join(f"{pair.split('=', 1)[0]}=[REDACTED]" for pair in value.split(",") if pair)
         return "[REDACTED]"
-    return value
+    return hide_credentials(value)
 
 
 def _dist_name(entry_point) -> str:
@@ -170,4 +171,4 @@ def run(environ: Mapping[str, str] | None = None, check_endpoints: bool = True) 
     problems = _diagnostics.messages()
     out += ["", "Problems:" if problems else "Problems: none found"]
     out += [f"  ! {message}" for message in problems]
-    return "\n".join(out)
+    return hide_credentials("\n".join(out))  # endpoints and check URLs appear in several sections

@@ -10,10 +10,25 @@ handler only prints when no handler exists). Every message is also kept in
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 
 logger = logging.getLogger("agentwatch")
+
+# user:password@ in a URL, and the values of its query parameters (tokens, signatures, API keys).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s'\"]+@")
+_QUERY_VALUE = re.compile(r"([?&][^=&#\s'\"]+)=[^&#\s'\"]+")
+
+
+def hide_credentials(text: str) -> str:
+    """``text`` with URL credentials and query values replaced by ``***``: for every line agentwatch
+    prints about the user's configuration (endpoints, check URLs), where such values are secrets."""
+    if "@" in text:
+        text = _USERINFO.sub(r"\1***@", text)
+    if "=" in text and ("?" in text or "&" in text):
+        text = _QUERY_VALUE.sub(r"\1=***", text)
+    return text
 
 _lock = threading.Lock()
 _seen: set[str] = set()
@@ -46,6 +61,7 @@ def _ensure_handler() -> None:
 
 def warn_once(key: str, message: str, level: int = logging.WARNING) -> bool:
     """Log ``message`` the first time ``key`` is seen; return whether it was logged."""
+    message = hide_credentials(message)
     with _lock:
         if key in _seen:
             return False
@@ -58,6 +74,7 @@ def warn_once(key: str, message: str, level: int = logging.WARNING) -> bool:
 
 def info(message: str) -> None:
     """An informational line (kept for ``doctor``), shown at INFO."""
+    message = hide_credentials(message)
     with _lock:
         _messages.append(message)
     _ensure_handler()

@@ -160,10 +160,11 @@ class _JsonLinesFile:
         fd = -1
         for _ in range(_MAX_OPEN_ATTEMPTS):
             try:
-                fd = os.open(self.path, flags, 0o644)
+                fd = os.open(self.path, flags, 0o600)
             except FileNotFoundError:
-                os.makedirs(self.directory, exist_ok=True)
-                fd = os.open(self.path, flags, 0o644)
+                # Telemetry holds request ids, prompts (when captured), hosts: the owner's only.
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                fd = os.open(self.path, flags, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 opened = os.fstat(fd)
