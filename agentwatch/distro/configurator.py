@@ -171,6 +171,7 @@ def _register_shutdown(settings: Settings, providers: list[Any]) -> None:
     shutdown.register(providers, exporters.created(), settings.shutdown_timeout)
     # In this order at exit: what the full queues dropped, then what each destination did not take.
     shutdown.on_shutdown(exporters.report_queue_drops)
+    shutdown.on_shutdown(exporters.report_too_large)
     shutdown.on_shutdown(_report_drops)
 
 

@@ -205,6 +205,8 @@ class _RetryNoiseFilter(logging.Filter):
                 self._local.reason = (
                     f"HTTP {http_status}: {_short_reason(args[2])}" if http_status else _short_reason(args[2])
                 )
+                if not http_status and len(args) >= 4 and "larger than max" in str(args[3]):
+                    self._local.reason += ": received message larger than max"
             elif "due to timeout" in message and not getattr(self._local, "reason", ""):
                 # The first attempt used up the whole deadline: the endpoint accepted and never answered.
                 self._local.reason = "no answer within OTEL_EXPORTER_OTLP_TIMEOUT"
@@ -273,7 +275,10 @@ def quiet_upstream_retry_logs() -> None:
     for name in _QUIETED_LOGGERS:
         logger = logging.getLogger(name)
         if _noise_filter not in logger.filters:
-            logger.addFilter(_noise_filter)
+            # First: the SDK's DuplicateFilter on these loggers drops repeats of a line before later
+            # filters see them, and the reason of every failed batch is needed (a split too-large batch
+            # fails the same way several times in a row).
+            logger.filters.insert(0, _noise_filter)
     queue_logger = logging.getLogger(_QUEUE_LOGGER)
     if queue_drops not in queue_logger.filters:
         # First: the SDK's own DuplicateFilter on this logger lets only the first line of a run through.
@@ -287,6 +292,24 @@ def destination_down(exporter: Any) -> bool:
 
 
 _NOT_DELIVERED = "the batch counts as not delivered"
+
+# What receivers answer for a request over their size limit: HTTP 413 (a collector's max_request_body_size,
+# a proxy's body limit), a gRPC server's "received message larger than max".
+_TOO_LARGE = ("HTTP 413", "Too Large", "larger than max")
+too_large: dict[str, int] = {}  # records dropped because a receiver refused them as too large, by signal
+_too_large_lock = threading.Lock()
+
+
+def _too_large(reason: str) -> bool:
+    return any(marker in reason for marker in _TOO_LARGE)
+
+
+def report_too_large() -> None:
+    """One line at exit with the records dropped as too large (nothing when none were)."""
+    with _too_large_lock:
+        summary = ", ".join(f"{count} {signal} records" for signal, count in sorted(too_large.items()))
+    if summary:
+        warn_once("too-large:total", f"at exit, {summary} had been dropped because a receiver refused them as too large")
 _FLUSH_FAILED = "the flush counts as failed"
 
 
@@ -314,12 +337,41 @@ class _Guarded:
             # is left alone.
             if scrubbing_step.error is not None or batch is None:
                 return failure
+        return self._deliver(signal, batch, count, success, failure, splittable=signal != "metrics", **kwargs)
+
+    def _deliver(self, signal: str, batch: Any, count: int, success: Any, failure: Any, splittable: bool,
+                 **kwargs: Any) -> Any:
+        """Export one (scrubbed) batch; a batch the receiver refuses as too large is split in halves and
+        each half sent, down to the one record that is too large alone, which is dropped and counted:
+        one oversized log line costs only itself, and the destination is not reported as down for it."""
         _noise_filter.take_reason()
         result = self._guarded("export", failure, _NOT_DELIVERED, self.inner.export, batch, **kwargs)
+        reason = _noise_filter.take_reason()
         health = getattr(self, "health", None)
+        if result is not success and splittable and _too_large(reason):
+            if health is not None:
+                health.record(signal, True, 0)  # it answered: up, whatever it thought of the size
+            if len(batch) == 1:
+                self._too_large(signal, reason)
+                return failure
+            middle = len(batch) // 2
+            results = [self._deliver(signal, part, len(part), success, failure, splittable, **kwargs)
+                       for part in (batch[:middle], batch[middle:])]
+            return success if all(r is success for r in results) else failure
         if health is not None:
-            health.record(signal, result is success, count, _noise_filter.take_reason())
+            health.record(signal, result is success, count, reason)
         return result
+
+    def _too_large(self, signal: str, reason: str) -> None:
+        with _too_large_lock:
+            too_large[signal] = too_large.get(signal, 0) + 1
+        destination = getattr(getattr(self, "health", None), "destination", None) or f"exporter {self.name!r}"
+        warn_once(
+            f"too-large:{destination}:{signal}",
+            f"{destination} refused a {signal} record as too large ({reason}): that record is dropped and counted, "
+            f"the rest of its batch delivered. Raise the receiver's request size limit (a proxy's body size limit, "
+            f"the collector's max_request_body_size / max_recv_msg_size_mib), or log less per record.",
+        )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self._guarded("force_flush", False, _FLUSH_FAILED, self.inner.force_flush, timeout_millis)

@@ -1,0 +1,108 @@
+"""A record the receiver refuses as too large costs only itself (issue 16, item 5).
+
+A real OTLP/HTTP log exporter behind agentwatch's guard sends to a receiver that answers 413 for any
+request body over a limit (what an ingress with a 1 MiB body limit does): the batch is split until the
+oversized record is alone, that record is dropped and counted, every other record arrives, and the
+destination is not reported as down.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import LogRecordExportResult, SimpleLogRecordProcessor
+
+from agentwatch.distro import _diagnostics, exporters
+
+try:
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+except ImportError:  # older SDKs
+    from opentelemetry.sdk._logs.export import InMemoryLogExporter as InMemoryLogRecordExporter  # type: ignore[no-redef]
+
+LIMIT = 256 * 1024
+
+
+class _Receiver(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.bodies: list[str] = []
+        self.refused = 0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Receiver
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers["Content-Length"])
+        data = self.rfile.read(length)
+        if length > LIMIT:
+            self.server.refused += 1
+            self.send_response(413, "Request Entity Too Large")
+        else:
+            request = ExportLogsServiceRequest()
+            request.ParseFromString(data)
+            for resource in request.resource_logs:
+                for scope in resource.scope_logs:
+                    self.server.bodies.extend(record.body.string_value for record in scope.log_records)
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[_Receiver]:
+    server = _Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _records(bodies: list[str]) -> list:
+    kept = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(kept))
+    logger = provider.get_logger("app")
+    for body in bodies:
+        logger.emit(body=body, severity_number=SeverityNumber.INFO)
+    provider.shutdown()
+    return list(kept.get_finished_logs())
+
+
+def test_one_oversized_record_costs_only_itself(receiver, monkeypatch):
+    monkeypatch.setattr(exporters, "too_large", {})
+    exporters.quiet_upstream_retry_logs()
+    endpoint = f"http://127.0.0.1:{receiver.server_port}/v1/logs"
+    health = exporters.ExportHealth("the OTLP collector at test", "fix it")
+    guarded = exporters.GuardedLogExporter("otlp", OTLPLogExporter(endpoint=endpoint), health)
+    bodies = [f"ordinary record {index}" for index in range(300)]
+    bodies[137] = "x" * (1024 * 1024)  # one 1 MiB log line
+    result = guarded.export(_records(bodies))
+    assert result is LogRecordExportResult.FAILURE  # not everything was delivered
+    assert sorted(receiver.bodies) == sorted(body for index, body in enumerate(bodies) if index != 137)
+    assert exporters.too_large == {"logs": 1}
+    assert not health.failing and not health.dropped  # the collector answered: not "down"
+    said = " ".join(_diagnostics.messages())
+    assert "refused a logs record as too large (HTTP 413" in said
+    assert "cannot export" not in said
+    exporters.report_too_large()
+    assert "1 logs records had been dropped because a receiver refused them as too large" in " ".join(_diagnostics.messages())
+
+
+def test_batches_under_the_limit_go_in_one_request(receiver):
+    exporters.quiet_upstream_retry_logs()
+    endpoint = f"http://127.0.0.1:{receiver.server_port}/v1/logs"
+    guarded = exporters.GuardedLogExporter("otlp", OTLPLogExporter(endpoint=endpoint), None)
+    assert guarded.export(_records([f"r{index}" for index in range(100)])) is LogRecordExportResult.SUCCESS
+    assert len(receiver.bodies) == 100 and receiver.refused == 0
