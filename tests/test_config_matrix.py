@@ -50,6 +50,8 @@ FREE_TEXT = {
     "OTEL_PYTHON_EXCLUDED_URLS": "regexes, read upstream",
     "OTEL_EXPORTER_OTLP_TIMEOUT": "read by the upstream exporters",
     "OTEL_EXPORTER_OTLP_INSECURE": "read by the upstream exporters; agentwatch only checks that it is set",
+    "OTEL_PYTHON_LOG_FORMAT": "a %-style format, read by the logging instrumentation",
+    "OTEL_PYTHON_LOG_LEVEL": "read by the logging instrumentation (an unknown name is INFO there)",
 }
 # Typed variables that accept anything today, without a warning. Listed so a gap is visible;
 # remove an entry when its reader learns to warn (the test then holds it to one warning).

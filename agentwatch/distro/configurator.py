@@ -23,10 +23,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from agentwatch.distro import _diagnostics, endpoints, exporters, lean_metrics, logs, otlp_encoding, rollup, shutdown
-from agentwatch.distro import environment_variables as ev
 from agentwatch.distro.guard import run
 from agentwatch.distro.resource import build_resource, fork_attributes
-from agentwatch.distro.settings import SIGNALS, Reader, Settings
+from agentwatch.distro.settings import SIGNALS, Settings
 from agentwatch.distro.settings import settings as current_settings
 
 
@@ -87,7 +86,7 @@ def _logging(settings: Settings, resource: Resource, built: Pipeline) -> LoggerP
         provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     built.exporters["logs"] = [e.name for e in log_exporters]
     set_logger_provider(provider)
-    if Reader().read(ev.OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED):
+    if settings.log_sdk_handler:
         _step("the SDK's logging handler (OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED)", logs.install_sdk_handler, provider)
     return provider
 

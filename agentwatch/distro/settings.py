@@ -253,6 +253,9 @@ class Settings:
     log_format: str = _from_catalogue(ev.AGENTWATCH_LOG_FORMAT)
     log_scrub_console: bool = _from_catalogue(ev.AGENTWATCH_LOG_SCRUB_CONSOLE)
     log_export_level: str = _from_catalogue(ev.AGENTWATCH_LOG_EXPORT_LEVEL)
+    # Read by the logging instrumentation and the SDK; here so a bad value is said once, like every other.
+    log_sdk_handler: bool = _from_catalogue(ev.OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED)
+    log_correlation: bool = _from_catalogue(ev.OTEL_PYTHON_LOG_CORRELATION)
     strict: bool = _from_catalogue(ev.AGENTWATCH_STRICT)
     lean_sdk: bool = _from_catalogue(ev.AGENTWATCH_LEAN_SDK)
     web: WebSettings = field(default_factory=WebSettings)
@@ -428,6 +431,8 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     settings.log_format = reader.read(ev.AGENTWATCH_LOG_FORMAT)
     settings.log_scrub_console = reader.read(ev.AGENTWATCH_LOG_SCRUB_CONSOLE)
     settings.log_export_level = reader.read(ev.AGENTWATCH_LOG_EXPORT_LEVEL)
+    settings.log_sdk_handler = reader.read(ev.OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED)
+    settings.log_correlation = reader.read(ev.OTEL_PYTHON_LOG_CORRELATION)
     settings.strict = reader.read(ev.AGENTWATCH_STRICT)
     settings.lean_sdk = reader.read(ev.AGENTWATCH_LEAN_SDK)
     settings.web = load_web(reader)
