@@ -546,6 +546,23 @@ AGENTWATCH_CHROMADB_MAX_COLLECTIONS = _var(
 
 # --- Health and errors --------------------------------------------------------------
 _in("web")
+AGENTWATCH_PROPAGATE_TO = _var(
+    "AGENTWATCH_PROPAGATE_TO",
+    Names(default=("private",)),
+    "Hosts that outgoing httpx calls may send baggage and the `X-Request-ID` / `X-Session-ID` headers to (trace "
+    "context goes everywhere): a comma list of `private` (loopback, private and link-local addresses, single-label "
+    "names, `.svc`, `.cluster.local`, `.internal`, `.local` and this host's own domain), host globs "
+    "(`*.example.com`), exact names, CIDRs (`10.0.0.0/8`), `*` (everywhere) or `none`. Calls made by a model "
+    "provider's SDK (google-genai, OpenAI, Anthropic) never get them, whatever the host.",
+    shown="`private`",
+)
+AGENTWATCH_BAGGAGE_KEYS = _var(
+    "AGENTWATCH_BAGGAGE_KEYS",
+    Names(default=("agentwatch.request.id", "agentwatch.session.id"), lower=False),
+    "Incoming baggage keys that are accepted (and forwarded where allowed); every other key of a caller's "
+    "baggage is dropped at the door. Comma list.",
+    shown="`agentwatch.request.id,agentwatch.session.id`",
+)
 AGENTWATCH_HEALTH_ENABLED = _var(
     "AGENTWATCH_HEALTH_ENABLED",
     Flag(True),

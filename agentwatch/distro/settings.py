@@ -61,6 +61,8 @@ class WebSettings:
     drain_delay: float = _from_catalogue(ev.AGENTWATCH_DRAIN_DELAY)
     error_handlers: bool = _from_catalogue(ev.AGENTWATCH_ERROR_HANDLERS)
     error_detail: bool = _from_catalogue(ev.AGENTWATCH_ERROR_DETAIL)
+    propagate_to: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_PROPAGATE_TO)
+    baggage_keys: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_BAGGAGE_KEYS)
 
 
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~\-]+)+")
@@ -124,6 +126,8 @@ def load_web(reader: Reader) -> WebSettings:
     s.drain_delay = reader.read(ev.AGENTWATCH_DRAIN_DELAY)
     s.error_handlers = reader.read(ev.AGENTWATCH_ERROR_HANDLERS)
     s.error_detail = reader.read(ev.AGENTWATCH_ERROR_DETAIL)
+    s.propagate_to = reader.read(ev.AGENTWATCH_PROPAGATE_TO)
+    s.baggage_keys = reader.read(ev.AGENTWATCH_BAGGAGE_KEYS)
     return s
 
 

@@ -100,6 +100,11 @@ class AgentwatchWebInstrumentor(BaseInstrumentor):
         from agentwatch.web import outgoing
 
         self._outgoing = outgoing.instrument()
+        from agentwatch.distro import boundaries
+        from agentwatch.web import config
+
+        with guard("bounding baggage propagation", "incoming baggage is accepted and forwarded as it is"):
+            boundaries.install(config.settings().baggage_keys)
         self._uvicorn = False
         with guard("hooking uvicorn's shutdown signal", "draining starts at lifespan shutdown"):
             import importlib.util
@@ -116,6 +121,9 @@ class AgentwatchWebInstrumentor(BaseInstrumentor):
 
         outgoing.uninstrument(getattr(self, "_outgoing", []))
         self._outgoing = []
+        from agentwatch.distro import boundaries
+
+        boundaries.uninstall()
         if getattr(self, "_uvicorn", False):
             import uvicorn.server
 
