@@ -30,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import secrets
 import subprocess
 import sys
 import time
@@ -155,6 +156,7 @@ class Demo:
 
     # ------------------------------------------------------------------ steps
     def start(self) -> tuple[str, int]:
+        self.health_token = secrets.token_urlsafe(24)
         self.fake, fake_url = start_fake_gemini(port=0, latency_ms=self.latency_ms)
         print(f"[demo] fake Gemini on {fake_url} (answers after {self.latency_ms:g} ms)")
         app_port, prom_port = _free_port(), _free_port()
@@ -169,6 +171,7 @@ class Demo:
             GEMINI_API_KEY="demo-key-not-a-secret",
             AGENT_DB_PATH=str(self.out_dir / "knowledge.sqlite3"),
             AGENTWATCH_HEALTH_SQLITE_PATH=str(self.out_dir / "knowledge.sqlite3"),
+            AGENTWATCH_HEALTH_TOKEN=self.health_token,  # the full /health/detailed is for token holders only
             PYTHONUNBUFFERED="1",
             **AGENT_TARGETS,
         )
@@ -208,7 +211,7 @@ class Demo:
         response = None
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:  # /health/detailed answers 503 until startup checks pass
-            response = client.get(f"{base}/health/detailed")
+            response = client.get(f"{base}/health/detailed", headers={"Authorization": f"Bearer {self.health_token}"})
             if response.status_code == 200:
                 break
             time.sleep(0.2)

@@ -18,6 +18,12 @@ from _telemetry import Telemetry
 from agentwatch.instrumentors.web import AgentwatchWebInstrumentor
 from agentwatch.web import checks, current_request_id, health, health_check
 
+@pytest.fixture(autouse=True)
+def _full_details(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the full /health/detailed view; who may see it is tested in test_health_details.py."""
+    monkeypatch.setenv("AGENTWATCH_HEALTH_DETAILS", "always")
+
+
 PROBES = ["/health", "/health/live", "/health/ready", "/health/startup", "/health/detailed"]
 
 

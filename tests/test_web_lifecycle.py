@@ -71,6 +71,7 @@ def _start(tmp_path: Path, rx: OTLPReceiver, **extra: str):
         OTEL_LOGS_EXPORTER="none",
         AGENTWATCH_HEALTH_GEMINI="off",
         AGENTWATCH_ENDPOINT_CHECK="false",
+        AGENTWATCH_HEALTH_DETAILS="always",  # these tests read the full detailed view (its gating: test_health_details.py)
         **extra,
     )
     return start_service(tmp_path, env, command=["python", str(app), "--port", "{port}"])

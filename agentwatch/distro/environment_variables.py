@@ -636,6 +636,20 @@ AGENTWATCH_HEALTH_HTTP_URLS = _var(
     "Comma list of HTTP dependencies, `name=url` or `url` (named `http:<host>`); healthy on a 2xx/3xx answer to GET.",
     shown="unset (no check)",
 )
+AGENTWATCH_HEALTH_DETAILS = _var(
+    "AGENTWATCH_HEALTH_DETAILS",
+    Choice("token", ("never", "token", "always")),
+    "Who sees the full `/health/detailed` (host, paths, pid, memory, load, check errors): `token` (default) only "
+    "callers sending `Authorization: Bearer <AGENTWATCH_HEALTH_TOKEN>`, `always` anyone, `never` nobody. Everyone "
+    "else gets the status and each check's name and state.",
+)
+AGENTWATCH_HEALTH_TOKEN = _var(
+    "AGENTWATCH_HEALTH_TOKEN",
+    Text(),
+    "The bearer token that unlocks the full `/health/detailed` under `AGENTWATCH_HEALTH_DETAILS=token` (compared in "
+    "constant time; unset: nobody).",
+    shown="unset",
+)
 AGENTWATCH_HEALTH_STARTUP_RETRIES = _var(
     "AGENTWATCH_HEALTH_STARTUP_RETRIES",
     Number(3, 0, 100, whole=True),

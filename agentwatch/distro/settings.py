@@ -61,6 +61,8 @@ class WebSettings:
     drain_delay: float = _from_catalogue(ev.AGENTWATCH_DRAIN_DELAY)
     error_handlers: bool = _from_catalogue(ev.AGENTWATCH_ERROR_HANDLERS)
     error_detail: bool = _from_catalogue(ev.AGENTWATCH_ERROR_DETAIL)
+    details: str = _from_catalogue(ev.AGENTWATCH_HEALTH_DETAILS)
+    token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log line
     propagate_to: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_PROPAGATE_TO)
     baggage_keys: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_BAGGAGE_KEYS)
 
@@ -126,6 +128,8 @@ def load_web(reader: Reader) -> WebSettings:
     s.drain_delay = reader.read(ev.AGENTWATCH_DRAIN_DELAY)
     s.error_handlers = reader.read(ev.AGENTWATCH_ERROR_HANDLERS)
     s.error_detail = reader.read(ev.AGENTWATCH_ERROR_DETAIL)
+    s.details = reader.read(ev.AGENTWATCH_HEALTH_DETAILS)
+    s.token = reader.read(ev.AGENTWATCH_HEALTH_TOKEN) or None
     s.propagate_to = reader.read(ev.AGENTWATCH_PROPAGATE_TO)
     s.baggage_keys = reader.read(ev.AGENTWATCH_BAGGAGE_KEYS)
     return s

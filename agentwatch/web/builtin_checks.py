@@ -14,13 +14,14 @@ Built-ins are readiness checks; startup checks are the ones you declare
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import os
 import shutil
 import sqlite3
 import urllib.error
 import urllib.request
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.web.checks import DEGRADED, Check, register, unregister
@@ -104,9 +105,26 @@ def chroma_check(url: str):
     return chromadb_heartbeat
 
 
+def without_credentials(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``user:password@`` and the ``Authorization`` header that carries them instead
+    (urllib cannot send userinfo: such a check could never pass, and the URL would show the password)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return urlunsplit(parts._replace(netloc=hostport)), f"Basic {token}"
+
+
 def http_check(url: str, timeout: float):
+    url, authorization = without_credentials(url)
+    headers = {"User-Agent": "agentwatch-health"}
+    if authorization:
+        headers["Authorization"] = authorization
+
     def http_dependency():
-        request = urllib.request.Request(url, method="GET", headers={"User-Agent": "agentwatch-health"})
+        request = urllib.request.Request(url, method="GET", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 status = response.status

@@ -16,6 +16,7 @@ Shapes (documented in docs/operations.md, "Health endpoints and errors"):
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -349,11 +350,36 @@ ENDPOINTS: dict[str, Callable[[HealthState], Awaitable[tuple[int, dict]]]] = {
 }
 
 
+def authorised(scope: dict, s: config.WebSettings) -> bool:
+    """May this caller see the full ``/health/detailed`` (``AGENTWATCH_HEALTH_DETAILS``)?"""
+    if s.details == "always":
+        return True
+    if s.details != "token" or not s.token:
+        return False
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"authorization":
+            scheme, _, given = value.decode("latin-1").partition(" ")
+            return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), s.token.encode())
+    return False
+
+
+def _reduced(body: dict) -> dict:
+    """What an unauthorised caller of ``/health/detailed`` sees: the status and each check's name and state
+    (no host, path, pid, memory, load or error text)."""
+    return {"status": body.get("status"),
+            "checks": {name: check.get("status") if isinstance(check, dict) else check
+                       for name, check in (body.get("checks") or {}).items()}}
+
+
 async def serve(handler, scope: dict, send: Send, request_id: str | None) -> None:
     st = state()
     # A probe answers, whatever happens.
     with guard(f"web layer: health endpoint ({getattr(handler, '__name__', '?')})", "it answers 503") as answering:
-        code, body = await handler(st)
+        if handler is detailed and not authorised(scope, st.settings):
+            code, body = await summary(st)
+            body = _reduced(body)
+        else:
+            code, body = await handler(st)
     if answering.error is not None:
         code, body = 503, {"status": UNHEALTHY, "error": type(answering.error).__name__}
     await _respond(send, code, body, scope.get("method") == "HEAD", request_id)
