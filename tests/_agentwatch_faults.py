@@ -96,7 +96,9 @@ def _web() -> None:
     for name in ("_json_500", "_record_on_span", "_request_id"):
         setattr(errors, name, _raiser("web"))
     telemetry._get = _raiser("web")  # noqa: SLF001
-    outgoing.add_headers = _raiser("web")  # X-Request-ID on the app's outgoing httpx calls (Gemini)
+    # The decision on the app's outgoing httpx calls (Gemini: a provider SDK, so no ids are added to it,
+    # but the boundary is decided on every call): a failure keeps baggage and ids in.
+    outgoing.boundaries.outgoing = _raiser("web")
 
 
 class _RaisingReset:

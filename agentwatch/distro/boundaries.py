@@ -139,9 +139,19 @@ def release(token: contextvars.Token[bool]) -> None:
 class BoundaryPropagator(TextMapPropagator):
     """The global propagator, bounded: baggage injected only where allowed, incoming baggage keys filtered."""
 
-    def __init__(self, inner: TextMapPropagator, keys: Iterable[str]) -> None:
+    def __init__(self, inner: TextMapPropagator, keys: Iterable[str] | None = None) -> None:
         self.inner = inner
-        self.keys = frozenset(keys)
+        self._keys = None if keys is None else frozenset(keys)
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """``AGENTWATCH_BAGGAGE_KEYS``, read at the first extract (not when instrumenting: the settings are
+        read once, when the app runs)."""
+        if self._keys is None:
+            from agentwatch.distro.settings import settings
+
+            self._keys = frozenset(settings().web.baggage_keys)
+        return self._keys
 
     def inject(self, carrier: CarrierT, context: otel_context.Context | None = None,
                setter: Setter[CarrierT] = default_setter) -> None:
@@ -165,13 +175,12 @@ class BoundaryPropagator(TextMapPropagator):
         return self.inner.fields
 
 
-def install(keys: Iterable[str]) -> BoundaryPropagator:
-    """Wrap the global propagator (idempotent)."""
+def install(keys: Iterable[str] | None = None) -> BoundaryPropagator:
+    """Wrap the global propagator (idempotent); ``keys`` default to ``AGENTWATCH_BAGGAGE_KEYS``, read lazily."""
     from opentelemetry import propagate
 
     current = propagate.get_global_textmap()
     if isinstance(current, BoundaryPropagator):
-        current.keys = frozenset(keys)
         return current
     bounded = BoundaryPropagator(current, keys)
     propagate.set_global_textmap(bounded)

@@ -101,10 +101,9 @@ class AgentwatchWebInstrumentor(BaseInstrumentor):
 
         self._outgoing = outgoing.instrument()
         from agentwatch.distro import boundaries
-        from agentwatch.web import config
 
         with guard("bounding baggage propagation", "incoming baggage is accepted and forwarded as it is"):
-            boundaries.install(config.settings().baggage_keys)
+            boundaries.install()
         self._uvicorn = False
         with guard("hooking uvicorn's shutdown signal", "draining starts at lifespan shutdown"):
             import importlib.util
