@@ -7,9 +7,12 @@ distro (settings, exporter resolution, endpoint checks), so the two agree.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.util._importlib_metadata import entry_points
 
@@ -151,24 +154,85 @@ def _scrubber_line(settings) -> str:
     return f"  on; Python re alone ({why}): same results, slower"
 
 
-def run(environ: Mapping[str, str] | None = None, check_endpoints: bool = True) -> str:
-    """The doctor's report as text."""
+@dataclass
+class Diagnosis:
+    """What ``agentwatch doctor`` found: the report's sections, and the problems that fail a deploy gate."""
+
+    configuration: list[dict[str, Any]] = field(default_factory=list)
+    selection: list[str] = field(default_factory=list)
+    instrumentors: list[str] = field(default_factory=list)
+    exporters: list[str] = field(default_factory=list)
+    scrubber: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def text(self, show_all: bool = True) -> str:
+        out = [f"agentwatch {__version__} on Python {sys.version.split()[0]}", ""]
+        shown = [entry for entry in self.configuration if show_all or not entry["default"]]
+        title = "Configuration (value <- source):" if show_all else "Configuration, values that are set (value <- source; --all for every default):"
+        out += [title] + [f"  {e['name']} = {e['value']}  <- {e['source']}" for e in shown]
+        if not shown:
+            out.append("  (nothing set: every value is its default)")
+        out += ["", "Distro selection:", *self.selection]
+        out += ["", "Instrumentors:", *self.instrumentors]
+        out += ["", "Exporters:", *self.exporters]
+        out += ["", "Scrubber:", self.scrubber]
+        out += ["", "Problems:" if self.problems else "Problems: none found"]
+        out += [f"  ! {problem}" for problem in self.problems]
+        return hide_credentials("\n".join(out))  # endpoints and check URLs appear in several sections
+
+    def as_json(self, show_all: bool = True) -> str:
+        document = {
+            "agentwatch": __version__, "python": sys.version.split()[0], "ok": self.ok,
+            "configuration": [e for e in self.configuration if show_all or not e["default"]],
+            "selection": [line.strip() for line in self.selection],
+            "instrumentors": [line.strip() for line in self.instrumentors],
+            "exporters": [line.strip() for line in self.exporters],
+            "scrubber": self.scrubber.strip(), "problems": self.problems,
+        }
+        return hide_credentials(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _flagged(lines: list[str]) -> list[str]:
+    """The ``!`` lines of a section (a mistake the section found) and unreachable endpoints, as problems."""
+    found = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("! "):
+            found.append(stripped[2:])
+        elif "NOT reachable" in stripped:
+            found.append(f"endpoint {stripped}")
+    return found
+
+
+def diagnose(environ: Mapping[str, str] | None = None, check_endpoints: bool = True) -> Diagnosis:
+    """Everything ``agentwatch doctor`` reports, as data."""
     environ = os.environ if environ is None else environ
+    before = len(_diagnostics.problems())
     settings = load_settings(environ)
-    out = [f"agentwatch {__version__} on Python {sys.version.split()[0]}", "", "Configuration (value <- source):"]
+    found = Diagnosis()
     for var in ev.VARIABLES:
         value = environ.get(var.name)
         source = settings.sources.get(var.name, "environment" if value else "default")
         shown = _mask(var.name, value) if value else var.default_text.replace("`", "")
-        out.append(f"  {var.name} = {shown}  <- {source}")
-    extra = sorted(k for k in environ if k.startswith(("OTEL_", "AGENTWATCH_")) and k not in {v.name for v in ev.VARIABLES})
-    for name in extra:
-        out.append(f"  {name} = {_mask(name, environ[name])}  <- environment (passed to upstream components)")
-    out += ["", "Distro selection:", *_selection(environ)]
-    out += ["", "Instrumentors:", *_instrumentors(environ)]
-    out += ["", "Exporters:", *_exporters(settings, environ, check_endpoints)]
-    out += ["", "Scrubber:", _scrubber_line(settings)]
-    problems = _diagnostics.messages()
-    out += ["", "Problems:" if problems else "Problems: none found"]
-    out += [f"  ! {message}" for message in problems]
-    return hide_credentials("\n".join(out))  # endpoints and check URLs appear in several sections
+        found.configuration.append({"name": var.name, "value": shown, "source": source, "default": not value})
+    known = {v.name for v in ev.VARIABLES}
+    for name in sorted(k for k in environ if k.startswith(("OTEL_", "AGENTWATCH_")) and k not in known):
+        found.configuration.append({"name": name, "value": _mask(name, environ[name]),
+                                    "source": "environment (passed to upstream components)", "default": False})
+    found.selection = _selection(environ)
+    found.instrumentors = _instrumentors(environ)
+    found.exporters = _exporters(settings, environ, check_endpoints)
+    found.scrubber = _scrubber_line(settings)
+    said = _diagnostics.problems()[before:] if before <= len(_diagnostics.problems()) else _diagnostics.problems()
+    flagged = _flagged(found.selection) + _flagged(found.exporters)
+    found.problems = list(dict.fromkeys(said + [p for p in flagged if p not in said]))
+    return found
+
+
+def run(environ: Mapping[str, str] | None = None, check_endpoints: bool = True, show_all: bool = True) -> str:
+    """The doctor's report as text."""
+    return diagnose(environ, check_endpoints).text(show_all)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 
@@ -48,16 +50,21 @@ def test_otlp_exporter_named_by_protocol_shows_its_endpoint():
     assert "otlp http/protobuf -> http://localhost:4318/v1/logs" in text, text
 
 
+def _exporters_section(text: str) -> str:
+    """The Exporters section alone (its problems are listed again under Problems)."""
+    return text.split("\nExporters:\n", 1)[1].split("\nScrubber:\n", 1)[0]
+
+
 def test_grpc_endpoint_without_scheme_is_said_to_use_tls():
     """A bare host:port makes the gRPC exporter speak TLS: said once per signal, not for http:// or INSECURE=true."""
     base = {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}
-    text = run(base, check_endpoints=False)
+    text = _exporters_section(run(base, check_endpoints=False))
     assert text.count("gRPC export to collector:4317 (OTEL_EXPORTER_OTLP_ENDPOINT) uses TLS") == 3, text
     for quiet in ({"OTEL_EXPORTER_OTLP_INSECURE": "true"}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"},
                   {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4317"}):
         assert "uses TLS" not in run({**base, **quiet}, check_endpoints=False), quiet
     # a per-signal INSECURE setting covers only its signal
-    text = run({**base, "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true"}, check_endpoints=False)
+    text = _exporters_section(run({**base, "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true"}, check_endpoints=False))
     assert text.count("uses TLS") == 2, text
 
 
@@ -96,7 +103,7 @@ def test_endpoint_reachability_is_checked():
 def test_cli_entry_point_runs():
     out = subprocess.run([str(BIN / "agentwatch"), "doctor", "--no-check"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "Configuration (value <- source):" in out.stdout
+    assert "Configuration, values that are set" in out.stdout and "Problems: none found" in out.stdout
 
 
 @pytest.mark.parametrize(
@@ -121,3 +128,53 @@ def test_unset_variables_show_their_documented_default():
     for var in ev.VARIABLES:
         assert f"  {var.name} = {var.default_text.replace('`', '')}  <- default" in text, var.name
     assert " = None  <-" not in text and " = ()  <-" not in text
+
+
+def _doctor_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))}
+    full.update(env)
+    return subprocess.run([str(BIN / "agentwatch"), "doctor", *args], capture_output=True, text=True, timeout=60, env=full)
+
+
+@pytest.mark.parametrize("env", [
+    {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"},  # the HTTP exporter on the gRPC port
+    {"OTEL_TRACES_EXPORTER": "zipkin"},  # an exporter whose package is missing
+    {"AGENTWATCH_SHUTDOWN_TIMEOUT": "soon"},  # a bad value
+    {"AGENTWATCH_LOG_FORMAT": "xml"},
+])
+def test_doctor_exits_non_zero_on_each_kind_of_problem(env):
+    done = _doctor_cli("--no-check", **env)
+    assert done.returncode == 1, (env, done.stdout[-2000:])
+    assert "Problems:\n  ! " in done.stdout
+
+
+def test_doctor_exits_non_zero_when_an_endpoint_is_unreachable():
+    down = free_port()
+    done = _doctor_cli(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{down}")
+    assert done.returncode == 1 and "NOT reachable" in done.stdout
+
+
+def test_doctor_json_all_and_a_clean_pass():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        port = listener.getsockname()[1]
+        done = _doctor_cli("--json", OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}", OTEL_SERVICE_NAME="svc")
+    finally:
+        listener.close()
+    assert done.returncode == 0, done.stdout
+    document = json.loads(done.stdout)
+    assert document["ok"] is True and document["problems"] == []
+    assert {e["name"] for e in document["configuration"]} == {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME"}
+    everything = json.loads(_doctor_cli("--json", "--all", "--no-check").stdout)
+    assert len(everything["configuration"]) > 50
+
+
+def test_version_bare_command_and_python_m():
+    version = subprocess.run([str(BIN / "agentwatch"), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("agentwatch ")
+    bare = subprocess.run([str(BIN / "agentwatch")], capture_output=True, text=True, timeout=60)
+    assert bare.returncode == 0 and "usage: agentwatch" in bare.stdout and "error" not in bare.stderr
+    module = subprocess.run([str(BIN / "python"), "-m", "agentwatch", "--version"], capture_output=True, text=True, timeout=60)
+    assert module.returncode == 0 and module.stdout == version.stdout

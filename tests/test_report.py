@@ -413,3 +413,23 @@ def test_hostile_input_never_raises(tmp_path: Path, content: str) -> None:
     name = "metrics.jsonl" if "resourceMetrics" in content else "traces.jsonl"
     (tmp_path / name).write_text(content + "\n")
     assert "agentwatch report" in render(str(tmp_path), color=True)
+
+
+def test_the_command_defaults_to_agentwatch_file_dir_and_survives_a_closed_pipe(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from _service import BIN
+
+    lines = [_spans_line(_span(f"root{index}", f"{index + 1:016x}", trace=f"{index + 1:032x}")) for index in range(3000)]
+    (tmp_path / "traces.jsonl").write_text("\n".join(lines) + "\n")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))},
+           "AGENTWATCH_FILE_DIR": str(tmp_path)}
+    done = subprocess.run([str(BIN / "agentwatch"), "report", "--traces", "3000"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "root2999" in done.stdout and len(done.stdout) > 256 * 1024  # more than a pipe holds
+    # `agentwatch report | head -1`: the reader closes the pipe early; no traceback
+    piped = subprocess.run(f"'{BIN / 'agentwatch'}' report --traces 3000 | head -1", shell=True, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in piped.stderr and "BrokenPipeError" not in piped.stderr, piped.stderr

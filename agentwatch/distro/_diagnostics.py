@@ -33,6 +33,7 @@ def hide_credentials(text: str) -> str:
 _lock = threading.Lock()
 _seen: set[str] = set()
 _messages: list[str] = []
+_problems: list[str] = []  # the messages at WARNING and above: what ``agentwatch doctor`` fails on
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -67,6 +68,8 @@ def warn_once(key: str, message: str, level: int = logging.WARNING) -> bool:
             return False
         _seen.add(key)
         _messages.append(message)
+        if level >= logging.WARNING:
+            _problems.append(message)
     _ensure_handler()
     logger.log(level, message)
     return True
@@ -87,8 +90,15 @@ def messages() -> list[str]:
         return list(_messages)
 
 
+def problems() -> list[str]:
+    """The warnings emitted so far in this process (not the informational lines)."""
+    with _lock:
+        return list(_problems)
+
+
 def reset() -> None:
     """Forget what was warned (tests only)."""
     with _lock:
         _seen.clear()
         _messages.clear()
+        _problems.clear()
