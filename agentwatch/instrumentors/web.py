@@ -56,9 +56,22 @@ def _build_middleware_stack(wrapped, instance, args, kwargs):
 
 
 def _build(app: Any, stack: Any) -> Any:
-    from agentwatch.web.middleware import build
+    from agentwatch.web.server import build
 
     return build(app, stack)
+
+
+async def _background_task(wrapped, instance, args, kwargs):
+    # The contrib FastAPI instrumentation's "BackgroundTask <name>" span, which it no longer makes when
+    # agentwatch's server layer replaces it; when an app instruments itself with it, it makes that span.
+    from agentwatch.web import server
+
+    telemetry = server.active()
+    if telemetry is None or hasattr(type(instance), "_otel_original_call"):
+        return await wrapped(*args, **kwargs)
+    func = instance.func
+    with telemetry.tracer.start_as_current_span(f"BackgroundTask {getattr(func, '__name__', type(func).__name__)}"):
+        return await wrapped(*args, **kwargs)
 
 
 def _handle_exit(wrapped, instance, args, kwargs):
@@ -84,6 +97,17 @@ def _drain(wrapped, instance, args, kwargs) -> bool:
     return False
 
 
+def _activate_server_layer(kwargs: dict[str, Any]) -> bool:
+    """Open the server spans here (agentwatch's layer) when :func:`agentwatch.web.choice.wanted`."""
+    from agentwatch.web import choice, server
+
+    if not kwargs.get("server_layer", choice.wanted()):
+        return False
+    server.activate(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+    wrap_function_wrapper("starlette.background", "BackgroundTask.__call__", _background_task)
+    return True
+
+
 class AgentwatchWebInstrumentor(BaseInstrumentor):
     """Adds agentwatch's health endpoints, request ids and error handling to FastAPI apps."""
 
@@ -96,6 +120,8 @@ class AgentwatchWebInstrumentor(BaseInstrumentor):
         from agentwatch.web import telemetry
 
         telemetry.use_meter_provider(kwargs.get("meter_provider"))
+        self._server_layer = run("choosing the HTTP server layer", _activate_server_layer, kwargs, default=False,
+                                 outcome="the contrib FastAPI instrumentation (if loaded) traces requests")
         wrap_function_wrapper("fastapi.applications", "FastAPI.build_middleware_stack", _build_middleware_stack)
         from agentwatch.web import outgoing
 
@@ -112,6 +138,14 @@ class AgentwatchWebInstrumentor(BaseInstrumentor):
         import fastapi.applications
 
         unwrap(fastapi.applications.FastAPI, "build_middleware_stack")
+        if getattr(self, "_server_layer", False):
+            import starlette.background
+
+            from agentwatch.web import server
+
+            server.deactivate()
+            unwrap(starlette.background.BackgroundTask, "__call__")
+            self._server_layer = False
         from agentwatch.web import outgoing
 
         outgoing.uninstrument(getattr(self, "_outgoing", []))

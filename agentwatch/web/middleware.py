@@ -225,14 +225,19 @@ def _detach(token: Any) -> None:
         otel_context.detach(token)
 
 
-def build(app: Any, stack: Any) -> Any:
-    """Insert agentwatch into ``stack`` (FastAPI's freshly built middleware stack); never raises."""
+def build(app: Any, stack: Any, layer: Any = None) -> Any:
+    """Insert agentwatch into ``stack`` (FastAPI's freshly built middleware stack); never raises.
+
+    ``layer(stack, routes)``, when given, builds the new top of the stack instead of inserting
+    :class:`AgentwatchMiddleware` under ``ServerErrorMiddleware`` (the server layer of
+    :mod:`agentwatch.web.server`, which goes above it).
+    """
     s = config.settings()
-    return run("adding agentwatch's web layer to the app", _insert, app, stack, s, default=stack,
+    return run("adding agentwatch's web layer to the app", _insert, app, stack, s, layer, default=stack,
                outcome="that app goes without health endpoints, request ids and error handlers")
 
 
-def _insert(app: Any, stack: Any, s: config.WebSettings) -> Any:
+def _insert(app: Any, stack: Any, s: config.WebSettings, layer: Any = None) -> Any:
     from starlette.middleware.errors import ServerErrorMiddleware
 
     checks.load_entry_points()
@@ -240,6 +245,8 @@ def _insert(app: Any, stack: Any, s: config.WebSettings) -> Any:
     if s.error_handlers:
         errors.install(stack, s.error_detail)
     if isinstance(stack, ServerErrorMiddleware):
+        if layer is not None:
+            return layer(stack, routes)
         stack.app = AgentwatchMiddleware(stack.app, routes)  # pyright: ignore[reportAttributeAccessIssue]
         return stack
     return AgentwatchMiddleware(stack, routes)
