@@ -159,6 +159,7 @@ REQUESTS: list[tuple[str, bytes]] = [
     ("sub", get("t-sub", "/sub/hello")),
     ("background", get("t-background", "/background")),
     ("health", get("t-health", "/health/live")),
+    ("excluded", get("t-excluded", "/items/excluded?x=1")),
 ]
 
 
@@ -180,7 +181,13 @@ def _run(tmp_path, layer: str) -> tuple[list[dict], list[dict], int, str]:
     app = tmp_path / f"app_{layer}.py"
     app.write_text(APP)
     with OTLPReceiver(protocol="http") as rx:
-        env = clean_env(**rx.env(), **FAST_EXPORT, AGENTWATCH_SERVER_LAYER=layer)
+        env = clean_env(
+            **rx.env(), **FAST_EXPORT, AGENTWATCH_SERVER_LAYER=layer,
+            OTEL_PYTHON_EXCLUDED_URLS="items/excluded,health",  # the generic form: agentwatch sets no FastAPI one
+            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST="x-latin,X-Big,traceparent",
+            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE="content-.*,x-request-id",
+            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS="x-big",
+        )
         service = start_service(tmp_path, env, command=["python", str(app), "--port", "{port}"])
         try:
             _exercise(service.port)
@@ -300,7 +307,9 @@ def test_agentwatch_layer_exports_what_the_contrib_layer_did(tmp_path):
     for tag in ("t-item", "t-boom", "t-streamboom", "t-nonascii", "t-huge", "t-odd", "t-gone", "t-background"):
         assert tag in own_trees, tag
     assert own_trees["t-parent"]["remote_parent"] == TRACEPARENT.split("-")[2]
-    assert "t-health" not in own_trees  # excluded, as the probes are by default
+    assert "t-health" not in own_trees and "t-excluded" not in own_trees  # OTEL_PYTHON_EXCLUDED_URLS
+    assert own_trees["t-huge"]["attributes"]["http.request.header.x_big"] == ["[REDACTED]"]
+    assert own_trees["t-item"]["attributes"]["http.response.header.x_request_id"] == ["t-item"]
 
     assert set(own_m) == set(contrib_m)
     for name, contrib_metric in contrib_m.items():
@@ -313,3 +322,269 @@ def test_agentwatch_layer_exports_what_the_contrib_layer_did(tmp_path):
             assert set(own_metric["points"]) <= set(contrib_metric["points"])
             continue
         assert own_metric == contrib_metric, name
+
+
+# --------------------------------------------------------------------------- in process
+
+from fastapi import BackgroundTasks, FastAPI, Request  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from opentelemetry.instrumentation._semconv import (  # noqa: E402
+    _OpenTelemetrySemanticConventionStability,
+    _OpenTelemetryStabilitySignalType,
+    _StabilityMode,
+)
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor  # noqa: E402
+
+from agentwatch.instrumentors.web import AgentwatchWebInstrumentor  # noqa: E402
+from agentwatch.web import choice, server  # noqa: E402
+
+
+@pytest.fixture
+def stable_http(monkeypatch):
+    """The stable HTTP conventions for this test (the contrib instrumentations read a process-wide cache)."""
+    _OpenTelemetrySemanticConventionStability._initialize()
+    mapping = dict(_OpenTelemetrySemanticConventionStability._OTEL_SEMCONV_STABILITY_SIGNAL_MAPPING)
+    mapping[_OpenTelemetryStabilitySignalType.HTTP] = _StabilityMode.HTTP
+    monkeypatch.setattr(_OpenTelemetrySemanticConventionStability, "_OTEL_SEMCONV_STABILITY_SIGNAL_MAPPING", mapping)
+
+
+@pytest.fixture
+def layer(monkeypatch, telemetry, stable_http):
+    """agentwatch_web instrumented with its server layer on the test's in-memory providers."""
+    monkeypatch.setenv("AGENTWATCH_HEALTH_GEMINI", "off")
+    AgentwatchWebInstrumentor().instrument(server_layer=True, tracer_provider=telemetry.tracer_provider,
+                                           meter_provider=telemetry.meter_provider)
+    yield telemetry
+    AgentwatchWebInstrumentor().uninstrument()
+
+
+def _variant_app(telemetry, *, own_handler: str | None = None, debug: bool = False) -> FastAPI:
+    app = FastAPI(debug=debug)
+
+    @app.get("/ok/{n}")
+    def ok(n: int):
+        return {"n": n}
+
+    @app.get("/boom")
+    async def boom():
+        raise ValueError("async boom")
+
+    @app.get("/sync-boom")
+    def sync_boom():
+        raise KeyError("sync boom")
+
+    if own_handler == "async":
+        @app.exception_handler(Exception)
+        async def handler(request: Request, exc: Exception):
+            return JSONResponse({"mine": True}, status_code=500)
+    elif own_handler == "sync":
+        def sync_handler(request: Request, exc: Exception):
+            return JSONResponse({"mine": "sync"}, status_code=500)
+
+        app.add_exception_handler(Exception, sync_handler)
+    return app
+
+
+def _spans_of(telemetry, scope_name: str, port_free: bool = True) -> list[dict]:
+    out = []
+    for span in telemetry.spans(scope_name):
+        attributes = dict(span.attributes or {})
+        attributes.pop("agentwatch.request.id", None)
+        events = []
+        for event in span.events:
+            event_attributes = dict(event.attributes or {})
+            if "exception.stacktrace" in event_attributes:
+                event_attributes["exception.stacktrace"] = str(event_attributes["exception.stacktrace"]).strip() \
+                    .splitlines()[-1]
+            events.append((event.name, event_attributes))
+        out.append({"name": span.name, "kind": span.kind, "attributes": attributes, "events": events,
+                    "status": (span.status.status_code, span.status.description)})
+    return out
+
+
+@pytest.mark.parametrize("own_handler,debug,error_handlers", [
+    (None, False, "true"), ("async", False, "true"), ("sync", False, "true"), (None, True, "true"),
+    (None, False, "false"),
+])
+def test_same_spans_with_the_apps_own_error_handling(layer, monkeypatch, own_handler, debug, error_handlers):
+    """Exceptions reach the span the same way whatever answers the 500: the app's own handler (async or
+    sync, run in a thread), Starlette's debug page, Starlette's plain 500 (agentwatch's handlers off)."""
+    import agentwatch.web
+
+    monkeypatch.setenv("AGENTWATCH_ERROR_HANDLERS", error_handlers)
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST", "x-custom,x-request-id")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE", "content-type,x-request-id")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "x-custom")
+    agentwatch.web.reset()
+    server.activate(layer.tracer_provider, layer.meter_provider)  # reads the capture variables now
+    contrib_app = _variant_app(layer, own_handler=own_handler, debug=debug)
+    FastAPIInstrumentor.instrument_app(contrib_app, tracer_provider=layer.tracer_provider,
+                                       meter_provider=layer.meter_provider, exclude_spans=["receive", "send"])
+    own_app = _variant_app(layer, own_handler=own_handler, debug=debug)
+    headers = {"x-custom": "secret", "x-request-id": "fixed-id"}
+    answers = {}
+    try:
+        for name, app in (("contrib", contrib_app), ("agentwatch", own_app)):
+            with TestClient(app, raise_server_exceptions=False) as client:
+                answers[name] = [(r.status_code, r.text if not debug else r.text[:40]) for r in (
+                    client.get(path, headers=headers) for path in ("/ok/1?x=y", "/boom", "/sync-boom", "/nope"))]
+    finally:
+        FastAPIInstrumentor.uninstrument_app(contrib_app)
+    contrib_spans = _spans_of(layer, "opentelemetry.instrumentation.fastapi")
+    own_spans = _spans_of(layer, "agentwatch.web")
+    assert answers["agentwatch"] == answers["contrib"]
+    assert len(own_spans) == len(contrib_spans) == 4
+    for own, theirs in zip(own_spans, contrib_spans):
+        if own["attributes"].get("http.response.status_code") == 500:
+            # A 500 answered by the app's own handler or Starlette's was sent outside agentwatch's id layer
+            # before (the contrib stack put a ServerErrorMiddleware above it), so without X-Request-ID; now
+            # every answer carries it.
+            assert own["attributes"].pop("http.response.header.x_request_id") == ("fixed-id",)
+            theirs["attributes"].pop("http.response.header.x_request_id", None)
+        assert own == theirs
+    assert own_spans[0]["attributes"]["http.request.header.x_custom"] == ("[REDACTED]",)
+    assert own_spans[0]["attributes"]["http.response.header.x_request_id"] == ("fixed-id",)
+    assert [e[0] for e in own_spans[1]["events"]] == ["exception"]
+
+
+def test_an_app_that_instruments_itself_gets_one_server_span(layer):
+    """FastAPIInstrumentor.instrument_app(app) in the app's code: the contrib span only, never two; the
+    request ids are still set by agentwatch (its id layer alone)."""
+    app = _variant_app(layer)
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=layer.tracer_provider)
+    try:
+        with TestClient(app) as client:
+            response = client.get("/ok/3")
+    finally:
+        FastAPIInstrumentor.uninstrument_app(app)
+    assert response.headers["x-request-id"]
+    servers = [s for s in layer.spans() if s.kind.name == "SERVER"]
+    assert [(s.name, s.instrumentation_scope.name) for s in servers] == [
+        ("GET /ok/{n}", "opentelemetry.instrumentation.fastapi")]
+    assert servers[0].attributes["agentwatch.request.id"] == response.headers["x-request-id"]
+
+
+def test_fastapis_native_layer_steps_aside_once_per_app(layer):
+    """FastAPI's own telemetry, given providers of its own, would trace every request too; agentwatch's layer
+    switches it off when the app's stack is built (its per-request check then finds nothing to do) and drops
+    its exception observer from the stack."""
+    app = FastAPI(telemetry={"tracer_provider": layer.tracer_provider, "meter_provider": layer.meter_provider})
+
+    @app.get("/x")
+    def x():
+        return {}
+
+    with TestClient(app) as client:
+        assert client.get("/x").status_code == 200
+        assert client.get("/x").status_code == 200
+    assert [s.instrumentation_scope.name for s in layer.spans()] == ["agentwatch.web", "agentwatch.web"]
+    assert not app._native_telemetry.enabled()
+    node, names = app.middleware_stack, []
+    while node is not None:
+        names.append(type(node).__name__)
+        node = getattr(node, "app", None)
+    assert names[0] == "ServerLayer" and "ExceptionTelemetryMiddleware" not in names, names
+    metric_scopes = {sm.scope.name for rm in layer.metric_reader.get_metrics_data().resource_metrics
+                     for sm in rm.scope_metrics}
+    assert "fastapi" not in metric_scopes
+
+
+def test_background_tasks_keep_their_span(layer):
+    app = FastAPI()
+
+    ran = []
+
+    def later():
+        ran.append(True)
+
+    @app.get("/bg")
+    def bg(tasks: BackgroundTasks):
+        tasks.add_task(later)
+        return {}
+
+    with TestClient(app) as client:
+        assert client.get("/bg").status_code == 200
+    spans = {s.name: s for s in layer.spans()}
+    assert ran == [True]
+    assert spans["BackgroundTask later"].parent.span_id == spans["GET /bg"].context.span_id
+
+
+def test_a_fault_in_the_layer_costs_the_request_nothing(layer, lenient, monkeypatch):
+    app = _variant_app(layer)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(server.ServerTelemetry, "start", broken)
+    with TestClient(app) as client:
+        response = client.get("/ok/5")
+    assert response.status_code == 200 and response.json() == {"n": 5}
+    assert response.headers["x-request-id"]  # the id layer still ran
+    assert not layer.spans("agentwatch.web")
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, True),
+    ({"AGENTWATCH_SERVER_LAYER": "contrib"}, False),
+    ({"AGENTWATCH_SERVER_LAYER": "CONTRIB"}, False),
+    ({"AGENTWATCH_ASGI_MESSAGE_SPANS": "true"}, False),
+    ({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "httpx, fastapi"}, False),
+    ({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "agentwatch_web"}, False),
+    ({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*"}, False),
+])
+def test_when_agentwatchs_layer_replaces_the_contrib_one(monkeypatch, stable_http, env, expected):
+    from agentwatch.distro.settings import reset_settings
+
+    for name in ("AGENTWATCH_SERVER_LAYER", "AGENTWATCH_ASGI_MESSAGE_SPANS", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+    try:
+        assert choice.wanted() is expected
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+
+
+@pytest.mark.parametrize("mode", [_StabilityMode.DEFAULT, _StabilityMode.HTTP_DUP])
+def test_other_semantic_convention_modes_keep_the_contrib_layer(monkeypatch, mode):
+    _OpenTelemetrySemanticConventionStability._initialize()
+    mapping = dict(_OpenTelemetrySemanticConventionStability._OTEL_SEMCONV_STABILITY_SIGNAL_MAPPING)
+    mapping[_OpenTelemetryStabilitySignalType.HTTP] = mode
+    monkeypatch.setattr(_OpenTelemetrySemanticConventionStability, "_OTEL_SEMCONV_STABILITY_SIGNAL_MAPPING", mapping)
+    monkeypatch.delenv("AGENTWATCH_SERVER_LAYER", raising=False)
+    assert choice.wanted() is False
+
+
+def test_the_distro_skips_the_contrib_fastapi_instrumentor_only_for_agentwatchs_layer(monkeypatch, stable_http):
+    from agentwatch.distro.distro import AgentwatchDistro
+    from agentwatch.distro.settings import reset_settings
+
+    loaded = []
+
+    class EntryPoint:
+        name = "fastapi"
+        value = "opentelemetry.instrumentation.fastapi:FastAPIInstrumentor"
+
+        def load(self):
+            class Fake:
+                def instrument(self, **kwargs):
+                    loaded.append(kwargs)
+
+            return Fake
+
+    monkeypatch.delenv("AGENTWATCH_SERVER_LAYER", raising=False)
+    monkeypatch.delenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", raising=False)
+    reset_settings()
+    AgentwatchDistro().load_instrumentor(EntryPoint())
+    assert loaded == []
+    monkeypatch.setenv("AGENTWATCH_SERVER_LAYER", "contrib")
+    reset_settings()
+    try:
+        AgentwatchDistro().load_instrumentor(EntryPoint())
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert loaded == [{"exclude_spans": ["receive", "send"]}]

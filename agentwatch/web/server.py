@@ -78,19 +78,27 @@ class _ScopeGetter(Getter[dict]):
 _GETTER = _ScopeGetter()
 
 
+_ROUTE_CACHE_SIZE = 1024
+
+
 class _Routes:
-    """The app's matchable routes, flattened once per version of its route table (the contrib instrumentation
-    flattens them on every request)."""
+    """The route template the contrib instrumentation names a request's span after, found its way (first full
+    match, else the last partial one) but on the app's routes flattened once per version of its route table
+    (the contrib instrumentation flattens them on every request), and remembered for up to
+    ``_ROUTE_CACHE_SIZE`` distinct paths (templates without parameters, such as ``/chat``, are matched once)."""
 
     def __init__(self, app: Any):
         self.app = app
         self.version: Any = object()
         self.contexts: list[Any] = []
+        self.cache: dict[tuple[Any, ...], str | None] = {}
+        self.cacheable = False
 
     def _current(self) -> list[Any]:
         router = getattr(self.app, "router", None)
         versioned = getattr(router, "_get_routes_version", None)
-        version = versioned() if callable(versioned) else None
+        # FastAPI counts changes made through its API; the length catches a route appended to the list itself.
+        version = (versioned(), len(getattr(router, "routes", ()))) if callable(versioned) else None
         if version is None or version != self.version:
             try:
                 from fastapi.routing import iter_route_contexts
@@ -98,18 +106,42 @@ class _Routes:
                 contexts = list(iter_route_contexts(self.app.routes))
             except ImportError:  # older FastAPI: routes are matchable as they are
                 contexts = list(self.app.routes)
+            self.cache = {}
             if version is None:
+                self.cacheable = False
                 return contexts
+            from starlette.routing import Host
+
+            # A Host route matches on the Host header, which the cache key leaves out.
+            self.cacheable = not any(
+                isinstance(item, Host) for c in contexts for item in (c, getattr(c, "route", None),
+                                                                      getattr(c, "original_route", None))
+            )
             self.version, self.contexts = version, contexts
         return self.contexts
 
     def match(self, scope: dict) -> str | None:
-        """The route template the contrib instrumentation names the span after (first full match, else the
-        last partial one), or None."""
+        contexts = self._current()
+        if not self.cacheable:
+            return self._match(contexts, scope)
+        key = (scope["type"], scope.get("method"), scope.get("path"), scope.get("root_path"))
+        try:
+            return self.cache[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value in a hand-made scope
+            return self._match(contexts, scope)
+        route = self._match(contexts, scope)
+        if len(self.cache) < _ROUTE_CACHE_SIZE:
+            self.cache[key] = route
+        return route
+
+    @staticmethod
+    def _match(contexts: list[Any], scope: dict) -> str | None:
         from starlette.routing import Match, Route
 
         route = None
-        for candidate in self._current():
+        for candidate in contexts:
             match, _ = Route.matches(candidate, scope) if isinstance(candidate, Route) else candidate.matches(scope)
             if match == Match.FULL:
                 try:
