@@ -94,6 +94,10 @@ class AgentwatchMiddleware:
             # ``app.mount("/sub", this)``) has set up already: that layer does everything, once.
             await self.app(scope, receive, send)
             return
+        await self._serve(scope, receive, send, None)
+
+    async def _serve(self, scope: dict, receive: Any, send: Any, exchange: Any) -> None:
+        """One HTTP request; ``exchange`` (the server layer's span state, or None) sees each message sent."""
         with guard("web layer: request ids", "such requests are passed to the app untouched") as ids:
             request_id = rid.from_scope(scope)
             session_id = rid.session_from_scope(scope)
@@ -102,7 +106,7 @@ class AgentwatchMiddleware:
             scope.pop(rid.SCOPE_KEY, None)  # tells the error handlers this request is not ours to touch
             scope.pop(rid.SESSION_SCOPE_KEY, None)
             # Outside the guard, so an exception of the app's is not chained to ours.
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send if exchange is None else exchange.wrap(send))
             return
         baggage_token = run("web layer: request baggage", _attach_baggage, request_id, session_id,
                             outcome="the ids are not put in W3C baggage")
@@ -113,14 +117,21 @@ class AgentwatchMiddleware:
             run("web layer: startup checks", _ensure_startup, outcome="they are not started by requests")
             handler = run("web layer: health routing", _health_handler, self.routes, scope,
                           outcome="requests are passed to the app")
-            if handler is not None and await _serve_health(handler, scope, send, request_id):
+            if handler is not None and await _serve_health(
+                handler, scope, send if exchange is None else exchange.wrap(send), request_id
+            ):
                 return
 
             async def send_with_id(message: dict) -> None:
                 if message.get("type") == "http.response.start":  # body chunks carry no headers
                     message = run("web layer: response headers", _with_id_headers, message, request_id, session_id,
                                   default=message, outcome="responses go without X-Request-ID / X-Session-ID")
-                await send(message)
+                if exchange is None:
+                    await send(message)
+                else:  # the server layer's span, in the same wrapper (one layer of send, not two)
+                    exchange.before_send(message)
+                    await send(message)
+                    exchange.after_send(message)
 
             await self.app(scope, receive, send_with_id)
         except BaseException:

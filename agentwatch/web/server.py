@@ -38,6 +38,7 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentwatch.distro.guard import run
+from agentwatch.web import request_id as rid
 from agentwatch.web.middleware import AgentwatchMiddleware
 
 SCOPE_NAME = "agentwatch.web"
@@ -49,7 +50,6 @@ _DURATION_KEYS = (
     "error.type", "http.request.method", "http.response.status_code", "http.route", "network.protocol.version",
     "url.scheme",
 )
-_END_TYPES = frozenset(("http.response.body",))
 
 
 def _decode(value: bytes) -> str:
@@ -327,7 +327,25 @@ class _Exchange:
         if captured:
             self.span.set_attributes(captured)
 
+    def wrap(self, send: Any) -> Any:
+        """``send`` with :meth:`before_send` / :meth:`after_send` around each message."""
+
+        async def traced_send(message: dict) -> None:
+            self.before_send(message)
+            await send(message)
+            self.after_send(message)
+
+        return traced_send
+
     def before_send(self, message: dict) -> None:
+        run("web layer: server span", self._before_send, message, outcome="the span may miss this response's status")
+
+    def after_send(self, message: dict) -> None:
+        """The span ends with the last body chunk (as the contrib layer's does), before background tasks."""
+        if message["type"] == "http.response.body" and not message.get("more_body", False) and self.span.is_recording():
+            run("web layer: server span", self.span.end, outcome="continuing")
+
+    def _before_send(self, message: dict) -> None:
         """What the contrib ``otel_send`` does before passing a message on (send spans excluded)."""
         kind = message["type"]
         status_code = None
@@ -414,10 +432,6 @@ class _Exchange:
             self.span.end()
 
 
-def _ends_response(message: dict) -> bool:
-    return message["type"] in _END_TYPES and not message.get("more_body", False)
-
-
 class ServerLayer(AgentwatchMiddleware):
     """The server span and metrics around :class:`AgentwatchMiddleware`'s request handling, in one layer."""
 
@@ -437,15 +451,11 @@ class ServerLayer(AgentwatchMiddleware):
             await AgentwatchMiddleware.__call__(self, scope, receive, send)
             return
 
-        async def traced_send(message: dict) -> None:
-            run("web layer: server span", exchange.before_send, message,
-                outcome="the span may miss this response's status")
-            await send(message)
-            if _ends_response(message) and exchange.span.is_recording():
-                run("web layer: server span", exchange.span.end, outcome="continuing")
-
         try:
-            await AgentwatchMiddleware.__call__(self, scope, receive, traced_send)
+            if kind == "http" and rid.SCOPE_KEY not in scope:
+                await self._serve(scope, receive, send, exchange)
+            else:  # a websocket, or a mounted app's request (the enclosing app's layer set the ids up)
+                await self.app(scope, receive, exchange.wrap(send))
         except Exception as exc:
             run("web layer: server span", exchange.failed, exc, outcome="the exception is not on the span")
             raise
