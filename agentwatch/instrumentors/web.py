@@ -7,7 +7,11 @@ without a code change.
 and handler of the app is known) on the class FastAPI defines, so it applies
 whether or not the contrib FastAPI instrumentor has replaced ``fastapi.FastAPI``
 by its subclass, and to apps created before or after. What it adds is
-described in :mod:`agentwatch.web.middleware`. It wraps ``httpx``/``httpx2``
+described in :mod:`agentwatch.web.middleware`. By default it also opens the HTTP server
+span and records the ``http.server.*`` metrics itself, in the same layer, in place of the contrib
+FastAPI instrumentation (:mod:`agentwatch.web.server`; ``AGENTWATCH_SERVER_LAYER=contrib`` switches
+back; ``instrument(server_layer=True/False)`` forces the choice, ``tracer_provider=`` /
+``meter_provider=`` as for any instrumentor). It wraps ``httpx``/``httpx2``
 ``Client.send``/``AsyncClient.send`` so calls made during a request carry its
 ``X-Request-ID`` (:mod:`agentwatch.web.outgoing`). It also wraps uvicorn's
 ``Server.handle_exit`` so readiness answers 503 from the moment SIGTERM

@@ -1,11 +1,18 @@
 """The ASGI layer agentwatch puts into every FastAPI app's middleware stack.
 
 ``build(app, stack)`` is called with the stack FastAPI just built (its top is
-Starlette's ``ServerErrorMiddleware``) and returns the same top object, with
-:class:`AgentwatchMiddleware` inserted right under it, so the FastAPI
-instrumentation (which expects that top) still wraps everything::
+Starlette's ``ServerErrorMiddleware``). By default (agentwatch's server layer, see
+:mod:`agentwatch.web.server`) the new top is one agentwatch layer that also opens the server span::
 
-    [OTel server span] -> ServerErrorMiddleware(handler: the app's, else agentwatch's JSON 500)
+    ServerLayer: server span + http.server.* metrics, and everything AgentwatchMiddleware does
+        -> ServerErrorMiddleware(handler: the app's, else agentwatch's JSON 500)
+            -> the app's middlewares -> ExceptionMiddleware (FastAPI's handlers, request_id added) -> routes
+
+With the contrib FastAPI instrumentation instead (``AGENTWATCH_SERVER_LAYER=contrib``, or an app that
+instruments itself), it returns the same top object, with :class:`AgentwatchMiddleware` inserted right
+under it, so the contrib instrumentation (which expects that top) still wraps everything::
+
+    [contrib server span] -> ServerErrorMiddleware(handler: the app's, else agentwatch's JSON 500)
         -> AgentwatchMiddleware: request/session ids (context, span, baggage, response headers),
            health endpoints, lifespan -> startup checks / draining
             -> the app's middlewares -> ExceptionMiddleware (FastAPI's handlers, request_id added) -> routes
