@@ -588,3 +588,27 @@ def test_the_distro_skips_the_contrib_fastapi_instrumentor_only_for_agentwatchs_
         monkeypatch.undo()
         reset_settings()
     assert loaded == [{"exclude_spans": ["receive", "send"]}]
+
+
+def test_a_fault_while_opening_the_span_leaves_no_context_or_open_span_behind(layer, lenient, monkeypatch):
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+
+    app = _variant_app(layer)
+    seen = []
+
+    def broken_add(self, amount, attributes=None, context=None):
+        raise RuntimeError("injected metrics fault")
+
+    @app.get("/where")
+    def where():
+        seen.append(trace.get_current_span())
+        return {}
+
+    monkeypatch.setattr(type(server.active().active), "add", broken_add)
+    before = otel_context.get_current()
+    with TestClient(app) as client:
+        assert client.get("/where", headers={"traceparent": TRACEPARENT}).status_code == 200
+    assert seen == [trace.INVALID_SPAN]  # the request ran outside any half-made span or extracted context
+    assert [s.name for s in layer.spans("agentwatch.web")] == ["GET /where"]  # ended, not left open
+    assert otel_context.get_current() == before

@@ -240,7 +240,14 @@ class ServerTelemetry:
             parent = otel_context.get_current()
             kind = SpanKind.INTERNAL
         span = self.tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
-        return _Exchange(self, scope, span, kind, attributes, token)
+        try:
+            return _Exchange(self, scope, span, kind, attributes, token)
+        except BaseException:
+            # Nothing of this request's telemetry may outlive the failure: the context, the span.
+            if token is not None:
+                otel_context.detach(token)
+            span.end()
+            raise
 
 
 def _request_attributes(
@@ -308,11 +315,11 @@ class _Exchange:
         self.started = perf_counter()
         self.content_length: int | None = None
         self.context = trace.set_span_in_context(span)
-        self.span_token = otel_context.attach(self.context)
-        if scope["type"] == "http":
-            telemetry.active.add(1, self._active_attributes())
         if telemetry.capture_request and kind is SpanKind.SERVER and span.is_recording():
             self._capture(scope, telemetry.capture_request, "request")
+        if scope["type"] == "http":
+            telemetry.active.add(1, self._active_attributes())
+        self.span_token = otel_context.attach(self.context)  # last: a failure above leaves no context behind
 
     def _active_attributes(self) -> dict[str, Any]:
         attributes = self.attributes
