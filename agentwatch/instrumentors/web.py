@@ -105,7 +105,8 @@ def _activate_server_layer(kwargs: dict[str, Any]) -> bool:
     """Open the server spans here (agentwatch's layer) when :func:`agentwatch.web.choice.wanted`."""
     from agentwatch.web import choice, server
 
-    if not kwargs.get("server_layer", choice.wanted()):
+    chosen = kwargs.get("server_layer")
+    if not (choice.wanted() if chosen is None else chosen):
         return False
     server.activate(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
     wrap_function_wrapper("starlette.background", "BackgroundTask.__call__", _background_task)
