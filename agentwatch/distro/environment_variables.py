@@ -638,7 +638,8 @@ AGENTWATCH_DRAIN_DELAY = _var(
 OTEL_PYTHON_FASTAPI_EXCLUDED_URLS = _var(
     "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS",
     Text(),
-    "Comma list of URL regexes the FastAPI instrumentation does not trace or measure; by default the probes, "
+    "Comma list of URL regexes the FastAPI server layer (agentwatch's or the contrib one) does not trace or measure; "
+    "by default the probes, "
     "so Kubernetes probes do not flood the backend. A value you set (here or in `OTEL_PYTHON_EXCLUDED_URLS`) is used as is.",
     shown="the health endpoints (`/health(/live|/ready|/startup|/detailed)?/?$` under `AGENTWATCH_HEALTH_PREFIX`)",
 )
