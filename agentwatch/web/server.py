@@ -78,6 +78,33 @@ class _ScopeGetter(Getter[dict]):
 _GETTER = _ScopeGetter()
 
 
+class _IndexGetter(Getter[dict]):
+    """The same answers from the request's headers indexed once (lower-cased name -> raw values, in order):
+    the propagators look up three names, the metrics one more, without a pass over the headers each."""
+
+    def get(self, carrier: dict, key: str) -> list[str] | None:
+        values = carrier.get(key.lower().encode("latin-1"))
+        return [_decode(value) for value in values] if values else None
+
+    def keys(self, carrier: dict) -> list[str]:
+        return [_decode(name) for name, values in carrier.items() for _ in values]
+
+
+_INDEX_GETTER = _IndexGetter()
+
+
+def _index(headers: Any) -> dict[bytes, list[bytes]]:
+    index: dict[bytes, list[bytes]] = {}
+    for name, value in headers or ():
+        lowered = name.lower()
+        found = index.get(lowered)
+        if found is None:
+            index[lowered] = [value]
+        else:
+            found.append(value)
+    return index
+
+
 _ROUTE_CACHE_SIZE = 1024
 
 
@@ -205,14 +232,9 @@ class ServerTelemetry:
         """Open the span of one request or websocket (None: not traced, as the contrib layer decides)."""
         if not is_http_instrumentation_enabled():
             return None
-        host = user_agent = None
-        for name, value in scope.get("headers") or ():
-            lowered = name.lower()
-            if lowered == b"host":
-                if host is None:
-                    host = value
-            elif lowered == b"user-agent" and user_agent is None:
-                user_agent = value
+        headers = _index(scope.get("headers"))
+        host = headers.get(b"host", (None,))[0]
+        user_agent = headers.get(b"user-agent", (None,))[0]
         server = scope.get("server") or ["0.0.0.0", 80]
         port = server[1]
         server_host = server[0] + (":" + str(port) if str(port) != "80" else "")
@@ -233,7 +255,7 @@ class ServerTelemetry:
 
         token = None
         if trace.get_current_span() is trace.INVALID_SPAN:
-            parent = propagate.extract(scope, getter=_GETTER)
+            parent = propagate.extract(headers, getter=_INDEX_GETTER)
             token = otel_context.attach(parent)
             kind = SpanKind.SERVER
         else:
@@ -241,7 +263,7 @@ class ServerTelemetry:
             kind = SpanKind.INTERNAL
         span = self.tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
         try:
-            return _Exchange(self, scope, span, kind, attributes, token)
+            return _Exchange(self, scope, span, kind, attributes, token, headers)
         except BaseException:
             # Nothing of this request's telemetry may outlive the failure: the context, the span.
             if token is not None:
@@ -305,13 +327,13 @@ def _request_attributes(
 class _Exchange:
     """One request's span and metric state, from the span's start to its end."""
 
-    __slots__ = ("attributes", "content_length", "context", "kind", "scope", "span", "span_token", "started",
-                 "telemetry", "token")
+    __slots__ = ("attributes", "content_length", "context", "headers", "kind", "scope", "span", "span_token",
+                 "started", "telemetry", "token")
 
     def __init__(self, telemetry: ServerTelemetry, scope: dict, span: Any, kind: SpanKind, attributes: dict,
-                 token: Any):
+                 token: Any, headers: dict[bytes, list[bytes]]):
         self.telemetry, self.scope, self.span, self.kind, self.attributes = telemetry, scope, span, kind, attributes
-        self.token = token
+        self.token, self.headers = token, headers
         self.started = perf_counter()
         self.content_length: int | None = None
         self.context = trace.set_span_in_context(span)
@@ -425,7 +447,7 @@ class _Exchange:
             telemetry.active.add(-1, self._active_attributes())
             if self.content_length is not None:
                 telemetry.response_size.record(self.content_length, duration_attributes, context=context)
-            request_length = _GETTER.get(self.scope, "content-length")
+            request_length = _INDEX_GETTER.get(self.headers, "content-length")
             if request_length:
                 try:
                     amount = int(request_length[0])
