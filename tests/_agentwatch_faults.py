@@ -9,7 +9,7 @@ call. Production code carries no test hook.
 which. ``web-ids`` breaks the web layer's first step (request ids), so every request goes to the app
 untouched; ``web`` breaks every later step (baggage, span attributes, startup checks, health endpoints,
 response headers, context reset, the JSON 500, the request id in error bodies, error telemetry, ids on
-outgoing calls) while the ids themselves work.
+outgoing calls, the server layer's span steps) while the ids themselves work.
 """
 
 from __future__ import annotations
@@ -99,6 +99,12 @@ def _web() -> None:
     # The decision on the app's outgoing httpx calls (Gemini: a provider SDK, so no ids are added to it,
     # but the boundary is decided on every call): a failure keeps baggage and ids in.
     outgoing.boundaries.outgoing = _raiser("web")
+    # The server layer's steps after the span is open: status and headers on each answer, the exception,
+    # the metrics and the context at the end (the span still ends with the last body chunk).
+    from agentwatch.web import server
+
+    for name in ("_before_send", "failed", "finish"):
+        setattr(server._Exchange, name, _raiser("web"))  # noqa: SLF001
 
 
 class _RaisingReset:

@@ -154,7 +154,7 @@ def _comparable(responses: list[tuple], strict: bool) -> list[tuple]:
 # Each web step, as its warning names it, that the "web" run must report.
 WEB_STEPS = ("request baggage", "span attributes", "startup checks", "health endpoint", "response headers",
              "context cleanup", "lifespan hooks", "error telemetry", "error metrics", "error response",
-             "request id in error bodies", "outgoing request ids")
+             "request id in error bodies", "outgoing request ids", "server span")
 
 
 @pytest.mark.faults
@@ -216,6 +216,8 @@ STEP_FAULTS = {
     "lifespan hooks": ("agentwatch.web.health", "state", {"/health/ready"}),  # (the probe then fails too)
     "health check metrics": ("agentwatch.web.telemetry", "_get", set()),
     "text scrubbing": ("agentwatch.web._scrub", "_scrubber", set()),  # the exception message on the span
+    # agentwatch's server layer cannot open the span: the request goes on with the ids alone.
+    "server span": ("agentwatch.web.server", "_request_attributes", set()),
 }
 
 
@@ -265,8 +267,8 @@ def _answers(app, passes: int = 2) -> list[tuple]:
     return out
 
 
-@pytest.fixture
-def web_layer(monkeypatch, lenient):
+@pytest.fixture(params=[False, True], ids=["id-layer", "server-layer"])
+def web_layer(request, monkeypatch, lenient):
     import agentwatch.web
     from agentwatch.distro import _diagnostics
     from agentwatch.instrumentors.web import AgentwatchWebInstrumentor
@@ -276,9 +278,10 @@ def web_layer(monkeypatch, lenient):
     plain = _answers(_step_app(outgoing))  # the app as it is, without agentwatch
     agentwatch.web.reset()
     _diagnostics.reset()
-    AgentwatchWebInstrumentor().instrument()
+    # Both stacks: the id layer alone (under the contrib instrumentation) and agentwatch's server layer.
+    AgentwatchWebInstrumentor().instrument(server_layer=request.param)
     try:
-        yield plain, outgoing
+        yield plain, outgoing, request.param
     finally:
         AgentwatchWebInstrumentor().uninstrument()
 
@@ -293,7 +296,9 @@ def test_each_web_step_fails_alone_into_the_apps_own_answer(web_layer, monkeypat
     from agentwatch.distro import _diagnostics
     from _agentwatch_faults import InjectedFault
 
-    plain, outgoing = web_layer
+    plain, outgoing, server_layer = web_layer
+    if step == "server span" and not server_layer:
+        pytest.skip("a step of the server layer only")
     module, attribute, untouched = STEP_FAULTS[step]
 
     def broken(*_args, **_kwargs):

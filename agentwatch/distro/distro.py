@@ -43,6 +43,8 @@ class AgentwatchDistro(BaseDistro):
         """Load one instrumentor; an unexpected failure costs only that instrumentor."""
         from opentelemetry.instrumentation.dependencies import DependencyConflictError
 
+        if entry_point.name == "fastapi" and _server_layer_replaces_contrib():
+            return  # agentwatch_web opens the server spans (agentwatch.web.server); one layer, not two
         if entry_point.name == "fastapi" and not settings().asgi_message_spans:
             # 0.66b1 has no environment variable for this; the option is an instrument() kwarg.
             kwargs.setdefault("exclude_spans", ["receive", "send"])
@@ -76,6 +78,14 @@ class AgentwatchDistro(BaseDistro):
 
             return getattr(importlib.import_module(replacement[0]), replacement[1])
         return entry_point.load()
+
+
+def _server_layer_replaces_contrib() -> bool:
+    """AGENTWATCH_SERVER_LAYER=agentwatch (default) and its conditions hold (:func:`agentwatch.web.choice.wanted`)."""
+    from agentwatch.web import choice
+
+    return bool(run("choosing the HTTP server layer", choice.wanted, default=False,
+                    outcome="the contrib FastAPI instrumentation is loaded"))
 
 
 def _is_gemini_entry_point(entry_point: Any) -> bool:

@@ -372,6 +372,15 @@ AGENTWATCH_ASGI_MESSAGE_SPANS = _var(
     "`true` brings back the per-message ASGI `http send` / `http receive` internal spans of FastAPI "
     "(off by default: noise and cost).",
 )
+AGENTWATCH_SERVER_LAYER = _var(
+    "AGENTWATCH_SERVER_LAYER",
+    Choice("agentwatch", ("agentwatch", "contrib")),
+    "Who opens the HTTP server span and records `http.server.*` metrics of FastAPI apps: `agentwatch` (one ASGI "
+    "layer that also sets the request ids; the contrib `fastapi` instrumentor is then not loaded) or `contrib` "
+    "(opentelemetry-instrumentation-fastapi, as before). agentwatch's layer is used only with the stable HTTP "
+    "conventions and without `AGENTWATCH_ASGI_MESSAGE_SPANS`; otherwise, or with `fastapi` in "
+    "`OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`, the contrib choice stands.",
+)
 OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = _var(
     "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
     Names(lower=False),
@@ -669,7 +678,8 @@ AGENTWATCH_DRAIN_DELAY = _var(
 OTEL_PYTHON_FASTAPI_EXCLUDED_URLS = _var(
     "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS",
     Text(),
-    "Comma list of URL regexes the FastAPI instrumentation does not trace or measure; by default the probes, "
+    "Comma list of URL regexes the FastAPI server layer (agentwatch's or the contrib one) does not trace or measure; "
+    "by default the probes, "
     "so Kubernetes probes do not flood the backend. A value you set (here or in `OTEL_PYTHON_EXCLUDED_URLS`) is used as is.",
     shown="the health endpoints (`/health(/live|/ready|/startup|/detailed)?/?$` under `AGENTWATCH_HEALTH_PREFIX`)",
 )

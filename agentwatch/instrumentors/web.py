@@ -7,7 +7,11 @@ without a code change.
 and handler of the app is known) on the class FastAPI defines, so it applies
 whether or not the contrib FastAPI instrumentor has replaced ``fastapi.FastAPI``
 by its subclass, and to apps created before or after. What it adds is
-described in :mod:`agentwatch.web.middleware`. It wraps ``httpx``/``httpx2``
+described in :mod:`agentwatch.web.middleware`. By default it also opens the HTTP server
+span and records the ``http.server.*`` metrics itself, in the same layer, in place of the contrib
+FastAPI instrumentation (:mod:`agentwatch.web.server`; ``AGENTWATCH_SERVER_LAYER=contrib`` switches
+back; ``instrument(server_layer=True/False)`` forces the choice, ``tracer_provider=`` /
+``meter_provider=`` as for any instrumentor). It wraps ``httpx``/``httpx2``
 ``Client.send``/``AsyncClient.send`` so calls made during a request carry its
 ``X-Request-ID`` (:mod:`agentwatch.web.outgoing`). It also wraps uvicorn's
 ``Server.handle_exit`` so readiness answers 503 from the moment SIGTERM
@@ -56,9 +60,22 @@ def _build_middleware_stack(wrapped, instance, args, kwargs):
 
 
 def _build(app: Any, stack: Any) -> Any:
-    from agentwatch.web.middleware import build
+    from agentwatch.web.server import build
 
     return build(app, stack)
+
+
+async def _background_task(wrapped, instance, args, kwargs):
+    # The contrib FastAPI instrumentation's "BackgroundTask <name>" span, which it no longer makes when
+    # agentwatch's server layer replaces it; when an app instruments itself with it, it makes that span.
+    from agentwatch.web import server
+
+    telemetry = server.active()
+    if telemetry is None or hasattr(type(instance), "_otel_original_call"):
+        return await wrapped(*args, **kwargs)
+    func = instance.func
+    with telemetry.tracer.start_as_current_span(f"BackgroundTask {getattr(func, '__name__', type(func).__name__)}"):
+        return await wrapped(*args, **kwargs)
 
 
 def _handle_exit(wrapped, instance, args, kwargs):
@@ -84,6 +101,18 @@ def _drain(wrapped, instance, args, kwargs) -> bool:
     return False
 
 
+def _activate_server_layer(kwargs: dict[str, Any]) -> bool:
+    """Open the server spans here (agentwatch's layer) when :func:`agentwatch.web.choice.wanted`."""
+    from agentwatch.web import choice, server
+
+    chosen = kwargs.get("server_layer")
+    if not (choice.wanted() if chosen is None else chosen):
+        return False
+    server.activate(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+    wrap_function_wrapper("starlette.background", "BackgroundTask.__call__", _background_task)
+    return True
+
+
 class AgentwatchWebInstrumentor(BaseInstrumentor):
     """Adds agentwatch's health endpoints, request ids and error handling to FastAPI apps."""
 
@@ -96,6 +125,8 @@ class AgentwatchWebInstrumentor(BaseInstrumentor):
         from agentwatch.web import telemetry
 
         telemetry.use_meter_provider(kwargs.get("meter_provider"))
+        self._server_layer = run("choosing the HTTP server layer", _activate_server_layer, kwargs, default=False,
+                                 outcome="the contrib FastAPI instrumentation (if loaded) traces requests")
         wrap_function_wrapper("fastapi.applications", "FastAPI.build_middleware_stack", _build_middleware_stack)
         from agentwatch.web import outgoing
 
@@ -116,6 +147,14 @@ class AgentwatchWebInstrumentor(BaseInstrumentor):
         import fastapi.applications
 
         unwrap(fastapi.applications.FastAPI, "build_middleware_stack")
+        if getattr(self, "_server_layer", False):
+            import starlette.background
+
+            from agentwatch.web import server
+
+            server.deactivate()
+            unwrap(starlette.background.BackgroundTask, "__call__")
+            self._server_layer = False
         from agentwatch.web import outgoing
 
         outgoing.uninstrument(getattr(self, "_outgoing", []))

@@ -1,11 +1,18 @@
 """The ASGI layer agentwatch puts into every FastAPI app's middleware stack.
 
 ``build(app, stack)`` is called with the stack FastAPI just built (its top is
-Starlette's ``ServerErrorMiddleware``) and returns the same top object, with
-:class:`AgentwatchMiddleware` inserted right under it, so the FastAPI
-instrumentation (which expects that top) still wraps everything::
+Starlette's ``ServerErrorMiddleware``). By default (agentwatch's server layer, see
+:mod:`agentwatch.web.server`) the new top is one agentwatch layer that also opens the server span::
 
-    [OTel server span] -> ServerErrorMiddleware(handler: the app's, else agentwatch's JSON 500)
+    ServerLayer: server span + http.server.* metrics, and everything AgentwatchMiddleware does
+        -> ServerErrorMiddleware(handler: the app's, else agentwatch's JSON 500)
+            -> the app's middlewares -> ExceptionMiddleware (FastAPI's handlers, request_id added) -> routes
+
+With the contrib FastAPI instrumentation instead (``AGENTWATCH_SERVER_LAYER=contrib``, or an app that
+instruments itself), it returns the same top object, with :class:`AgentwatchMiddleware` inserted right
+under it, so the contrib instrumentation (which expects that top) still wraps everything::
+
+    [contrib server span] -> ServerErrorMiddleware(handler: the app's, else agentwatch's JSON 500)
         -> AgentwatchMiddleware: request/session ids (context, span, baggage, response headers),
            health endpoints, lifespan -> startup checks / draining
             -> the app's middlewares -> ExceptionMiddleware (FastAPI's handlers, request_id added) -> routes
@@ -94,6 +101,10 @@ class AgentwatchMiddleware:
             # ``app.mount("/sub", this)``) has set up already: that layer does everything, once.
             await self.app(scope, receive, send)
             return
+        await self._serve(scope, receive, send, None)
+
+    async def _serve(self, scope: dict, receive: Any, send: Any, exchange: Any) -> None:
+        """One HTTP request; ``exchange`` (the server layer's span state, or None) sees each message sent."""
         with guard("web layer: request ids", "such requests are passed to the app untouched") as ids:
             request_id = rid.from_scope(scope)
             session_id = rid.session_from_scope(scope)
@@ -102,7 +113,7 @@ class AgentwatchMiddleware:
             scope.pop(rid.SCOPE_KEY, None)  # tells the error handlers this request is not ours to touch
             scope.pop(rid.SESSION_SCOPE_KEY, None)
             # Outside the guard, so an exception of the app's is not chained to ours.
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send if exchange is None else exchange.wrap(send))
             return
         baggage_token = run("web layer: request baggage", _attach_baggage, request_id, session_id,
                             outcome="the ids are not put in W3C baggage")
@@ -113,14 +124,21 @@ class AgentwatchMiddleware:
             run("web layer: startup checks", _ensure_startup, outcome="they are not started by requests")
             handler = run("web layer: health routing", _health_handler, self.routes, scope,
                           outcome="requests are passed to the app")
-            if handler is not None and await _serve_health(handler, scope, send, request_id):
+            if handler is not None and await _serve_health(
+                handler, scope, send if exchange is None else exchange.wrap(send), request_id
+            ):
                 return
 
             async def send_with_id(message: dict) -> None:
                 if message.get("type") == "http.response.start":  # body chunks carry no headers
                     message = run("web layer: response headers", _with_id_headers, message, request_id, session_id,
                                   default=message, outcome="responses go without X-Request-ID / X-Session-ID")
-                await send(message)
+                if exchange is None:
+                    await send(message)
+                else:  # the server layer's span, in the same wrapper (one layer of send, not two)
+                    exchange.before_send(message)
+                    await send(message)
+                    exchange.after_send(message)
 
             await self.app(scope, receive, send_with_id)
         except BaseException:
@@ -225,14 +243,19 @@ def _detach(token: Any) -> None:
         otel_context.detach(token)
 
 
-def build(app: Any, stack: Any) -> Any:
-    """Insert agentwatch into ``stack`` (FastAPI's freshly built middleware stack); never raises."""
+def build(app: Any, stack: Any, layer: Any = None) -> Any:
+    """Insert agentwatch into ``stack`` (FastAPI's freshly built middleware stack); never raises.
+
+    ``layer(stack, routes)``, when given, builds the new top of the stack instead of inserting
+    :class:`AgentwatchMiddleware` under ``ServerErrorMiddleware`` (the server layer of
+    :mod:`agentwatch.web.server`, which goes above it).
+    """
     s = config.settings()
-    return run("adding agentwatch's web layer to the app", _insert, app, stack, s, default=stack,
+    return run("adding agentwatch's web layer to the app", _insert, app, stack, s, layer, default=stack,
                outcome="that app goes without health endpoints, request ids and error handlers")
 
 
-def _insert(app: Any, stack: Any, s: config.WebSettings) -> Any:
+def _insert(app: Any, stack: Any, s: config.WebSettings, layer: Any = None) -> Any:
     from starlette.middleware.errors import ServerErrorMiddleware
 
     checks.load_entry_points()
@@ -240,6 +263,8 @@ def _insert(app: Any, stack: Any, s: config.WebSettings) -> Any:
     if s.error_handlers:
         errors.install(stack, s.error_detail)
     if isinstance(stack, ServerErrorMiddleware):
+        if layer is not None:
+            return layer(stack, routes)
         stack.app = AgentwatchMiddleware(stack.app, routes)  # pyright: ignore[reportAttributeAccessIssue]
         return stack
     return AgentwatchMiddleware(stack, routes)
