@@ -148,3 +148,18 @@ def test_selector_pth_is_inert_outside_opentelemetry_instrument(venvs):
         env=env, capture_output=True, text=True, timeout=60, check=True,
     )
     assert out.stdout.strip() == "None"
+
+
+def test_the_wheel_ships_its_license_and_type_marker(wheel):
+    """Packaging (issue 17, item 6): the licence text, `py.typed` (agentwatch's annotations are for type
+    checkers too) and the classifiers saying what is supported."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "agentwatch/py.typed" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
+    assert "License-Expression: Apache-2.0" in metadata
+    for classifier in ("Typing :: Typed", "Operating System :: POSIX :: Linux", "Programming Language :: Python :: 3.11"):
+        assert f"Classifier: {classifier}" in metadata
