@@ -52,6 +52,8 @@ FREE_TEXT = {
     "OTEL_EXPORTER_OTLP_INSECURE": "read by the upstream exporters; agentwatch only checks that it is set",
     "OTEL_PYTHON_LOG_FORMAT": "a %-style format, read by the logging instrumentation",
     "OTEL_PYTHON_LOG_LEVEL": "read by the logging instrumentation (an unknown name is INFO there)",
+    "AGENTWATCH_BAGGAGE_KEYS": "a list of baggage key names",
+    "AGENTWATCH_HEALTH_TOKEN": "a secret, any text",
 }
 # Typed variables that accept anything today, without a warning. Listed so a gap is visible;
 # remove an entry when its reader learns to warn (the test then holds it to one warning).

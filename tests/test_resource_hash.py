@@ -75,3 +75,27 @@ def test_encoded_otlp_is_the_same_as_with_a_plain_resource() -> None:
         encoded.append((trace_request.SerializeToString(deterministic=True), log_request.SerializeToString(deterministic=True)))
     assert encoded[0] == encoded[1]
     assert len(encoded[0][0]) > 200 and b"service.name" in encoded[0][0]
+
+
+def test_version_and_environment_only_when_known(tmp_path):
+    """No made-up service.version / deployment.environment.name (issue 17, item 6): set, or the version of the
+    installed package the program runs from, or absent."""
+    import wrapt
+
+    from agentwatch.distro.resource import app_package_version, build_resource
+    from agentwatch.distro.settings import load_settings
+
+    unset = build_resource(load_settings({"OTEL_SERVICE_NAME": "svc"})).attributes
+    assert "deployment.environment.name" not in unset
+    assert unset.get("service.version") in (None, app_package_version())
+    chosen = build_resource(load_settings({"AGENTWATCH_SERVICE_VERSION": "1.4.2", "AGENTWATCH_ENVIRONMENT": "prod"})).attributes
+    assert (chosen["service.version"], chosen["deployment.environment.name"]) == ("1.4.2", "prod")
+    from importlib import metadata
+
+    assert app_package_version(wrapt.__file__) == metadata.version("wrapt")  # a module of an installed package
+    script = tmp_path / "app.py"
+    script.write_text("")
+    assert app_package_version(str(script)) is None  # a script in a project directory
+    import opentelemetry.sdk.trace
+
+    assert app_package_version(opentelemetry.sdk.trace.__file__) is None  # a namespace shared by many distributions

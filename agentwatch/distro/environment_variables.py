@@ -232,13 +232,17 @@ OTEL_RESOURCE_ATTRIBUTES = _var(
 )
 AGENTWATCH_SERVICE_VERSION = _var(
     "AGENTWATCH_SERVICE_VERSION",
-    Text("unknown"),
-    "`service.version` unless `OTEL_RESOURCE_ATTRIBUTES` sets it.",
+    Text(),
+    "`service.version` unless `OTEL_RESOURCE_ATTRIBUTES` sets it. Unset: the version of the installed package "
+    "the program runs from (`python -m pkg`, a module inside site-packages), else no `service.version` at all "
+    "(never a made-up one).",
+    shown="unset (the app's package version, or none)",
 )
 AGENTWATCH_ENVIRONMENT = _var(
     "AGENTWATCH_ENVIRONMENT",
-    Text("development"),
-    "`deployment.environment.name` unless `OTEL_RESOURCE_ATTRIBUTES` sets it.",
+    Text(),
+    "`deployment.environment.name` unless `OTEL_RESOURCE_ATTRIBUTES` sets it. Unset: not on the resource.",
+    shown="unset (none)",
 )
 
 # --- exporters -----------------------------------------------------------------

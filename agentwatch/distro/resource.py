@@ -63,14 +63,40 @@ class StableResource(Resource):
         return StableResource(merged.attributes, merged.schema_url)
 
 
+def app_package_version(argv0: str | None = None) -> str | None:
+    """The version of the installed distribution the program runs from, where that is reliable: the
+    program file sits inside a site-packages directory (``python -m pkg``, a module of an installed
+    package). A script in a project directory or a console-script shim gives None."""
+    import sys
+    from importlib import metadata
+    from pathlib import Path
+
+    path = Path(argv0 if argv0 is not None else (sys.argv[0] if sys.argv else "")).resolve()
+    parts = path.parts
+    for index, part in enumerate(parts):
+        if part in ("site-packages", "dist-packages") and index + 1 < len(parts) - 1:
+            top = parts[index + 1]
+            try:
+                distributions = metadata.packages_distributions().get(top) or []
+                return metadata.version(distributions[0]) if len(distributions) == 1 else None
+            except Exception:  # noqa: BLE001 - a broken metadata entry: no version rather than a wrong one
+                return None
+    return None
+
+
 def build_resource(settings: Settings, auto_instrumentation_version: str | None = None) -> Resource:
     ours: dict[str, Any] = {
         "service.name": settings.service_name,
-        "service.version": settings.service_version,
-        "deployment.environment.name": settings.environment,
         "telemetry.distro.name": "agentwatch",
         "telemetry.distro.version": __version__,
     }
+    # Only what is known: a made-up "unknown" version or "development" environment would label every
+    # signal wrongly (and split Prometheus series when the real value is set later).
+    version = settings.service_version or app_package_version()
+    if version:
+        ours["service.version"] = version
+    if settings.environment:
+        ours["deployment.environment.name"] = settings.environment
     if auto_instrumentation_version:
         ours["telemetry.auto.version"] = auto_instrumentation_version
     return StableResource(_detected()).merge(Resource.create({})).merge(Resource(settings.resource_attributes)).merge(

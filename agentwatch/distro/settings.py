@@ -105,6 +105,22 @@ def _http_urls(value: str | None) -> list[tuple[str, str]]:
     return urls
 
 
+_HOST_PATTERN = re.compile(r"[a-z0-9*.:\[\]/_-]+")
+
+
+def _host_patterns(reader: Reader) -> tuple[str, ...]:
+    """``AGENTWATCH_PROPAGATE_TO``: host globs, names, CIDRs, ``private``, ``none``, ``*``; an item that can
+    be none of these is said once and left out (narrower, never wider)."""
+    kept = []
+    for item in reader.read(ev.AGENTWATCH_PROPAGATE_TO):
+        if _HOST_PATTERN.fullmatch(item):
+            kept.append(item)
+        else:
+            warn_once(f"config:{ev.AGENTWATCH_PROPAGATE_TO}:{item}",
+                      f"{ev.AGENTWATCH_PROPAGATE_TO} item {item!r} is not a host name, glob or CIDR; it is left out")
+    return tuple(kept)
+
+
 def load_web(reader: Reader) -> WebSettings:
     """The web section: every variable through the reader (same accepted values, same warning lines)."""
     s = WebSettings()
@@ -130,7 +146,7 @@ def load_web(reader: Reader) -> WebSettings:
     s.error_detail = reader.read(ev.AGENTWATCH_ERROR_DETAIL)
     s.details = reader.read(ev.AGENTWATCH_HEALTH_DETAILS)
     s.token = reader.read(ev.AGENTWATCH_HEALTH_TOKEN) or None
-    s.propagate_to = reader.read(ev.AGENTWATCH_PROPAGATE_TO)
+    s.propagate_to = _host_patterns(reader)
     s.baggage_keys = reader.read(ev.AGENTWATCH_BAGGAGE_KEYS)
     return s
 
@@ -241,8 +257,8 @@ class Settings:
 
     sdk_disabled: bool = _from_catalogue(ev.OTEL_SDK_DISABLED)
     service_name: str = "unknown_service"
-    service_version: str = _from_catalogue(ev.AGENTWATCH_SERVICE_VERSION)
-    environment: str = _from_catalogue(ev.AGENTWATCH_ENVIRONMENT)
+    service_version: str | None = _from_catalogue(ev.AGENTWATCH_SERVICE_VERSION)  # None: not known, not sent
+    environment: str | None = _from_catalogue(ev.AGENTWATCH_ENVIRONMENT)
     resource_attributes: dict[str, str] = field(default_factory=dict)
     export_mode: str = _from_catalogue(ev.AGENTWATCH_EXPORT)
     exporters: dict[str, list[str]] = field(default_factory=dict)

@@ -223,14 +223,17 @@ def _code(status: str) -> int:
     return 200 if status in (HEALTHY, DEGRADED, STARTED, "alive") else 503
 
 
-def _service() -> dict[str, str]:
+def _service() -> dict[str, str | None]:
+    """The service as the resource names it (``null`` for a version or environment nobody set)."""
     try:
+        from agentwatch.distro.resource import app_package_version
         from agentwatch.distro.settings import settings as distro_settings
 
         current = distro_settings()
-        return {"name": current.service_name, "version": current.service_version, "environment": current.environment}
+        return {"name": current.service_name, "version": current.service_version or app_package_version(),
+                "environment": current.environment}
     except Exception:  # noqa: BLE001
-        return {"name": "unknown_service", "version": "unknown", "environment": "unknown"}
+        return {"name": "unknown_service", "version": None, "environment": None}
 
 
 async def live(st: HealthState) -> tuple[int, dict]:
