@@ -54,6 +54,7 @@ FREE_TEXT = {
     "OTEL_PYTHON_LOG_LEVEL": "read by the logging instrumentation (an unknown name is INFO there)",
     "AGENTWATCH_BAGGAGE_KEYS": "a list of baggage key names",
     "AGENTWATCH_HEALTH_TOKEN": "a secret, any text",
+    "OTEL_CONFIG_FILE": "a path; any set value is refused with its own line (tests/test_doctor.py)",
 }
 # Typed variables that accept anything today, without a warning. Listed so a gap is visible;
 # remove an entry when its reader learns to warn (the test then holds it to one warning).

@@ -178,3 +178,12 @@ def test_version_bare_command_and_python_m():
     assert bare.returncode == 0 and "usage: agentwatch" in bare.stdout and "error" not in bare.stderr
     module = subprocess.run([str(BIN / "python"), "-m", "agentwatch", "--version"], capture_output=True, text=True, timeout=60)
     assert module.returncode == 0 and module.stdout == version.stdout
+
+
+def test_otel_config_file_is_refused_with_one_line_and_doctor_fails(tmp_path):
+    config = tmp_path / "otel.yaml"
+    config.write_text("file_format: '1.0'\n")
+    done = _doctor_cli("--no-check", OTEL_CONFIG_FILE=str(config))
+    assert done.returncode == 1
+    assert done.stdout.count(f"OTEL_CONFIG_FILE='{config}' is not applied") == 1, done.stdout
+    assert "OTEL_PYTHON_CONFIGURATOR=configurator" in done.stdout

@@ -230,6 +230,14 @@ OTEL_RESOURCE_ATTRIBUTES = _var(
     Text(),
     "Extra resource attributes, `key=value,key2=value2` (values URL-decoded).",
 )
+OTEL_CONFIG_FILE = _var(
+    "OTEL_CONFIG_FILE",
+    Text(),
+    "Upstream: a declarative configuration file for the SDK. **Not applied by agentwatch**: its pipeline (guarded "
+    "and scrubbing exporters, its resource, the file exporter) is built from these environment variables; a set "
+    "value is said once at start-up and listed by `agentwatch doctor` as a problem. To use the file, run the stock "
+    "configurator instead (`OTEL_PYTHON_CONFIGURATOR=configurator`), without agentwatch's pipeline.",
+)
 AGENTWATCH_SERVICE_VERSION = _var(
     "AGENTWATCH_SERVICE_VERSION",
     Text(),

@@ -458,6 +458,14 @@ def load_settings(environ: Mapping[str, str] | None = None, argv: list[str] | No
     settings.log_scrub_console = reader.read(ev.AGENTWATCH_LOG_SCRUB_CONSOLE)
     settings.log_export_level = reader.read(ev.AGENTWATCH_LOG_EXPORT_LEVEL)
     settings.log_sdk_handler = reader.read(ev.OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED)
+    config_file = reader.read(ev.OTEL_CONFIG_FILE)
+    if config_file:
+        warn_once(
+            f"config:{ev.OTEL_CONFIG_FILE}",
+            f"{ev.OTEL_CONFIG_FILE}={config_file!r} is not applied: agentwatch builds its pipeline from environment "
+            f"variables (scrubbing exporters, resource, local files; see docs/configuration.md), and reads them as "
+            f"usual. To use the file instead, run the stock configurator (OTEL_PYTHON_CONFIGURATOR=configurator).",
+        )
     settings.log_correlation = reader.read(ev.OTEL_PYTHON_LOG_CORRELATION)
     settings.strict = reader.read(ev.AGENTWATCH_STRICT)
     settings.lean_sdk = reader.read(ev.AGENTWATCH_LEAN_SDK)
