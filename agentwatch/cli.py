@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"agentwatch {__version__}")
     commands = parser.add_subparsers(dest="command")
 
-    report = commands.add_parser("report", help="render the otlp_json_file output of a run in the terminal")
+    report = commands.add_parser("report", help="render the agentwatch_file output of a run (AGENTWATCH_EXPORT=local) in the terminal")
     report.add_argument("directory", nargs="?", default=None,
                         help="the AGENTWATCH_FILE_DIR of the run (default: AGENTWATCH_FILE_DIR's value)")
     report.add_argument("--traces", type=int, default=5, help="how many recent traces to show (default 5)")

@@ -133,7 +133,7 @@ def _exporters(settings, environ: Mapping[str, str], check: bool) -> list[str]:
                     lines.append(f"    ! {problem}")
             elif name == "prometheus":
                 lines.append(f"    prometheus scrape endpoint on {settings.prometheus_host}:{settings.prometheus_port}/metrics")
-            elif name == "otlp_json_file":
+            elif target == exporters.FILE_EXPORTER:
                 lines.append(f"    files in {os.path.abspath(settings.file_dir)} (bound {settings.file_max_bytes // 1024} KiB per file)")
     return lines
 

@@ -361,8 +361,29 @@ def test_registered_under_the_sdk_exporter_entry_points() -> None:
         "opentelemetry_logs_exporter": OTLPJsonFileLogExporter,
     }
     for group, cls in expected.items():
-        (entry_point,) = entry_points(group=group, name="otlp_json_file")
+        (entry_point,) = entry_points(group=group, name="agentwatch_file")
         assert entry_point.load() is cls
+        # The official opentelemetry-exporter-otlp-json-file's name is not taken (issue 17, item 2).
+        assert not [ep for ep in entry_points(group=group, name="otlp_json_file") if ep.value.startswith("agentwatch")]
+
+
+def test_the_official_name_resolves_to_ours_only_where_the_official_package_is_absent(monkeypatch) -> None:
+    from agentwatch.distro import exporters
+    from agentwatch.distro.settings import load_settings
+
+    settings = load_settings({"OTEL_TRACES_EXPORTER": "otlp_json_file", "AGENTWATCH_ENDPOINT_CHECK": "false"})
+    assert exporters.resolve_names("traces", settings) == [("otlp_json_file", "agentwatch_file")]
+    local = load_settings({"AGENTWATCH_EXPORT": "local"})
+    assert exporters.resolve_names("traces", local) == [("agentwatch_file", "agentwatch_file")]
+
+    class Official:  # what the official package's entry point looks like to the resolver
+        name = "otlp_json_file"
+        value = "opentelemetry.exporter.otlp.json.file:OTLPJsonFileSpanExporter"
+
+    installed = dict(exporters._installed("traces"), otlp_json_file=Official())
+    monkeypatch.setattr(exporters, "_installed", lambda signal: installed)
+    assert exporters.resolve_names("traces", settings) == [("otlp_json_file", "otlp_json_file")]  # the official one
+    assert exporters.resolve_names("traces", local) == [("agentwatch_file", "agentwatch_file")]  # local: still ours
 
 
 def _export_under_file_size_limit(directory: str, limit: int, queue) -> None:

@@ -259,25 +259,26 @@ AGENTWATCH_EXPORT = _var(
     "AGENTWATCH_EXPORT",
     Choice("otlp", ("otlp", "local")),
     "Default exporters for signals whose `OTEL_*_EXPORTER` is unset: `otlp` (to a collector) or "
-    "`local` (the embedded default: `otlp_json_file` for all signals plus the `prometheus` endpoint).",
+    "`local` (the embedded default: `agentwatch_file` for all signals plus the `prometheus` endpoint).",
 )
 OTEL_TRACES_EXPORTER = _var(
     "OTEL_TRACES_EXPORTER",
     Names(),
-    "Comma list of span exporters: `otlp`, `console`, `otlp_json_file`, `none`, or any installed "
+    "Comma list of span exporters: `otlp`, `console`, `agentwatch_file` (agentwatch's local files; `otlp_json_file` "
+    "names it too where the official opentelemetry-exporter-otlp-json-file is not installed), `none`, or any installed "
     "`opentelemetry_traces_exporter` entry point.",
     shown="from `AGENTWATCH_EXPORT`",
 )
 OTEL_METRICS_EXPORTER = _var(
     "OTEL_METRICS_EXPORTER",
     Names(),
-    "Comma list of metric exporters: `otlp`, `console`, `prometheus`, `otlp_json_file`, `none`.",
+    "Comma list of metric exporters: `otlp`, `console`, `prometheus`, `agentwatch_file`, `none`.",
     shown="from `AGENTWATCH_EXPORT`",
 )
 OTEL_LOGS_EXPORTER = _var(
     "OTEL_LOGS_EXPORTER",
     Names(),
-    "Comma list of log exporters: `otlp`, `console`, `otlp_json_file`, `none`.",
+    "Comma list of log exporters: `otlp`, `console`, `agentwatch_file`, `none`.",
     shown="from `AGENTWATCH_EXPORT`",
 )
 OTEL_EXPORTER_OTLP_PROTOCOL = _var(
@@ -356,12 +357,12 @@ OTEL_EXPORTER_PROMETHEUS_PORT = _var(
 AGENTWATCH_FILE_DIR = _var(
     "AGENTWATCH_FILE_DIR",
     Text("agentwatch-data"),
-    "Directory of the `otlp_json_file` exporter (`traces.jsonl`, `metrics.jsonl`, `logs.jsonl`).",
+    "Directory of the `agentwatch_file` exporter (`traces.jsonl`, `metrics.jsonl`, `logs.jsonl`).",
 )
 AGENTWATCH_FILE_MAX_MB = _var(
     "AGENTWATCH_FILE_MAX_MB",
     Number(64, 0.001, 1024 * 1024),
-    "Size bound of each `otlp_json_file` file in MiB; a full file is rotated to `<name>.1` "
+    "Size bound of each `agentwatch_file` file in MiB; a full file is rotated to `<name>.1` "
     "(one generation kept), so a signal never takes more than twice this.",
 )
 AGENTWATCH_ENDPOINT_CHECK = _var(

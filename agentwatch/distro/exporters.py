@@ -56,6 +56,10 @@ def _installed(signal: str) -> Mapping[str, Any]:
     return {ep.name: ep for ep in entry_points(group=_GROUPS[signal])}
 
 
+FILE_EXPORTER = "agentwatch_file"  # agentwatch's local files (AGENTWATCH_EXPORT=local)
+FILE_ALIAS = "otlp_json_file"  # the official opentelemetry-exporter-otlp-json-file's name
+
+
 def resolve_names(signal: str, settings: Settings) -> list[tuple[str, str]]:
     """``[(user_name, entry_point_name)]`` for a signal; bad names are dropped with one warning."""
     variable = f"OTEL_{signal.upper()}_EXPORTER"
@@ -71,6 +75,10 @@ def resolve_names(signal: str, settings: Settings) -> list[tuple[str, str]]:
     resolved: list[tuple[str, str]] = []
     for name in dict.fromkeys(names):  # keep order, drop duplicates
         target = _OTLP_BY_PROTOCOL[settings.protocols[signal]] if name == "otlp" else name
+        if name == FILE_ALIAS and FILE_ALIAS not in installed:
+            # The official package's name, which agentwatch's exporter had before it took its own: kept
+            # working for agentwatch's where that package is not installed (with it, the name is its).
+            target = FILE_EXPORTER
         if name == "prometheus" and signal == "metrics":
             resolved.append((name, name))  # agentwatch's own reader, see build_metric_readers
             continue
@@ -498,7 +506,7 @@ def _destination(name: str, endpoint: str | None, settings: Settings) -> tuple[s
     :func:`otlp_endpoint_for` gave it."""
     if endpoint is not None:
         return otlp_destination(endpoint)
-    if name == "otlp_json_file":
+    if name == FILE_EXPORTER or (name == FILE_ALIAS and FILE_ALIAS not in _installed("traces")):
         return f"the directory {settings.file_dir}", "Check AGENTWATCH_FILE_DIR is writable."
     return None, ""
 

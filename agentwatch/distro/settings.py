@@ -24,9 +24,9 @@ PROTOCOLS = ev.PROTOCOLS
 _CATALOGUE_DEFAULT: Any = object()
 SIGNALS = ("traces", "metrics", "logs")
 _LOCAL_DEFAULTS = {
-    "traces": ["otlp_json_file"],
-    "metrics": ["otlp_json_file", "prometheus"],
-    "logs": ["otlp_json_file"],
+    "traces": ["agentwatch_file"],
+    "metrics": ["agentwatch_file", "prometheus"],
+    "logs": ["agentwatch_file"],
 }
 DEFAULT_PROTOCOL: str = ev.BY_NAME[ev.OTEL_EXPORTER_OTLP_PROTOCOL].default
 _MIB = 1024 * 1024
