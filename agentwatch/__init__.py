@@ -21,14 +21,32 @@ Agent steps from code (see ``agentwatch.instrumentors.api``)::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agentwatch.version import __version__
+
+if TYPE_CHECKING:  # what the lazy __getattr__ below returns, for type checkers (they do not run it)
+    from agentwatch.instrumentors.api import (
+        critic,
+        critique,
+        intent_classification,
+        intent_classifier,
+        planner,
+        planning,
+        retrieval,
+        retriever,
+    )
 
 _AGENT_API = (
     "intent_classifier", "retriever", "planner", "critic",
     "intent_classification", "retrieval", "planning", "critique",
 )
 
-__all__ = ["Handle", "__version__", "configure", *_AGENT_API]
+__all__ = [
+    "Handle", "__version__", "configure",
+    "intent_classifier", "retriever", "planner", "critic",
+    "intent_classification", "retrieval", "planning", "critique",
+]
 
 
 def __getattr__(name: str):

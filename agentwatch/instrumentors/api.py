@@ -36,7 +36,7 @@ listed in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``, or no SDK set up at all.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import wrapt
 
@@ -48,6 +48,10 @@ __all__ = [
     "intent_classifier", "retriever", "planner", "critic",
     "intent_classification", "retrieval", "planning", "critique",
 ]
+
+
+# The decorated function keeps its exact type (parameters, return, async-ness) for type checkers.
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _roles():
@@ -75,11 +79,19 @@ def _decorator(role_key: str, function: Any, name: str | None, extractor: Callab
     return decorate(function) if function is not None else decorate
 
 
+@overload
+def intent_classifier(function: _F, /) -> _F: ...
+@overload
+def intent_classifier(*, name: str | None = None, extractor: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]: ...
 def intent_classifier(function: Any = None, *, name: str | None = None, extractor: Callable[[Any], Any] | None = None):
     """Trace an intent classifier (``@intent_classifier`` or ``@intent_classifier(name=..., extractor=...)``)."""
     return _decorator("intent", function, name, extractor)
 
 
+@overload
+def retriever(function: _F, /) -> _F: ...
+@overload
+def retriever(*, data_source: str | None = None, extractor: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]: ...
 def retriever(
     function: Any = None, *, data_source: str | None = None, extractor: Callable[[Any], Any] | None = None
 ):
@@ -87,11 +99,19 @@ def retriever(
     return _decorator("rag", function, data_source, extractor)
 
 
+@overload
+def planner(function: _F, /) -> _F: ...
+@overload
+def planner(*, agent_name: str | None = None) -> Callable[[_F], _F]: ...
 def planner(function: Any = None, *, agent_name: str | None = None):
     """Trace a planner; critiques inside it are its iterations."""
     return _decorator("planner", function, agent_name, None)
 
 
+@overload
+def critic(function: _F, /) -> _F: ...
+@overload
+def critic(*, name: str | None = None, extractor: Callable[[Any], Any] | None = None) -> Callable[[_F], _F]: ...
 def critic(function: Any = None, *, name: str | None = None, extractor: Callable[[Any], Any] | None = None):
     """Trace a critic; its return value is read as a verdict."""
     return _decorator("critic", function, name, extractor)
