@@ -163,3 +163,33 @@ def test_the_wheel_ships_its_license_and_type_marker(wheel):
     assert "License-Expression: Apache-2.0" in metadata
     for classifier in ("Typing :: Typed", "Operating System :: POSIX :: Linux", "Programming Language :: Python :: 3.11"):
         assert f"Classifier: {classifier}" in metadata
+
+
+@pytest.mark.parametrize("environ", [
+    {},
+    {"PYTHONPATH": "/x/site-packages/opentelemetry/instrumentation/auto_instrumentation"},
+    {"PYTHONPATH": "/x/opentelemetry/instrumentation/auto_instrumentation", "OTEL_PYTHON_DISTRO": "distro"},
+    {"PYTHONPATH": "/somewhere/else"},
+])
+def test_the_start_file_selects_like_the_pth_line(wheel, environ, monkeypatch):
+    """PEP 829: `agentwatch-select.start` (beside the .pth, read from Python 3.15) names a callable that does
+    exactly what the .pth's import line does."""
+    import pkgutil
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        start = archive.read("agentwatch-select.start").decode()
+        pth = archive.read("agentwatch-select.pth").decode()
+    (entry,) = [line for line in start.splitlines() if line.strip() and not line.startswith("#")]
+    results = []
+    for run in ("pth", "start"):
+        for name in ("PYTHONPATH", "OTEL_PYTHON_DISTRO"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        if run == "pth":
+            exec(pth)  # noqa: S102 - what site.py does with the import line
+        else:
+            pkgutil.resolve_name(entry)()
+        results.append(os.environ.get("OTEL_PYTHON_DISTRO"))
+    assert results[0] == results[1]
