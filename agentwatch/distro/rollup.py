@@ -64,10 +64,25 @@ class GenAIRollupSpanProcessor(SpanProcessor):
         self._open: OrderedDict[int, list[_Totals]] = OrderedDict()
         self._lock = threading.Lock()
 
-    @guarded("GenAI roll-up (span start)")
+    # on_start and on_end see every span of the process: the checks that let a span through (not a
+    # SERVER span, not a GenAI call) run first, unguarded; only the work behind them is guarded.
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        if span.kind is not SpanKind.SERVER:
+        if span.kind is SpanKind.SERVER:
+            self._open_request(span)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.kind is SpanKind.SERVER:
+            self._close(span)
             return
+        attributes = getattr(span, "_attributes", None)
+        stored = getattr(attributes, "_dict", attributes)  # the SDK's BoundedAttributes keeps a dict
+        if type(stored) is not dict:
+            stored = span.attributes or {}
+        if OPERATION in stored:
+            self._add_call(span)
+
+    @guarded("GenAI roll-up (span start)")
+    def _open_request(self, span: Any) -> None:
         trace_id = span.context.trace_id
         with self._lock:
             self._open.setdefault(trace_id, []).append(_Totals(span))
@@ -75,10 +90,7 @@ class GenAIRollupSpanProcessor(SpanProcessor):
                 self._open.popitem(last=False)
 
     @guarded("GenAI roll-up (span end)")
-    def on_end(self, span: ReadableSpan) -> None:
-        if span.kind is SpanKind.SERVER:
-            self._close(span)
-            return
+    def _add_call(self, span: ReadableSpan) -> None:
         attributes = span.attributes or {}
         operation = attributes.get(OPERATION)
         if operation is None or operation in _NOT_CALLS or ROUND_TRIP in attributes:
@@ -102,6 +114,7 @@ class GenAIRollupSpanProcessor(SpanProcessor):
         if server_span.is_recording():
             server_span.set_attributes(values)
 
+    @guarded("GenAI roll-up (span end)")
     def _close(self, span: ReadableSpan) -> None:
         trace_id, span_id = span.context.trace_id, span.context.span_id  # pyright: ignore[reportOptionalMemberAccess] - ended SDK spans have a context
         with self._lock:
