@@ -560,3 +560,76 @@ def test_the_switch_installs_the_stock_provider(monkeypatch):
         assert type(provider) is expected
         provider.shutdown()
     assert load_settings({}).lean_spans is True
+
+
+# --- the demo service: the same spans with agentwatch's span path and with the stock SDK's --------------
+
+DEMO_TARGETS = {
+    "AGENTWATCH_INTENT_TARGETS": "intents:classify=keyword",
+    "AGENTWATCH_RAG_TARGETS": "knowledge:search=kb",
+    "AGENTWATCH_PLANNER_TARGETS": "planner:Planner.plan=support",
+    "AGENTWATCH_CRITIC_TARGETS": "planner:Critic.review=reviewer",
+}
+DEMO_CHATS = ["What keyboard shortcuts are there?", "Goodbye!", "The web app does not load in my browser"]
+# Values that differ between any two runs of the service (ids, ports, clocks, the OS's choices).
+VOLATILE = re.compile(
+    r"(agentwatch\.request\.id|server\.address|server\.port|client\.port|net\.(host|peer|sock)\.\w*port|network\.peer\.port"
+    r"|http\.server_name|.*duration.*|.*\.time_ms|exception\.stacktrace)"
+)
+
+
+def _demo_spans(tmp_path, fake_gemini, lean: str) -> list:
+    from _service import clean_env, read_json_telemetry, start_service
+
+    out = tmp_path / lean / "telemetry"
+    env = clean_env(
+        OTEL_TRACES_EXPORTER="otlp_json_file",
+        OTEL_METRICS_EXPORTER="otlp_json_file",  # read_json_telemetry reads both files
+        OTEL_METRIC_EXPORT_INTERVAL="60000",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="system_metrics",
+        OTEL_SERVICE_NAME="agent-service",
+        AGENTWATCH_FILE_DIR=str(out),
+        AGENTWATCH_LEAN_SPANS=lean,
+        **fake_gemini.env(),
+        **DEMO_TARGETS,
+    )
+    (tmp_path / lean).mkdir()
+    service = start_service(tmp_path / lean, env)
+    try:
+        for i, message in enumerate(DEMO_CHATS):
+            status, body = service.request("POST", "/chat", {"message": message, "session_id": f"s-{i}"})
+            assert status == 200, body
+        status, _ = service.request("POST", "/chat", {"message": "Why is the timeline view empty? #crash", "session_id": "c"})
+        assert status == 500
+    finally:
+        code = service.terminate()
+    assert code in (0, -15, 143), service.stderr()
+    spans, _ = read_json_telemetry(out)
+    by_id = {s["spanId"]: s for s in spans}
+
+    def path(span: dict) -> str:
+        parent = by_id.get(span.get("parentSpanId", ""))
+        return (path(parent) + " > " if parent else "") + span["name"]
+
+    def shape(span: dict) -> tuple:
+        attributes = tuple(
+            (key, "*" if VOLATILE.fullmatch(key) else value) for key, value in span["attrs"].items()
+        )
+        events = tuple(
+            (e["name"], tuple(sorted(a["key"] for a in e.get("attributes", [])))) for e in span.get("events", [])
+        )
+        return (path(span), span["kind"], span["scope"], span.get("status", {}).get("code"), attributes, events,
+                len(span.get("links", [])), span.get("flags"))
+
+    # the readiness polls (GET /) are as many as the start-up took
+    return sorted((shape(s) for s in spans if not path(s).startswith("GET ")), key=repr)
+
+
+@pytest.mark.slow
+def test_the_demo_exports_the_same_spans_with_either_span_path(tmp_path, fake_gemini):
+    stock = _demo_spans(tmp_path, fake_gemini, "false")
+    lean = _demo_spans(tmp_path, fake_gemini, "true")
+    assert len(stock) > 30
+    assert {s[0] for s in stock} >= {"POST /chat > plan support > critique reviewer"}
+    assert lean == stock
