@@ -397,6 +397,12 @@ def test_the_fast_path_is_what_ran():
     stock.end()
     assert set(vars(span._readable_span())) == set(vars(stock._readable_span()))
     assert set(vars(span._attributes)) == set(vars(stock._attributes))  # pyright: ignore[reportArgumentType]
+    # attributes of an ended span and of an event are immutable, as the SDK's are
+    live = tracer.start_span("live")
+    live.add_event("e", {"a": 1})
+    for attributes in (span._attributes, live.events[0].attributes):
+        with pytest.raises(TypeError):
+            attributes["new"] = 1  # pyright: ignore[reportIndexIssue, reportOptionalSubscript]
 
 
 class Recorder(SpanProcessor):

@@ -45,6 +45,7 @@ from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
 from opentelemetry.context.context import Context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import (
+    Event,
     ReadableSpan,
     SpanProcessor,
     SynchronousMultiSpanProcessor,
@@ -151,38 +152,49 @@ class _LeanAttributes(BoundedAttributes):
                 )
                 self.dropped += 1
                 return
-        if type(value) not in _PLAIN or self.max_value_len is not None:
+        if type(value) not in _PLAIN or (self.max_value_len is not None and type(value) is str):
             value = _clean_attribute_value(value, self.max_value_len)
         self._store(key, value)
 
     def _put_many(self, attributes: Mapping[str, types.AnyValue]) -> None:
-        """``BoundedAttributes._set_items``, caller holding the lock."""
+        """``BoundedAttributes._set_items``, caller holding the lock (or the only one holding the object)."""
         maxlen = self.maxlen
         if maxlen == 0:
             self.dropped += len(attributes)
             return
-        if self.max_value_len is None:
-            for key, value in attributes.items():
-                if type(key) is not str or not key or type(value) not in _PLAIN:
-                    break
-            else:  # all plain: what cleaning would return, stored in the same order
-                stored = self._dict
-                if maxlen is None or len(stored) + len(attributes) <= maxlen:  # nothing can be evicted
-                    if not stored:
-                        stored.update(attributes)
-                        return
-                    for key, value in attributes.items():
-                        if key in stored:
-                            del stored[key]
-                        stored[key] = value
-                    return
-                for key, value in attributes.items():
-                    self._store(key, value)
+        max_value_len = self.max_value_len
+        cleaned: Mapping[str, types.AnyValue] = attributes
+        for key, value in attributes.items():
+            if type(key) is not str or not key or type(value) not in _PLAIN or (max_value_len is not None and type(value) is str):
+                cleaned = self._cleaned(attributes)
+                break
+        stored = self._dict
+        if maxlen is None or len(stored) + len(cleaned) <= maxlen:  # nothing can be evicted
+            if not stored:
+                stored.update(cleaned)
                 return
-        cleaned: Mapping[str, types.AnyValue] = _clean_attribute_value(attributes, self.max_value_len)
-        self.dropped += len(attributes) - len(cleaned)
+            for key, value in cleaned.items():
+                if key in stored:
+                    del stored[key]
+                stored[key] = value
+            return
         for key, value in cleaned.items():
             self._store(key, value)
+
+    def _cleaned(self, attributes: Mapping[str, types.AnyValue]) -> dict[str, types.AnyValue]:
+        """``_clean_attribute_value(attributes, max_value_len)`` called only for what needs it: the same
+        dict, the same warnings in the same order; counts what it dropped."""
+        max_value_len = self.max_value_len
+        cleaned: dict[str, types.AnyValue] = {}
+        for key, value in attributes.items():
+            if type(key) is str and key:
+                if type(value) not in _PLAIN or (max_value_len is not None and type(value) is str):
+                    value = _clean_attribute_value(value, max_value_len)
+                cleaned[key] = value
+            else:  # empty, None or not a str: the SDK's key rules, on this one pair
+                cleaned.update(_clean_attribute_value({key: value}, max_value_len))
+        self.dropped += len(attributes) - len(cleaned)
+        return cleaned
 
     def _store(self, key: str, value: types.AnyValue) -> None:
         """``BoundedAttributes._setitem_locked``."""
@@ -224,6 +236,15 @@ class LeanSpan(_Span):
 
     def _new_links(self, links: Sequence[trace_api.Link]) -> BoundedList:
         return super()._new_links(links) if links else _NO_ITEMS
+
+    def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
+        # The SDK's: immutable attributes cleaned under the event limits, then _add_event (which warns if ended).
+        limits = self._limits
+        event_attributes = _LeanAttributes.create(limits.max_event_attributes, limits.max_attribute_length, self._lock)
+        if attributes:
+            event_attributes._put_many(attributes)  # a new object no other thread sees: no lock needed
+        event_attributes._immutable = True
+        self._add_event(Event(name=name, attributes=event_attributes, timestamp=timestamp))
 
     def _add_event(self, event: Any) -> None:  # pyright: ignore[reportIncompatibleMethodOverride]
         # The SDK's (decorated with _check_span_ended), making the span's own list on the first event.
