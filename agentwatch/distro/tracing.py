@@ -44,9 +44,12 @@ from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
 from opentelemetry.context.context import Context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import (
+    ConcurrentMultiSpanProcessor,
     Event,
     ReadableSpan,
+    SpanLimits,
     SpanProcessor,
     SynchronousMultiSpanProcessor,
     Tracer,
@@ -56,7 +59,7 @@ from opentelemetry.sdk.trace import (
 )
 from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
@@ -134,9 +137,9 @@ class _LeanAttributes(BoundedAttributes):
     @classmethod
     def create(cls, maxlen: int | None, max_value_len: int | None, lock: Any) -> _LeanAttributes:
         attributes = _new_object(cls)
-        attributes.__dict__.update(
-            _dict={}, maxlen=maxlen, dropped=0, max_value_len=max_value_len, _lock=lock, _immutable=False
-        )
+        attributes.__dict__ = {  # a literal: cheaper than __init__ or keyword arguments
+            "_dict": {}, "maxlen": maxlen, "dropped": 0, "max_value_len": max_value_len, "_lock": lock, "_immutable": False,
+        }
         return attributes
 
     def _put(self, key: str, value: types.AnyValue) -> None:
@@ -320,21 +323,21 @@ class LeanSpan(_Span):
     def _readable_span(self) -> ReadableSpan:
         # The SDK's ReadableSpan(...) with the same fields, without its keyword-argument call.
         readable = _new_object(ReadableSpan)
-        readable.__dict__.update(
-            _name=self._name,
-            _context=self._context,
-            _kind=self._kind,
-            _instrumentation_info=self._instrumentation_info,
-            _instrumentation_scope=self._instrumentation_scope,
-            _parent=self._parent,
-            _start_time=self._start_time,
-            _end_time=self._end_time,
-            _attributes=self._attributes,
-            _events=self._events,
-            _links=self._links,
-            _resource=self._resource,
-            _status=self._status,
-        )
+        readable.__dict__ = {
+            "_name": self._name,
+            "_context": self._context,
+            "_kind": self._kind,
+            "_instrumentation_info": self._instrumentation_info,
+            "_instrumentation_scope": self._instrumentation_scope,
+            "_parent": self._parent,
+            "_start_time": self._start_time,
+            "_end_time": self._end_time,
+            "_attributes": self._attributes,
+            "_events": self._events,
+            "_links": self._links,
+            "_resource": self._resource,
+            "_status": self._status,
+        }
         return readable
 
 
@@ -468,6 +471,34 @@ class LeanTracer(Tracer):
 
     _checked_sampler: Any = None
     _fast_sampler: bool = False
+    _span_template: dict[str, Any] | None = None
+
+    def _new_span_template(self, sampler: Any) -> dict[str, Any]:
+        """The fields of the SDK's span (the names its ``__init__`` sets) that are the same for every span
+        of this tracer until its sampler, resource, processors or limits change."""
+        return {
+            "_name": None,
+            "_context": None,
+            "_kind": None,
+            "_instrumentation_info": self.instrumentation_info,
+            "_instrumentation_scope": self._instrumentation_scope,
+            "_parent": None,
+            "_start_time": None,
+            "_end_time": None,
+            "_attributes": None,
+            "_events": _NO_ITEMS,
+            "_links": _NO_ITEMS,
+            "_resource": self.resource,
+            "_status": _UNSET_STATUS,
+            "_sampler": sampler,
+            "_trace_config": None,
+            "_record_exception": True,
+            "_set_status_on_exception": True,
+            "_span_processor": self.span_processor,
+            "_limits": self._span_limits,
+            "_lock": None,
+            "_record_end_metrics": None,
+        }
 
     def start_as_current_span(  # pyright: ignore[reportIncompatibleMethodOverride]
         self,
@@ -549,34 +580,31 @@ class LeanTracer(Tracer):
             None if type(metrics) is NoOpTracerMetrics else metrics.start_span(parent_context, sampling.Decision.RECORD_AND_SAMPLE)
         )
 
+        template = self._span_template
+        processors = self.span_processor
+        if (
+            template is None
+            or template["_sampler"] is not sampler
+            or template["_resource"] is not self.resource
+            or template["_span_processor"] is not processors
+            or template["_limits"] is not self._span_limits
+        ):
+            template = self._span_template = self._new_span_template(sampler)
         limits = self._span_limits
         lock = threading.Lock()
         span_attributes = _LeanAttributes.create(limits.max_span_attributes, limits.max_span_attribute_length, lock)
-        processors = self.span_processor
         span = _new_object(LeanSpan)
-        span.__dict__.update(  # pyright: ignore[reportAttributeAccessIssue] - a plain instance dict
-            _name=name,
-            _context=span_context,
-            _kind=kind,
-            _instrumentation_info=self.instrumentation_info,
-            _instrumentation_scope=self._instrumentation_scope,
-            _parent=parent_context,
-            _start_time=None,
-            _end_time=None,
-            _attributes=span_attributes,
-            _events=_NO_ITEMS,
-            _links=_NO_ITEMS,
-            _resource=self.resource,
-            _status=_UNSET_STATUS,
-            _sampler=sampler,
-            _trace_config=None,
-            _record_exception=record_exception,
-            _set_status_on_exception=set_status_on_exception,
-            _span_processor=processors,
-            _limits=limits,
-            _lock=lock,
-            _record_end_metrics=record_end_metrics,
-        )
+        fields = template.copy()  # what every span of this tracer shares, then its own
+        fields["_name"] = name
+        fields["_context"] = span_context
+        fields["_kind"] = kind
+        fields["_parent"] = parent_context
+        fields["_attributes"] = span_attributes
+        fields["_record_exception"] = record_exception
+        fields["_set_status_on_exception"] = set_status_on_exception
+        fields["_lock"] = lock
+        fields["_record_end_metrics"] = record_end_metrics
+        span.__dict__ = fields  # pyright: ignore[reportAttributeAccessIssue] - a plain instance dict
         if attributes:
             span_attributes._put_many(attributes)
         if links:
@@ -597,8 +625,20 @@ class LeanTracerProvider(TracerProvider):
 
     Takes the same arguments; without ``active_span_processor`` it uses :class:`SpanProcessors`."""
 
-    def __init__(self, *args: Any, active_span_processor: Any = None, **kwargs: Any) -> None:
-        super().__init__(*args, active_span_processor=active_span_processor or SpanProcessors(), **kwargs)
+    def __init__(  # the SDK's signature
+        self,
+        sampler: sampling.Sampler | None = None,
+        resource: Resource | None = None,
+        shutdown_on_exit: bool = True,
+        active_span_processor: SynchronousMultiSpanProcessor | ConcurrentMultiSpanProcessor | None = None,
+        id_generator: IdGenerator | None = None,
+        span_limits: SpanLimits | None = None,
+        **keywords: Any,  # meter_provider, _tracer_configurator
+    ) -> None:
+        super().__init__(
+            sampler, resource, shutdown_on_exit, active_span_processor or SpanProcessors(), id_generator, span_limits,
+            **keywords,
+        )
 
     def get_tracer(self, *args: Any, **kwargs: Any) -> trace_api.Tracer:
         tracer = super().get_tracer(*args, **kwargs)
