@@ -650,3 +650,25 @@ def test_the_provider_takes_the_sdk_arguments_positionally_too():
     assert provider._active_span_processor is processors and isinstance(provider.id_generator, CountingIds)
     assert not provider.get_tracer("x").start_span("s").is_recording()
     provider.shutdown()
+
+
+def test_reading_the_attributes_while_they_are_being_set_does_not_deadlock():
+    """The span's attributes share the span's lock: reading them from code run under it (a value's
+    ``__str__`` during cleaning, a mapping that is the span's own attributes) must not block."""
+    tracer = LeanTracerProvider(resource=RESOURCE, shutdown_on_exit=False).get_tracer("x")
+    span = tracer.start_span("s", attributes={"a": 1})
+
+    class Peeking:
+        def __str__(self) -> str:
+            return ",".join(sorted(span.attributes))
+
+    def work() -> None:
+        span.set_attribute("peek", Peeking())  # pyright: ignore[reportArgumentType]
+        span.set_attributes(span.attributes)
+        span.set_attributes({"peek2": Peeking(), "b": 2})  # pyright: ignore[reportArgumentType]
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "deadlocked"
+    assert dict(span.attributes) == {"a": 1, "peek": "a", "peek2": "a,peek", "b": 2}

@@ -15,8 +15,9 @@ does not:
   copy instead of two when the runtime context is the default ``contextvars`` one.
 - attribute values that are plain ``str``/``int``/``float``/``bool`` with a non-empty ``str`` key are
   stored without the SDK's generic cleaning when no value-length limit is set; everything else
-  (sequences, ``None``, other types, limits, dropped counts, warnings) is the SDK's own code. The span's
-  attributes share the span's lock (one lock per span, not two).
+  (sequences, ``None``, other types, limits, dropped counts, warnings) is the SDK's own code. A span
+  has one (re-entrant) lock, shared by its attributes, instead of the SDK's four (span, attributes, events,
+  links); its events and links lists are made on the first event or link.
 - span processors are called as the SDK calls them (``on_start(span, parent_context=...)``,
   ``_on_ending(span)``, ``on_end(readable_span)``, in the order added), but a processor whose method
   is known to do nothing (the base ``SpanProcessor``'s, ``BatchSpanProcessor``'s and
@@ -591,7 +592,9 @@ class LeanTracer(Tracer):
         ):
             template = self._span_template = self._new_span_template(sampler)
         limits = self._span_limits
-        lock = threading.Lock()
+        # Re-entrant: the span and its attributes share it, and a value's __str__ (called under it while cleaning)
+        # may read the attributes, whose iteration takes the attributes' lock while they are mutable.
+        lock = threading.RLock()
         span_attributes = _LeanAttributes.create(limits.max_span_attributes, limits.max_span_attribute_length, lock)
         span = _new_object(LeanSpan)
         fields = template.copy()  # what every span of this tracer shares, then its own
