@@ -399,9 +399,15 @@ def test_the_fast_path_is_what_ran():
     stock.end()
     assert set(vars(span._readable_span())) == set(vars(stock._readable_span()))
     assert set(vars(span._attributes)) == set(vars(stock._attributes))  # pyright: ignore[reportArgumentType]
+    # events and links: one shared empty list until the first add, which gives the span its own
+    quiet = tracer.start_span("quiet")
+    assert quiet._events is quiet._links is tracing._NO_ITEMS and list(quiet.events) == []  # pyright: ignore[reportAttributeAccessIssue]
+    with pytest.raises(TypeError):
+        tracing._NO_ITEMS.append("x")  # pyright: ignore[reportPrivateUsage]
     # attributes of an ended span and of an event are immutable, as the SDK's are
     live = tracer.start_span("live")
     live.add_event("e", {"a": 1})
+    assert list(quiet.events) == [] and len(live.events) == 1 and tracing._NO_ITEMS.dropped == 0  # pyright: ignore[reportPrivateUsage]
     for attributes in (span._attributes, live.events[0].attributes):
         with pytest.raises(TypeError):
             attributes["new"] = 1  # pyright: ignore[reportIndexIssue, reportOptionalSubscript]

@@ -222,6 +222,9 @@ class _NoItems(BoundedList):
     def __init__(self) -> None:
         super().__init__(0)
 
+    def __iter__(self) -> Any:  # empty for ever: no need for the lock every reader would share
+        return iter(())
+
     def append(self, item: Any) -> None:
         raise TypeError("the shared empty list of a span cannot be appended to; use Span.add_event/add_link")
 
