@@ -678,3 +678,31 @@ def test_reading_the_attributes_while_they_are_being_set_does_not_deadlock():
     thread.join(10)
     assert not thread.is_alive(), "deadlocked"
     assert dict(span.attributes) == {"a": 1, "peek": "a", "peek2": "a,peek", "b": 2}
+
+
+@pytest.mark.parametrize("method", ["on_start", "on_end"])
+def test_the_roll_up_checks_never_raise_into_the_sdk(lenient, method):
+    """The roll-up's per-span checks left the guard decorator for speed; a span they cannot read is still
+    said once and stepped over (and fails tests under strict mode, below)."""
+
+    class Broken:
+        @property
+        def kind(self):
+            raise RuntimeError("unreadable span")
+
+    processor = GenAIRollupSpanProcessor()
+    getattr(processor, method)(Broken())  # no exception
+    from agentwatch.distro import _diagnostics
+
+    said = [m for m in _diagnostics.messages() if "GenAI roll-up" in m]
+    assert len(said) == 1 and "unreadable span" in said[0]
+
+
+def test_the_roll_up_checks_fail_tests_under_strict_mode():
+    class Broken:
+        @property
+        def kind(self):
+            raise RuntimeError("unreadable span")
+
+    with pytest.raises(RuntimeError):
+        GenAIRollupSpanProcessor().on_end(Broken())  # pyright: ignore[reportArgumentType]
