@@ -541,7 +541,9 @@ class LeanTracer(Tracer):
         # get_current_span(context).get_span_context()
         parent = (context if context is not None else _current_context()).get(_SPAN_KEY)
         parent_context = None
-        if parent is not None and isinstance(parent, _APISpan):
+        if type(parent) is LeanSpan:  # the usual parent: one of ours (skips two ABC isinstance checks)
+            parent_context = parent._context
+        elif parent is not None and isinstance(parent, _APISpan):
             parent_context = parent.get_span_context()
             if parent_context is not None and not isinstance(parent_context, SpanContext):
                 raise TypeError("parent_span_context must be a SpanContext or None.")
