@@ -10,13 +10,15 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Metric, MetricsData
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from agentwatch.distro.tracing import LeanTracerProvider
+
 
 class Telemetry:
-    """A TracerProvider, MeterProvider and LoggerProvider with in-memory exporters / reader.
+    """A TracerProvider (agentwatch's), MeterProvider and LoggerProvider with in-memory exporters / reader.
 
     ``span_processors`` run before the exporter's processor (e.g. one that adds attributes at
     ``on_end``). Metrics are read by collecting (cumulative, so each read has everything so far).
@@ -24,7 +26,8 @@ class Telemetry:
 
     def __init__(self, *span_processors: SpanProcessor) -> None:
         self.span_exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
+        # agentwatch's span path, as the distro installs it (tests/test_lean_spans.py compares it with the SDK's)
+        self.tracer_provider = LeanTracerProvider()
         for processor in span_processors:
             self.tracer_provider.add_span_processor(processor)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.span_exporter))

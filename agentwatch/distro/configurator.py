@@ -22,7 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from agentwatch.distro import _diagnostics, endpoints, exporters, lean_metrics, logs, otlp_encoding, rollup, shutdown
+from agentwatch.distro import _diagnostics, endpoints, exporters, lean_metrics, logs, otlp_encoding, rollup, shutdown, tracing
 from agentwatch.distro.guard import run
 from agentwatch.distro.resource import build_resource, fork_attributes
 from agentwatch.distro.settings import SIGNALS, Settings
@@ -59,7 +59,9 @@ def _tracing(settings: Settings, resource: Resource, built: Pipeline) -> TracerP
 
     sampler = _step("sampler", lambda: _import_sampler(_get_sampler()))
     id_generator = _step("id generator", lambda: _import_id_generator(_get_id_generator()))
-    provider = TracerProvider(resource=resource, sampler=sampler, id_generator=id_generator, shutdown_on_exit=False)
+    # agentwatch's span path (same SDK classes underneath, same output); AGENTWATCH_LEAN_SPANS=false: the stock one.
+    provider_class = tracing.LeanTracerProvider if settings.lean_spans else TracerProvider
+    provider = provider_class(resource=resource, sampler=sampler, id_generator=id_generator, shutdown_on_exit=False)
     _step("GenAI roll-up", lambda: provider.add_span_processor(rollup.GenAIRollupSpanProcessor()))
     span_exporters = exporters.build_exporters("traces", settings, os.environ)
     for exporter in span_exporters:

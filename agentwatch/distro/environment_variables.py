@@ -394,6 +394,13 @@ AGENTWATCH_SERVER_LAYER = _var(
     "conventions and without `AGENTWATCH_ASGI_MESSAGE_SPANS`; otherwise, or with `fastapi` in "
     "`OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`, the contrib choice stands.",
 )
+AGENTWATCH_LEAN_SPANS = _var(
+    "AGENTWATCH_LEAN_SPANS",
+    Flag(True),
+    "agentwatch's span path (`agentwatch.distro.tracing`): subclasses of the SDK's tracer provider, tracer and "
+    "span with a leaner start, end and attribute path, the same OTLP output. `false` installs the stock SDK "
+    "`TracerProvider` instead, to rule agentwatch's span path out when debugging.",
+)
 OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = _var(
     "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
     Names(lower=False),

@@ -25,7 +25,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind
 
-from agentwatch.distro.guard import guarded
+from agentwatch.distro.guard import failed, guarded, strict
 
 OPERATION = "gen_ai.operation.name"
 ROUND_TRIP = "agentwatch.gen_ai.round_trip"
@@ -42,6 +42,13 @@ _MAX_OPEN_TRACES = 4096
 # Operations that are not billed model calls (they carry no usage anyway); "critique" is the
 # agent planner instrumentor's evaluation step (agentwatch.instrumentors.planner).
 _NOT_CALLS = {"execute_tool", "invoke_agent", "invoke_workflow", "plan", "retrieval", "create_agent", "critique"}
+
+
+def _failed(where: str, error: Exception) -> None:
+    """What ``@guarded`` does with a failure: re-raise under strict mode, else say it once."""
+    if strict():
+        raise error
+    failed(where, error)
 
 
 class _Totals:
@@ -64,10 +71,36 @@ class GenAIRollupSpanProcessor(SpanProcessor):
         self._open: OrderedDict[int, list[_Totals]] = OrderedDict()
         self._lock = threading.Lock()
 
-    @guarded("GenAI roll-up (span start)")
+    # on_start and on_end see every span of the process: the checks that let a span through (not a
+    # SERVER span, not a GenAI call) run first, in a try block (free when nothing raises) rather than
+    # under the guard decorator's wrapper; the work behind them is guarded as before.
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        if span.kind is not SpanKind.SERVER:
+        try:
+            server = span.kind is SpanKind.SERVER
+        except Exception as error:  # noqa: BLE001 - the guard's rule, inline: a span processor never raises into the SDK
+            _failed("GenAI roll-up (span start)", error)
             return
+        if server:
+            self._open_request(span)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            if span.kind is SpanKind.SERVER:
+                self._close(span)
+                return
+            attributes = getattr(span, "_attributes", None)
+            stored = getattr(attributes, "_dict", attributes)  # the SDK's BoundedAttributes keeps a dict
+            if type(stored) is not dict:
+                stored = span.attributes or {}
+            call = OPERATION in stored
+        except Exception as error:  # noqa: BLE001 - the guard's rule, inline: a span processor never raises into the SDK
+            _failed("GenAI roll-up (span end)", error)
+            return
+        if call:
+            self._add_call(span)
+
+    @guarded("GenAI roll-up (span start)")
+    def _open_request(self, span: Any) -> None:
         trace_id = span.context.trace_id
         with self._lock:
             self._open.setdefault(trace_id, []).append(_Totals(span))
@@ -75,10 +108,7 @@ class GenAIRollupSpanProcessor(SpanProcessor):
                 self._open.popitem(last=False)
 
     @guarded("GenAI roll-up (span end)")
-    def on_end(self, span: ReadableSpan) -> None:
-        if span.kind is SpanKind.SERVER:
-            self._close(span)
-            return
+    def _add_call(self, span: ReadableSpan) -> None:
         attributes = span.attributes or {}
         operation = attributes.get(OPERATION)
         if operation is None or operation in _NOT_CALLS or ROUND_TRIP in attributes:
@@ -102,6 +132,7 @@ class GenAIRollupSpanProcessor(SpanProcessor):
         if server_span.is_recording():
             server_span.set_attributes(values)
 
+    @guarded("GenAI roll-up (span end)")
     def _close(self, span: ReadableSpan) -> None:
         trace_id, span_id = span.context.trace_id, span.context.span_id  # pyright: ignore[reportOptionalMemberAccess] - ended SDK spans have a context
         with self._lock:
