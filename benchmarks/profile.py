@@ -117,8 +117,9 @@ RULES: tuple[Rule, ...] = (
     Rule(_EXPORT, _I, _BATCHING, threads="export"),
     Rule("context & propagation", _I, ("opentelemetry/context/", "opentelemetry/propagate/", "opentelemetry/propagators/",
                                        "opentelemetry/baggage/", "opentelemetry/trace/propagation/")),
+    Rule("attributes & events", _I, ("agentwatch/distro/tracing.py",), r"_LeanAttributes\.|" + _ATTRIBUTE_FUNCTIONS),
     Rule("span start/end", _I, ("opentelemetry/sdk/trace/", "opentelemetry/trace/", "opentelemetry/util/_decorator.py",
-                                "opentelemetry/sdk/util/")),
+                                "opentelemetry/sdk/util/", "agentwatch/distro/tracing.py")),
     # --- metrics and logs
     Rule("metrics: recording", _I, ("opentelemetry/sdk/metrics/", "opentelemetry/metrics/", "agentwatch/distro/lean_metrics.py"),
          threads="request"),
