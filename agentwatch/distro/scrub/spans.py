@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.trace import Link, Status
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, TraceState
 
-from agentwatch.distro.scrub.values import map_items, scrub_parts, scrub_resource
+from agentwatch.distro.scrub.values import cut_map, map_items, scrub_parts, scrub_resource
 
 if TYPE_CHECKING:
     from agentwatch.distro.scrub import Scrubber
@@ -32,6 +32,7 @@ SPAN_FIELDS = {
     "links": "_links",
     "status": "_status",
     "resource": "_resource",
+    "context": "_context",
 }
 
 
@@ -39,19 +40,23 @@ class ScrubbedSpan(ReadableSpan):
     """A scrubbed copy of ``span``: the given name, maps, status and resource, its other fields
     and its dropped counts (the copy's maps are plain dicts, which count nothing as dropped)."""
 
-    def __init__(self, span: Any, name: Any, attributes: Any, events: Any, links: Any, status: Any, resource: Any) -> None:
+    def __init__(
+        self, span: Any, name: Any, attributes: Any, events: Any, links: Any, status: Any, resource: Any,
+        context: Any = None,
+    ) -> None:
+        context = span.context if context is None else context
         if type(span) is ReadableSpan:
             # What the SDK hands exporters: reuse its fields, replace the scrubbed ones (the
             # fields of SPAN_FIELDS): a third of the cost of the keyword constructor, on every
             # span that changed.
             self.__dict__.update(span.__dict__)
             self._name, self._attributes, self._events, self._links = name, attributes, events, links
-            self._status, self._resource = status, resource
+            self._status, self._resource, self._context = status, resource, context
             self._scrub_dropped = (span.dropped_attributes, span.dropped_events, span.dropped_links)
             return
         super().__init__(
             name=name,
-            context=span.context,
+            context=context,
             parent=span.parent,
             resource=resource,
             attributes=attributes,
@@ -112,12 +117,20 @@ def dropped(item: Any) -> int:
 
 
 def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
-    """Scrub a batch of spans; all their strings are checked (and scrubbed) in one pass."""
+    """Scrub a batch of spans; all their strings are checked (and scrubbed) in one pass.
+
+    Also scrubbed: the values of the span's (and its links') ``tracestate``, which an incoming
+    request sets and the exporters send as they are. With attribute length limits
+    (``limits.py``), the scrubbed values are cut after.
+    """
     texts: list[Any] = []
     maps: list[Any] = []
     layout = []
+    servers: set[int] = set()
     for span in spans:
         events, links, status = span.events, span.links, span.status
+        if span.kind is SpanKind.SERVER:
+            servers.add(len(maps))
         layout.append((len(texts), len(maps), events, links))
         texts.append(span.name)
         texts.append(status.description if status is not None else None)
@@ -127,28 +140,71 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
         maps.append(span._attributes if isinstance(span, ReadableSpan) else span.attributes)
         maps.extend(event.attributes for event in events)
         maps.extend(link.attributes for link in links)
-    done = scrub_parts(scrubber, texts, maps)
+    done = scrub_parts(scrubber, texts, maps, servers)
+    limits = scrubber.limits
+    if limits is not None:
+        done = _cut(done, texts, maps, layout, limits)
     new_texts, new_maps = done if done is not None else (texts, maps)
     out = []
     for span, (t0, m0, events, links) in zip(spans, layout):
         resource = scrub_resource(scrubber, span.resource)
+        context = _scrub_context(scrubber, span.context)
         t1, m1 = t0 + 2 + len(events), m0 + 1 + len(events) + len(links)
-        if resource is span.resource and (
+        if resource is span.resource and context is span.context and not any(
+            link.context.trace_state and _scrub_context(scrubber, link.context) is not link.context for link in links
+        ) and (
             done is None
             or all(a is b for a, b in zip(new_texts[t0:t1], texts[t0:t1]))
             and all(a is b for a, b in zip(new_maps[m0:m1], maps[m0:m1]))
         ):
             out.append(span)
         else:
-            out.append(rebuild_span(span, new_texts[t0:t1], new_maps[m0:m1], resource, events, links))
+            out.append(rebuild_span(span, new_texts[t0:t1], new_maps[m0:m1], resource, events, links, scrubber))
     return out
 
 
+def _cut(done: Any, texts: list[Any], maps: list[Any], layout: list[Any], limits: Any) -> Any:
+    """``done`` (``scrub_parts``' result) with the attribute values cut to the span and event/link
+    limits (``limits.py``): after scrubbing, never before."""
+    new_maps = list(maps) if done is None else done[1]
+    changed = False
+    for _t0, m0, events, links in layout:
+        for offset in range(1 + len(events) + len(links)):
+            m = m0 + offset
+            new = cut_map(new_maps[m], limits.span if offset == 0 else limits.event)
+            if new is not new_maps[m]:
+                new_maps[m] = new
+                changed = True
+    if done is None:
+        return (list(texts), new_maps) if changed else None
+    return done
+
+
+def _scrub_context(scrubber: Scrubber, context: Any) -> Any:
+    """``context`` with the values of its ``tracestate`` scrubbed (``context`` itself when clean)."""
+    state = getattr(context, "trace_state", None)
+    if not state:
+        return context
+    pairs = [(key, scrubber.scrub_text(value)) for key, value in state.items()]
+    if all(new == value for (_, new), value in zip(pairs, state.values())):
+        return context
+    # (A mark is valid tracestate: no "," or "=". A value the SDK still refuses is dropped by it.)
+    return SpanContext(context.trace_id, context.span_id, context.is_remote, context.trace_flags,
+                       TraceState(pairs))
+
+
 def rebuild_span(
-    span: Any, texts: list[Any], maps: list[Any], resource: Any, old_events: Any = None, old_links: Any = None
+    span: Any,
+    texts: list[Any],
+    maps: list[Any],
+    resource: Any,
+    old_events: Any = None,
+    old_links: Any = None,
+    scrubber: Scrubber | None = None,
 ) -> ScrubbedSpan:
     """A :class:`ScrubbedSpan` of ``span`` with the scrubbed ``texts`` (name, status message,
-    event names) and ``maps`` (span, event and link attributes), in ``scrub_batch``'s layout."""
+    event names) and ``maps`` (span, event and link attributes), in ``scrub_batch``'s layout;
+    with ``scrubber``, the span's and links' ``tracestate`` values are scrubbed too."""
     old_events = span.events if old_events is None else old_events
     old_links = span.links if old_links is None else old_links
     events = []
@@ -161,11 +217,16 @@ def rebuild_span(
     links = []
     for index, link in enumerate(old_links):
         attributes = maps[1 + len(old_events) + index]
-        links.append(link if attributes is link.attributes else ScrubbedLink(link.context, attributes, dropped(link)))
+        context = link.context if scrubber is None else _scrub_context(scrubber, link.context)
+        if attributes is link.attributes and context is link.context:
+            links.append(link)
+        else:
+            links.append(ScrubbedLink(context, attributes, dropped(link)))
     status = span.status
     if status is not None and texts[1] is not status.description:
         status = Status(status.status_code, texts[1])
     attributes = maps[0]
     if type(attributes) is not dict:  # unchanged: copy it out of its BoundedAttributes
         attributes = dict(map_items(attributes or {}))
-    return ScrubbedSpan(span, texts[0], attributes, events, links, status, resource)
+    context = span.context if scrubber is None else _scrub_context(scrubber, span.context)
+    return ScrubbedSpan(span, texts[0], attributes, events, links, status, resource, context)
