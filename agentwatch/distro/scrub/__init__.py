@@ -9,13 +9,22 @@ place where data is cleaned, once per export, after every processor has run::
     span / log record / metric points  ->  Scrubber  ->  inner exporter
 
 What is cleaned: span names, span and event and link attributes, event names,
-the span status message, resource attributes, log bodies (strings, and dicts and
-lists at any depth), log attributes and event names, metric data point and
-exemplar attributes.
+the span status message, the span's and links' ``tracestate`` values, resource attributes,
+log bodies (strings, and dicts and lists at any depth), log attributes and event names,
+metric data point and exemplar attributes. Keys as well as values: a key that is itself
+personal data (``extra=dict(request.query_params)``) is exported as its scrubbed text, keys
+that become equal told apart by ``#2``, ``#3``... (``values.scrub_mapping``).
+
+What is kept (``rules.DEFAULT_KEEP``, ``AGENTWATCH_SCRUB_KEEP_ATTRIBUTES``): infrastructure
+attributes (``server.address``, peers on client spans, user agents, versions, health-check
+names) are scanned without the detectors that misread them; keys whose last word describes a
+secret (``password_reset_count``, ``auth.method``) are not redacted by name; SQL placeholders
+are not secrets. Length limits cut scrubbed text, never raw text (``limits.py``).
 
 How values are recognised:
 
-* **By key.** An attribute or dict key whose name contains a sensitive word
+* **By key.** An attribute or dict key whose name contains a sensitive word (unless its last
+  word describes the secret: ``password_reset_count``, ``auth.method``)
   (``password``, ``secret``, ``token``, ``api_key``, ``authorization``, ``cookie``,
   ``session``, ``credential``, ``private_key``... see :data:`SENSITIVE_KEYS`) has
   its whole value replaced. Keys are compared word by word (``db.password``,
@@ -49,7 +58,8 @@ The package, from the data up:
 * ``detectors.py``: the content patterns, and how each family finds its candidates fast;
 * ``hints.py``: the optional Hyperscan pass that says which families must look at a string;
 * ``text.py``: the text engine (:class:`~agentwatch.distro.scrub.text.TextScrubber`);
-* ``values.py``: values and attribute maps, a batch's maps in one pass;
+* ``values.py``: values and attribute maps (keys included), a batch's maps in one pass;
+* ``limits.py``: length limits applied after scrubbing (attribute values, captured content);
 * ``spans.py``, ``records.py``, ``metrics.py``: the signals, rebuilt as scrubbed copies;
 * ``fallback.py``: what the exporters call, which never raises and fails closed.
 
@@ -65,7 +75,8 @@ than leaking it), and an item that cannot be rebuilt at all is dropped from the 
 
 Configuration (``settings.py``): ``AGENTWATCH_SCRUB``,
 ``AGENTWATCH_SCRUB_DISABLED_DETECTORS``, ``AGENTWATCH_SCRUB_EXTRA_PATTERNS``,
-``AGENTWATCH_SCRUB_EXTRA_KEYS``, ``AGENTWATCH_SCRUB_ENGINE``.
+``AGENTWATCH_SCRUB_EXTRA_KEYS``, ``AGENTWATCH_SCRUB_ENGINE``, ``AGENTWATCH_SCRUB_KEEP_ATTRIBUTES``,
+``AGENTWATCH_SCRUB_NOT_SECRET_KEYS``, and the ``OTEL_*ATTRIBUTE_VALUE_LENGTH_LIMIT`` variables.
 """
 
 from __future__ import annotations

@@ -54,9 +54,11 @@ def cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     head = text[:limit]
-    start = head.rfind(MARK_PREFIX)
+    start = head.rfind("[")
     if start >= 0 and "]" not in head[start:]:
-        head = head[:start]  # a mark cut in two: left out whole
+        tail = head[start:]
+        if MARK_PREFIX.startswith(tail) or tail.startswith(MARK_PREFIX):
+            head = head[:start]  # a mark cut in two: left out whole
     return head
 
 

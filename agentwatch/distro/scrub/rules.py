@@ -199,8 +199,8 @@ class Keep:
     scanned by content without the detectors ``off`` (``scrub`` is that scan, set by the scrubber).
 
     ``peer``: the value is the other end of a connection (``network.peer.address``): kept on
-    client spans, where the peer is a server, but scanned in full on server spans, where it is the
-    end user's address."""
+    client spans, where the peer is the server called; scanned in full everywhere else (on a
+    server span it is the end user's address; in logs and metrics nobody says which end it is)."""
 
     off: frozenset[str]
     peer: bool = False
@@ -230,7 +230,7 @@ DEFAULT_KEEP: dict[str, tuple[frozenset[str], bool]] = {
     "net.host.ip": (_ADDRESS, False),
     "net.sock.host.addr": (_ADDRESS, False),
     "host.ip": (_ADDRESS, False),
-    # The other end: a server on client spans, the end user on server spans (scanned there).
+    # The other end: the server called on client spans (kept there only), maybe the end user elsewhere.
     "network.peer.address": (_ADDRESS, True),
     "net.peer.name": (_ADDRESS, True),
     "net.peer.ip": (_ADDRESS, True),

@@ -126,11 +126,11 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
     texts: list[Any] = []
     maps: list[Any] = []
     layout = []
-    servers: set[int] = set()
+    clients: set[int] = set()
     for span in spans:
         events, links, status = span.events, span.links, span.status
-        if span.kind is SpanKind.SERVER:
-            servers.add(len(maps))
+        if span.kind is SpanKind.CLIENT:  # its maps: a connection peer there is the server called
+            clients.update(range(len(maps), len(maps) + 1 + len(events) + len(links)))
         layout.append((len(texts), len(maps), events, links))
         texts.append(span.name)
         texts.append(status.description if status is not None else None)
@@ -140,7 +140,7 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
         maps.append(span._attributes if isinstance(span, ReadableSpan) else span.attributes)
         maps.extend(event.attributes for event in events)
         maps.extend(link.attributes for link in links)
-    done = scrub_parts(scrubber, texts, maps, servers)
+    done = scrub_parts(scrubber, texts, maps, clients)
     limits = scrubber.limits
     if limits is not None:
         done = _cut(done, texts, maps, layout, limits)

@@ -92,17 +92,18 @@ def scan(scrubber: Scrubber, value: Any, depth: int) -> Any:
     return scrubber.scrub_text(str(value))  # a str subclass, or anything else as text
 
 
-def value_for(scrubber: Scrubber, kind: Any, value: Any, depth: int = 0, server: bool = False) -> Any:
-    """``value`` under a key of class ``kind`` (``rules.KeyRules.classify``); ``server``: the map is
-    a server span's, where a connection peer is the end user (scanned in full)."""
+def value_for(scrubber: Scrubber, kind: Any, value: Any, depth: int = 0, client: bool = False) -> Any:
+    """``value`` under a key of class ``kind`` (``rules.KeyRules.classify``); ``client``: the map is
+    a client span's, where a connection peer is the server called (kept; elsewhere it may be the
+    end user: scanned in full)."""
     if kind is PLAIN:
         return scan(scrubber, value, depth)
     if kind is SAFE:
         return value
     if type(kind) is Renamed:
-        return value_for(scrubber, kind.inner, value, depth, server)
+        return value_for(scrubber, kind.inner, value, depth, client)
     if type(kind) is Keep:
-        if kind.peer and server or kind.scrub is None:
+        if kind.peer and not client or kind.scrub is None:
             return scan(scrubber, value, depth)
         if type(value) is str:
             return kind.scrub(value)
@@ -126,7 +127,7 @@ def unique_key(out: Mapping[Any, Any], key: str) -> str:
     return f"{key}#{n}"
 
 
-def scrub_mapping(scrubber: Scrubber, mapping: Mapping, depth: int, server: bool = False) -> Mapping:
+def scrub_mapping(scrubber: Scrubber, mapping: Mapping, depth: int, client: bool = False) -> Mapping:
     """A copy of ``mapping`` with its keys and values scrubbed (``mapping`` itself if clean).
 
     A key that is itself personal data is replaced by its scrubbed text (:class:`rules.Renamed`),
@@ -139,7 +140,7 @@ def scrub_mapping(scrubber: Scrubber, mapping: Mapping, depth: int, server: bool
         if isinstance(key, str):
             kind = classify(key)
             if type(kind) is Renamed:
-                renames.append((key, kind.key, value_for(scrubber, kind.inner, value, depth, server)))
+                renames.append((key, kind.key, value_for(scrubber, kind.inner, value, depth, client)))
                 continue
         else:
             kind = PLAIN
@@ -148,7 +149,7 @@ def scrub_mapping(scrubber: Scrubber, mapping: Mapping, depth: int, server: bool
                 if new_key is not key:
                     renames.append((key, new_key, scan(scrubber, value, depth)))
                     continue
-        new = value_for(scrubber, kind, value, depth, server)
+        new = value_for(scrubber, kind, value, depth, client)
         if new is not value:
             if changed is None:
                 changed = dict(map_items(mapping))
@@ -200,7 +201,7 @@ def scrub_parts(
     scrubber: Scrubber,
     texts: Sequence[Any],
     maps: Sequence[Mapping[str, Any] | None],
-    servers: frozenset[int] | set[int] = frozenset(),
+    clients: frozenset[int] | set[int] = frozenset(),
 ) -> tuple[list[Any], list[Any]] | None:
     """Scrub loose strings and attribute maps together; ``None`` when nothing changes.
 
@@ -209,8 +210,9 @@ def scrub_parts(
     split back, and only the maps whose strings changed are copied. A map with a
     sensitive key, a large int or a nested value is scrubbed value by value instead.
     Unchanged entries are returned as the same objects. The values of keep-list keys
-    (:class:`rules.Keep`) are scanned apart, by their own detectors; ``servers``: the indices
-    of the maps of server spans (where a connection peer is the end user: scanned in full).
+    (:class:`rules.Keep`) are scanned apart, by their own detectors; ``clients``: the indices
+    of the maps of client spans, where a connection peer is the server called and is kept
+    (elsewhere it may be the end user: scanned in full).
     """
     segments: list[str] = []
     kept: list[tuple[int, str, str, Keep]] = []  # (map index, key, value, kind) of keep-list values
@@ -261,7 +263,7 @@ def scrub_parts(
             elif kind is SAFE:
                 continue
             elif type(kind) is Keep and type(value) is str:
-                if kind.peer and index in servers:  # the end user's address: scanned in full
+                if kind.peer and index not in clients:  # maybe the end user's address: scanned in full
                     add(value)
                     own(key)
                 else:
@@ -275,7 +277,7 @@ def scrub_parts(
         return None
     new_texts, new_maps = list(texts), list(maps)
     for index in slow:
-        new_maps[index] = scrub_mapping(scrubber, maps[index], 0, index in servers)
+        new_maps[index] = scrub_mapping(scrubber, maps[index], 0, index in clients)
     changed = [] if parts is None else list(compress(_count(), map(ne, segments, parts)))  # where they differ
     if not changed:
         remember_clean(scrubber, segments, owners, text_segments)
