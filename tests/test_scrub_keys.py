@@ -111,3 +111,12 @@ def test_stdout_log_extras_keys_are_scrubbed(monkeypatch):
     assert line["[REDACTED:email]"] == "x" and line["[REDACTED:email]#2"] == "y"
     assert line["[REDACTED:credit_card]"] == "z" and line["auth.method"] == "oauth2"
     assert "jane" not in stream.getvalue() and CARD not in stream.getvalue()
+
+
+def test_the_span_context_layout_read_by_the_fast_path():
+    """scrub_batch reads a span context's tracestate as item 4 of the tuple (no property call per span)."""
+    from agentwatch.distro.scrub import spans
+
+    state = TraceState([("k", "v")])
+    context = SpanContext(1, 2, True, TraceFlags(1), state)
+    assert context[spans._TRACE_STATE] is context.trace_state is state

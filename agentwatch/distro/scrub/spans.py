@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SPAN_FIELDS", "ScrubbedEvent", "ScrubbedLink", "ScrubbedSpan", "dropped", "rebuild_span", "scrub_batch"]
 
-#: The private fields of ``ReadableSpan`` that :class:`ScrubbedSpan`'s fast path sets, by the
+#: The private fields of ``ReadableSpan`` that :class:`ScrubbedSpan`'s fast path sets (or
+#: ``scrub_batch`` reads), by the
 #: public property that reads each. An SDK release that renamed one would leave the copy showing
 #: the original, unscrubbed value: ``tests/test_scrub_sdk.py`` checks each against the SDK in use
 #: (and ``scrub_batch`` reads ``_attributes`` without a default, so a rename fails closed there).
@@ -33,6 +34,7 @@ SPAN_FIELDS = {
     "status": "_status",
     "resource": "_resource",
     "context": "_context",
+    "kind": "_kind",  # read, not set (scrub_batch)
 }
 
 
@@ -116,6 +118,10 @@ def dropped(item: Any) -> int:
         return 0
 
 
+_CLIENT = SpanKind.CLIENT
+_TRACE_STATE = 4  # SpanContext's item read by .trace_state
+
+
 def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
     """Scrub a batch of spans; all their strings are checked (and scrubbed) in one pass.
 
@@ -127,10 +133,19 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
     maps: list[Any] = []
     layout = []
     clients: set[int] = set()
-    for span in spans:
+    states: set[int] = set()  # the spans whose own or a link's context has a tracestate
+    for index, span in enumerate(spans):
         events, links, status = span.events, span.links, span.status
-        if span.kind is SpanKind.CLIENT:  # its maps: a connection peer there is the server called
+        # (The fields, not the properties, of what the SDK hands exporters: this runs per span.)
+        sdk = type(span) is ReadableSpan
+        if (span._kind if sdk else span.kind) is _CLIENT:  # a connection peer there is the server called
             clients.update(range(len(maps), len(maps) + 1 + len(events) + len(links)))
+        # SpanContext is a tuple, its tracestate item 4 (what .trace_state reads, without the call;
+        # tests/test_scrub_keys.py checks the layout against the SDK in use).
+        if (span._context if sdk else span.context)[_TRACE_STATE] or links and any(
+            link.context.trace_state for link in links
+        ):
+            states.add(index)
         layout.append((len(texts), len(maps), events, links))
         texts.append(span.name)
         texts.append(status.description if status is not None else None)
@@ -146,12 +161,13 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
         done = _cut(done, texts, maps, layout, limits)
     new_texts, new_maps = done if done is not None else (texts, maps)
     out = []
-    for span, (t0, m0, events, links) in zip(spans, layout):
+    for index, (span, (t0, m0, events, links)) in enumerate(zip(spans, layout)):
         resource = scrub_resource(scrubber, span.resource)
-        context = _scrub_context(scrubber, span.context)
         t1, m1 = t0 + 2 + len(events), m0 + 1 + len(events) + len(links)
-        if resource is span.resource and context is span.context and not any(
-            link.context.trace_state and _scrub_context(scrubber, link.context) is not link.context for link in links
+        if resource is span.resource and (
+            index not in states
+            or _scrub_context(scrubber, span.context) is span.context
+            and all(_scrub_context(scrubber, link.context) is link.context for link in links)
         ) and (
             done is None
             or all(a is b for a, b in zip(new_texts[t0:t1], texts[t0:t1]))

@@ -266,7 +266,7 @@ def scrub_parts(
                 if kind.peer and index not in clients:  # maybe the end user's address: scanned in full
                     add(value)
                     own(key)
-                else:
+                elif value not in kind.clean:
                     kept.append((index, key, value, kind))
             else:
                 slow.add(index)
@@ -310,8 +310,6 @@ def _scrub_kept(scrubber: Scrubber, kept: list[tuple[int, str, str, Keep]]) -> l
     out = []
     for index, key, value, kind in kept:
         clean = kind.clean
-        if value in clean:
-            continue
         new = kind.scrub(value) if kind.scrub is not None else scrubber.scrub_text(value)
         if new != value:
             out.append((index, key, new))
