@@ -358,6 +358,7 @@ def test_console_exporters(monkeypatch, engine):
 
 
 _PRETTY_ID = re.compile(r"corpus\.id=(corpus-\d+)")
+_PRETTY_RECORD = re.compile(r"\n(?=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z )")
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -389,7 +390,8 @@ def test_stdout_log_output(monkeypatch, engine, log_format):
             record = json.loads(line)
             found[(record["corpus.id"], "stdout")].append(record)
     else:
-        for line in stream.getvalue().split("\n"):
+        # One record per timestamp at a line start (a message may hold newlines: its lines stay together).
+        for line in _PRETTY_RECORD.split(stream.getvalue()):
             match = _PRETTY_ID.search(line)
             if match:
                 found[(match.group(1), "stdout")].append(line)

@@ -18,6 +18,7 @@ __all__ = [
     "DETECTORS",
     "DETECTOR_ALIASES",
     "ERROR_MARK",
+    "KEY_PATTERN",
     "MARK",
     "MARK_PREFIX",
     "MARKS",
