@@ -9,6 +9,8 @@ is passed on as it is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import compress, repeat
+from operator import attrgetter, is_, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -120,6 +122,7 @@ def dropped(item: Any) -> int:
 
 _CLIENT = SpanKind.CLIENT
 _TRACE_STATE = 4  # SpanContext's item read by .trace_state
+_KIND, _CONTEXT, _STATE, _LINKS = attrgetter("_kind"), attrgetter("_context"), itemgetter(_TRACE_STATE), itemgetter(3)
 
 
 def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
@@ -132,20 +135,8 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
     texts: list[Any] = []
     maps: list[Any] = []
     layout = []
-    clients: set[int] = set()
-    states: set[int] = set()  # the spans whose own or a link's context has a tracestate
-    for index, span in enumerate(spans):
+    for span in spans:
         events, links, status = span.events, span.links, span.status
-        # (The fields, not the properties, of what the SDK hands exporters: this runs per span.)
-        sdk = type(span) is ReadableSpan
-        if (span._kind if sdk else span.kind) is _CLIENT:  # a connection peer there is the server called
-            clients.update(range(len(maps), len(maps) + 1 + len(events) + len(links)))
-        # SpanContext is a tuple, its tracestate item 4 (what .trace_state reads, without the call;
-        # tests/test_scrub_keys.py checks the layout against the SDK in use).
-        if (span._context if sdk else span.context)[_TRACE_STATE] or links and any(
-            link.context.trace_state for link in links
-        ):
-            states.add(index)
         layout.append((len(texts), len(maps), events, links))
         texts.append(span.name)
         texts.append(status.description if status is not None else None)
@@ -155,6 +146,7 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
         maps.append(span._attributes if isinstance(span, ReadableSpan) else span.attributes)
         maps.extend(event.attributes for event in events)
         maps.extend(link.attributes for link in links)
+    clients, states = _kinds_and_states(spans, layout)
     done = scrub_parts(scrubber, texts, maps, clients)
     limits = scrubber.limits
     if limits is not None:
@@ -177,6 +169,26 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
         else:
             out.append(rebuild_span(span, new_texts[t0:t1], new_maps[m0:m1], resource, events, links, scrubber))
     return out
+
+
+def _kinds_and_states(spans: Sequence[Any], layout: list[Any]) -> tuple[set[int], set[int]]:
+    """The maps of client spans (where a connection peer is the server called: kept) and the spans
+    whose own or a link's context carries a tracestate; read in C over the batch (this runs per span)."""
+    try:  # the SDK's fields, not its properties (SPAN_FIELDS; the context is a tuple, its tracestate item 4)
+        kinds = list(map(_KIND, spans))
+        states = set(compress(range(len(spans)), map(_STATE, map(_CONTEXT, spans))))
+    except (AttributeError, TypeError):  # span-likes without them
+        kinds = [span.kind for span in spans]
+        states = {index for index, span in enumerate(spans) if span.context.trace_state}
+    clients: set[int] = set()
+    if _CLIENT in kinds:
+        for index in compress(range(len(spans)), map(is_, kinds, repeat(_CLIENT))):
+            _, m0, events, links = layout[index]
+            clients.update(range(m0, m0 + 1 + len(events) + len(links)))
+    for index in compress(range(len(spans)), map(_LINKS, layout)):
+        if any(link.context.trace_state for link in layout[index][3]):
+            states.add(index)
+    return clients, states
 
 
 def _cut(done: Any, texts: list[Any], maps: list[Any], layout: list[Any], limits: Any) -> Any:
