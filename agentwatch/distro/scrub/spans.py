@@ -167,13 +167,25 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
         ):
             out.append(span)
         else:
-            out.append(rebuild_span(span, new_texts[t0:t1], new_maps[m0:m1], resource, events, links, scrubber))
+            out.append(rebuild_span(span, new_texts[t0:t1], new_maps[m0:m1], resource, events, links,
+                                    scrubber if index in states else None))
     return out
 
 
-def _kinds_and_states(spans: Sequence[Any], layout: list[Any]) -> tuple[set[int], set[int]]:
+_NONE: frozenset[int] = frozenset()
+
+
+def _kinds_and_states(spans: Sequence[Any], layout: list[Any]) -> tuple[set[int] | frozenset[int], set[int] | frozenset[int]]:
     """The maps of client spans (where a connection peer is the server called: kept) and the spans
     whose own or a link's context carries a tracestate; read in C over the batch (this runs per span)."""
+    if len(spans) == 1:  # one span (scrub_span, SimpleSpanProcessor): no machinery for a batch
+        span, (_, _, events, links) = spans[0], layout[0]
+        sdk = type(span) is ReadableSpan
+        client = (span._kind if sdk else span.kind) is _CLIENT
+        state = (span._context if sdk else span.context).trace_state or links and any(  # pyright: ignore[reportOptionalMemberAccess]
+            link.context.trace_state for link in links
+        )
+        return (set(range(1 + len(events) + len(links))) if client else _NONE), ({0} if state else _NONE)
     try:  # the SDK's fields, not its properties (SPAN_FIELDS; the context is a tuple, its tracestate item 4)
         kinds = list(map(_KIND, spans))
         states = set(compress(range(len(spans)), map(_STATE, map(_CONTEXT, spans))))
