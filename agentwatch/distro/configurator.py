@@ -15,16 +15,17 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry._logs import set_logger_provider
 from opentelemetry.sdk._configuration import _BaseConfigurator
-from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from agentwatch.distro import _diagnostics, endpoints, exporters, lean_metrics, logs, otlp_encoding, rollup, shutdown, tracing
 from agentwatch.distro.guard import run
 from agentwatch.distro.resource import build_resource, fork_attributes
+from agentwatch.distro.scrub.limits import raised
 from agentwatch.distro.settings import SIGNALS, Settings
 from agentwatch.distro.settings import settings as current_settings
 
@@ -54,6 +55,34 @@ def _step(name: str, function, *args: Any) -> Any:
     return run(f"setting up {name}", function, *args)
 
 
+def _length(limit: int | None, scrub: bool) -> int:
+    """An attribute value length limit as the SDK is given it: agentwatch's reading of the variable
+    (a bad value was warned about and means no limit), moved ``limits.MARGIN`` further out when the
+    scrubber is on, which cuts at the real limit after scrubbing (a cut before scrubbing leaves
+    part of a secret: 15 digits of a card)."""
+    if limit is None:
+        return SpanLimits.UNSET
+    return raised(limit) if scrub else limit  # type: ignore[return-value] - not None here
+
+
+def _span_limits(settings: Settings) -> SpanLimits:
+    """The SDK's span limits, the attribute value lengths as :func:`_length` says."""
+    scrub = settings.scrub
+    return SpanLimits(
+        max_attribute_length=_length(scrub.attribute_length, scrub.enabled),
+        max_span_attribute_length=_length(scrub.span_attribute_length, scrub.enabled),
+    )
+
+
+def _log_limits(settings: Settings) -> LogRecordLimits:
+    """The SDK's log record limits, the attribute value lengths as :func:`_length` says."""
+    scrub = settings.scrub
+    return LogRecordLimits(
+        max_attribute_length=_length(scrub.attribute_length, scrub.enabled),
+        max_log_record_attribute_length=_length(scrub.log_attribute_length, scrub.enabled),
+    )
+
+
 def _tracing(settings: Settings, resource: Resource, built: Pipeline) -> TracerProvider:
     from opentelemetry.sdk._configuration import _get_id_generator, _get_sampler, _import_id_generator, _import_sampler
 
@@ -61,7 +90,8 @@ def _tracing(settings: Settings, resource: Resource, built: Pipeline) -> TracerP
     id_generator = _step("id generator", lambda: _import_id_generator(_get_id_generator()))
     # agentwatch's span path (same SDK classes underneath, same output); AGENTWATCH_LEAN_SPANS=false: the stock one.
     provider_class = tracing.LeanTracerProvider if settings.lean_spans else TracerProvider
-    provider = provider_class(resource=resource, sampler=sampler, id_generator=id_generator, shutdown_on_exit=False)
+    provider = provider_class(resource=resource, sampler=sampler, id_generator=id_generator, shutdown_on_exit=False,
+                              span_limits=_step("span limits", _span_limits, settings))
     _step("GenAI roll-up", lambda: provider.add_span_processor(rollup.GenAIRollupSpanProcessor()))
     span_exporters = exporters.build_exporters("traces", settings, os.environ)
     for exporter in span_exporters:
@@ -82,7 +112,8 @@ def _metrics(settings: Settings, resource: Resource, built: Pipeline) -> MeterPr
 
 
 def _logging(settings: Settings, resource: Resource, built: Pipeline) -> LoggerProvider:
-    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False,
+                              log_record_limits=_step("log record limits", _log_limits, settings))
     log_exporters = exporters.build_exporters("logs", settings, os.environ)
     for exporter in log_exporters:
         provider.add_log_record_processor(BatchLogRecordProcessor(exporter))

@@ -93,6 +93,21 @@ class Number(Kind):
 
 
 @dataclass(frozen=True)
+class Length(Kind):
+    """A length limit: a whole number >= 0; unset (``None``) is no limit."""
+
+    default: int | None = None
+
+    def parse(self, value: str) -> int:
+        if not value.isdigit():
+            raise Invalid("a whole number >= 0")
+        return int(value)
+
+    def show(self) -> str:
+        return "unset (no limit)"
+
+
+@dataclass(frozen=True)
 class Port(Kind):
     default: int = 0
 
@@ -435,6 +450,39 @@ AGENTWATCH_SCRUB_EXTRA_KEYS = _var(
     Names(lower=False),
     "Comma list of more sensitive key names (e.g. `employee_ssn,x-internal-auth`): attribute and dict keys "
     "containing them, and `name=value` pairs in text, have their values redacted.",
+)
+
+AGENTWATCH_SCRUB_KEEP_ATTRIBUTES = _var(
+    "AGENTWATCH_SCRUB_KEEP_ATTRIBUTES",
+    Names(lower=False),
+    "Adjusts the keep list (attributes whose values are infrastructure, scanned without some detectors; see "
+    "Privacy): `key=detector+detector` entries add a key (`fnmatch` patterns such as `*.build_id` allowed) and the "
+    "detectors that do not look at its value (e.g. `deploy.host=ip`); `-key` removes a built-in entry "
+    "(e.g. `-network.peer.address` to scan peer addresses everywhere).",
+)
+AGENTWATCH_SCRUB_NOT_SECRET_KEYS = _var(
+    "AGENTWATCH_SCRUB_NOT_SECRET_KEYS",
+    Names(lower=False),
+    "Comma list of attribute and dict keys (`fnmatch` patterns allowed) that are never redacted for a sensitive "
+    "word in their name, e.g. `auth_realm,x-token-audience`; their values are still scanned by content.",
+)
+OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT = _var(
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    Length(),
+    "Longest attribute string value (upstream meaning). With the scrubber on, agentwatch applies it itself after "
+    "scrubbing (the SDK's own cut, made before any exporter runs, is moved 1024 characters further out), so a cut "
+    "never leaves part of a secret; the cut never splits a `[REDACTED:...]` mark.",
+)
+OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT = _var(
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    Length(),
+    "`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` for span attributes only (events and links keep the general one); "
+    "applied after scrubbing like it.",
+)
+OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT = _var(
+    "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    Length(),
+    "`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` for log record attributes only; applied after scrubbing like it.",
 )
 
 AGENTWATCH_SCRUB_ENGINE = _var(

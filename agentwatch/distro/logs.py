@@ -33,6 +33,7 @@ import json
 import logging
 import logging.config
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from typing import Any
 from agentwatch.distro import context
 from agentwatch.distro.guard import failed
 from agentwatch.distro.scrub import ERROR_MARK
+from agentwatch.distro.scrub.values import unique_key
 
 _ATTACHED_MARK = "_agentwatch_wrapped"
 
@@ -63,6 +65,9 @@ _NOT_EXTRA = frozenset(
         context.SESSION_ID_KEY,
     }
 )
+
+# A log field name no detector can match: printed even when the scrubber cannot be set up.
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z_.\-]{0,63}")
 
 # --- OTel handler -------------------------------------------------------------------
 _sdk_handler: list[logging.Handler] = []  # the SDK's own handler, when OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true
@@ -264,6 +269,17 @@ class StructuredFormatter(logging.Formatter):
                 _fault("scrub", error)
                 return ERROR_MARK
 
+        def clean_key(key: str) -> str:
+            if unavailable:  # only a key no detector could match (letters, "_", ".", "-") is printed
+                return key if _PLAIN_KEY.fullmatch(key) else ERROR_MARK
+            if scrubber is None:
+                return key
+            try:
+                return scrubber.scrub_key(key)
+            except Exception as error:  # noqa: BLE001 - never print what could not be scrubbed
+                _fault("scrub", error)
+                return ERROR_MARK
+
         try:
             message = record.getMessage()
         except Exception as error:  # noqa: BLE001 - a bad %-format must not lose the line
@@ -295,7 +311,12 @@ class StructuredFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key in _STANDARD or key in _NOT_EXTRA or key.startswith("_") or key in out:
                 continue
-            out[key] = clean(_jsonable(value), key)
+            # ``extra=dict(request.query_params)`` makes user text a key: scrubbed like a value
+            # (``[REDACTED:email]``, then ``[REDACTED:email]#2``...).
+            shown = clean_key(key)
+            if shown in out:
+                shown = unique_key(out, shown)
+            out[shown] = clean(_jsonable(value), key)
         return out
 
 

@@ -18,7 +18,14 @@ from urllib.parse import unquote, urlsplit
 from agentwatch.distro import endpoints
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
-from agentwatch.distro.scrub.rules import DETECTOR_ALIASES, DETECTORS, parse_extra_patterns
+from agentwatch.distro.scrub.rules import (
+    DEFAULT_KEEP,
+    DETECTOR_ALIASES,
+    DETECTORS,
+    parse_extra_patterns,
+    parse_keep,
+    parse_key_patterns,
+)
 
 PROTOCOLS = ev.PROTOCOLS
 _CATALOGUE_DEFAULT: Any = object()
@@ -160,6 +167,13 @@ class ScrubSettings:
     extra_patterns: tuple[tuple[str, str], ...] = ()  # AGENTWATCH_SCRUB_EXTRA_PATTERNS, parsed
     extra_keys: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_SCRUB_EXTRA_KEYS)
     engine: str = _from_catalogue(ev.AGENTWATCH_SCRUB_ENGINE)
+    # The keep list (rules.DEFAULT_KEEP adjusted by AGENTWATCH_SCRUB_KEEP_ATTRIBUTES): key -> (detectors off, peer).
+    keep: dict[str, tuple[frozenset[str], bool]] = field(default_factory=lambda: dict(DEFAULT_KEEP))
+    not_secret_keys: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_SCRUB_NOT_SECRET_KEYS)
+    # OTEL_*ATTRIBUTE_VALUE_LENGTH_LIMIT, applied by the scrubber after scrubbing (scrub/limits.py).
+    attribute_length: int | None = None
+    span_attribute_length: int | None = None
+    log_attribute_length: int | None = None
 
 
 @dataclass
@@ -544,6 +558,39 @@ def load_scrub(reader: Reader) -> ScrubSettings:
         scrub.extra_keys = tuple(keys)
 
     scrub.engine = reader.read(ev.AGENTWATCH_SCRUB_ENGINE)
+
+    name = ev.AGENTWATCH_SCRUB_KEEP_ATTRIBUTES
+    value = reader.raw(name)
+    if value is None:
+        reader._default(name)
+    else:
+        added, removed, problems = parse_keep(value)
+        if problems:
+            reader._bad(name, value, "a comma list of key=detector+detector or -key entries ("
+                        + "; ".join(problems) + ")", ",".join([*added, *(f"-{key}" for key in removed)]))
+        else:
+            reader._ok(name)
+        for key in removed:
+            scrub.keep.pop(key, None)
+        scrub.keep.update(added)
+
+    name = ev.AGENTWATCH_SCRUB_NOT_SECRET_KEYS
+    value = reader.raw(name)
+    if value is None:
+        reader._default(name)
+    else:
+        keys, problems = parse_key_patterns(value)
+        if problems:
+            reader._bad(name, value, "a comma list of attribute keys (" + "; ".join(problems) + ")", ",".join(keys))
+        else:
+            reader._ok(name)
+        scrub.not_secret_keys = tuple(keys)
+
+    scrub.attribute_length = reader.read(ev.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    span = reader.read(ev.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    log = reader.read(ev.OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    scrub.span_attribute_length = scrub.attribute_length if span is None else span
+    scrub.log_attribute_length = scrub.attribute_length if log is None else log
     return scrub
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro import scrub
 from agentwatch.distro._diagnostics import info, warn_once
+from agentwatch.distro.scrub.limits import scrub_and_cut
 from agentwatch.distro.settings import Reader, current_capture, read_capture
 
 # --------------------------------------------------------------------------- content capture
@@ -55,11 +56,14 @@ def capture_settings(environ: Mapping[str, str] | None = None) -> CaptureSetting
 
 
 def scrub_text(text: str, max_chars: int) -> str:
-    """Captured text as it may be recorded: scrubbed (the distro's scrubber), then cut to ``max_chars``."""
-    text = scrub.scrub_text(text)  # never raises
-    if len(text) > max_chars:
-        text = f"{text[:max_chars]}...[truncated {len(text) - max_chars} chars]"
-    return text
+    """Captured text as it may be recorded: scrubbed (the distro's scrubber), then cut to ``max_chars``.
+
+    Scrubbed before the cut (a cut card number or e-mail address is no longer recognised), and only
+    what can be kept is scrubbed: the first ``max_chars`` + ``limits.MARGIN`` characters
+    (:func:`agentwatch.distro.scrub.limits.scrub_and_cut`); the cut never splits a mark.
+    """
+    kept, dropped = scrub_and_cut(scrub.scrub_text, text, max_chars)  # scrub_text never raises
+    return f"{kept}...[truncated {dropped} chars]" if dropped else kept
 
 
 # --------------------------------------------------------------------------- prices

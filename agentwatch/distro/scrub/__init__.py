@@ -9,13 +9,22 @@ place where data is cleaned, once per export, after every processor has run::
     span / log record / metric points  ->  Scrubber  ->  inner exporter
 
 What is cleaned: span names, span and event and link attributes, event names,
-the span status message, resource attributes, log bodies (strings, and dicts and
-lists at any depth), log attributes and event names, metric data point and
-exemplar attributes.
+the span status message, the span's and links' ``tracestate`` values, resource attributes,
+log bodies (strings, and dicts and lists at any depth), log attributes and event names,
+metric data point and exemplar attributes. Keys as well as values: a key that is itself
+personal data (``extra=dict(request.query_params)``) is exported as its scrubbed text, keys
+that become equal told apart by ``#2``, ``#3``... (``values.scrub_mapping``).
+
+What is kept (``rules.DEFAULT_KEEP``, ``AGENTWATCH_SCRUB_KEEP_ATTRIBUTES``): infrastructure
+attributes (``server.address``, peers on client spans, user agents, versions, health-check
+names) are scanned without the detectors that misread them; keys whose last word describes a
+secret (``password_reset_count``, ``auth.method``) are not redacted by name; SQL placeholders
+are not secrets. Length limits cut scrubbed text, never raw text (``limits.py``).
 
 How values are recognised:
 
-* **By key.** An attribute or dict key whose name contains a sensitive word
+* **By key.** An attribute or dict key whose name contains a sensitive word (unless its last
+  word describes the secret: ``password_reset_count``, ``auth.method``)
   (``password``, ``secret``, ``token``, ``api_key``, ``authorization``, ``cookie``,
   ``session``, ``credential``, ``private_key``... see :data:`SENSITIVE_KEYS`) has
   its whole value replaced. Keys are compared word by word (``db.password``,
@@ -49,7 +58,8 @@ The package, from the data up:
 * ``detectors.py``: the content patterns, and how each family finds its candidates fast;
 * ``hints.py``: the optional Hyperscan pass that says which families must look at a string;
 * ``text.py``: the text engine (:class:`~agentwatch.distro.scrub.text.TextScrubber`);
-* ``values.py``: values and attribute maps, a batch's maps in one pass;
+* ``values.py``: values and attribute maps (keys included), a batch's maps in one pass;
+* ``limits.py``: length limits applied after scrubbing (attribute values, captured content);
 * ``spans.py``, ``records.py``, ``metrics.py``: the signals, rebuilt as scrubbed copies;
 * ``fallback.py``: what the exporters call, which never raises and fails closed.
 
@@ -65,35 +75,39 @@ than leaking it), and an item that cannot be rebuilt at all is dropped from the 
 
 Configuration (``settings.py``): ``AGENTWATCH_SCRUB``,
 ``AGENTWATCH_SCRUB_DISABLED_DETECTORS``, ``AGENTWATCH_SCRUB_EXTRA_PATTERNS``,
-``AGENTWATCH_SCRUB_EXTRA_KEYS``, ``AGENTWATCH_SCRUB_ENGINE``.
+``AGENTWATCH_SCRUB_EXTRA_KEYS``, ``AGENTWATCH_SCRUB_ENGINE``, ``AGENTWATCH_SCRUB_KEEP_ATTRIBUTES``,
+``AGENTWATCH_SCRUB_NOT_SECRET_KEYS``, and the ``OTEL_*ATTRIBUTE_VALUE_LENGTH_LIMIT`` variables.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from agentwatch.distro.scrub import fallback, metrics, records, spans, values
 from agentwatch.distro.scrub.detectors import is_card_number
+from agentwatch.distro.scrub.limits import AttributeLimits
 from agentwatch.distro.scrub.rules import (
+    DEFAULT_KEEP,
     DETECTOR_ALIASES,
     DETECTORS,
     ERROR_MARK,
-    PLAIN,
-    SAFE,
     SENSITIVE_KEYS,
     KeyRules,
+    Renamed,
     key_words,
     parse_extra_patterns,
 )
 from agentwatch.distro.scrub.text import TextScrubber
 
 __all__ = [
+    "DEFAULT_KEEP",
     "DETECTORS",
     "DETECTOR_ALIASES",
     "ERROR_MARK",
     "SENSITIVE_KEYS",
+    "AttributeLimits",
     "Scrubber",
     "default_scrubber",
     "is_card_number",
@@ -123,14 +137,47 @@ class Scrubber(TextScrubber):
         extra_patterns: Iterable[tuple[str, str | re.Pattern[str]]] = (),
         extra_keys: Iterable[str] = (),
         engine: str = "auto",
+        keep: Mapping[str, tuple[frozenset[str], bool]] | None = None,
+        not_secret_keys: Iterable[str] = (),
+        limits: AttributeLimits | None = None,
     ) -> None:
         super().__init__(disabled, extra_patterns, extra_keys, engine)
-        self._keys = KeyRules(self.extra_keys, "sensitive_keys" in self.enabled)
+        #: The attribute value length limits applied after scrubbing (``limits.py``).
+        self.limits = limits if limits is not None and limits.any else None
+        self._keys = KeyRules(
+            self.extra_keys,
+            "sensitive_keys" in self.enabled,
+            dict(DEFAULT_KEEP if keep is None else keep),
+            not_secret_keys,
+            self.scrub_text,
+            self._keep_scan,
+        )
         # Attribute values found clean (code.file.path, http.route, user agents, model names
         # recur on every record): skipped by the next batches. A value's result does not
         # depend on its neighbours, so this changes no output. Bounded (values.remember_clean).
         self._clean_values: dict[str, None] = {}
         self._resource_cache: dict[int, tuple[Any, Any]] = {}
+
+    def _keep_scan(self, off: frozenset[str]) -> Callable[[str], str]:
+        """The scan of keep-list values: this scrubber's detectors without ``off`` (built on first use;
+        Python's ``re`` engine: these values are short)."""
+        built: list[TextScrubber] = []
+
+        def scan(text: str) -> str:
+            if not built:
+                disabled = [d for d in DETECTORS if d not in self.enabled or d in off]
+                built.append(TextScrubber(disabled, self.extra_patterns, self.extra_keys, "re"))
+            return built[0].scrub_text(text)
+
+        return scan
+
+    def scrub_key(self, key: Any) -> Any:
+        """An attribute or dict key as it may be exported: its scrubbed text when it is itself
+        personal data (``jane@example.com`` -> ``[REDACTED:email]``), else ``key``."""
+        if isinstance(key, str):
+            kind = self._keys.classify(key)
+            return kind.key if type(kind) is Renamed else key
+        return values.scan(self, key, 0) if type(key) is int else key
 
     def classify_key(self, key: str) -> Any:
         """``rules.SAFE``, ``rules.PLAIN`` or a :class:`rules.Sensitive` for an attribute/dict key (cached)."""
@@ -138,12 +185,8 @@ class Scrubber(TextScrubber):
 
     def scrub_value(self, value: Any, key: str | None = None) -> Any:
         """One attribute or body value (nested dicts and lists included); ``key`` is its key."""
-        if key is not None:
-            kind = self._keys.classify(key)
-            if kind is SAFE:
-                return value
-            if kind is not PLAIN:
-                return values.redact(value, kind)
+        if key is not None and isinstance(key, str):
+            return values.value_for(self, self._keys.classify(key), value)
         return values.scan(self, value, 0)
 
     def scrub_attributes(self, attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -196,6 +239,10 @@ def scrubber_for(settings: Any) -> Scrubber | None:
             extra_patterns=section.extra_patterns,
             extra_keys=section.extra_keys,
             engine=section.engine,
+            keep=section.keep,
+            not_secret_keys=section.not_secret_keys,
+            limits=AttributeLimits(section.span_attribute_length, section.attribute_length,
+                                   section.log_attribute_length),
         )
     _cached = (settings, scrubber)
     return scrubber

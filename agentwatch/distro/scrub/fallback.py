@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentwatch.distro.guard import failed, strict
 from agentwatch.distro.scrub import metrics, records, spans
-from agentwatch.distro.scrub.values import attributes_safely, resource_safely, safe_value
+from agentwatch.distro.scrub.values import attributes_safely, cut_map, resource_safely, safe_value
 
 if TYPE_CHECKING:
     from agentwatch.distro.scrub import Scrubber
@@ -96,7 +96,9 @@ def _span_safely(scrubber: Scrubber, span: Any) -> Any:
         attributes_safely(scrubber, m)
         for m in (span.attributes, *(e.attributes for e in events), *(link.attributes for link in links))
     ]
-    return spans.rebuild_span(span, texts, maps, resource_safely(scrubber, span.resource))
+    if scrubber.limits is not None:
+        maps = [cut_map(m, scrubber.limits.span if i == 0 else scrubber.limits.event) for i, m in enumerate(maps)]
+    return spans.rebuild_span(span, texts, maps, resource_safely(scrubber, span.resource), scrubber=scrubber)
 
 
 def _log_safely(scrubber: Scrubber, record: Any) -> Any:
@@ -104,7 +106,7 @@ def _log_safely(scrubber: Scrubber, record: Any) -> Any:
     return records.rebuild_log(
         record,
         safe_value(scrubber, log.body),
-        attributes_safely(scrubber, log.attributes),
+        cut_map(attributes_safely(scrubber, log.attributes), scrubber.limits.log if scrubber.limits else None),
         safe_value(scrubber, getattr(log, "event_name", None)),
         resource_safely(scrubber, record.resource),
     )

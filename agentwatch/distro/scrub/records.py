@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry._logs import LogRecord as _API_LOG_RECORD  # what ReadableLogRecord.log_record holds
 from opentelemetry.sdk._logs import ReadableLogRecord
 
-from agentwatch.distro.scrub.values import parts_by_column, scan, scrub_parts, scrub_resource
+from agentwatch.distro.scrub.values import cut_map, parts_by_column, scan, scrub_parts, scrub_resource
 
 if TYPE_CHECKING:
     from agentwatch.distro.scrub import Scrubber
@@ -67,6 +67,13 @@ def scrub_batch(scrubber: Scrubber, records: Sequence[Any]) -> list[Any]:
     done = parts_by_column(scrubber, texts, maps) if n >= _COLUMN_BATCH else NotImplemented
     if done is NotImplemented:
         done = scrub_parts(scrubber, texts, maps)
+    limit = scrubber.limits.log if scrubber.limits is not None else None
+    if limit is not None:  # attribute values cut after scrubbing, never before (limits.py)
+        cut_maps = list(map(cut_map, maps if done is None else done[1], repeat(limit)))
+        if done is not None:
+            done = (done[0], cut_maps)
+        elif any(map(is_not, cut_maps, maps)):
+            done = (texts, cut_maps)
     redo: set[int] = set()
     if done is not None:
         new_texts, new_maps = done

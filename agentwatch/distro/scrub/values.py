@@ -22,13 +22,26 @@ from operator import eq, is_, ne
 from typing import TYPE_CHECKING, Any
 
 from agentwatch.distro.scrub.detectors import is_card_number
-from agentwatch.distro.scrub.rules import ERROR_MARK, MARK, MARK_PREFIX, NOT_A_SECRET, NUMBERISH, PLAIN, SAFE, Sensitive
+from agentwatch.distro.scrub.limits import cut
+from agentwatch.distro.scrub.rules import (
+    ERROR_MARK,
+    MARK,
+    MARK_PREFIX,
+    NOT_A_SECRET,
+    NUMBERISH,
+    PLAIN,
+    SAFE,
+    Keep,
+    Renamed,
+    Sensitive,
+)
 
 if TYPE_CHECKING:
     from agentwatch.distro.scrub import Scrubber
 
 __all__ = [
     "attributes_safely",
+    "cut_map",
     "map_items",
     "parts_by_column",
     "redact",
@@ -38,6 +51,8 @@ __all__ = [
     "scrub_attributes",
     "scrub_parts",
     "scrub_resource",
+    "unique_key",
+    "value_for",
 ]
 
 
@@ -77,22 +92,75 @@ def scan(scrubber: Scrubber, value: Any, depth: int) -> Any:
     return scrubber.scrub_text(str(value))  # a str subclass, or anything else as text
 
 
-def scrub_mapping(scrubber: Scrubber, mapping: Mapping, depth: int) -> Mapping:
-    """A copy of ``mapping`` with its values redacted by key or scanned (``mapping`` itself if clean)."""
+def value_for(scrubber: Scrubber, kind: Any, value: Any, depth: int = 0, client: bool = False) -> Any:
+    """``value`` under a key of class ``kind`` (``rules.KeyRules.classify``); ``client``: the map is
+    a client span's, where a connection peer is the server called (kept; elsewhere it may be the
+    end user: scanned in full)."""
+    if kind is PLAIN:
+        return scan(scrubber, value, depth)
+    if kind is SAFE:
+        return value
+    if type(kind) is Renamed:
+        return value_for(scrubber, kind.inner, value, depth, client)
+    if type(kind) is Keep:
+        if kind.peer and not client or kind.scrub is None:
+            return scan(scrubber, value, depth)
+        if type(value) is str:
+            return kind.scrub(value)
+        if isinstance(value, (list, tuple)):
+            items = [kind.scrub(item) if type(item) is str else scan(scrubber, item, depth + 1) for item in value]
+            if all(a is b for a, b in zip(items, value)):
+                return value
+            return tuple(items) if isinstance(value, tuple) else items
+        return scan(scrubber, value, depth)
+    return redact(value, kind)
+
+
+def unique_key(out: Mapping[Any, Any], key: str) -> str:
+    """``key``, or ``key#2``, ``key#3``... the first not in ``out``: two keys redacted to the same
+    mark (two e-mail addresses used as keys) keep both their values."""
+    if key not in out:
+        return key
+    n = 2
+    while f"{key}#{n}" in out:
+        n += 1
+    return f"{key}#{n}"
+
+
+def scrub_mapping(scrubber: Scrubber, mapping: Mapping, depth: int, client: bool = False) -> Mapping:
+    """A copy of ``mapping`` with its keys and values scrubbed (``mapping`` itself if clean).
+
+    A key that is itself personal data is replaced by its scrubbed text (:class:`rules.Renamed`),
+    put after the other keys; keys that become equal are told apart by ``#2``, ``#3``...
+    """
     changed: dict | None = None
+    renames: list[tuple[Any, Any, Any]] = []
     classify = scrubber._keys.classify
     for key, value in map_items(mapping):
-        kind = classify(key) if isinstance(key, str) else PLAIN
-        if kind is SAFE:
-            new = value
-        elif kind is PLAIN:
-            new = scan(scrubber, value, depth)
+        if isinstance(key, str):
+            kind = classify(key)
+            if type(kind) is Renamed:
+                renames.append((key, kind.key, value_for(scrubber, kind.inner, value, depth, client)))
+                continue
         else:
-            new = redact(value, kind)
+            kind = PLAIN
+            if type(key) is int:
+                new_key = scan(scrubber, key, depth)  # a card number as an int key
+                if new_key is not key:
+                    renames.append((key, new_key, scan(scrubber, value, depth)))
+                    continue
+        new = value_for(scrubber, kind, value, depth, client)
         if new is not value:
             if changed is None:
                 changed = dict(map_items(mapping))
             changed[key] = new
+    if renames:
+        if changed is None:
+            changed = dict(map_items(mapping))
+        for old, _, _ in renames:
+            del changed[old]
+        for _, new_key, new in renames:
+            changed[unique_key(changed, new_key)] = new
     return mapping if changed is None else changed
 
 
@@ -130,7 +198,10 @@ def scrub_attributes(scrubber: Scrubber, attributes: Mapping[str, Any] | None) -
 
 
 def scrub_parts(
-    scrubber: Scrubber, texts: Sequence[Any], maps: Sequence[Mapping[str, Any] | None]
+    scrubber: Scrubber,
+    texts: Sequence[Any],
+    maps: Sequence[Mapping[str, Any] | None],
+    clients: frozenset[int] | set[int] = frozenset(),
 ) -> tuple[list[Any], list[Any]] | None:
     """Scrub loose strings and attribute maps together; ``None`` when nothing changes.
 
@@ -138,9 +209,13 @@ def scrub_parts(
     checked in one pass; when something is found the joined text is scrubbed once and
     split back, and only the maps whose strings changed are copied. A map with a
     sensitive key, a large int or a nested value is scrubbed value by value instead.
-    Unchanged entries are returned as the same objects.
+    Unchanged entries are returned as the same objects. The values of keep-list keys
+    (:class:`rules.Keep`) are scanned apart, by their own detectors; ``clients``: the indices
+    of the maps of client spans, where a connection peer is the server called and is kept
+    (elsewhere it may be the end user: scanned in full).
     """
     segments: list[str] = []
+    kept: list[tuple[int, str, str, Keep]] = []  # (map index, key, value, kind) of keep-list values
     slow: set[int] = set()
     starts: list[int] = []  # index of the first segment of each map
     add = segments.append
@@ -185,22 +260,30 @@ def scrub_parts(
                             slow.add(index)
                 elif not (t is float or t is bool or value is None):
                     slow.add(index)  # bytes, mappings, other objects
-            elif kind is not SAFE:
+            elif kind is SAFE:
+                continue
+            elif type(kind) is Keep and type(value) is str:
+                if kind.peer and index not in clients:  # maybe the end user's address: scanned in full
+                    add(value)
+                    own(key)
+                elif value not in kind.clean:
+                    kept.append((index, key, value, kind))
+            else:
                 slow.add(index)
     parts = scrubber._scrub_segments(segments) if segments else None
-    if parts is None and not slow:
+    keep_changes = _scrub_kept(scrubber, kept) if kept else None
+    if parts is None and not slow and not keep_changes:
         remember_clean(scrubber, segments, owners, text_segments)
         return None
     new_texts, new_maps = list(texts), list(maps)
     for index in slow:
-        new_maps[index] = scrub_mapping(scrubber, maps[index], 0)
-    if parts is None:
-        remember_clean(scrubber, segments, owners, text_segments)
-        return new_texts, new_maps
-    changed = list(compress(_count(), map(ne, segments, parts)))  # the indices where they differ
+        new_maps[index] = scrub_mapping(scrubber, maps[index], 0, index in clients)
+    changed = [] if parts is None else list(compress(_count(), map(ne, segments, parts)))  # where they differ
     if not changed:
         remember_clean(scrubber, segments, owners, text_segments)
+        _apply_kept(maps, new_maps, keep_changes, slow)
         return new_texts, new_maps
+    assert parts is not None
     # Texts: the first segments, in order (empty or non-str texts have none).
     if changed[0] < text_segments:
         position = 0
@@ -218,7 +301,37 @@ def scrub_parts(
         if index not in slow:
             new_maps[index] = _put_back(maps[index], parts, ks, owners, text_segments)
     remember_clean(scrubber, segments, owners, text_segments, set(changed))
+    _apply_kept(maps, new_maps, keep_changes, slow)
     return new_texts, new_maps
+
+
+def _scrub_kept(scrubber: Scrubber, kept: list[tuple[int, str, str, Keep]]) -> list[tuple[int, str, str]] | None:
+    """The keep-list values that change under their own scan, as ``(map index, key, new value)``."""
+    out = []
+    for index, key, value, kind in kept:
+        clean = kind.clean
+        new = kind.scrub(value) if kind.scrub is not None else scrubber.scrub_text(value)
+        if new != value:
+            out.append((index, key, new))
+        elif len(value) <= _CLEAN_VALUE_LENGTH:
+            if len(clean) >= _CLEAN_LIMIT:
+                clean.clear()
+            clean[value] = None
+    return out or None
+
+
+def _apply_kept(
+    maps: Sequence[Any], new_maps: list[Any], changes: list[tuple[int, str, str]] | None, slow: set[int]
+) -> None:
+    """Put the changed keep-list values back (maps scrubbed whole, in ``slow``, have them already)."""
+    if not changes:
+        return
+    for index, key, new in changes:
+        if index in slow:
+            continue
+        if new_maps[index] is maps[index]:
+            new_maps[index] = dict(map_items(maps[index]))
+        new_maps[index][key] = new
 
 
 def parts_by_column(scrubber: Scrubber, texts: Sequence[Any], maps: Sequence[Any]) -> Any:
@@ -333,6 +446,32 @@ def _put_back(attributes: Mapping[str, Any], parts: list[str], ks: list[int], ow
     return out
 
 
+# --- length limits, after scrubbing (limits.py) ------------------------------------------------------
+def cut_map(mapping: Any, limit: int | None) -> Any:
+    """``mapping`` (scrubbed) with its string values, and the strings in its sequence values, cut to
+    ``limit`` (:func:`limits.cut`); the same object when none is longer."""
+    if limit is None or not mapping:
+        return mapping
+    changed: dict | None = None
+    for key, value in map_items(mapping):
+        t = type(value)
+        if t is str:
+            if len(value) <= limit:
+                continue
+            new: Any = cut(value, limit)
+        elif t is tuple or t is list:
+            if not any(type(item) is str and len(item) > limit for item in value):
+                continue
+            items = [cut(item, limit) if type(item) is str else item for item in value]
+            new = tuple(items) if t is tuple else items
+        else:
+            continue
+        if changed is None:
+            changed = dict(map_items(mapping))
+        changed[key] = new
+    return mapping if changed is None else changed
+
+
 # --- resources ---------------------------------------------------------------------------------------
 def scrub_resource(scrubber: Scrubber, resource: Any) -> Any:
     """A resource with scrubbed attributes (cached per resource object)."""
@@ -364,12 +503,17 @@ def attributes_safely(scrubber: Scrubber, attributes: Mapping[str, Any] | None) 
     """A copy of ``attributes`` scrubbed value by value; a value that fails becomes ``[REDACTED:error]``."""
     if not attributes:
         return attributes
-    out = {}
+    out: dict[Any, Any] = {}
     for key, value in attributes.items():
         try:
-            out[key] = scrubber.scrub_value(value, key)
+            new_key = scrubber.scrub_key(key)
+        except Exception:  # noqa: BLE001 - a key that cannot be scrubbed is replaced too
+            new_key = ERROR_MARK
+        try:
+            new = scrubber.scrub_value(value, key)
         except Exception:  # noqa: BLE001 - drop the value rather than leak it
-            out[key] = ERROR_MARK
+            new = ERROR_MARK
+        out[unique_key(out, new_key)] = new
     return out
 
 
