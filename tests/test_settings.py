@@ -24,8 +24,8 @@ def test_defaults_are_otlp_http_for_all_signals():
 def test_local_mode_is_the_embedded_default_but_explicit_exporters_win():
     s = load_settings({"AGENTWATCH_EXPORT": "local", "OTEL_LOGS_EXPORTER": "console"})
     assert s.exporters == {
-        "traces": ["otlp_json_file"],
-        "metrics": ["otlp_json_file", "prometheus"],
+        "traces": ["agentwatch_file"],
+        "metrics": ["agentwatch_file", "prometheus"],
         "logs": ["console"],
     }
     assert s.sources["OTEL_LOGS_EXPORTER"] == "environment"
