@@ -106,3 +106,29 @@ def test_batches_under_the_limit_go_in_one_request(receiver):
     guarded = exporters.GuardedLogExporter("otlp", OTLPLogExporter(endpoint=endpoint), None)
     assert guarded.export(_records([f"r{index}" for index in range(100)])) is LogRecordExportResult.SUCCESS
     assert len(receiver.bodies) == 100 and receiver.refused == 0
+
+
+def test_a_huge_log_body_is_scrubbed_then_cut_with_a_marker():
+    """AGENTWATCH_LOG_BODY_MAX_CHARS (issue 16, item 5): the body is scrubbed as far as it is kept, then cut
+    with a marker; a secret that straddles the cut is still removed, and the work is bounded."""
+    from agentwatch.distro.scrub import Scrubber
+    from agentwatch.distro.scrub.limits import AttributeLimits
+
+    scrubber = Scrubber(limits=AttributeLimits(log_body=1000))
+    head = "x" * 990 + " jane.doe@example.com "  # an address that starts before the limit and ends after it
+    records = _records([head + "y" * (2 * 1024 * 1024), "short line with bob@example.com"])
+    scrubbed = scrubber.scrub_logs(records)
+    big = scrubbed[0].log_record.body
+    assert len(big) < 1100 and big.endswith(" chars]") and "...[truncated " in big
+    assert "jane" not in big and "example.com" not in big
+    assert int(big.rsplit("[truncated ", 1)[1].split()[0]) > 2 * 1024 * 1024  # what was left out, counted
+    assert scrubbed[1].log_record.body == "short line with [REDACTED:email]"
+
+
+def test_the_body_cap_is_on_by_default_and_zero_switches_it_off():
+    from agentwatch.distro.scrub import scrubber_for
+    from agentwatch.distro.settings import load_settings
+
+    assert scrubber_for(load_settings({})).limits.log_body == 65536
+    off = scrubber_for(load_settings({"AGENTWATCH_LOG_BODY_MAX_CHARS": "0"}))
+    assert off.limits is None or off.limits.log_body is None

@@ -322,6 +322,15 @@ OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT = _var(
     "`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` for log record attributes only; applied after scrubbing like it.",
 )
 
+AGENTWATCH_LOG_BODY_MAX_CHARS = _var(
+    "AGENTWATCH_LOG_BODY_MAX_CHARS",
+    Length(65536),
+    "The longest log record body exported, in characters: a longer string body is scrubbed (only as far as it is "
+    "kept, plus a margin), then cut with `...[truncated N chars]`, so one huge log line costs only itself (a "
+    "collector or proxy refuses oversized requests). `0` or unset-able values keep every body whole. Applied with "
+    "the scrubber.",
+    shown="65536",
+)
 AGENTWATCH_SCRUB_ENGINE = _var(
     "AGENTWATCH_SCRUB_ENGINE",
     Choice("auto", ("auto", "re")),

@@ -174,6 +174,7 @@ class ScrubSettings:
     attribute_length: int | None = None
     span_attribute_length: int | None = None
     log_attribute_length: int | None = None
+    log_body_length: int | None = _from_catalogue(ev.AGENTWATCH_LOG_BODY_MAX_CHARS)
 
 
 @dataclass
@@ -591,6 +592,7 @@ def load_scrub(reader: Reader) -> ScrubSettings:
     log = reader.read(ev.OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT)
     scrub.span_attribute_length = scrub.attribute_length if span is None else span
     scrub.log_attribute_length = scrub.attribute_length if log is None else log
+    scrub.log_body_length = reader.read(ev.AGENTWATCH_LOG_BODY_MAX_CHARS) or None  # 0: no cap
     return scrub
 
 

@@ -242,7 +242,7 @@ def scrubber_for(settings: Any) -> Scrubber | None:
             keep=section.keep,
             not_secret_keys=section.not_secret_keys,
             limits=AttributeLimits(section.span_attribute_length, section.attribute_length,
-                                   section.log_attribute_length),
+                                   section.log_attribute_length, section.log_body_length),
         )
     _cached = (settings, scrubber)
     return scrubber

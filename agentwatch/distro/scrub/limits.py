@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from agentwatch.distro.scrub.rules import MARK_PREFIX
 
-__all__ = ["MARGIN", "AttributeLimits", "cut", "raised", "scrub_and_cut"]
+__all__ = ["MARGIN", "AttributeLimits", "cut", "marked", "raised", "scrub_and_cut"]
 
 #: How much longer than a limit the text scrubbed before the cut is (and the SDK's own cut is
 #: moved out by). Longer than any secret a detector must see whole before it can recognise it
@@ -38,10 +38,11 @@ class AttributeLimits:
     span: int | None = None
     event: int | None = None
     log: int | None = None
+    log_body: int | None = None  # AGENTWATCH_LOG_BODY_MAX_CHARS: a string log body
 
     @property
     def any(self) -> bool:
-        return self.span is not None or self.event is not None or self.log is not None
+        return self.span is not None or self.event is not None or self.log is not None or self.log_body is not None
 
 
 def raised(limit: int | None) -> int | None:
@@ -72,3 +73,8 @@ def scrub_and_cut(scrub: Callable[[str], str], text: str, limit: int) -> tuple[s
     scrubbed = scrub(bounded)
     kept = cut(scrubbed, limit)
     return kept, (len(text) - len(bounded)) + (len(scrubbed) - len(kept))
+
+
+def marked(kept: str, dropped: int) -> str:
+    """A cut text with the marker saying how much was cut (log bodies: readers must see it is not whole)."""
+    return f"{kept}...[truncated {dropped} chars]" if dropped else kept

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry._logs import LogRecord as _API_LOG_RECORD  # what ReadableLogRecord.log_record holds
 from opentelemetry.sdk._logs import ReadableLogRecord
 
+from agentwatch.distro.scrub.limits import MARGIN, cut, marked
 from agentwatch.distro.scrub.values import cut_map, parts_by_column, scan, scrub_parts, scrub_resource
 
 if TYPE_CHECKING:
@@ -55,6 +56,16 @@ def scrub_batch(scrubber: Scrubber, records: Sequence[Any]) -> list[Any]:
     n = len(records)
     logs = list(map(_LOG_RECORD, records))
     bodies = list(map(_BODY, logs))
+    body_limit = scrubber.limits.log_body if scrubber.limits is not None else None
+    cut_bodies: dict[int, int] = {}  # index -> characters never scrubbed (cut before scrubbing)
+    if body_limit is not None:
+        bound = body_limit + MARGIN
+        for index in [i for i, b in enumerate(bodies) if type(b) is str and len(b) > body_limit]:
+            if len(bodies[index]) > bound:  # scrub only what can be kept (limits.py)
+                cut_bodies[index] = len(bodies[index]) - bound
+                bodies[index] = bodies[index][:bound]
+            else:
+                cut_bodies[index] = 0
     try:
         events = list(map(_EVENT_NAME, logs))
     except AttributeError:  # a record type without event_name
@@ -96,12 +107,20 @@ def scrub_batch(scrubber: Scrubber, records: Sequence[Any]) -> list[Any]:
             new_resources = None
     if new_resources is not None:
         redo = range(n)  # type: ignore[assignment]
+    if cut_bodies:
+        assert body_limit is not None
+        new_texts = list(new_texts)
+        for index, never_scrubbed in cut_bodies.items():
+            scrubbed = new_texts[index]
+            kept = cut(scrubbed, body_limit)
+            new_texts[index] = marked(kept, never_scrubbed + len(scrubbed) - len(kept))
+        redo = set(redo) | set(cut_bodies)
     if not redo:
         return list(records)
     out = list(records)
     others_set = set(others)
     for index in sorted(redo):
-        record, body = records[index], bodies[index]
+        record, body = records[index], _BODY(logs[index])
         new_body = scan(scrubber, body, 0) if index in others_set else new_texts[index]
         event_name, attributes = new_texts[n + index] if with_events else events[index], new_maps[index]
         resource = new_resources[index] if new_resources is not None else resources[index]
