@@ -70,9 +70,9 @@ def _run(venv: Path, tmp_path: Path, extra_env: dict[str, str] | None = None) ->
     }
     env.update(
         PATH=f"{venv / 'bin'}:{env.get('PATH', '')}",
-        OTEL_TRACES_EXPORTER="otlp_json_file",
+        OTEL_TRACES_EXPORTER="agentwatch_file",
         OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="otlp_json_file",
+        OTEL_LOGS_EXPORTER="agentwatch_file",
         AGENTWATCH_FILE_DIR=str(out_dir),
         **(extra_env or {}),
     )
