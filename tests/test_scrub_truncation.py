@@ -75,7 +75,9 @@ def test_configurator_limits_follow_the_variables():
     assert configurator._span_limits(off).max_span_attribute_length == 100  # no scrubber: the SDK cuts as usual
     unset = load_settings({})
     assert configurator._span_limits(unset).max_span_attribute_length is None
-    assert configurator._log_limits(unset).max_log_record_attribute_length is None
+    # Log record attributes are bounded by AGENTWATCH_LOG_BODY_MAX_CHARS when no OTel limit is set
+    # (tests/test_too_large.py), the SDK's cut moved out by the margin like every other.
+    assert configurator._log_limits(unset).max_log_record_attribute_length == 65536 + 1024
 
 
 def test_log_record_attributes_are_cut_after_scrubbing():

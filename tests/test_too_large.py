@@ -132,3 +132,19 @@ def test_the_body_cap_is_on_by_default_and_zero_switches_it_off():
     assert scrubber_for(load_settings({})).limits.log_body == 65536
     off = scrubber_for(load_settings({"AGENTWATCH_LOG_BODY_MAX_CHARS": "0"}))
     assert off.limits is None or off.limits.log_body is None
+
+
+def test_one_huge_log_attribute_is_cut_after_scrubbing_by_default():
+    from agentwatch.distro.settings import load_settings
+
+    assert load_settings({}).scrub.log_attribute_length == 65536
+    assert load_settings({"OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT": "100"}).scrub.log_attribute_length == 100
+    assert load_settings({"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "200"}).scrub.log_attribute_length == 200
+    from agentwatch.distro.scrub import scrubber_for
+
+    scrubber = scrubber_for(load_settings({}))
+    records = _records(["body"])
+    record = records[0].log_record
+    record.attributes = {"payload": "z" * 200_000 + " carol@example.com"}  # as a huge extra= would
+    (scrubbed,) = scrubber.scrub_logs(records)
+    assert len(scrubbed.log_record.attributes["payload"]) == 65536

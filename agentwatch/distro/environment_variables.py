@@ -327,8 +327,9 @@ AGENTWATCH_LOG_BODY_MAX_CHARS = _var(
     Length(65536),
     "The longest log record body exported, in characters: a longer string body is scrubbed (only as far as it is "
     "kept, plus a margin), then cut with `...[truncated N chars]`, so one huge log line costs only itself (a "
-    "collector or proxy refuses oversized requests). `0` or unset-able values keep every body whole. Applied with "
-    "the scrubber.",
+    "collector or proxy refuses oversized requests). Log record attribute values are cut at the same length "
+    "(after scrubbing) unless `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT` / `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` "
+    "set theirs. `0` keeps every body whole. Applied with the scrubber.",
     shown="65536",
 )
 AGENTWATCH_SCRUB_ENGINE = _var(

@@ -591,8 +591,10 @@ def load_scrub(reader: Reader) -> ScrubSettings:
     span = reader.read(ev.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT)
     log = reader.read(ev.OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT)
     scrub.span_attribute_length = scrub.attribute_length if span is None else span
-    scrub.log_attribute_length = scrub.attribute_length if log is None else log
     scrub.log_body_length = reader.read(ev.AGENTWATCH_LOG_BODY_MAX_CHARS) or None  # 0: no cap
+    # One log record attribute is bounded like its body unless an OTel limit says otherwise: a huge
+    # `extra=` value must not make a record (and its batch) too large either.
+    scrub.log_attribute_length = log if log is not None else scrub.attribute_length or scrub.log_body_length
     return scrub
 
 
