@@ -173,7 +173,7 @@ class ScrubSettings:
     # OTEL_*ATTRIBUTE_VALUE_LENGTH_LIMIT, applied by the scrubber after scrubbing (scrub/limits.py).
     attribute_length: int | None = None
     span_attribute_length: int | None = None
-    log_attribute_length: int | None = None
+    log_attribute_length: int | None = _from_catalogue(ev.AGENTWATCH_LOG_BODY_MAX_CHARS)  # bounded like a body when unset
     log_body_length: int | None = _from_catalogue(ev.AGENTWATCH_LOG_BODY_MAX_CHARS)
 
 
