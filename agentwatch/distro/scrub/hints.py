@@ -102,18 +102,33 @@ class HintScanner:
         # The engine releases the GIL while it scans: one scratch space per thread.
         self._local = threading.local()
 
-    def scan(self, raw: bytes) -> list[int]:
-        """The hits in ``raw``: ``end_offset << 6 | family`` for each (family, end offset)."""
+    def scan(self, raw: bytes) -> list[int] | None:
+        """The hits in ``raw``: ``end_offset << 6 | family`` for each (family, end offset).
+
+        ``None`` when ``raw`` is dense in hits (more than one in 32 bytes, past the first 64):
+        each hit costs a Python call, and where they are that dense the families' own hints
+        (which skip a rejected candidate's inside in C) cost less. The scan stops there, so
+        ``"@" * n`` costs n / 32 calls, not n.
+        """
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = self._hs.Scratch(self._database)
-        hits: list[int] = []
-        self._database.scan(raw, match_event_handler=_collect, context=hits.append, scratch=scratch)
+        hits = _Hits()
+        hits.limit = 64 + len(raw) // 32
+        try:
+            self._database.scan(raw, match_event_handler=_collect, context=hits, scratch=scratch)
+        except self._hs.ScanTerminated:
+            return None
         return hits
 
 
-def _collect(family: int, start: int, end: int, flags: int, append) -> None:
-    append(end << _ID_BITS | family)
+class _Hits(list):
+    limit = 0
+
+
+def _collect(family: int, start: int, end: int, flags: int, hits: _Hits) -> bool:
+    hits.append(end << _ID_BITS | family)
+    return len(hits) > hits.limit
 
 
 @functools.lru_cache(maxsize=8)

@@ -22,6 +22,7 @@ from operator import or_
 from typing import Any
 
 from agentwatch.distro.guard import failed, strict
+from agentwatch.distro.scrub import decode as _decode
 from agentwatch.distro.scrub import hints as _hints
 from agentwatch.distro.scrub.detectors import (
     AWS_PREFIXES,
@@ -36,22 +37,25 @@ from agentwatch.distro.scrub.detectors import (
     VENDOR_HINT,
     VENDOR_HINT_ASCII,
     VENDOR_TABLE,
+    email_spans,
     hint_names,
     ipv4_windows,
     ipv6_repl,
+    ipv6_windows,
     looks_like_key,
     numeric_pattern,
     numeric_repl,
     numeric_windows,
     param_repl,
     params_patterns,
+    slug_starts,
     splice,
     sub_emails,
+    vendor_finder,
     vendor_pattern,
-    vendor_starts,
     windowed_sub,
 )
-from agentwatch.distro.scrub.rules import DETECTOR_ALIASES, DETECTORS, MARK, MARK_PREFIX
+from agentwatch.distro.scrub.rules import DETECTOR_ALIASES, DETECTORS, MARK, MARK_PREFIX, MARKS
 
 __all__ = ["TextScrubber"]
 
@@ -142,10 +146,63 @@ class TextScrubber:
         of digits, a literal), and replaces what it confirms; nothing is scanned twice. With
         the hint engine, one pass of it says which families need to look at all.
         """
+        if not text.isascii() or "%" in text or "\\" in text or "+" in text:
+            text = self._decoded(text)
+        return self._scrub_plain(text)
+
+    def _scrub_plain(self, text: str) -> str:
+        """``scrub_text`` without the decoded view (done already, or not needed)."""
         out = self._hinted_text(text)
         if out is None:  # no hint engine: every family looks
             out = self._families(text, _hints.ALL)
         return self._sub_extras(out) if self._extra_subs else out
+
+    def _decoded(self, text: str) -> str:
+        """``text`` with what its decoded view (``decode.py``) shows replaced; ``text`` itself if nothing.
+
+        The detector families run over the view, each on the view as it is (a replacement
+        by one does not change what the next sees), and their matches are mapped back to
+        the original text and replaced there. The original is then scrubbed as always.
+        """
+        decoded = _decode.view(text)
+        if decoded is None:
+            return text
+        edits = self._edits(decoded.text)
+        return decoded.apply(edits) if edits else text
+
+    def _edits(self, text: str) -> list[tuple[int, int, str]]:
+        """What the families would replace in ``text``: ``(start, end, replacement)``, unsorted."""
+        edits: list[tuple[int, int, str]] = []
+
+        def recorded(repl):
+            def record(match: re.Match[str]) -> str:
+                replacement = repl(match)
+                if replacement != match.group(0):
+                    edits.append((match.start(), match.end(), replacement))
+                return replacement
+
+            return record
+
+        if self._vendor is not None and VENDOR_HINT.search(text) is not None:
+            self._sub_vendor(text, None, recorded(self._vendor_repl))
+        credentials: list[tuple[int, int]] = []
+        if self._url_credentials and "://" in text and "@" in text:
+            credentials = [m.span() for m in URL_CREDENTIALS.finditer(text)]
+            edits += [(start, end, "//[REDACTED:url_credentials]@") for start, end in credentials]
+        if self._params is not None and ("=" in text or ":" in text):
+            self._sub_params(text, repl=recorded(param_repl))
+        if self._email and "@" in text:
+            # An address whose local part is a URL's password is gone with it (as in _families).
+            edits += [
+                (start, end, MARKS["email"])
+                for start, end in email_spans(text)
+                if not any(low <= start < high for low, high in credentials)
+            ]
+        if self._ipv6 and ":" in text and IPV6_HINT.search(text) is not None:
+            windowed_sub(IPV6, recorded(ipv6_repl), text, ipv6_windows(text))
+        if self._numeric is not None and any(c in text for c in "0123456789"):
+            self._numeric.sub(recorded(numeric_repl), text)
+        return edits
 
     def _sub_extras(self, text: str) -> str:
         """``AGENTWATCH_SCRUB_EXTRA_PATTERNS`` over ``text``, after the built-in families."""
@@ -162,6 +219,8 @@ class TextScrubber:
             hits = hints.scan(text.encode("ascii", "replace"))
         except Exception as error:  # noqa: BLE001 - the engine failed: the families' own hints
             self._engine_failed(error)
+            return None
+        if hits is None:  # dense in hits: the families' own hints
             return None
         families = reduce(or_, hits, 0) & _hints.ALL
         if not families:
@@ -202,8 +261,7 @@ class TextScrubber:
         if families & _hints.AT and self._email and ("@" in out or "40" in out and ("%40" in out or "\\u0040" in out)):
             out = sub_emails(out)
         if families & _hints.IPV6 and self._ipv6 and ":" in out and IPV6_HINT.search(out) is not None:
-            windows = [(m.start() - 40 if m.start() > 40 else 0, m.end() + 45) for m in IPV6_HINT.finditer(out)]
-            out = windowed_sub(IPV6, ipv6_repl, out, windows)
+            out = windowed_sub(IPV6, ipv6_repl, out, ipv6_windows(out))
         # (The numeric hint wants a token start before the digits; a replacement just before
         # them may make one, so a changed text is always looked at: the families' own hints.)
         if (families & _hints.NUMERIC or out is not text) and self._numeric is not None:
@@ -238,6 +296,20 @@ class TextScrubber:
         says which strings each family must look at, or (without it) the families' own.
         """
         joined = "\x00".join(segments)
+        decoded = None
+        if not joined.isascii() or "%" in joined or "\\" in joined or "+" in joined:
+            # What the decoded view of each string shows, replaced first (see _decoded).
+            decoded = [self._decoded(segment) for segment in segments]
+            if any(new is not old for new, old in zip(decoded, segments)):
+                segments = decoded
+                joined = "\x00".join(segments)
+            else:
+                decoded = None
+        parts = self._scrub_joined(segments, joined)
+        return segments if parts is None and decoded is not None else parts
+
+    def _scrub_joined(self, segments: list[str], joined: str) -> list[str] | None:
+        """``_scrub_segments`` after the decoded views (``joined``: the segments joined with NUL)."""
         hints = self._hints if self._hints is not _PENDING else self._load_hints()
         # Below _HINT_BATCH characters (one span, a few records) the engine's fixed cost and the
         # book-keeping per string outweigh what it saves: the families' own hints are cheaper.
@@ -247,17 +319,18 @@ class TextScrubber:
             except Exception as error:  # noqa: BLE001 - the engine failed: the families' own hints
                 self._engine_failed(error)
             else:
-                parts = self._hinted(segments, hits)
-                if self._extra_subs:
-                    parts = self._extras(segments if parts is None else parts, parts is not None)
-                return parts
-        scrubbed = self.scrub_text(joined)
+                if hits is not None:  # (None: dense in hits, the families' own hints below)
+                    parts = self._hinted(segments, hits)
+                    if self._extra_subs:
+                        parts = self._extras(segments if parts is None else parts, parts is not None)
+                    return parts
+        scrubbed = self._scrub_plain(joined)
         if scrubbed is joined:
             return None
         if joined.count("\x00") == len(segments) - 1 and scrubbed.count("\x00") == len(segments) - 1:
             return scrubbed.split("\x00")
         # NUL inside a value, or a match across two values: one by one
-        return [self.scrub_text(segment) for segment in segments]
+        return [self._scrub_plain(segment) for segment in segments]
 
     def _hinted(self, segments: list[str], hits: list[int]) -> list[str] | None:
         """The segments of a text (split at one-character separators) the ``hits`` of the hint
@@ -308,12 +381,31 @@ class TextScrubber:
             return out.split("\x00")
         return [self._sub_extras(segment) for segment in segments]  # a match across two strings
 
-    def _sub_vendor(self, text: str, raw: bytes | None = None) -> str:
+    def _sub_vendor(self, text: str, raw: bytes | None = None, repl=None) -> str:
         """Vendor tokens, matched only where the hint says one starts (no scan of the whole text).
 
         ``raw``: the text's bytes when it is ASCII (offsets agree), for the faster hint.
+        A rejected candidate (a slug such as sk-learn-...) is skipped with all the candidates
+        inside it, as ``re.sub`` does: "sk-" * n is one match, not n scans to the end of the
+        run; what a slug may hide is looked for once, in _inside_slug. A text dense in
+        candidates (more than one in 64 characters) is scanned by the pattern itself instead:
+        the same matches (every match starts at a hint), found in C rather than one Python
+        step per candidate.
         """
-        return splice(text, vendor_starts(text, raw), self._vendor, self._vendor_repl)  # pyright: ignore[reportArgumentType] - compiled in _build
+        repl = repl or self._vendor_repl
+        if raw is not None:
+            dense = len(VENDOR_HINT_ASCII.findall(raw.translate(VENDOR_TABLE))) * 64 > len(raw)
+        else:
+            dense = len(VENDOR_HINT.findall(text)) * 64 > len(text)
+        if dense:
+            return self._vendor.sub(repl, text)  # pyright: ignore[reportOptionalMemberAccess] - compiled in _build
+        return splice(text, vendor_finder(text, raw), self._vendor, repl, skip_rejected=True)  # pyright: ignore[reportArgumentType] - compiled in _build
+
+    def _inside_slug(self, slug: str) -> str:
+        """An ``sk-`` match that is not a key: the other vendor tokens inside it (``sk-x-xoxb-...``)
+        replaced. Its own ``sk-`` candidates are not tried again: a part of a slug is a slug."""
+        starts = slug_starts(slug)
+        return splice(slug, starts, self._vendor, self._vendor_repl, skip_rejected=True) if starts else slug  # pyright: ignore[reportArgumentType] - compiled in _build
 
     def _vendor_repl(self, match: re.Match[str]) -> str:
         text = match.group(0)
@@ -324,7 +416,7 @@ class TextScrubber:
             kind = "anthropic_api_key"
         elif text.startswith("sk-"):
             if not looks_like_key(text[3:]):
-                return text  # a slug such as sk-learn-tutorial, not a key
+                return self._inside_slug(text)  # a slug such as sk-learn-tutorial, not a key
             kind = "openai_api_key"
         elif text.startswith(("sk_", "rk_", "whsec_")):
             kind = "stripe_key"
@@ -346,7 +438,7 @@ class TextScrubber:
             return f"{scheme} [REDACTED:bearer_token]"
         return MARK.format(kind) if kind in on else text
 
-    def _sub_params(self, text: str, raw: bytes | None = None) -> str:
+    def _sub_params(self, text: str, raw: bytes | None = None, repl=param_repl) -> str:
         """Redact the values of sensitive ``name=value`` pairs (``raw``: the UTF-8 bytes, if known).
 
         The reversed hint finds each candidate from its ``=``/``:`` and tells where the
@@ -355,7 +447,7 @@ class TextScrubber:
         """
         if raw is None:
             if not self._params_ascii and not text.isascii():  # a name the hint cannot see
-                return self._params.sub(param_repl, text)  # pyright: ignore[reportOptionalMemberAccess] - compiled in _build
+                return self._params.sub(repl, text)  # pyright: ignore[reportOptionalMemberAccess] - compiled in _build
             # One byte per character (non-ASCII ones become "?"), so byte offsets are character
             # offsets. (A regex sub would stop at a pair left as is and hide the pairs after it.)
             raw = text.encode("ascii", "replace")
@@ -364,8 +456,13 @@ class TextScrubber:
             return text
         n = len(raw)
         starts = sorted(n - hint.end() for hint in self._params_hint.finditer(reverse))
+        if len(starts) * 64 > n:
+            # Dense in candidates: one regex scan, not a Python step per candidate. The same
+            # result: a value left as is (a placeholder, a count) holds no "=" or ":", so no
+            # pair starts inside it, and one already redacted fails the match at once.
+            return self._params.sub(repl, text)  # pyright: ignore[reportOptionalMemberAccess] - compiled in _build
         # A pair left as is (a count, already redacted) does not hide later pairs.
-        return splice(text, starts, self._params, param_repl)  # pyright: ignore[reportArgumentType] - compiled in _build
+        return splice(text, starts, self._params, repl)  # pyright: ignore[reportArgumentType] - compiled in _build
 
 
 def _extra_repl(kind: str):

@@ -1,0 +1,316 @@
+"""The decoded view of a text: what the detectors see when the text is encoded, escaped or not ASCII.
+
+Services carry text encoded: query strings (``?q=my+card+4111111111111111``, ``%20``), JSON and
+``repr`` strings (``"line\\n4111 1111 1111 1111"``, ``\\u0034111...``), and text written with
+look-alike characters (full-width digits, non-breaking and narrow spaces, zero-width characters
+inside a value). Every detector wants a token boundary before a number or a key, and an escape
+such as ``\\n`` or ``%20`` ends in a letter or a digit: the value after it was never seen.
+
+The choice made here: **scrub a decoded view and map the matches back** (not: treat escapes as
+value boundaries). Boundaries alone cannot find ``%34%31%31%31...`` or a card whose groups are
+separated by ``%20`` or ``+``, nor a full-width or zero-width-split number; a view can, and it is
+correct for all of them at once. :func:`view` returns the decoded text and the places where it
+differs from the original (*units*: one ``%XX`` or UTF-8 sequence of them, one backslash escape,
+one ``+``, one run of look-alike characters); the scrubber runs its detectors over the view,
+maps each match's start and end back through the units (a match boundary inside a unit widens
+to the whole unit, so an escape is never cut in two) and replaces that span of the original.
+The text as given is then scrubbed as always, so the view only ever adds replacements.
+
+What is decoded (in the view only; the original text is kept as it is outside a replacement):
+
+- ``%XX`` (a run of them as UTF-8 where it is valid; single bytes otherwise);
+- ``+`` as a space where it stands between two parts of a query value before digits
+  (``my+card+4111...``, ``4111+1111+...``): after a non-space, followed by six digits or separators;
+  a ``+`` after a space or at the start is a phone number's and stays;
+- backslash escapes ``\\n \\t \\r \\f \\v \\b \\0 \\/``, ``\\xXX``, ``\\uXXXX``, ``\\UXXXXXXXX``
+  (``\\"``, ``\\'`` and ``\\\\`` are left: a quote or a backslash is a boundary already). An
+  escaped backslash before one (``\\\\n``) is decoded as an escape too: double-encoded JSON is
+  common, and decoding one level too many can only show a value, never hide one;
+- Unicode look-alikes (NFKC-style, for detection only): decimal digits of every script
+  (full-width ``４``, Arabic-Indic, mathematical) as ASCII digits, every space separator (NBSP,
+  narrow NBSP, figure and thin spaces, ideographic space) as a space, dashes (hyphen, en dash,
+  minus sign) as ``-``, zero-width and other invisible format characters (ZWSP, ZWJ, word joiner,
+  BOM, soft hyphen, bidi marks, tag characters) removed, and compatibility forms that NFKC
+  turns into ASCII (full-width letters and ``＠``, small form variants, ligatures) as that ASCII.
+
+Cost: the scrubber calls :func:`view` only when a cheap check (``str.isascii`` and three
+substring searches) sees a ``%``, a backslash, a ``+`` or a non-ASCII character; one regex search
+then finds the first unit, and most such texts have none (``50%``, ``+00:00``, accented words).
+The look-alike table is built on first use (a few milliseconds, once).
+"""
+
+from __future__ import annotations
+
+import bisect
+import codecs
+import functools
+import re
+import unicodedata
+
+__all__ = ["View", "view"]
+
+# Backslash escapes that become a control character and a space: the same length, so the
+# view needs no offset mapping for them (a space is a boundary as the escape's letter was not).
+_SIMPLE = {"\\n": "\n ", "\\t": "\t ", "\\r": "\r ", "\\f": "  ", "\\v": "  ", "\\b": "  ", "\\0": "  "}
+# "+" as a space in a query value, before a number (a "+" after a space is a phone's).
+_PLUS = re.compile(r"\+(?<=[^\s(+]\+)(?=[0-9][0-9 .\-+]{5})")
+# The escapes that change the length, as runs (one unit each where the run decodes evenly).
+_ESCAPES = re.compile(
+    r"(?P<pct>(?:%[0-9A-Fa-f]{2})+)|(?P<u>(?:\\u[0-9A-Fa-f]{4})+)|(?P<x>(?:\\x[0-9A-Fa-f]{2})+)"
+    r"|\\U(?P<U>[0-9A-Fa-f]{8})|(?P<slash>(?:\\/)+)"
+)
+# Invisible format characters (Unicode category Cf) that can split a value without showing.
+_INVISIBLE = (
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000e0000-\U000e007f"
+)
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+# Blocks where NFKC turns characters into ASCII (full-width forms, small forms, ligatures,
+# super/subscripts, enclosed and mathematical alphanumerics, number forms).
+_NFKC_BLOCKS = (
+    (0x00A0, 0x0100),
+    (0x2070, 0x20A0),
+    (0x2100, 0x2190),
+    (0x2460, 0x2500),
+    (0xFB00, 0xFB07),
+    (0xFE50, 0xFE70),
+    (0xFF00, 0xFF5F),
+    (0x1D400, 0x1D800),
+    (0x1F100, 0x1F150),
+)
+
+
+class _Tables:
+    """The look-alike tables, built on first use: ``same`` maps a character to one ASCII
+    character (for ``str.translate``: the view keeps its offsets), ``other`` to none or several
+    (``changing`` finds those), ``all`` is both."""
+
+    def __init__(self) -> None:
+        table: dict[str, str] = {}
+        chars = "".join(map(chr, range(0x80, 0x10000))) + "".join(map(chr, range(0x1D7CE, 0x1D800)))
+        chars += "".join(map(chr, range(0x1FBF0, 0x1FBFA)))
+        for char in re.findall(r"\d", chars):  # decimal digits of every script (Unicode \d is Nd)
+            table[char] = str(unicodedata.decimal(char))
+        for char in re.findall(r"\s", chars):  # space separators, line and paragraph separators
+            table[char] = " "
+        for char in re.findall("[" + _INVISIBLE + "]", chars + "".join(map(chr, range(0xE0000, 0xE0080)))):
+            table[char] = ""
+        for char in _DASHES:
+            table[char] = "-"
+        for low, high in _NFKC_BLOCKS:
+            for code in range(low, high):
+                char = chr(code)
+                if char not in table:
+                    normal = unicodedata.normalize("NFKC", char)
+                    if normal != char and normal.isascii() and normal.isprintable() and normal.strip():
+                        table[char] = normal
+        self.all = table
+        self.same = {ord(c): v for c, v in table.items() if len(v) == 1}
+        self.other = {ord(c): v for c, v in table.items() if len(v) != 1}
+        self.changing = re.compile("[" + "".join(_ranges(sorted(chr(c) for c in self.other))) + "]")
+
+
+def _ranges(chars: list[str]) -> list[str]:
+    """A character class body for ``chars`` (sorted), as ranges."""
+    out: list[str] = []
+    index = 0
+    while index < len(chars):
+        low = high = ord(chars[index])
+        while index + 1 < len(chars) and ord(chars[index + 1]) == high + 1:
+            index += 1
+            high += 1
+        out.append(re.escape(chr(low)) if low == high else re.escape(chr(low)) + "-" + re.escape(chr(high)))
+        index += 1
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> _Tables:
+    """The tables, built once (two threads may both build them at first, harmlessly)."""
+    return _Tables()
+
+
+# A unit: (view start, view end, original start, original end, ratio). ``ratio``: original
+# characters per view character when the unit decodes evenly (a run of %XX: 3), else 0.
+_Unit = tuple[int, int, int, int, int]
+
+
+def _map_start(units: list[_Unit], starts: list[int], position: int) -> int:
+    index = bisect.bisect_right(starts, position) - 1
+    if index < 0:
+        return position
+    view_start, view_end, orig_start, orig_end, ratio = units[index]
+    if position < view_end:
+        return orig_start + ratio * (position - view_start)
+    return orig_end + position - view_end
+
+
+def _map_end(units: list[_Unit], starts: list[int], position: int) -> int:
+    index = bisect.bisect_left(starts, position) - 1
+    if index < 0:
+        return position
+    view_start, view_end, orig_start, orig_end, ratio = units[index]
+    if position <= view_end:
+        return orig_start + ratio * (position - view_start) if ratio else orig_end
+    return orig_end + position - view_end
+
+
+class View:
+    """The decoded view of ``original``: ``text``, and how to map its offsets back.
+
+    Two layers of units: the escapes that change the length (found while decoding), and the
+    look-alike characters removed or expanded last (found only if a match must be mapped).
+    """
+
+    __slots__ = ("original", "text", "_escaped", "_escaped_starts", "_middle", "_changed", "_changed_starts")
+
+    def __init__(self, original: str, middle: str, text: str, escaped: list[_Unit]) -> None:
+        self.original = original
+        self.text = text
+        self._middle = middle  # after the escapes, before the removed and expanded characters
+        self._escaped = escaped
+        self._escaped_starts = [unit[0] for unit in escaped]
+        self._changed: list[_Unit] | None = None if middle is not text else []
+        self._changed_starts: list[int] = []
+
+    def _load_changed(self) -> list[_Unit]:
+        if self._changed is None:
+            tables = _load()
+            units: list[_Unit] = []
+            shift = 0
+            for match in tables.changing.finditer(self._middle):
+                start = match.start()
+                decoded = tables.other[ord(match.group(0))]
+                units.append((start + shift, start + shift + len(decoded), start, start + 1, 0))
+                shift += len(decoded) - 1
+            self._changed = units
+            self._changed_starts = [unit[0] for unit in units]
+        return self._changed
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original ``(start, end)`` of the view's ``[start, end)``, widened to whole units."""
+        changed = self._load_changed()
+        if changed:
+            start, end = _map_start(changed, self._changed_starts, start), _map_end(changed, self._changed_starts, end)
+        if self._escaped:
+            start, end = _map_start(self._escaped, self._escaped_starts, start), _map_end(self._escaped, self._escaped_starts, end)
+        return start, end
+
+    def apply(self, edits: list[tuple[int, int, str]]) -> str:
+        """The original with each ``(start, end, replacement)`` of the view replaced, mapped back."""
+        pieces: list[str] = []
+        last = 0
+        for start, end, replacement in sorted(edits):
+            low, high = self.span(start, end)
+            if low < last:  # overlaps the previous replacement: widen it, both marks kept
+                if high > last:
+                    pieces[-1] += replacement
+                    last = high
+                continue
+            pieces.append(self.original[last:low])
+            pieces.append(replacement)
+            last = high
+        if not pieces:
+            return self.original
+        pieces.append(self.original[last:])
+        return "".join(pieces)
+
+
+def view(text: str) -> View | None:
+    """The decoded view of ``text``, or ``None`` when decoding changes nothing."""
+    out = text
+    ascii = text.isascii()
+    tables = _load() if not ascii else None
+    if tables is not None:
+        out = out.translate(tables.same)  # same length: no offsets to keep
+    if "\\" in out:
+        for escape, decoded in _SIMPLE.items():  # same length too
+            if escape in out:
+                out = out.replace(escape, decoded)
+    if "+" in out:
+        out = _PLUS.sub(" ", out)
+    escaped: list[_Unit] = []
+    middle = out
+    if "%" in out or "\\" in out:
+        shift = [0]
+
+        def decode(match: re.Match[str]) -> str:
+            return _decode_run(match, escaped, shift)
+
+        middle = _ESCAPES.sub(decode, out)
+    final = middle
+    if tables is not None or not middle.isascii():
+        tables = tables or _load()
+        if tables.changing.search(middle) is not None:
+            final = middle.translate(tables.other)
+    if final == text:
+        return None
+    return View(text, middle, final, escaped)
+
+
+def _decode_run(match: re.Match[str], units: list[_Unit], shift: list[int]) -> str:
+    """A run of escapes decoded (look-alikes mapped); its units appended to ``units``."""
+    run = match.group(0)
+    start = match.start()
+    group = match.lastgroup
+    if group == "pct" or group == "x":  # the usual case first: ASCII bytes, one unit
+        raw = bytes.fromhex(run.replace("%" if group == "pct" else "\\x", ""))
+        if raw.isascii() and 0 not in raw:
+            units.append((start + shift[0], start + shift[0] + len(raw), start, start + len(run), len(run) // len(raw)))
+            shift[0] += len(raw) - len(run)
+            return raw.decode("ascii")
+    if group == "slash":
+        parts = [(2, "/")] * (len(run) // 2)
+    elif group == "pct":
+        parts = _percent(run)
+    elif group == "U":
+        code = int(run[2:], 16)
+        parts = [(10, _char(code))] if code <= 0x10FFFF else [(10, run)]
+    else:  # \\uXXXX or \\xXX runs
+        width = 6 if group == "u" else 4
+        parts = [(width, _char(int(run[i + 2 : i + width], 16))) for i in range(0, len(run), width)]
+    table = _load().all
+    parts = [(length, "".join(table.get(c, c) for c in decoded) if not decoded.isascii() else decoded) for length, decoded in parts]
+    view_start = start + shift[0]
+    if all(len(decoded) == 1 for _, decoded in parts) and len({length for length, _ in parts}) == 1:
+        # An even run (the usual case): one unit, offsets inside it computed.
+        units.append((view_start, view_start + len(parts), start, start + len(run), parts[0][0]))
+        shift[0] += len(parts) - len(run)
+        return "".join(decoded for _, decoded in parts)
+    position = start
+    for length, decoded in parts:
+        units.append((position + shift[0], position + shift[0] + len(decoded), position, position + length, 0))
+        shift[0] += len(decoded) - length
+        position += length
+    return "".join(decoded for _, decoded in parts)
+
+
+def _char(code: int) -> str:
+    return " " if code == 0 else chr(code)
+
+
+def _percent(run: str) -> list[tuple[int, str]]:
+    """A run of ``%XX``: ``(original length, decoded)`` per character (UTF-8 where valid)."""
+    raw = bytes.fromhex(run.replace("%", ""))
+    if raw.isascii():
+        return [(3, chr(byte) if byte else " ") for byte in raw]
+    parts: list[tuple[int, str]] = []
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    pending = 0
+    for index, byte in enumerate(raw):
+        pending += 1
+        try:
+            decoded = decoder.decode(bytes((byte,)))
+        except UnicodeDecodeError:
+            decoder.reset()
+            # the bytes so far are not UTF-8: each stands for itself (as Latin-1)
+            for offset in range(pending):
+                parts.append((3, chr(raw[index - pending + 1 + offset])))
+            pending = 0
+            continue
+        if decoded:
+            parts.append((3 * pending, decoded))
+            pending = 0
+    for offset in range(pending):  # a sequence cut short at the end of the run
+        parts.append((3, chr(raw[len(raw) - pending + offset])))
+    return parts
