@@ -18,14 +18,18 @@ The text as given is then scrubbed as always, so the view only ever adds replace
 
 What is decoded (in the view only; the original text is kept as it is outside a replacement):
 
-- ``%XX`` (a run of them as UTF-8 where it is valid; single bytes otherwise);
+- ``%XX`` (a run of them as UTF-8 where it is valid; single bytes otherwise), and the simple
+  backslash escapes below once more after it (JSON in a query string: ``%5Cn``);
 - ``+`` as a space where it stands between two parts of a query value before digits
-  (``my+card+4111...``, ``4111+1111+...``): after a non-space, followed by six digits or separators;
-  a ``+`` after a space or at the start is a phone number's and stays;
-- backslash escapes ``\\n \\t \\r \\f \\v \\b \\0 \\/``, ``\\xXX``, ``\\uXXXX``, ``\\UXXXXXXXX``
-  (``\\"``, ``\\'`` and ``\\\\`` are left: a quote or a backslash is a boundary already). An
-  escaped backslash before one (``\\\\n``) is decoded as an escape too: double-encoded JSON is
-  common, and decoding one level too many can only show a value, never hide one;
+  (``my+card+4111...``, ``4111+1111+...``): after a non-space, followed by six digits or
+  separators, by a last group of up to five digits (not ``+00:00``, a time zone) or by a
+  phone number's own ``+``. A ``+`` at the start of a value (after a space, a decoded newline
+  as in ``%0A+44...``, ``=``, ``&``, ``?``, ``:`` or ``(``) is a phone's and stays, and so does an encoded one (``%2B``, ``\\u002b``);
+- backslash escapes ``\\n \\t \\r \\f \\v \\b \\0 \\/ \\\\``, ``\\xXX``, ``\\uXXXX``,
+  ``\\UXXXXXXXX`` (``\\"`` and ``\\'`` are left: a quote is a boundary already), up to three
+  levels deep (JSON in JSON: ``\\\\u0034``); an escaped backslash before a letter
+  (``\\\\n``) is decoded as an escape too: decoding one level too many can only show a value,
+  never hide one;
 - Unicode look-alikes (NFKC-style, for detection only): decimal digits of every script
   (full-width ``４``, Arabic-Indic, mathematical) as ASCII digits, every space separator (NBSP,
   narrow NBSP, figure and thin spaces, ideographic space) as a space, dashes (hyphen, en dash,
@@ -53,11 +57,16 @@ __all__ = ["View", "view"]
 # view needs no offset mapping for them (a space is a boundary as the escape's letter was not).
 _SIMPLE = {"\\n": "\n ", "\\t": "\t ", "\\r": "\r ", "\\f": "  ", "\\v": "  ", "\\b": "  ", "\\0": "  "}
 # "+" as a space in a query value, before a number (a "+" after a space is a phone's).
-_PLUS = re.compile(r"\+(?<=[^\s(+]\+)(?=[0-9][0-9 .\-+]{5})")
+# Before six digits or separators, or a last short group ("4111+1111+1111+1111"); not a
+# time zone ("+00:00": the view of every timestamped line would cost a detection pass).
+# A "+" before "+<digit>" is a space before a phone number's own "+" ("card++44+20...").
+_PLUS = re.compile(r"\+(?:(?<=[^\s(+=&?:]\+)(?=[0-9](?:[0-9 .\-+]{5}|[0-9]{0,4}(?![0-9:])))|(?=\+[0-9]))")
+# What a decoded "%2B" or "\u002b" stands for until the "+" rule has run: a real "+", kept.
+_DECODED_PLUS = "\ue000"
 # The escapes that change the length, as runs (one unit each where the run decodes evenly).
 _ESCAPES = re.compile(
     r"(?P<pct>(?:%[0-9A-Fa-f]{2})+)|(?P<u>(?:\\u[0-9A-Fa-f]{4})+)|(?P<x>(?:\\x[0-9A-Fa-f]{2})+)"
-    r"|\\U(?P<U>[0-9A-Fa-f]{8})|(?P<slash>(?:\\/)+)"
+    r"|\\U(?P<U>[0-9A-Fa-f]{8})|(?P<slash>(?:\\/)+)|(?P<bs>(?:\\\\)+)"
 )
 # Invisible format characters (Unicode category Cf) that can split a value without showing.
 _INVISIBLE = (
@@ -158,22 +167,20 @@ def _map_end(units: list[_Unit], starts: list[int], position: int) -> int:
 class View:
     """The decoded view of ``original``: ``text``, and how to map its offsets back.
 
-    Two layers of units: the escapes that change the length (found while decoding), and the
-    look-alike characters removed or expanded last (found only if a match must be mapped).
+    Layers of units: one per level of escapes that change the length (found while decoding),
+    and last the look-alike characters removed or expanded (found only if a match is mapped).
     """
 
-    __slots__ = ("original", "text", "_escaped", "_escaped_starts", "_middle", "_changed", "_changed_starts")
+    __slots__ = ("original", "text", "_layers", "_middle", "_changed")
 
-    def __init__(self, original: str, middle: str, text: str, escaped: list[_Unit]) -> None:
+    def __init__(self, original: str, middle: str, text: str, layers: list[list[_Unit]]) -> None:
         self.original = original
         self.text = text
         self._middle = middle  # after the escapes, before the removed and expanded characters
-        self._escaped = escaped
-        self._escaped_starts = [unit[0] for unit in escaped]
-        self._changed: list[_Unit] | None = None if middle is not text else []
-        self._changed_starts: list[int] = []
+        self._layers = [(units, [unit[0] for unit in units]) for units in layers]
+        self._changed: tuple[list[_Unit], list[int]] | None = None if middle is not text else ([], [])
 
-    def _load_changed(self) -> list[_Unit]:
+    def _load_changed(self) -> tuple[list[_Unit], list[int]]:
         if self._changed is None:
             tables = _load()
             units: list[_Unit] = []
@@ -183,17 +190,14 @@ class View:
                 decoded = tables.other[ord(match.group(0))]
                 units.append((start + shift, start + shift + len(decoded), start, start + 1, 0))
                 shift += len(decoded) - 1
-            self._changed = units
-            self._changed_starts = [unit[0] for unit in units]
+            self._changed = (units, [unit[0] for unit in units])
         return self._changed
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original ``(start, end)`` of the view's ``[start, end)``, widened to whole units."""
-        changed = self._load_changed()
-        if changed:
-            start, end = _map_start(changed, self._changed_starts, start), _map_end(changed, self._changed_starts, end)
-        if self._escaped:
-            start, end = _map_start(self._escaped, self._escaped_starts, start), _map_end(self._escaped, self._escaped_starts, end)
+        for units, starts in [self._load_changed(), *reversed(self._layers)]:
+            if units:
+                start, end = _map_start(units, starts, start), _map_end(units, starts, end)
         return start, end
 
     def apply(self, edits: list[tuple[int, int, str]]) -> str:
@@ -227,25 +231,41 @@ def view(text: str) -> View | None:
         for escape, decoded in _SIMPLE.items():  # same length too
             if escape in out:
                 out = out.replace(escape, decoded)
-    if "+" in out:
-        out = _PLUS.sub(" ", out)
-    escaped: list[_Unit] = []
+    layers: list[list[_Unit]] = []
     middle = out
-    if "%" in out or "\\" in out:
+    # Up to three levels of escapes: a URL in a query value ("%2520"), JSON in a query string
+    # ("%5Cn", decoded by the simple escapes again), each level a layer of units.
+    while len(layers) < 3 and ("%" in middle or "\\" in middle):
+        units: list[_Unit] = []
         shift = [0]
 
-        def decode(match: re.Match[str]) -> str:
-            return _decode_run(match, escaped, shift)
+        def decode(match: re.Match[str], units: list[_Unit] = units, shift: list[int] = shift) -> str:
+            return _decode_run(match, units, shift)
 
-        middle = _ESCAPES.sub(decode, out)
+        decoded_text = _ESCAPES.sub(decode, middle)
+        if not units:
+            break
+        layers.append(units)
+        if "\\" in decoded_text:
+            for escape, decoded in _SIMPLE.items():
+                if escape in decoded_text:
+                    decoded_text = decoded_text.replace(escape, decoded)
+        middle = decoded_text
     final = middle
     if tables is not None or not middle.isascii():
         tables = tables or _load()
         if tables.changing.search(middle) is not None:
             final = middle.translate(tables.other)
+    # "+" as a space last (what stands before and after it counts: "%0A+44" is a phone, and so
+    # is "+\u200b44"), but not a "+" that was written encoded: that one is a real plus. Both
+    # keep the length, so the units above still map the view back.
+    if "+" in final:
+        final = _PLUS.sub(" ", final)
+    if _DECODED_PLUS in final:
+        final = final.replace(_DECODED_PLUS, "+")
     if final == text:
         return None
-    return View(text, middle, final, escaped)
+    return View(text, middle, final, layers)
 
 
 def _decode_run(match: re.Match[str], units: list[_Unit], shift: list[int]) -> str:
@@ -258,9 +278,9 @@ def _decode_run(match: re.Match[str], units: list[_Unit], shift: list[int]) -> s
         if raw.isascii() and 0 not in raw:
             units.append((start + shift[0], start + shift[0] + len(raw), start, start + len(run), len(run) // len(raw)))
             shift[0] += len(raw) - len(run)
-            return raw.decode("ascii")
-    if group == "slash":
-        parts = [(2, "/")] * (len(run) // 2)
+            return raw.decode("ascii").replace("+", _DECODED_PLUS)
+    if group == "slash" or group == "bs":  # "\\/" is "/", and "\\\\" one backslash (JSON in JSON)
+        parts = [(2, run[1])] * (len(run) // 2)
     elif group == "pct":
         parts = _percent(run)
     elif group == "U":
@@ -270,7 +290,10 @@ def _decode_run(match: re.Match[str], units: list[_Unit], shift: list[int]) -> s
         width = 6 if group == "u" else 4
         parts = [(width, _char(int(run[i + 2 : i + width], 16))) for i in range(0, len(run), width)]
     table = _load().all
-    parts = [(length, "".join(table.get(c, c) for c in decoded) if not decoded.isascii() else decoded) for length, decoded in parts]
+    parts = [
+        (length, "".join(table.get(c, c) for c in decoded) if not decoded.isascii() else decoded.replace("+", _DECODED_PLUS))
+        for length, decoded in parts
+    ]
     view_start = start + shift[0]
     if all(len(decoded) == 1 for _, decoded in parts) and len({length for length, _ in parts}) == 1:
         # An even run (the usual case): one unit, offsets inside it computed.

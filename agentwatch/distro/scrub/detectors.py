@@ -272,7 +272,9 @@ def slug_starts(slug: str) -> list[int]:
 _END = r"(?![\w@]|[.\-]\d)"
 # A token start (the look-behind sees the character before the consumed one), at least
 # seven characters of digits and separators (1.2.3.4 is the shortest hit), not a date.
-_NUMERIC_START = r"[0-9+(%](?<![\w.+\-%][0-9+(%])(?=[\dBb ().\-/]{6})(?!\d{3}-\d\d-\d\d)"
+# A digit or "(" may follow a "+" whose own (E.164) match failed: "+4111111111111111" is no
+# phone number (16 digits) but a card, "=+10.0.0.7" an address, "+(415) 555-0134" a phone.
+_NUMERIC_START = r"[0-9+(%](?<![\w.\-%][0-9+(%])(?<!\+[+%])(?=[\dBb ().\-/]{6})(?!\d{3}-\d\d-\d\d)"
 _NUMERIC_BRANCHES = {
     "phone": [
         r"(?<=\+)(?P<e164>[1-9](?:[ .\-]?\(?\d\)?){6,14})",

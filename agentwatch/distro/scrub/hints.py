@@ -43,7 +43,7 @@ _ID_BITS = 6
 
 _SEPARATORS = r"[ ().\-/+%]"  # what may stand between the digits of a phone/card/SSN (detectors.RUN_SEPARATORS)
 _NOT_RUN = r"(?:[^0-9 ().\-/+%]|$)"
-_TOKEN_START = r"(?:^|[^A-Za-z0-9_.+\-%])"  # detectors._NUMERIC_START's look-behind
+_TOKEN_START = r"(?:^|[^A-Za-z0-9_.\-%])"  # detectors._NUMERIC_START's look-behind
 
 # (pattern, family). Each is a superset of the family's replacements: see the module docstring.
 _FIXED: list[tuple[str, int]] = [
@@ -64,7 +64,7 @@ _FIXED: list[tuple[str, int]] = [
     (r"@|%40|\\u0040", AT),
     (r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)", IPV6),  # detectors.IPV6_HINT
     # Numeric (detectors._NUMERIC_BRANCHES): every match starts a token (not after a letter, digit,
-    # "_", ".", "+", "-" or "%"), holds 9+ digits (separators between them allowed: SSN, card, NANP,
+    # "_", ".", "-" or "%"), holds 9+ digits (separators between them allowed: SSN, card, NANP,
     # national numbers) reported once, at the end of the run; or is E.164 after "+" or "%2B" (7+
     # digits); or an IPv4 address whose first octet is not 127 (loopback is kept).
     (_TOKEN_START + r"\(?[0-9](?:" + _SEPARATORS + r"*[0-9]){8,}" + _SEPARATORS + r"*" + _NOT_RUN, NUMERIC),

@@ -146,9 +146,10 @@ class TextScrubber:
         of digits, a literal), and replaces what it confirms; nothing is scanned twice. With
         the hint engine, one pass of it says which families need to look at all.
         """
-        if not text.isascii() or "%" in text or "\\" in text or "+" in text:
-            text = self._decoded(text)
-        return self._scrub_plain(text)
+        out = self._scrub_plain(text)
+        if not out.isascii() or "%" in out or "\\" in out or "+" in out:
+            out = self._decoded(out)
+        return out
 
     def _scrub_plain(self, text: str) -> str:
         """``scrub_text`` without the decoded view (done already, or not needed)."""
@@ -160,9 +161,10 @@ class TextScrubber:
     def _decoded(self, text: str) -> str:
         """``text`` with what its decoded view (``decode.py``) shows replaced; ``text`` itself if nothing.
 
-        The detector families run over the view, each on the view as it is (a replacement
-        by one does not change what the next sees), and their matches are mapped back to
-        the original text and replaced there. The original is then scrubbed as always.
+        Runs after the text as given was scrubbed (what that found is a mark in the view, and
+        stays as it was: ``john+2@example.com`` is one address, not ``john+`` and one). The
+        detector families run over the view, each on the view as it is, and their matches are
+        mapped back to the original text and replaced there.
         """
         decoded = _decode.view(text)
         if decoded is None:
@@ -171,37 +173,49 @@ class TextScrubber:
         return decoded.apply(edits) if edits else text
 
     def _edits(self, text: str) -> list[tuple[int, int, str]]:
-        """What the families would replace in ``text``: ``(start, end, replacement)``, unsorted."""
+        """What the families would replace in ``text``: ``(start, end, replacement)``, by start.
+
+        Each family looks at the text as it is; where a family's match overlaps one of a family
+        that runs before it in ``_families``, it is dropped unless it reaches further right (then
+        both are kept, and ``View.apply`` replaces their union): what ``_families`` would do,
+        where the later family sees the earlier one's mark (``password=[REDACTED:...]`` is left).
+        """
         edits: list[tuple[int, int, str]] = []
+        found: list[tuple[int, int, str]] = []
 
         def recorded(repl):
             def record(match: re.Match[str]) -> str:
                 replacement = repl(match)
                 if replacement != match.group(0):
-                    edits.append((match.start(), match.end(), replacement))
+                    found.append((match.start(), match.end(), replacement))
                 return replacement
 
             return record
 
+        def family(inside: bool = False) -> None:
+            nonlocal edits
+            if found:
+                edits = _merge_edits(edits, found, inside)
+                found.clear()
+
         if self._vendor is not None and VENDOR_HINT.search(text) is not None:
             self._sub_vendor(text, None, recorded(self._vendor_repl))
-        credentials: list[tuple[int, int]] = []
+            family()
         if self._url_credentials and "://" in text and "@" in text:
-            credentials = [m.span() for m in URL_CREDENTIALS.finditer(text)]
-            edits += [(start, end, "//[REDACTED:url_credentials]@") for start, end in credentials]
+            found += [(m.start(), m.end(), "//[REDACTED:url_credentials]@") for m in URL_CREDENTIALS.finditer(text)]
+            family()
         if self._params is not None and ("=" in text or ":" in text):
             self._sub_params(text, repl=recorded(param_repl))
+            family(inside=True)  # a value holding a mark is left by _families
         if self._email and "@" in text:
-            # An address whose local part is a URL's password is gone with it (as in _families).
-            edits += [
-                (start, end, MARKS["email"])
-                for start, end in email_spans(text)
-                if not any(low <= start < high for low, high in credentials)
-            ]
+            found += [(start, end, MARKS["email"]) for start, end in email_spans(text)]
+            family()
         if self._ipv6 and ":" in text and IPV6_HINT.search(text) is not None:
             windowed_sub(IPV6, recorded(ipv6_repl), text, ipv6_windows(text))
+            family()
         if self._numeric is not None and any(c in text for c in "0123456789"):
             self._numeric.sub(recorded(numeric_repl), text)
+            family()
         return edits
 
     def _sub_extras(self, text: str) -> str:
@@ -296,17 +310,15 @@ class TextScrubber:
         says which strings each family must look at, or (without it) the families' own.
         """
         joined = "\x00".join(segments)
-        decoded = None
-        if not joined.isascii() or "%" in joined or "\\" in joined or "+" in joined:
-            # What the decoded view of each string shows, replaced first (see _decoded).
-            decoded = [self._decoded(segment) for segment in segments]
-            if any(new is not old for new, old in zip(decoded, segments)):
-                segments = decoded
-                joined = "\x00".join(segments)
-            else:
-                decoded = None
         parts = self._scrub_joined(segments, joined)
-        return segments if parts is None and decoded is not None else parts
+        if joined.isascii() and "%" not in joined and "\\" not in joined and "+" not in joined:
+            return parts
+        # Then what the decoded view of each string shows (see _decoded).
+        scrubbed = segments if parts is None else parts
+        decoded = [self._decoded(segment) for segment in scrubbed]
+        if parts is None and all(new is old for new, old in zip(decoded, scrubbed)):
+            return None
+        return decoded
 
     def _scrub_joined(self, segments: list[str], joined: str) -> list[str] | None:
         """``_scrub_segments`` after the decoded views (``joined``: the segments joined with NUL)."""
@@ -463,6 +475,35 @@ class TextScrubber:
             return self._params.sub(repl, text)  # pyright: ignore[reportOptionalMemberAccess] - compiled in _build
         # A pair left as is (a count, already redacted) does not hide later pairs.
         return splice(text, starts, self._params, repl)  # pyright: ignore[reportArgumentType] - compiled in _build
+
+
+def _merge_edits(
+    earlier: list[tuple[int, int, str]], later: list[tuple[int, int, str]], inside: bool = False
+) -> list[tuple[int, int, str]]:
+    """``earlier`` and the edits of ``later`` that do not end inside one of them (``inside``: that
+    overlap none of them); both sorted, each without overlaps of its own: one walk over both."""
+    if not earlier:
+        return list(later)
+    out: list[tuple[int, int, str]] = []
+    index = 0
+    for edit in later:
+        start, end, _ = edit
+        while index < len(earlier) and earlier[index][1] <= start:
+            out.append(earlier[index])
+            index += 1
+        # The earlier edits this one overlaps start at index; it is dropped if it ends inside one.
+        overlap = index
+        dropped = False
+        while overlap < len(earlier) and earlier[overlap][0] < end:
+            if inside or end <= earlier[overlap][1]:
+                dropped = True
+                break
+            overlap += 1
+        if not dropped:
+            out.append(edit)
+    out += earlier[index:]
+    out.sort()
+    return out
 
 
 def _extra_repl(kind: str):
