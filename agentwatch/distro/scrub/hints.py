@@ -113,22 +113,18 @@ class HintScanner:
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = self._hs.Scratch(self._database)
-        hits = _Hits()
-        hits.limit = 64 + len(raw) // 32
+        hits: list[int] = []
         try:
-            self._database.scan(raw, match_event_handler=_collect, context=hits, scratch=scratch)
+            self._database.scan(raw, match_event_handler=_collect, context=(hits, 64 + len(raw) // 32), scratch=scratch)
         except self._hs.ScanTerminated:
             return None
         return hits
 
 
-class _Hits(list):
-    limit = 0
-
-
-def _collect(family: int, start: int, end: int, flags: int, hits: _Hits) -> bool:
+def _collect(family: int, start: int, end: int, flags: int, context: tuple[list[int], int]) -> bool:
+    hits = context[0]
     hits.append(end << _ID_BITS | family)
-    return len(hits) > hits.limit
+    return len(hits) > context[1]
 
 
 @functools.lru_cache(maxsize=8)
