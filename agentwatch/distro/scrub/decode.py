@@ -237,12 +237,7 @@ def view(text: str) -> View | None:
     # ("%5Cn", decoded by the simple escapes again), each level a layer of units.
     while len(layers) < 3 and ("%" in middle or "\\" in middle):
         units: list[_Unit] = []
-        shift = [0]
-
-        def decode(match: re.Match[str], units: list[_Unit] = units, shift: list[int] = shift) -> str:
-            return _decode_run(match, units, shift)
-
-        decoded_text = _ESCAPES.sub(decode, middle)
+        decoded_text = _ESCAPES.sub(functools.partial(_decode_run, units, [0]), middle)
         if not units:
             break
         layers.append(units)
@@ -268,17 +263,20 @@ def view(text: str) -> View | None:
     return View(text, middle, final, layers)
 
 
-def _decode_run(match: re.Match[str], units: list[_Unit], shift: list[int]) -> str:
-    """A run of escapes decoded (look-alikes mapped); its units appended to ``units``."""
-    run = match.group(0)
+def _decode_run(units: list[_Unit], shift: list[int], match: re.Match[str]) -> str:
+    """A run of escapes decoded (look-alikes mapped); its units appended to ``units``; ``shift``:
+    the view's offset minus the original's after the runs so far."""
+    run = match.group()
     start = match.start()
     group = match.lastgroup
     if group == "pct" or group == "x":  # the usual case first: ASCII bytes, one unit
-        raw = bytes.fromhex(run.replace("%" if group == "pct" else "\\x", ""))
+        raw = bytes.fromhex(run.replace("%", "") if group == "pct" else run.replace("\\x", ""))
         if raw.isascii() and 0 not in raw:
-            units.append((start + shift[0], start + shift[0] + len(raw), start, start + len(run), len(run) // len(raw)))
-            shift[0] += len(raw) - len(run)
-            return raw.decode("ascii").replace("+", _DECODED_PLUS)
+            size, offset = len(raw), shift[0]
+            units.append((start + offset, start + offset + size, start, start + len(run), len(run) // size))
+            shift[0] = offset + size - len(run)
+            decoded = raw.decode("ascii")
+            return decoded.replace("+", _DECODED_PLUS) if "+" in decoded else decoded
     if group == "slash" or group == "bs":  # "\\/" is "/", and "\\\\" one backslash (JSON in JSON)
         parts = [(2, run[1])] * (len(run) // 2)
     elif group == "pct":
@@ -290,22 +288,29 @@ def _decode_run(match: re.Match[str], units: list[_Unit], shift: list[int]) -> s
         width = 6 if group == "u" else 4
         parts = [(width, _char(int(run[i + 2 : i + width], 16))) for i in range(0, len(run), width)]
     table = _load().all
-    parts = [
-        (length, "".join(table.get(c, c) for c in decoded) if not decoded.isascii() else decoded.replace("+", _DECODED_PLUS))
-        for length, decoded in parts
-    ]
-    view_start = start + shift[0]
-    if all(len(decoded) == 1 for _, decoded in parts) and len({length for length, _ in parts}) == 1:
-        # An even run (the usual case): one unit, offsets inside it computed.
-        units.append((view_start, view_start + len(parts), start, start + len(run), parts[0][0]))
-        shift[0] += len(parts) - len(run)
-        return "".join(decoded for _, decoded in parts)
-    position = start
+    pieces: list[str] = []
+    even = True  # every part one character, from escapes of one length: one unit for the run
+    first_length = parts[0][0]
     for length, decoded in parts:
-        units.append((position + shift[0], position + shift[0] + len(decoded), position, position + length, 0))
-        shift[0] += len(decoded) - length
+        if not decoded.isascii():
+            decoded = "".join([table.get(c, c) for c in decoded])
+        elif decoded == "+":
+            decoded = _DECODED_PLUS
+        pieces.append(decoded)
+        if even and (len(decoded) != 1 or length != first_length):
+            even = False
+    offset = shift[0]
+    if even:
+        units.append((start + offset, start + offset + len(pieces), start, start + len(run), first_length))
+        shift[0] = offset + len(pieces) - len(run)
+        return "".join(pieces)
+    position = start
+    for (length, _), decoded in zip(parts, pieces):
+        units.append((position + offset, position + offset + len(decoded), position, position + length, 0))
+        offset += len(decoded) - length
         position += length
-    return "".join(decoded for _, decoded in parts)
+    shift[0] = offset
+    return "".join(pieces)
 
 
 def _char(code: int) -> str:
@@ -317,6 +322,14 @@ def _percent(run: str) -> list[tuple[int, str]]:
     raw = bytes.fromhex(run.replace("%", ""))
     if raw.isascii():
         return [(3, chr(byte) if byte else " ") for byte in raw]
+    if len(raw) == 1:  # a lone byte that is not ASCII: no UTF-8, itself as Latin-1
+        return [(3, chr(raw[0]))]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:  # valid UTF-8 (the usual case): one part per character, its bytes' escapes
+        return [(3 * len(char.encode("utf-8", "surrogatepass")), char if char != "\x00" else " ") for char in text]
     parts: list[tuple[int, str]] = []
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     pending = 0

@@ -16,6 +16,7 @@ Stateless: the patterns a scrubber's configuration switches on are compiled by
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -674,14 +675,20 @@ def ipv6_repl(match: re.Match[str]) -> str:
     """An IPv6 candidate replaced once ``ipaddress`` accepts it (loopback and unspecified are kept)."""
     text = match.group(0)
     candidate = text.rstrip(".")  # "... 2001:db8::1." at the end of a sentence
-    rest = text[len(candidate) :]
+    if not _is_ipv6(candidate):
+        return text
+    return "[REDACTED:ipv6]" + text[len(candidate) :]
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_ipv6(candidate: str) -> bool:
+    """An address to redact (cached: ``ipaddress`` costs ~10 us, and one address recurs in a batch)."""
     try:
         parsed = ipaddress.IPv6Address(candidate.split("%", 1)[0])
     except ValueError:
-        return text
-    if parsed.is_loopback or parsed.is_unspecified or sum(c not in ":." for c in candidate) < 4:
-        return text  # ::1, ::, and a::b (C++ scope, not an address anyone has)
-    return "[REDACTED:ipv6]" + rest
+        return False
+    # ::1, ::, and a::b (C++ scope, not an address anyone has) are kept
+    return not (parsed.is_loopback or parsed.is_unspecified or sum(c not in ":." for c in candidate) < 4)
 
 
 # --- sensitive name=value pairs in free text ----------------------------------------------------
@@ -812,6 +819,9 @@ def hint_names(extra_keys: Sequence[str]) -> tuple[tuple[tuple[str, ...], ...], 
     return tuple(names), tuple(w for w, mode in PARAM_NAMES if mode == "query")
 
 
+_NAME_TABLE = str.maketrans(".-", "__")  # api.key, api-key -> api_key (the mark's name)
+
+
 def param_repl(match: re.Match[str]) -> str:
     """The value of a sensitive ``name=value`` pair replaced (placeholders and weak-name numbers kept)."""
     for group in ("bare", "dq", "sq", "edq"):
@@ -821,7 +831,7 @@ def param_repl(match: re.Match[str]) -> str:
     else:  # pragma: no cover - one value alternative always matches
         return match.group(0)
     value = match.string[start:end]
-    name = re.sub(r"[.\-]", "_", match.group("name").lower())
+    name = match.group("name").lower().translate(_NAME_TABLE)
     stripped = value.strip().lower()
     if stripped in NOT_A_SECRET or stripped.startswith(MARK_PREFIX.lower()):
         return match.group(0)
