@@ -219,3 +219,28 @@ def test_property_encoded_pii_never_survives(value, prefix, content, transport, 
         assert secret not in view.replace("\u200b", ""), (text, out, view)
         assert "[REDACTED:" in out, (text, out)
     assert FAST.scrub_text(text) == SLOW.scrub_text(text)
+
+
+# --- both engines, on text full of escapes and look-alikes ----------------------------------------
+NOISE = st.text(
+    alphabet=st.sampled_from(list("0123456789 .-+()%/:=@_?&;\"'\\\nabcuxAKIé\u00a0\u202f\u200b\u2060＠４\uff0d–\x00")),
+    max_size=16,
+)
+ENCODED = st.lists(
+    st.one_of(st.sampled_from([case.values[0] for case in CASES]), NOISE), min_size=1, max_size=6
+).flatmap(lambda parts: st.sampled_from([" ", "", "%20", "+", "\\n", "\u00a0", "\x00"]).map(lambda sep: sep.join(parts)))
+
+
+@hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ENCODED)
+def test_both_engines_agree_on_encoded_text(text):
+    assert FAST.scrub_text(text) == SLOW.scrub_text(text)
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ENCODED, min_size=1, max_size=10))
+def test_both_engines_agree_on_encoded_batches(texts):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(text_engine, "_HINT_BATCH", 0)  # every batch through the hint engine
+        fast = FAST._scrub_segments(texts)
+    assert (fast or texts) == (SLOW._scrub_segments(texts) or texts)

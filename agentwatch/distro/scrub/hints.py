@@ -62,7 +62,7 @@ _FIXED: list[tuple[str, int]] = [
     # URL credentials: "://" here, and an AT hit in the same string.
     (r"://", URL),
     (r"@|%40|\\u0040", AT),
-    (r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)", IPV6),  # detectors.IPV6_HINT
+    (r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)", IPV6),  # addresses.IPV6_HINT
     # Numeric (detectors._NUMERIC_BRANCHES): every match starts a token (not after a letter, digit,
     # "_", ".", "-" or "%"), holds 9+ digits (separators between them allowed: SSN, card, NANP,
     # national numbers) reported once, at the end of the run; or is E.164 after "+" or "%2B" (7+

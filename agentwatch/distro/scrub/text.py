@@ -9,6 +9,11 @@ of what each family replaces, so the output is the same byte for byte
 (``tests/test_scrub_engines.py``); ``AGENTWATCH_SCRUB_ENGINE=re`` or a missing package leaves
 the families' own hints. All the strings of a batch are joined with NUL and scanned in one
 call (:meth:`TextScrubber._scrub_segments`); when nothing is found they are passed on as they are.
+
+Then a string holding a ``%``, a backslash, a ``+`` or a non-ASCII character is looked at once
+more, through its decoded view (``decode.py``: percent-encoding, backslash escapes, Unicode
+look-alikes): the families' matches there are mapped back and replaced in the string
+(:meth:`TextScrubber._decoded`). Both engines do this the same way, after their own pass.
 """
 
 from __future__ import annotations
@@ -24,24 +29,19 @@ from typing import Any
 from agentwatch.distro.guard import failed, strict
 from agentwatch.distro.scrub import decode as _decode
 from agentwatch.distro.scrub import hints as _hints
+from agentwatch.distro.scrub.addresses import IPV6, IPV6_HINT, URL_CREDENTIALS, email_spans, ipv6_repl, ipv6_windows, sub_emails
 from agentwatch.distro.scrub.detectors import (
     AWS_PREFIXES,
     DIGITS,
     DIGITS_SEPARATORS,
     IPV4_HINT,
-    IPV6,
-    IPV6_HINT,
     PARAMS_TABLE,
     RUN_SEPARATORS,
-    URL_CREDENTIALS,
     VENDOR_HINT,
     VENDOR_HINT_ASCII,
     VENDOR_TABLE,
-    email_spans,
     hint_names,
     ipv4_windows,
-    ipv6_repl,
-    ipv6_windows,
     looks_like_key,
     numeric_pattern,
     numeric_repl,
@@ -50,7 +50,6 @@ from agentwatch.distro.scrub.detectors import (
     params_patterns,
     slug_starts,
     splice,
-    sub_emails,
     vendor_finder,
     vendor_pattern,
     windowed_sub,
