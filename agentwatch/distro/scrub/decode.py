@@ -9,12 +9,14 @@ such as ``\\n`` or ``%20`` ends in a letter or a digit: the value after it was n
 The choice made here: **scrub a decoded view and map the matches back** (not: treat escapes as
 value boundaries). Boundaries alone cannot find ``%34%31%31%31...`` or a card whose groups are
 separated by ``%20`` or ``+``, nor a full-width or zero-width-split number; a view can, and it is
-correct for all of them at once. :func:`view` returns the decoded text and the places where it
-differs from the original (*units*: one ``%XX`` or UTF-8 sequence of them, one backslash escape,
-one ``+``, one run of look-alike characters); the scrubber runs its detectors over the view,
-maps each match's start and end back through the units (a match boundary inside a unit widens
-to the whole unit, so an escape is never cut in two) and replaces that span of the original.
-The text as given is then scrubbed as always, so the view only ever adds replacements.
+correct for all of them at once. After the text as given has been scrubbed (so what that found
+stays as it was), :func:`view` returns its decoded text and how to map offsets back: decodings
+that keep the length (``+`` as a space, ``\\n`` as a newline and a space, a full-width digit as
+a digit) need nothing; the others are *units* (one run of escapes, one removed or expanded
+character), the latter found only when a match has to be mapped. The scrubber runs its
+detectors over the view, maps each match's start and end back through the units (a boundary
+inside a unit widens to the whole unit, so an escape is never cut in two) and replaces that
+span of the original text. The view only ever adds replacements.
 
 What is decoded (in the view only; the original text is kept as it is outside a replacement):
 
@@ -37,10 +39,11 @@ What is decoded (in the view only; the original text is kept as it is outside a 
   BOM, soft hyphen, bidi marks, tag characters) removed, and compatibility forms that NFKC
   turns into ASCII (full-width letters and ``＠``, small form variants, ligatures) as that ASCII.
 
-Cost: the scrubber calls :func:`view` only when a cheap check (``str.isascii`` and three
-substring searches) sees a ``%``, a backslash, a ``+`` or a non-ASCII character; one regex search
-then finds the first unit, and most such texts have none (``50%``, ``+00:00``, accented words).
-The look-alike table is built on first use (a few milliseconds, once).
+Cost: the scrubber calls :func:`view` only when four C-level checks (``str.isascii`` and three
+substring searches) see a ``%``, a backslash, a ``+`` or a non-ASCII character, and most such
+texts decode to themselves (``50%``, ``+00:00``, accented words): a translate, a few substring
+replacements and regex scans, no Python step per character. A run of escapes costs one Python
+call. The look-alike table (about 1,700 characters) is built on first use, once (~16 ms).
 """
 
 from __future__ import annotations
