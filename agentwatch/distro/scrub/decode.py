@@ -68,8 +68,12 @@ _PLUS = re.compile(r"\+(?:(?<=[^\s(+=&?:]\+)(?=[0-9](?:[0-9 .\-+]{5}|[0-9]{0,4}(
 _DECODED_PLUS = "\ue000"
 # The escapes that change the length, as runs (one unit each where the run decodes evenly).
 _ESCAPES = re.compile(
-    r"(?P<pct>(?:%[0-9A-Fa-f]{2})+)|(?P<u>(?:\\u[0-9A-Fa-f]{4})+)|(?P<x>(?:\\x[0-9A-Fa-f]{2})+)"
-    r"|\\U(?P<U>[0-9A-Fa-f]{8})|(?P<slash>(?:\\/)+)|(?P<bs>(?:\\\\)+)"
+    # Each branch starts with a literal (the group names come after it): then ``re`` skips from
+    # one "%" or backslash to the next in C; a branch led by a group is tried at every position
+    # (~400 ns a character).
+    r"%(?P<pct>[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*)"
+    r"|\\(?:u(?P<u>[0-9A-Fa-f]{4}(?:\\u[0-9A-Fa-f]{4})*)|x(?P<x>[0-9A-Fa-f]{2}(?:\\x[0-9A-Fa-f]{2})*)"
+    r"|U(?P<U>[0-9A-Fa-f]{8})|(?P<slash>/(?:\\/)*)|(?P<bs>\\(?:\\\\)*))"
 )
 # Invisible format characters (Unicode category Cf) that can split a value without showing.
 _INVISIBLE = (
@@ -174,14 +178,26 @@ class View:
     and last the look-alike characters removed or expanded (found only if a match is mapped).
     """
 
-    __slots__ = ("original", "text", "_layers", "_middle", "_changed")
+    __slots__ = ("original", "text", "_levels", "_layers", "_middle", "_changed")
 
-    def __init__(self, original: str, middle: str, text: str, layers: list[list[_Unit]]) -> None:
+    def __init__(self, original: str, middle: str, text: str, levels: list[str]) -> None:
         self.original = original
         self.text = text
         self._middle = middle  # after the escapes, before the removed and expanded characters
-        self._layers = [(units, [unit[0] for unit in units]) for units in layers]
+        self._levels = levels  # the text before each level of escapes was decoded
+        self._layers: list[tuple[list[_Unit], list[int]]] | None = None
         self._changed: tuple[list[_Unit], list[int]] | None = None if middle is not text else ([], [])
+
+    def _load_layers(self) -> list[tuple[list[_Unit], list[int]]]:
+        """Each level's units (decoded again, now recording them: the same text comes out)."""
+        if self._layers is None:
+            layers = []
+            for level in self._levels:
+                units: list[_Unit] = []
+                _ESCAPES.sub(functools.partial(_decode_run, units, [0]), level)
+                layers.append((units, [unit[0] for unit in units]))
+            self._layers = layers
+        return self._layers
 
     def _load_changed(self) -> tuple[list[_Unit], list[int]]:
         if self._changed is None:
@@ -198,7 +214,7 @@ class View:
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original ``(start, end)`` of the view's ``[start, end)``, widened to whole units."""
-        for units, starts in [self._load_changed(), *reversed(self._layers)]:
+        for units, starts in [self._load_changed(), *reversed(self._load_layers())]:
             if units:
                 start, end = _map_start(units, starts, start), _map_end(units, starts, end)
         return start, end
@@ -234,16 +250,16 @@ def view(text: str) -> View | None:
         for escape, decoded in _SIMPLE.items():  # same length too
             if escape in out:
                 out = out.replace(escape, decoded)
-    layers: list[list[_Unit]] = []
+    levels: list[str] = []
     middle = out
     # Up to three levels of escapes: a URL in a query value ("%2520"), JSON in a query string
-    # ("%5Cn", decoded by the simple escapes again), each level a layer of units.
-    while len(layers) < 3 and ("%" in middle or "\\" in middle):
-        units: list[_Unit] = []
-        decoded_text = _ESCAPES.sub(functools.partial(_decode_run, units, [0]), middle)
-        if not units:
+    # ("%5Cn", decoded by the simple escapes again). Each level's units are found again only
+    # if a match has to be mapped (View._load_layers): most views hold nothing.
+    while len(levels) < 3 and ("%" in middle or "\\" in middle):
+        decoded_text = _ESCAPES.sub(_decode_text, middle)
+        if decoded_text == middle:
             break
-        layers.append(units)
+        levels.append(middle)
         if "\\" in decoded_text:
             for escape, decoded in _SIMPLE.items():
                 if escape in decoded_text:
@@ -263,7 +279,20 @@ def view(text: str) -> View | None:
         final = final.replace(_DECODED_PLUS, "+")
     if final == text:
         return None
-    return View(text, middle, final, layers)
+    return View(text, middle, final, levels)
+
+
+def _decode_text(match: re.Match[str]) -> str:
+    """``_decode_run`` without its units (what the view needs until a match must be mapped)."""
+    return _ONE_ESCAPE.get(match.group()) or _decode_run([], [0], match)
+
+
+# "%XX" of one ASCII character (not NUL): what _decode_run makes of it, looked up.
+_ONE_ESCAPE = {
+    "%" + hex_form: ("+" if code == 0x2B else chr(code)).replace("+", "\ue000")
+    for code in range(1, 128)
+    for hex_form in {f"{code:02x}", f"{code:02X}", f"{code:02x}"[0] + f"{code:02X}"[1], f"{code:02X}"[0] + f"{code:02x}"[1]}
+}
 
 
 def _decode_run(units: list[_Unit], shift: list[int], match: re.Match[str]) -> str:

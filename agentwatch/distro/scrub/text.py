@@ -174,6 +174,12 @@ class TextScrubber:
         decoded = _decode.view(text)
         if decoded is None:
             return text
+        # Most views hold nothing either ("q=refund%20my%20order"): one ordinary pass (the hint
+        # engine's, where it runs) says so; only a view with something in it has each family's
+        # matches recorded (_edits: every family scans, no hint).
+        found = self._hinted_text(decoded.text)
+        if (found if found is not None else self._families(decoded.text, _hints.ALL)) is decoded.text:
+            return text
         edits = self._edits(decoded.text)
         return decoded.apply(edits) if edits else text
 
