@@ -98,8 +98,8 @@ _NFKC_BLOCKS = (
 
 class _Tables:
     """The look-alike tables, built on first use: ``same`` maps a character to one ASCII
-    character (for ``str.translate``: the view keeps its offsets; ``mapped`` finds those),
-    ``other`` to none or several (``changing`` finds those), ``all`` is both."""
+    character (for ``str.translate``: the view keeps its offsets), ``other`` to none or several
+    (``changing`` finds those), ``all`` is both; ``same_chars`` and ``other_chars``: their keys."""
 
     def __init__(self) -> None:
         table: dict[str, str] = {}
@@ -124,8 +124,10 @@ class _Tables:
         self.same = {ord(c): v for c, v in table.items() if len(v) == 1}
         self.other = {ord(c): v for c, v in table.items() if len(v) != 1}
         self.changing = re.compile("[" + "".join(_ranges(sorted(chr(c) for c in self.other))) + "]")
-        # str.translate with a dict looks every character up (~100 ns each): only where one is there.
-        self.mapped = re.compile("[" + "".join(_ranges(sorted(chr(c) for c in self.same))) + "]")
+        # Whether a text holds any (a set test in C: a class of 1,700 characters costs ~3 us a search,
+        # and str.translate with a dict looks every character up, ~100 ns each).
+        self.same_chars = frozenset(chr(c) for c in self.same)
+        self.other_chars = frozenset(chr(c) for c in self.other)
 
 
 def _ranges(chars: list[str]) -> list[str]:
@@ -246,8 +248,12 @@ def view(text: str) -> View | None:
     out = text
     ascii = text.isascii()
     tables = _load() if not ascii else None
-    if tables is not None and tables.mapped.search(out) is not None:
-        out = out.translate(tables.same)  # same length: no offsets to keep
+    other = False  # characters to remove or expand (the decoded escapes are mapped already)
+    if tables is not None:
+        chars = set(text)
+        if not chars.isdisjoint(tables.same_chars):
+            out = out.translate(tables.same)  # same length: no offsets to keep
+        other = not chars.isdisjoint(tables.other_chars)
     if "\\" in out:
         for escape, decoded in _SIMPLE.items():  # same length too
             if escape in out:
@@ -268,10 +274,8 @@ def view(text: str) -> View | None:
                     decoded_text = decoded_text.replace(escape, decoded)
         middle = decoded_text
     final = middle
-    if tables is not None or not middle.isascii():
-        tables = tables or _load()
-        if tables.changing.search(middle) is not None:
-            final = middle.translate(tables.other)
+    if other:
+        final = middle.translate(tables.other)  # pyright: ignore[reportOptionalMemberAccess] - loaded when other
     # "+" as a space last (what stands before and after it counts: "%0A+44" is a phone, and so
     # is "+\u200b44"), but not a "+" that was written encoded: that one is a real plus. Both
     # keep the length, so the units above still map the view back.
