@@ -10,13 +10,19 @@ Hints are regexes that start with a literal (``bytes.translate`` first maps the 
 to one byte), which ``re`` finds with a fast loop; a pattern that starts with a character class
 is tried at every position. Validation (Luhn, address parsing) only runs on candidates.
 
+Linear time, whatever the input (``tests/test_scrub_adversarial.py``): each pattern's work at a
+candidate is bounded or ends at the next candidate's start, a rejected vendor candidate is
+skipped with what it covers (``splice``'s ``skip_rejected``: ``"sk-" * n`` is one match), a
+value already redacted fails a pair's match at once, windows are merged before they are
+searched, each run after a ``+`` or ``%2`` is looked at once, and where candidates are dense
+the pattern scans the text itself (in C) instead of a Python step per candidate.
+
 Stateless: the patterns a scrubber's configuration switches on are compiled by
 ``vendor_pattern``/``numeric_pattern``/``params_patterns`` and run by ``text.TextScrubber``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -27,18 +33,15 @@ __all__ = [
     "DIGITS",
     "DIGITS_SEPARATORS",
     "IPV4_HINT",
-    "IPV6",
-    "IPV6_HINT",
     "PARAM_NAMES",
     "PARAMS_TABLE",
     "RUN_SEPARATORS",
-    "URL_CREDENTIALS",
     "VENDOR_HINT",
     "VENDOR_HINT_ASCII",
+    "VENDOR_HINT_INSIDE",
     "VENDOR_TABLE",
     "hint_names",
     "ipv4_windows",
-    "ipv6_repl",
     "is_card_number",
     "looks_like_key",
     "numeric_pattern",
@@ -47,8 +50,9 @@ __all__ = [
     "param_repl",
     "params_patterns",
     "splice",
-    "sub_emails",
+    "slug_starts",
     "vendor_pattern",
+    "vendor_finder",
     "vendor_starts",
     "windowed_sub",
 ]
@@ -118,17 +122,24 @@ def vendor_pattern(enabled: frozenset[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(vendor)) if vendor else None
 
 
-_KEY_SEGMENT = re.compile(r"[A-Za-z0-9]{16,}")
+_DIGIT, _UPPER, _LOWER = re.compile(r"[0-9]"), re.compile(r"[A-Z]"), re.compile(r"[a-z]")
+# A whole run of 16+ letters and digits holding both (each lookahead scans one run, from its start).
+_KEY_SEGMENT = re.compile(
+    r"[A-Za-z0-9](?<![A-Za-z0-9][A-Za-z0-9])(?=[A-Za-z0-9]{15})(?=[A-Za-z]*[0-9])(?=[0-9]*[A-Za-z])"
+)
 
 
 def looks_like_key(body: str) -> bool:
     """An ``sk-`` body that is a key, not a slug: mixed case with digits (OpenAI), or one run of 16+
-    letters and digits holding both (``sk-proj-<hex>``, 32-hex keys of OpenAI-compatible vendors)."""
-    if any(c.isdigit() for c in body) and any(c.isupper() for c in body) and any(c.islower() for c in body):
+    letters and digits holding both (``sk-proj-<hex>``, 32-hex keys of OpenAI-compatible vendors).
+
+    (Regex searches, not a walk in Python: a rejected body may be the whole of a long text.)
+    """
+    if _DIGIT.search(body) is None:
+        return False
+    if _UPPER.search(body) is not None and _LOWER.search(body) is not None:
         return True
-    return any(
-        any(c.isdigit() for c in run) and any(c.isalpha() for c in run) for run in _KEY_SEGMENT.findall(body)
-    )
+    return _KEY_SEGMENT.search(body) is not None
 
 
 def vendor_starts(text: str, raw: bytes | None = None) -> Iterable[int]:
@@ -155,29 +166,117 @@ def vendor_starts(text: str, raw: bytes | None = None) -> Iterable[int]:
             yield last - _VENDOR_OFFSET[hint.lastgroup or "o0"]
 
 
-def splice(text: str, starts: Iterable[int], pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str]) -> str:
+# The hint of a slug's inside (_inside_slug): every vendor prefix but a plain "sk-".
+VENDOR_HINT_INSIDE = re.compile(VENDOR_HINT.pattern.replace("(?P<o2>)(?<=sk-)", "(?P<o2>)(?<=sk-)(?=ant-)", 1))
+
+
+def vendor_finder(text: str, raw: bytes | None = None) -> Callable[[int], int]:
+    """``find(position)``: the first place at or after ``position`` where a vendor token may
+    start, or -1 (``vendor_starts`` resumable: ``splice`` jumps over what a match covered)."""
+    if raw is None:
+
+        def find_exact(position: int) -> int:
+            at = position
+            while True:
+                hint = VENDOR_HINT.search(text, at)
+                if hint is None:
+                    return -1
+                start = hint.start() - _VENDOR_OFFSET[hint.lastgroup or "o0"]
+                if start >= position:
+                    return start
+                at = hint.start() + 1
+
+        return find_exact
+    translated = raw.translate(VENDOR_TABLE)
+
+    def find(position: int) -> int:
+        at = position
+        while True:
+            candidate = VENDOR_HINT_ASCII.search(translated, at)
+            if candidate is None:
+                return -1
+            hint = VENDOR_HINT.search(text, candidate.start(), candidate.start() + 16)
+            if hint is not None:
+                start = hint.start() - _VENDOR_OFFSET[hint.lastgroup or "o0"]
+                if start >= position:
+                    return start
+                at = hint.start() + 1
+            else:
+                at = candidate.start() + 1
+
+    return find
+
+
+def splice(
+    text: str,
+    starts: Iterable[int] | Callable[[int], int],
+    pattern: re.Pattern[str],
+    repl: Callable[[re.Match[str]], str],
+    skip_rejected: bool = False,
+    dense_scan: bool = False,
+) -> str:
     """Replace ``pattern`` matched only at the candidate ``starts`` (ascending), never scanning the text.
 
     Overlapping candidates are skipped; a match ``repl`` leaves unchanged is not spliced in.
+    ``skip_rejected``: the candidates inside a match ``repl`` left unchanged are skipped too (as
+    ``re.sub`` does), so ``"sk-" * n`` costs one match, not one per candidate to the run's end.
+    ``dense_scan`` (with ``skip_rejected``): past 64 candidates, more than one in 64 characters,
+    ``pattern`` scans the rest of the text itself (``finditer``): the same matches, when every
+    match starts at a candidate, found in C instead of one Python step per candidate.
     """
     pieces: list[str] = []
     last = 0
-    for start in starts:
-        if start < last or start < 0:
-            continue
-        match = pattern.match(text, start)
-        if match is None:
-            continue
-        replacement = repl(match)
-        if replacement == match.group(0):
-            continue
-        pieces.append(text[last:start])
-        pieces.append(replacement)
-        last = match.end()
+    skip = 0
+    find = starts if callable(starts) else _finder(starts)
+    start = find(0)
+    count = 0
+    while start >= 0:
+        count += 1
+        if dense_scan and count > 64 and count * 64 > start:
+            for match in pattern.finditer(text, max(start, skip, last)):
+                replacement = repl(match)
+                if replacement != match.group(0):
+                    pieces.append(text[last : match.start()])
+                    pieces.append(replacement)
+                    last = match.end()
+            break
+        if start >= skip and start >= last:
+            match = pattern.match(text, start)
+            if match is not None:
+                replacement = repl(match)
+                if replacement != match.group(0):
+                    pieces.append(text[last:start])
+                    pieces.append(replacement)
+                    last = match.end()
+                elif skip_rejected:
+                    skip = match.end()
+        start = find(max(start + 1, skip, last))
     if not pieces:
         return text
     pieces.append(text[last:])
     return "".join(pieces)
+
+
+def _finder(starts: Iterable[int]) -> Callable[[int], int]:
+    """``starts`` (ascending) as a ``find(position)`` function for ``splice``."""
+    iterator = iter(starts)
+
+    def find(position: int) -> int:
+        for start in iterator:
+            if start >= position:
+                return start
+        return -1
+
+    return find
+
+
+def slug_starts(slug: str) -> list[int]:
+    """Where a vendor token other than a plain ``sk-`` one may start inside an ``sk-`` slug."""
+    return [
+        start
+        for hint in VENDOR_HINT_INSIDE.finditer(slug, 3)
+        if (start := hint.start() - _VENDOR_OFFSET[hint.lastgroup or "o0"]) >= 3
+    ]
 
 
 # --- digit-shaped PII: phones, SSNs, payment cards, IPv4 ------------------------------------
@@ -186,7 +285,9 @@ def splice(text: str, starts: Iterable[int], pattern: re.Pattern[str], repl: Cal
 _END = r"(?![\w@]|[.\-]\d)"
 # A token start (the look-behind sees the character before the consumed one), at least
 # seven characters of digits and separators (1.2.3.4 is the shortest hit), not a date.
-_NUMERIC_START = r"[0-9+(%](?<![\w.+\-%][0-9+(%])(?=[\dBb ().\-/]{6})(?!\d{3}-\d\d-\d\d)"
+# A digit or "(" may follow a "+" whose own (E.164) match failed: "+4111111111111111" is no
+# phone number (16 digits) but a card, "=+10.0.0.7" an address, "+(415) 555-0134" a phone.
+_NUMERIC_START = r"[0-9+(%](?<![\w.\-%][0-9+(%])(?<!\+[+%])(?=[\dBb ().\-/]{6})(?!\d{3}-\d\d-\d\d)"
 _NUMERIC_BRANCHES = {
     "phone": [
         r"(?<=\+)(?P<e164>[1-9](?:[ .\-]?\(?\d\)?){6,14})",
@@ -195,21 +296,27 @@ _NUMERIC_BRANCHES = {
     ],
     "ssn": [r"(?<=\d)(?P<ssn>\d{2}(?P<ss>[\- ])\d{2}(?P=ss)\d{4})"],
     "credit_card": [
-        r"(?<=\d)(?P<card>\d{12,18}|\d{3}(?P<cs>[ \-])\d{4}(?P=cs)\d{4}(?P=cs)\d{4}(?:(?P=cs)\d{3})?"
-        r"|\d{3}(?P<cs2>[ \-])\d{6}(?P=cs2)\d{4,5})",
+        # Groups separated by spaces, dashes or dots, mixed or not (Luhn and the brand decide); no
+        # card number starts with 0 (so "0044..." is left to the international phone branch).
+        r"(?<=[1-9])(?P<card>\d{12,18}|\d{3}[ .\-]\d{4}[ .\-]\d{4}[ .\-]\d{4}(?:[ .\-]\d{3})?"
+        r"|\d{3}[ .\-]\d{6}[ .\-]\d{4,5})",
     ],
     "ipv4": [
         r"(?<=\d)(?!(?<=1)27\.|(?<=0)\.0\.0\.0(?!\d))(?P<ipv4>\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3})",
     ],
     "phone_national": [
         r"(?<=\d)(?P<nanp>\d{2}(?P<ps>[.\- ])\d{3}(?P=ps)\d{4}|(?<=1)(?P<ps1>[.\- ])\d{3}(?P=ps1)\d{3}(?P=ps1)\d{4})",
-        r"(?<=0)(?P<national>\d{1,4}(?P<ns>[ .\-/])\d{2,8}(?:(?P=ns)\d{2,8}){0,3})",
+        r"(?<=0)(?!0)(?P<national>\d{1,4}(?P<ns>[ .\-/])\d{2,8}(?:(?P=ns)\d{2,8}){0,3})",
+        # "00" and a country code: the international prefix written out (0049 30 1234567). Last:
+        # a rejected match hides what it covers, and this one is long (an SSN or a card first).
+        r"(?<=0)(?P<intl>0[1-9](?:[ .\-]?\(?\d\)?){6,14})",
     ],
 }
 _NUMERIC_KIND = {
     "e164": "phone",
     "e164u": "phone",
     "nanp_paren": "phone",
+    "intl": "phone",
     "nanp": "phone",
     "national": "phone",
     "ssn": "ssn",
@@ -281,15 +388,20 @@ def numeric_windows(raw: bytes, kinds: bytes, digits: bytes) -> list[tuple[int, 
     if b"+" in raw or b"%2" in raw:
         for sign in (b"+", b"%2"):
             position = raw.find(sign)
+            covered = 0  # the end of the run looked at last: the signs inside it share its window
             while position >= 0:
                 # the run holding the sign, or the one right after "%2B"
-                at = kinds.rfind(b"x", 0, position) + 1 if sign == b"+" else position + 3
+                at = kinds.rfind(b"x", covered, position) + 1 if sign == b"+" else position + 3
+                if at < covered:  # "%20%20...": inside the run already looked at (linear, not n^2)
+                    position = raw.find(sign, position + 1)
+                    continue
                 end = kinds.find(b"x", at)
                 if end < 0:
                     end = len(kinds)
                 if kinds.count(b"0", at, end) >= 7:
                     windows.append((at - 3 if at > 3 else 0, end + 2))
-                position = raw.find(sign, position + 1)
+                covered = end
+                position = raw.find(sign, end if sign == b"+" else position + 1)
     windows += ipv4_windows(raw, kinds)
     if len(windows) < 2:
         return windows
@@ -359,13 +471,15 @@ def numeric_repl(match: re.Match[str]) -> str:
     if kind == "ipv4":
         ok = valid_ipv4(text) and not _version_context(match)
     elif kind == "credit_card":
-        ok = is_card_number(text.replace(" ", "").replace("-", "")) and not _id_context(match)
+        ok = is_card_number(text.replace(" ", "").replace("-", "").replace(".", "")) and not _id_context(match)
     elif kind == "ssn":
         ok = valid_ssn(text)
     elif kind == "phone":
         if group == "e164" or group == "e164u":
             digits = sum(c.isdigit() for c in text)
             ok = 8 <= digits <= 15 + (group == "e164u")
+        elif group == "intl":  # "00", then 8 to 15 digits as after a "+"
+            ok = 10 <= sum(c.isdigit() for c in text) <= 17
         elif group == "national":
             ok = 9 <= sum(c.isdigit() for c in text) <= 12
         else:
@@ -438,80 +552,6 @@ def valid_ipv4(text: str) -> bool:
     if a == "127" or text == "0.0.0.0":  # loopback and unspecified are not personal data
         return False
     return int(a) < 256 and int(b) < 256 and int(c) < 256 and int(d) < 256
-
-
-# --- e-mail, URL credentials, IPv6 ----------------------------------------------------------------
-# E-mail: found from its "@" (or URL-encoded %40, JSON \u0040), the local part is walked back
-# over in Python and the whole address matched from there; scanning for local parts would
-# stop at every letter.
-_AT = re.compile(r"@|%40|\\u0040")
-_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
-_LOCAL_STRING = "".join(sorted(_LOCAL_CHARS))  # for str.rstrip: the walk back done in C
-_EMAIL = re.compile(
-    r"[\w.%+\-]{1,64}(?:@|%40|\\u0040)(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
-    # The TLD ends the domain: no letter or digit next, nor "-label." (the domain goes on);
-    # "alice@example.com-4111" is an address followed by a dash.
-    r"(?![A-Za-z0-9]|-[A-Za-z0-9\-]*\.[A-Za-z])",
-    re.ASCII,
-)
-
-
-def sub_emails(text: str) -> str:
-    """Every e-mail address in ``text`` (also ``%40``- and ``\\u0040``-encoded) as ``[REDACTED:email]``."""
-    pieces: list[str] = []
-    last = 0
-    if "%40" in text or "\\u0040" in text:
-        ats = [(m.start(), m.end()) for m in _AT.finditer(text)]
-    else:  # only "@": found by str.find, without a regex scan
-        ats = []
-        at = text.find("@")
-        while at >= 0:
-            ats.append((at, at + 1))
-            at = text.find("@", at + 1)
-    for at, at_end in ats:
-        if at < last:
-            continue
-        floor = max(last, at - 64)
-        # Walk back over the local part: what rstrip leaves is the text before it.
-        start = floor + len(text[floor:at].rstrip(_LOCAL_STRING))
-        if start == at or start == floor and start > last and text[start - 1] in _LOCAL_CHARS:
-            continue  # nothing before the @, or a local part longer than an address allows
-        match = _EMAIL.match(text, start)
-        if match is None or match.end() <= at_end:
-            continue
-        pieces.append(text[last:start])
-        pieces.append("[REDACTED:email]")
-        last = match.end()
-    if not pieces:
-        return text
-    pieces.append(text[last:])
-    return "".join(pieces)
-
-
-URL_CREDENTIALS = re.compile(r"//(?<=://)[^/\s:@?#\[\]\x00]{0,256}:[^/\s@?#\x00]{1,256}@")
-
-# IPv6 needs "::" or at least four colon-separated groups in a row (12:30:45 is a time);
-# candidates are validated with the ipaddress module.
-IPV6_HINT = re.compile(r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)")
-IPV6 = re.compile(
-    r"[0-9A-Fa-f:](?<![\w:.%][0-9A-Fa-f:])(?=[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:)[0-9A-Fa-f:.]{1,44}"
-    r"(?:%[0-9A-Za-z._\-]{1,32})?(?![\w:])",
-    re.ASCII,
-)
-
-
-def ipv6_repl(match: re.Match[str]) -> str:
-    """An IPv6 candidate replaced once ``ipaddress`` accepts it (loopback and unspecified are kept)."""
-    text = match.group(0)
-    candidate = text.rstrip(".")  # "... 2001:db8::1." at the end of a sentence
-    rest = text[len(candidate) :]
-    try:
-        parsed = ipaddress.IPv6Address(candidate.split("%", 1)[0])
-    except ValueError:
-        return text
-    if parsed.is_loopback or parsed.is_unspecified or sum(c not in ":." for c in candidate) < 4:
-        return text  # ::1, ::, and a::b (C++ scope, not an address anyone has)
-    return "[REDACTED:ipv6]" + rest
 
 
 # --- sensitive name=value pairs in free text ----------------------------------------------------
@@ -612,6 +652,9 @@ def params_patterns(extra_keys: Sequence[str]) -> tuple[re.Pattern[str], bool, r
         + r"|(?:" + "|".join(_name_regex(w) for w in free if "_".join(w) not in _WEAK_PARAMS) + r")"
         + r"|" + "|".join(_name_regex(w) for w in free if "_".join(w) in _WEAK_PARAMS) + r")"
         + r"(?P<sep>\\?[\"']?[ \t]{0,8}[=:][ \t]*)"
+        # A value already redacted is left, decided here, not after matching it to its end:
+        # "token=[REDACTED:x" * n (or a long line after "cookie:") would be quadratic.
+        + r"(?![\"']?[ \t]*(?:(?:bearer|basic|digest|token)[ \t]+)?\[redacted:)"
         + r"(?:\\\"(?P<edq>(?:[^\"\\\x00]|\\[^\"])*)\\\"|\"(?P<dq>(?:[^\"\\\n\x00]|\\.)*)\"|'(?P<sq>[^'\n\x00]*)'"
         # A spaced number ("ssn: 234 56 7890") is one value, not "234" and a tail left in clear.
         + r"|(?P<bare>(?(line)[^\r\n\"'\\\x00]+|(?:\d{3}[ \-]\d{2}[ \-]\d{4}(?!\d)|(?:(?:bearer|basic|digest|token)[ \t]+)?[^\s&;,\"'\\<>#)\]}\x00]+))))"
@@ -639,6 +682,9 @@ def hint_names(extra_keys: Sequence[str]) -> tuple[tuple[tuple[str, ...], ...], 
     return tuple(names), tuple(w for w, mode in PARAM_NAMES if mode == "query")
 
 
+_NAME_TABLE = str.maketrans(".-", "__")  # api.key, api-key -> api_key (the mark's name)
+
+
 def param_repl(match: re.Match[str]) -> str:
     """The value of a sensitive ``name=value`` pair replaced (placeholders and weak-name numbers kept)."""
     for group in ("bare", "dq", "sq", "edq"):
@@ -648,14 +694,15 @@ def param_repl(match: re.Match[str]) -> str:
     else:  # pragma: no cover - one value alternative always matches
         return match.group(0)
     value = match.string[start:end]
-    name = re.sub(r"[.\-]", "_", match.group("name").lower())
+    name = match.group("name").lower().translate(_NAME_TABLE)
     stripped = value.strip().lower()
     if stripped in NOT_A_SECRET or stripped.startswith(MARK_PREFIX.lower()):
         return match.group(0)
     if name in _WEAK_PARAMS and NUMBERISH.fullmatch(stripped):
         return match.group(0)
-    if group == "bare" and stripped.split()[0] in ("bearer", "basic", "digest", "token") and MARK_PREFIX.lower() in stripped:
-        return match.group(0)
+    words = stripped.split()
+    if group == "bare" and len(words) > 1 and words[0] in ("bearer", "basic", "digest", "token") and words[1].startswith(MARK_PREFIX.lower()):
+        return match.group(0)  # "Bearer [REDACTED:bearer_token]": the token is gone already
     whole = match.group(0)
     offset = match.start()
     return whole[: start - offset] + MARK.format(name) + whole[end - offset :]

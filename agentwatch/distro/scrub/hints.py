@@ -43,7 +43,7 @@ _ID_BITS = 6
 
 _SEPARATORS = r"[ ().\-/+%]"  # what may stand between the digits of a phone/card/SSN (detectors.RUN_SEPARATORS)
 _NOT_RUN = r"(?:[^0-9 ().\-/+%]|$)"
-_TOKEN_START = r"(?:^|[^A-Za-z0-9_.+\-%])"  # detectors._NUMERIC_START's look-behind
+_TOKEN_START = r"(?:^|[^A-Za-z0-9_.\-%])"  # detectors._NUMERIC_START's look-behind
 
 # (pattern, family). Each is a superset of the family's replacements: see the module docstring.
 _FIXED: list[tuple[str, int]] = [
@@ -62,9 +62,9 @@ _FIXED: list[tuple[str, int]] = [
     # URL credentials: "://" here, and an AT hit in the same string.
     (r"://", URL),
     (r"@|%40|\\u0040", AT),
-    (r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)", IPV6),  # detectors.IPV6_HINT
+    (r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)", IPV6),  # addresses.IPV6_HINT
     # Numeric (detectors._NUMERIC_BRANCHES): every match starts a token (not after a letter, digit,
-    # "_", ".", "+", "-" or "%"), holds 9+ digits (separators between them allowed: SSN, card, NANP,
+    # "_", ".", "-" or "%"), holds 9+ digits (separators between them allowed: SSN, card, NANP,
     # national numbers) reported once, at the end of the run; or is E.164 after "+" or "%2B" (7+
     # digits); or an IPv4 address whose first octet is not 127 (loopback is kept).
     (_TOKEN_START + r"\(?[0-9](?:" + _SEPARATORS + r"*[0-9]){8,}" + _SEPARATORS + r"*" + _NOT_RUN, NUMERIC),
@@ -102,18 +102,29 @@ class HintScanner:
         # The engine releases the GIL while it scans: one scratch space per thread.
         self._local = threading.local()
 
-    def scan(self, raw: bytes) -> list[int]:
-        """The hits in ``raw``: ``end_offset << 6 | family`` for each (family, end offset)."""
+    def scan(self, raw: bytes) -> list[int] | None:
+        """The hits in ``raw``: ``end_offset << 6 | family`` for each (family, end offset).
+
+        ``None`` when ``raw`` is dense in hits (more than one in 32 bytes, past the first 64):
+        each hit costs a Python call, and where they are that dense the families' own hints
+        (which skip a rejected candidate's inside in C) cost less. The scan stops there, so
+        ``"@" * n`` costs n / 32 calls, not n.
+        """
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = self._hs.Scratch(self._database)
         hits: list[int] = []
-        self._database.scan(raw, match_event_handler=_collect, context=hits.append, scratch=scratch)
+        try:
+            self._database.scan(raw, match_event_handler=_collect, context=(hits, 64 + len(raw) // 32), scratch=scratch)
+        except self._hs.ScanTerminated:
+            return None
         return hits
 
 
-def _collect(family: int, start: int, end: int, flags: int, append) -> None:
-    append(end << _ID_BITS | family)
+def _collect(family: int, start: int, end: int, flags: int, context: tuple[list[int], int]) -> bool:
+    hits = context[0]
+    hits.append(end << _ID_BITS | family)
+    return len(hits) > context[1]
 
 
 @functools.lru_cache(maxsize=8)

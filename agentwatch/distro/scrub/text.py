@@ -9,6 +9,11 @@ of what each family replaces, so the output is the same byte for byte
 (``tests/test_scrub_engines.py``); ``AGENTWATCH_SCRUB_ENGINE=re`` or a missing package leaves
 the families' own hints. All the strings of a batch are joined with NUL and scanned in one
 call (:meth:`TextScrubber._scrub_segments`); when nothing is found they are passed on as they are.
+
+Then a string holding a ``%``, a backslash, a ``+`` or a non-ASCII character is looked at once
+more, through its decoded view (``decode.py``: percent-encoding, backslash escapes, Unicode
+look-alikes): the families' matches there are mapped back and replaced in the string
+(:meth:`TextScrubber._decoded`). Both engines do this the same way, after their own pass.
 """
 
 from __future__ import annotations
@@ -22,36 +27,34 @@ from operator import or_
 from typing import Any
 
 from agentwatch.distro.guard import failed, strict
+from agentwatch.distro.scrub import decode as _decode
 from agentwatch.distro.scrub import hints as _hints
+from agentwatch.distro.scrub.addresses import IPV6, IPV6_HINT, URL_CREDENTIALS, email_spans, ipv6_repl, ipv6_windows, sub_emails
 from agentwatch.distro.scrub.detectors import (
     AWS_PREFIXES,
     DIGITS,
     DIGITS_SEPARATORS,
     IPV4_HINT,
-    IPV6,
-    IPV6_HINT,
     PARAMS_TABLE,
     RUN_SEPARATORS,
-    URL_CREDENTIALS,
     VENDOR_HINT,
     VENDOR_HINT_ASCII,
     VENDOR_TABLE,
     hint_names,
     ipv4_windows,
-    ipv6_repl,
     looks_like_key,
     numeric_pattern,
     numeric_repl,
     numeric_windows,
     param_repl,
     params_patterns,
+    slug_starts,
     splice,
-    sub_emails,
+    vendor_finder,
     vendor_pattern,
-    vendor_starts,
     windowed_sub,
 )
-from agentwatch.distro.scrub.rules import DETECTOR_ALIASES, DETECTORS, MARK, MARK_PREFIX
+from agentwatch.distro.scrub.rules import DETECTOR_ALIASES, DETECTORS, MARK, MARK_PREFIX, MARKS
 
 __all__ = ["TextScrubber"]
 
@@ -145,7 +148,86 @@ class TextScrubber:
         out = self._hinted_text(text)
         if out is None:  # no hint engine: every family looks
             out = self._families(text, _hints.ALL)
+        if self._extra_subs:
+            out = self._sub_extras(out)
+        # Then what its decoded view shows (_decoded), if it may have one: most text has no
+        # "%", backslash or "+" and is ASCII (four C-level checks, ~0.1 µs).
+        if "%" in out or "\\" in out or "+" in out or not out.isascii():
+            out = self._decoded(out)
+        return out
+
+    def _scrub_plain(self, text: str) -> str:
+        """``scrub_text`` without the decoded view (done already, or not needed)."""
+        out = self._hinted_text(text)
+        if out is None:  # no hint engine: every family looks
+            out = self._families(text, _hints.ALL)
         return self._sub_extras(out) if self._extra_subs else out
+
+    def _decoded(self, text: str) -> str:
+        """``text`` with what its decoded view (``decode.py``) shows replaced; ``text`` itself if nothing.
+
+        Runs after the text as given was scrubbed (what that found is a mark in the view, and
+        stays as it was: ``john+2@example.com`` is one address, not ``john+`` and one). The
+        detector families run over the view, each on the view as it is, and their matches are
+        mapped back to the original text and replaced there.
+        """
+        decoded = _decode.view(text)
+        if decoded is None:
+            return text
+        # Most views hold nothing either ("q=refund%20my%20order"): one ordinary pass (the hint
+        # engine's, where it runs) says so; only a view with something in it has each family's
+        # matches recorded (_edits: every family scans, no hint).
+        found = self._hinted_text(decoded.text)
+        if (found if found is not None else self._families(decoded.text, _hints.ALL)) is decoded.text:
+            return text
+        edits = self._edits(decoded.text)
+        return decoded.apply(edits) if edits else text
+
+    def _edits(self, text: str) -> list[tuple[int, int, str]]:
+        """What the families would replace in ``text``: ``(start, end, replacement)``, by start.
+
+        Each family looks at the text as it is; where a family's match overlaps one of a family
+        that runs before it in ``_families``, it is dropped unless it reaches further right (then
+        both are kept, and ``View.apply`` replaces their union): what ``_families`` would do,
+        where the later family sees the earlier one's mark (``password=[REDACTED:...]`` is left).
+        """
+        edits: list[tuple[int, int, str]] = []
+        found: list[tuple[int, int, str]] = []
+
+        def recorded(repl):
+            def record(match: re.Match[str]) -> str:
+                replacement = repl(match)
+                if replacement != match.group(0):
+                    found.append((match.start(), match.end(), replacement))
+                return replacement
+
+            return record
+
+        def family(inside: bool = False) -> None:
+            nonlocal edits
+            if found:
+                edits = _merge_edits(edits, found, inside)
+                found.clear()
+
+        if self._vendor is not None and VENDOR_HINT.search(text) is not None:
+            self._sub_vendor(text, None, recorded(self._vendor_repl))
+            family()
+        if self._url_credentials and "://" in text and "@" in text:
+            found += [(m.start(), m.end(), "//[REDACTED:url_credentials]@") for m in URL_CREDENTIALS.finditer(text)]
+            family()
+        if self._params is not None and ("=" in text or ":" in text):
+            self._sub_params(text, repl=recorded(param_repl))
+            family(inside=True)  # a value holding a mark is left by _families
+        if self._email and "@" in text:
+            found += [(start, end, MARKS["email"]) for start, end in email_spans(text)]
+            family()
+        if self._ipv6 and ":" in text and IPV6_HINT.search(text) is not None:
+            windowed_sub(IPV6, recorded(ipv6_repl), text, ipv6_windows(text))
+            family()
+        if self._numeric is not None and any(c in text for c in "0123456789"):
+            self._numeric.sub(recorded(numeric_repl), text)
+            family()
+        return edits
 
     def _sub_extras(self, text: str) -> str:
         """``AGENTWATCH_SCRUB_EXTRA_PATTERNS`` over ``text``, after the built-in families."""
@@ -162,6 +244,8 @@ class TextScrubber:
             hits = hints.scan(text.encode("ascii", "replace"))
         except Exception as error:  # noqa: BLE001 - the engine failed: the families' own hints
             self._engine_failed(error)
+            return None
+        if hits is None:  # dense in hits: the families' own hints
             return None
         families = reduce(or_, hits, 0) & _hints.ALL
         if not families:
@@ -202,8 +286,7 @@ class TextScrubber:
         if families & _hints.AT and self._email and ("@" in out or "40" in out and ("%40" in out or "\\u0040" in out)):
             out = sub_emails(out)
         if families & _hints.IPV6 and self._ipv6 and ":" in out and IPV6_HINT.search(out) is not None:
-            windows = [(m.start() - 40 if m.start() > 40 else 0, m.end() + 45) for m in IPV6_HINT.finditer(out)]
-            out = windowed_sub(IPV6, ipv6_repl, out, windows)
+            out = windowed_sub(IPV6, ipv6_repl, out, ipv6_windows(out))
         # (The numeric hint wants a token start before the digits; a replacement just before
         # them may make one, so a changed text is always looked at: the families' own hints.)
         if (families & _hints.NUMERIC or out is not text) and self._numeric is not None:
@@ -238,6 +321,35 @@ class TextScrubber:
         says which strings each family must look at, or (without it) the families' own.
         """
         joined = "\x00".join(segments)
+        parts = self._scrub_joined(segments, joined)
+        if joined.isascii() and "%" not in joined and "\\" not in joined and "+" not in joined:
+            return parts
+        # Then what the decoded view shows, for the strings holding a "%", "\\", "+" or a
+        # non-ASCII character (found in the joined text: one search per such string).
+        scrubbed = segments if parts is None else parts
+        out = None
+        if parts is not None:
+            joined = "\x00".join(scrubbed)
+        bounds = list(accumulate(map(_PLUS_ONE, map(len, scrubbed))))
+        wanted: set[int] = set()
+        for char in "%\\+":
+            position = joined.find(char)
+            while 0 <= position:
+                index = bisect.bisect_right(bounds, position)
+                wanted.add(index)
+                position = joined.find(char, bounds[index]) if index + 1 < len(bounds) else -1
+        if not joined.isascii():
+            wanted.update(index for index, segment in enumerate(scrubbed) if not segment.isascii())
+        for index in sorted(wanted):
+            new = self._decoded(scrubbed[index])
+            if new is not scrubbed[index]:
+                if out is None:
+                    out = list(scrubbed)
+                out[index] = new
+        return parts if out is None else out
+
+    def _scrub_joined(self, segments: list[str], joined: str) -> list[str] | None:
+        """``_scrub_segments`` after the decoded views (``joined``: the segments joined with NUL)."""
         hints = self._hints if self._hints is not _PENDING else self._load_hints()
         # Below _HINT_BATCH characters (one span, a few records) the engine's fixed cost and the
         # book-keeping per string outweigh what it saves: the families' own hints are cheaper.
@@ -247,17 +359,18 @@ class TextScrubber:
             except Exception as error:  # noqa: BLE001 - the engine failed: the families' own hints
                 self._engine_failed(error)
             else:
-                parts = self._hinted(segments, hits)
-                if self._extra_subs:
-                    parts = self._extras(segments if parts is None else parts, parts is not None)
-                return parts
-        scrubbed = self.scrub_text(joined)
+                if hits is not None:  # (None: dense in hits, the families' own hints below)
+                    parts = self._hinted(segments, hits)
+                    if self._extra_subs:
+                        parts = self._extras(segments if parts is None else parts, parts is not None)
+                    return parts
+        scrubbed = self._scrub_plain(joined)
         if scrubbed is joined:
             return None
         if joined.count("\x00") == len(segments) - 1 and scrubbed.count("\x00") == len(segments) - 1:
             return scrubbed.split("\x00")
         # NUL inside a value, or a match across two values: one by one
-        return [self.scrub_text(segment) for segment in segments]
+        return [self._scrub_plain(segment) for segment in segments]
 
     def _hinted(self, segments: list[str], hits: list[int]) -> list[str] | None:
         """The segments of a text (split at one-character separators) the ``hits`` of the hint
@@ -308,12 +421,23 @@ class TextScrubber:
             return out.split("\x00")
         return [self._sub_extras(segment) for segment in segments]  # a match across two strings
 
-    def _sub_vendor(self, text: str, raw: bytes | None = None) -> str:
+    def _sub_vendor(self, text: str, raw: bytes | None = None, repl=None) -> str:
         """Vendor tokens, matched only where the hint says one starts (no scan of the whole text).
 
         ``raw``: the text's bytes when it is ASCII (offsets agree), for the faster hint.
+        A rejected candidate (a slug such as sk-learn-...) is skipped with all the candidates
+        inside it, as ``re.sub`` does: "sk-" * n is one match, not n scans to the end of the
+        run; what a slug may hide is looked for once, in _inside_slug. Where the candidates
+        are dense, the pattern itself scans the rest (``splice``'s ``dense_scan``).
         """
-        return splice(text, vendor_starts(text, raw), self._vendor, self._vendor_repl)  # pyright: ignore[reportArgumentType] - compiled in _build
+        repl = repl or self._vendor_repl
+        return splice(text, vendor_finder(text, raw), self._vendor, repl, skip_rejected=True, dense_scan=True)  # pyright: ignore[reportArgumentType] - compiled in _build
+
+    def _inside_slug(self, slug: str) -> str:
+        """An ``sk-`` match that is not a key: the other vendor tokens inside it (``sk-x-xoxb-...``)
+        replaced. Its own ``sk-`` candidates are not tried again: a part of a slug is a slug."""
+        starts = slug_starts(slug)
+        return splice(slug, starts, self._vendor, self._vendor_repl, skip_rejected=True) if starts else slug  # pyright: ignore[reportArgumentType] - compiled in _build
 
     def _vendor_repl(self, match: re.Match[str]) -> str:
         text = match.group(0)
@@ -324,7 +448,7 @@ class TextScrubber:
             kind = "anthropic_api_key"
         elif text.startswith("sk-"):
             if not looks_like_key(text[3:]):
-                return text  # a slug such as sk-learn-tutorial, not a key
+                return self._inside_slug(text)  # a slug such as sk-learn-tutorial, not a key
             kind = "openai_api_key"
         elif text.startswith(("sk_", "rk_", "whsec_")):
             kind = "stripe_key"
@@ -346,7 +470,7 @@ class TextScrubber:
             return f"{scheme} [REDACTED:bearer_token]"
         return MARK.format(kind) if kind in on else text
 
-    def _sub_params(self, text: str, raw: bytes | None = None) -> str:
+    def _sub_params(self, text: str, raw: bytes | None = None, repl=param_repl) -> str:
         """Redact the values of sensitive ``name=value`` pairs (``raw``: the UTF-8 bytes, if known).
 
         The reversed hint finds each candidate from its ``=``/``:`` and tells where the
@@ -355,7 +479,7 @@ class TextScrubber:
         """
         if raw is None:
             if not self._params_ascii and not text.isascii():  # a name the hint cannot see
-                return self._params.sub(param_repl, text)  # pyright: ignore[reportOptionalMemberAccess] - compiled in _build
+                return self._params.sub(repl, text)  # pyright: ignore[reportOptionalMemberAccess] - compiled in _build
             # One byte per character (non-ASCII ones become "?"), so byte offsets are character
             # offsets. (A regex sub would stop at a pair left as is and hide the pairs after it.)
             raw = text.encode("ascii", "replace")
@@ -364,8 +488,42 @@ class TextScrubber:
             return text
         n = len(raw)
         starts = sorted(n - hint.end() for hint in self._params_hint.finditer(reverse))
+        if len(starts) * 64 > n:
+            # Dense in candidates: one regex scan, not a Python step per candidate. The same
+            # result: a value left as is (a placeholder, a count) holds no "=" or ":", so no
+            # pair starts inside it, and one already redacted fails the match at once.
+            return self._params.sub(repl, text)  # pyright: ignore[reportOptionalMemberAccess] - compiled in _build
         # A pair left as is (a count, already redacted) does not hide later pairs.
-        return splice(text, starts, self._params, param_repl)  # pyright: ignore[reportArgumentType] - compiled in _build
+        return splice(text, starts, self._params, repl)  # pyright: ignore[reportArgumentType] - compiled in _build
+
+
+def _merge_edits(
+    earlier: list[tuple[int, int, str]], later: list[tuple[int, int, str]], inside: bool = False
+) -> list[tuple[int, int, str]]:
+    """``earlier`` and the edits of ``later`` that do not end inside one of them (``inside``: that
+    overlap none of them); both sorted, each without overlaps of its own: one walk over both."""
+    if not earlier:
+        return list(later)
+    out: list[tuple[int, int, str]] = []
+    index = 0
+    for edit in later:
+        start, end, _ = edit
+        while index < len(earlier) and earlier[index][1] <= start:
+            out.append(earlier[index])
+            index += 1
+        # The earlier edits this one overlaps start at index; it is dropped if it ends inside one.
+        overlap = index
+        dropped = False
+        while overlap < len(earlier) and earlier[overlap][0] < end:
+            if inside or end <= earlier[overlap][1]:
+                dropped = True
+                break
+            overlap += 1
+        if not dropped:
+            out.append(edit)
+    out += earlier[index:]
+    out.sort()
+    return out
 
 
 def _extra_repl(kind: str):
