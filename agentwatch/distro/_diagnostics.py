@@ -36,20 +36,24 @@ _messages: list[str] = []
 _problems: list[str] = []  # the messages at WARNING and above: what ``agentwatch doctor`` fails on
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at emit time (pytest swaps it)."""
+class LiveStreamHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.<stream_name>`` is at emit time (pytest and tools swap it)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(logging.Formatter("agentwatch %(levelname)s: %(message)s"))
+    stream_name = "stderr"
 
     @property  # type: ignore[override]
     def stream(self):
-        return sys.stderr
+        return getattr(sys, self.stream_name)
 
     @stream.setter
     def stream(self, _value) -> None:
         pass
+
+
+class _StderrHandler(LiveStreamHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("agentwatch %(levelname)s: %(message)s"))
 
 
 def _ensure_handler() -> None:

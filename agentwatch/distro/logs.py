@@ -40,6 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentwatch.distro import context
+from agentwatch.distro._diagnostics import LiveStreamHandler
 from agentwatch.distro.guard import failed
 from agentwatch.distro.scrub import ERROR_MARK
 from agentwatch.distro.scrub.values import unique_key
@@ -401,7 +402,7 @@ def _handled_by_the_app(record: logging.LogRecord) -> bool:
     logger: logging.Logger | None = logging.getLogger(record.name)
     while logger is not None:
         for handler in logger.handlers:
-            if handler is not otel and not isinstance(handler, (StdoutHandler, LastResortHandler)):
+            if handler is not otel and not isinstance(handler, _FallbackHandler):
                 return True
         if not logger.propagate:
             break
@@ -409,7 +410,17 @@ def _handled_by_the_app(record: logging.LogRecord) -> bool:
     return False
 
 
-class LastResortHandler(logging.StreamHandler):
+class _FallbackHandler(LiveStreamHandler):
+    """A console handler of agentwatch's on the root logger that prints only records no handler of the
+    app's takes (so nothing is printed twice)."""
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        if _handled_by_the_app(record):
+            return False
+        return bool(super().handle(record))
+
+
+class LastResortHandler(_FallbackHandler):
     """Python's last resort, kept: WARNING and above, message only, on stderr, for records no handler of the
     app's takes (``AGENTWATCH_LOG_FORMAT=off``).
 
@@ -418,27 +429,16 @@ class LastResortHandler(logging.StreamHandler):
     would lose its warnings on the console under any OTel distro.
     """
 
+    stream_name = "stderr"
+
     def __init__(self, scrub: bool) -> None:
         super().__init__()
         self.setLevel(logging.WARNING)
         plain = logging.Formatter("%(message)s")
         self.setFormatter(ScrubbingFormatter(plain) if scrub else plain)
 
-    @property  # type: ignore[override]
-    def stream(self):
-        return sys.stderr
 
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
-
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
-        if _handled_by_the_app(record):
-            return False
-        return bool(super().handle(record))
-
-
-class StdoutHandler(logging.StreamHandler):
+class StdoutHandler(_FallbackHandler):
     """The console handler of an app that configured none (``json``/``pretty``).
 
     Writes to whatever ``sys.stdout`` is at emit time (tests and tools swap it). It steps out of
@@ -446,23 +446,12 @@ class StdoutHandler(logging.StreamHandler):
     not there, and a record that one of the app's handlers takes is left to it (printed once).
     """
 
+    stream_name = "stdout"
+
     def __init__(self, log_format: str) -> None:
         super().__init__()
         self.setFormatter(_structured(log_format, lambda: sys.stdout))
         context.add_filter(self)
-
-    @property  # type: ignore[override]
-    def stream(self):
-        return sys.stdout
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
-
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
-        if _handled_by_the_app(record):
-            return False
-        return bool(super().handle(record))
 
 
 def _is_tty(stream: Any) -> bool:
@@ -516,7 +505,7 @@ def _console_streams() -> tuple[Any, ...]:
 
 
 def _is_console_handler(handler: logging.Handler) -> bool:
-    if isinstance(handler, (StdoutHandler, LastResortHandler)) or not isinstance(handler, logging.StreamHandler):
+    if isinstance(handler, _FallbackHandler) or not isinstance(handler, logging.StreamHandler):
         return False
     if isinstance(handler, logging.FileHandler):
         return False
