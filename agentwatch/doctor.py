@@ -39,8 +39,14 @@ def _dist_name(entry_point) -> str:
     return f"{dist.name} {dist.version}" if dist is not None else "?"
 
 
-def _selection(environ: Mapping[str, str]) -> list[str]:
-    lines = []
+def _flag(lines: list[str], problems: list[str], problem: str, indent: str = "  ") -> None:
+    """A mistake a section found: shown in the section, and listed under Problems (a deploy gate fails on it)."""
+    lines.append(f"{indent}! {problem}")
+    problems.append(problem)
+
+
+def _selection(environ: Mapping[str, str], problems: list[str]) -> list[str]:
+    lines: list[str] = []
     chosen = environ.get(ev.OTEL_PYTHON_DISTRO) or "agentwatch (selected by agentwatch-select.pth)"
     for group in ("opentelemetry_distro", "opentelemetry_configurator"):
         found = [f"{ep.name} ({_dist_name(ep)})" for ep in entry_points(group=group)]
@@ -49,11 +55,11 @@ def _selection(environ: Mapping[str, str]) -> list[str]:
     configurator = environ.get(ev.OTEL_PYTHON_CONFIGURATOR) or "agentwatch (set by the agentwatch distro)"
     lines.append(f"  the configurator is: {configurator}")
     if environ.get(ev.OTEL_PYTHON_DISTRO, "agentwatch") != "agentwatch":
-        lines.append("  ! OTEL_PYTHON_DISTRO names another distro: agentwatch's pipeline will not run")
+        _flag(lines, problems, "OTEL_PYTHON_DISTRO names another distro: agentwatch's pipeline will not run")
     names = {ep.name for ep in entry_points(group="opentelemetry_configurator")}
     wanted = environ.get(ev.OTEL_PYTHON_CONFIGURATOR)
     if wanted and wanted not in names:
-        lines.append(f"  ! OTEL_PYTHON_CONFIGURATOR={wanted!r} matches no configurator: no SDK would be set up")
+        _flag(lines, problems, f"OTEL_PYTHON_CONFIGURATOR={wanted!r} matches no configurator: no SDK would be set up")
     return lines
 
 
@@ -107,8 +113,8 @@ def _gemini_line(genai) -> str:
     return "no Gemini instrumentation (gemini is disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS)"
 
 
-def _exporters(settings, environ: Mapping[str, str], check: bool) -> list[str]:
-    lines = []
+def _exporters(settings, environ: Mapping[str, str], check: bool, problems: list[str]) -> list[str]:
+    lines: list[str] = []
     for signal in SIGNALS:
         resolved = resolve_names(signal, settings)
         lines.append(f"  {signal}: {', '.join(n for n, _ in resolved) or 'none'}")
@@ -128,9 +134,11 @@ def _exporters(settings, environ: Mapping[str, str], check: bool) -> list[str]:
                 elif check:
                     ok, error = endpoints.is_reachable(endpoint)
                     state = "answers" if ok else f"NOT reachable ({error})"
+                    if not ok:
+                        problems.append(f"endpoint {name} {protocol} -> {endpoint} (from {source}) {state}")
                 lines.append(f"    {name} {protocol} -> {endpoint} (from {source}) {state}".rstrip())
                 for problem in endpoints.endpoint_mistakes(signal, protocol, endpoint, source, environ):
-                    lines.append(f"    ! {problem}")
+                    _flag(lines, problems, problem, "    ")
             elif name == "prometheus":
                 lines.append(f"    prometheus scrape endpoint on {settings.prometheus_host}:{settings.prometheus_port}/metrics")
             elif target == exporters.FILE_EXPORTER:
@@ -196,18 +204,6 @@ class Diagnosis:
         return hide_credentials(json.dumps(document, indent=2, ensure_ascii=False))
 
 
-def _flagged(lines: list[str]) -> list[str]:
-    """The ``!`` lines of a section (a mistake the section found) and unreachable endpoints, as problems."""
-    found = []
-    for line in lines:
-        stripped = line.strip()
-        if stripped.startswith("! "):
-            found.append(stripped[2:])
-        elif "NOT reachable" in stripped:
-            found.append(f"endpoint {stripped}")
-    return found
-
-
 def diagnose(environ: Mapping[str, str] | None = None, check_endpoints: bool = True) -> Diagnosis:
     """Everything ``agentwatch doctor`` reports, as data."""
     environ = os.environ if environ is None else environ
@@ -223,13 +219,13 @@ def diagnose(environ: Mapping[str, str] | None = None, check_endpoints: bool = T
     for name in sorted(k for k in environ if k.startswith(("OTEL_", "AGENTWATCH_")) and k not in known):
         found.configuration.append({"name": name, "value": _mask(name, environ[name]),
                                     "source": "environment (passed to upstream components)", "default": False})
-    found.selection = _selection(environ)
+    flagged: list[str] = []
+    found.selection = _selection(environ, flagged)
     found.instrumentors = _instrumentors(environ)
-    found.exporters = _exporters(settings, environ, check_endpoints)
+    found.exporters = _exporters(settings, environ, check_endpoints, flagged)
     found.scrubber = _scrubber_line(settings)
-    said = _diagnostics.problems()[before:] if before <= len(_diagnostics.problems()) else _diagnostics.problems()
-    flagged = _flagged(found.selection) + _flagged(found.exporters)
-    found.problems = list(dict.fromkeys(said + [p for p in flagged if p not in said]))
+    said = _diagnostics.problems()[before:]
+    found.problems = list(dict.fromkeys(said + flagged))  # a mistake also said at load is listed once
     return found
 
 
