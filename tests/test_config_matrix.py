@@ -55,6 +55,10 @@ FREE_TEXT = {
     "AGENTWATCH_BAGGAGE_KEYS": "a list of baggage key names",
     "AGENTWATCH_HEALTH_TOKEN": "a secret, any text",
     "OTEL_CONFIG_FILE": "a path; any set value is refused with its own line (tests/test_doctor.py)",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "header names or regexes, read by the upstream helper",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE": "header names or regexes, read by the upstream helper",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS": "header names or regexes, read by the upstream helper",
+    "OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS": "any set value switches it on (upstream semantics)",
 }
 # Typed variables that accept anything today, without a warning. Listed so a gap is visible;
 # remove an entry when its reader learns to warn (the test then holds it to one warning).

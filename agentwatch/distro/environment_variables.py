@@ -603,6 +603,27 @@ OTEL_PYTHON_EXCLUDED_URLS = _var(
     Text(),
     "Upstream generic form of the above, for every HTTP server instrumentation; when set, agentwatch sets no FastAPI default.",
 )
+OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST = _var(
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
+    Text(),
+    "Upstream: request headers put on the server span (`http.request.header.<name>`), comma list or regexes; read "
+    "by whichever FastAPI server layer is active (agentwatch's reads it with the upstream helper, as contrib does).",
+)
+OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE = _var(
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE",
+    Text(),
+    "Upstream: response headers put on the server span (`http.response.header.<name>`), as above.",
+)
+OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS = _var(
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS",
+    Text(),
+    "Upstream: captured headers whose values are replaced by `[REDACTED]` (comma list or regexes).",
+)
+OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS = _var(
+    "OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS",
+    Text(),
+    "Upstream: when set, non-standard HTTP methods keep their name on the server span instead of `_OTHER`.",
+)
 AGENTWATCH_ERROR_HANDLERS = _var(
     "AGENTWATCH_ERROR_HANDLERS",
     Flag(True),
