@@ -2,7 +2,10 @@
 
 Built from what the code creates, not from a hand-kept list: the agent catalogue
 (agentwatch/semconv.py), the Gemini instrumentor's instruments, the web layer's health
-and error metrics, and the stable HTTP server metrics of the FastAPI instrumentation;
+and error metrics, the chromadb catalogue (db.client.* from the database conventions,
+which the sqlite3 instrumentation records too), the stable HTTP server and client metrics
+of the FastAPI and httpx instrumentations, and every metric the real
+opentelemetry-instrumentation-system-metrics instrumentor registers (its default config);
 each instrument gets one measurement through the real OpenTelemetry Prometheus exporter,
 and the exposition text is parsed for family and sample names.
 """
@@ -23,6 +26,7 @@ def exposed_samples() -> frozenset[str]:
     from agentwatch import semconv
     from agentwatch.instrumentors.gemini.telemetry import Telemetry as GeminiTelemetry
     from agentwatch.web import telemetry
+    from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
 
     registry = CollectorRegistry(auto_describe=True)
     reader = PrometheusMetricReader(registry=registry) if "registry" in PrometheusMetricReader.__init__.__code__.co_varnames else None
@@ -49,13 +53,23 @@ def exposed_samples() -> frozenset[str]:
                 instrument.record(1, {"gen_ai.request.model": "m"})
             elif isinstance(instrument, Counter):
                 instrument.add(1, {"gen_ai.request.model": "m"})
+        for metric in semconv.VECTORDB_METRICS:  # db.client.operation.duration, ... (sqlite3 records the first too)
+            if metric.instrument == "histogram":
+                meter.create_histogram(metric.name, unit=metric.unit).record(1)
+        # opentelemetry-instrumentation-system-metrics as opentelemetry-instrument loads it.
+        system_metrics = SystemMetricsInstrumentor()
+        assert not system_metrics.is_instrumented_by_opentelemetry, "system metrics already instrumented in this process"
+        system_metrics.instrument(meter_provider=provider)
         telemetry.use_meter_provider(provider)
         telemetry.record_check("db", "healthy", 0.01)
         telemetry.record_error("ValueError", "/x", "GET")
         # opentelemetry-instrumentation-fastapi with OTEL_SEMCONV_STABILITY_OPT_IN=http,database (the distro's default)
         meter.create_histogram("http.server.request.duration", unit="s").record(0.1)
         meter.create_up_down_counter("http.server.active_requests", unit="{request}").add(1)
+        # opentelemetry-instrumentation-httpx in the same mode (outgoing calls, Gemini's included)
+        meter.create_histogram("http.client.request.duration", unit="s").record(0.1)
         text = generate_latest(registry).decode()
+        system_metrics.uninstrument()
     finally:
         telemetry.use_meter_provider(None)
         provider.shutdown()

@@ -33,16 +33,30 @@ def test_promtool_test_rules():
 
 
 def test_every_alert_is_tested_firing_and_quiet():
+    """Each rule (alert name and severity tier) fires in some case and is expected quiet in another."""
     tests = yaml.safe_load((PROM / "alerts.test.yml").read_text())["tests"]
     cases = [case for test in tests for case in test.get("alert_rule_test", [])]
     for alert in ALERTS:
-        name = alert["alert"]
-        firing = [c for c in cases if c["alertname"] == name and c.get("exp_alerts")]
+        name, severity = alert["alert"], alert["labels"]["severity"]
+        firing = [e for c in cases if c["alertname"] == name for e in c.get("exp_alerts") or [] if e["exp_labels"]["severity"] == severity]
         quiet = [c for c in cases if c["alertname"] == name and not c.get("exp_alerts")]
-        assert firing and quiet, name
-        for case in firing:
-            for expected in case["exp_alerts"]:
-                assert set(expected["exp_annotations"]) == {"summary", "description", "runbook_url"}, name
+        assert firing and quiet, (name, severity)
+        for expected in firing:
+            assert set(expected["exp_annotations"]) == {"summary", "description", "runbook_url"}, name
+
+
+def test_tiers_of_one_alert_differ_only_in_threshold_and_severity():
+    """Warning and critical rules of one alert share their grouping, so Alertmanager's inhibition
+    (equal: alertname, job) silences the warning while the critical fires."""
+    by_name: dict[str, list[dict]] = {}
+    for alert in ALERTS:
+        by_name.setdefault(alert["alert"], []).append(alert)
+    tiered = {name: rules for name, rules in by_name.items() if len(rules) > 1}
+    assert {"AgentwatchHighErrorRatio", "AgentwatchHighLatencyP99"} <= set(tiered)
+    for name, rules in tiered.items():
+        assert sorted(r["labels"]["severity"] for r in rules) == ["critical", "warning"], name
+        shapes = {re.sub(r"[\d.]+\s*$", "N", r["expr"].strip()) for r in rules}
+        assert len(shapes) == 1, f"{name}: the tiers must be one expression with two thresholds"
 
 
 @pytest.mark.parametrize("alert", ALERTS, ids=lambda a: a["alert"])
