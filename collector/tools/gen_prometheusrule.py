@@ -1,4 +1,5 @@
-"""Write collector/k8s/prometheusrule.yaml (Prometheus Operator) from collector/prometheus/alerts.yml.
+"""Write collector/k8s/prometheusrule.yaml (Prometheus Operator) from collector/prometheus/alerts.yml
+and the SLO rules generated into collector/prometheus/slo-rules.yml (gen_slo_rules.py).
 
     python collector/tools/gen_prometheusrule.py          # rewrite
     python collector/tools/gen_prometheusrule.py --check  # exit 1 if it is out of date
@@ -13,17 +14,18 @@ import yaml
 
 COLLECTOR = Path(__file__).resolve().parents[1]
 TARGET = COLLECTOR / "k8s" / "prometheusrule.yaml"
+RULE_FILES = ("alerts.yml", "slo-rules.yml")
 
 
 def render() -> str:
-    rules = yaml.safe_load((COLLECTOR / "prometheus" / "alerts.yml").read_text())
+    rules = {"groups": [group for name in RULE_FILES for group in yaml.safe_load((COLLECTOR / "prometheus" / name).read_text())["groups"]]}
     doc = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": {"name": "agentwatch", "labels": {"app.kubernetes.io/part-of": "agentwatch", "role": "alert-rules"}},
         "spec": rules,
     }
-    header = "# GENERATED from collector/prometheus/alerts.yml by collector/tools/gen_prometheusrule.py; do not edit.\n"
+    header = "# GENERATED from collector/prometheus/alerts.yml and slo-rules.yml by collector/tools/gen_prometheusrule.py; do not edit.\n"
     return header + yaml.safe_dump(doc, sort_keys=False, width=1000)
 
 
