@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.agentwatch-installed
-# System tools of the collector/ bundle tests: promtool (Debian `prometheus`) and Go
-# (Debian `golang-go`, for Go's regexp). Installed only when missing; sudo only if not root.
+# System tools of the collector/ bundle tests: promtool (Debian `prometheus`), Go
+# (Debian `golang-go`, for Go's regexp) and amtool + alertmanager (Debian `prometheus-alertmanager`). Installed only when missing; sudo only if not root.
 TOOLS_STAMP := $(VENV)/.agentwatch-system-tools
 # A second venv with chromadb (requirements-chroma.lock = requirements.lock + the `chromadb` extra)
 # for the chromadb instrumentor's tests. Kept apart because chromadb brings aiohttp, httptools and
@@ -44,13 +44,13 @@ demo: $(STAMP)
 	$(BIN)/python examples/run_demo.py
 
 $(TOOLS_STAMP): $(STAMP)
-	@if ! command -v promtool >/dev/null 2>&1 || ! command -v go >/dev/null 2>&1; then \
-		echo "installing system tools for the collector/ tests: prometheus (promtool), golang-go"; \
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v go >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1; then \
+		echo "installing system tools for the collector/ tests: prometheus (promtool), golang-go, prometheus-alertmanager (amtool)"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus golang-go >/dev/null \
-		|| echo "WARNING: could not install prometheus/golang-go; their tests fail under CI=true and are skipped otherwise"; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus golang-go prometheus-alertmanager >/dev/null \
+		|| echo "WARNING: could not install prometheus/golang-go/prometheus-alertmanager; their tests fail under CI=true and are skipped otherwise"; \
 	fi
-	@if command -v promtool >/dev/null 2>&1 && command -v go >/dev/null 2>&1; then touch $(TOOLS_STAMP); fi
+	@if command -v promtool >/dev/null 2>&1 && command -v go >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1; then touch $(TOOLS_STAMP); fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check agentwatch

@@ -1,6 +1,7 @@
 """Helpers of the collector/ bundle tests (a test helper, not a test file).
 
-System tools (Debian `prometheus` for promtool, `golang-go` for Go's regexp) are
+System tools (Debian `prometheus` for promtool, `golang-go` for Go's regexp,
+`prometheus-alertmanager` for amtool and alertmanager) are
 installed by `make test` (Makefile: $(TOOLS_STAMP)). A test that needs one FAILS when it
 is missing under CI (CI=true) and is skipped with the reason otherwise.
 """
@@ -20,7 +21,7 @@ sys.path.insert(0, str(COLLECTOR / "tools"))
 
 import otelcol_check  # noqa: E402
 
-APT_PACKAGE = {"promtool": "prometheus", "go": "golang-go", "prometheus": "prometheus"}
+APT_PACKAGE = {"promtool": "prometheus", "go": "golang-go", "prometheus": "prometheus", "amtool": "prometheus-alertmanager", "prometheus-alertmanager": "prometheus-alertmanager"}
 
 
 def require_tool(name: str) -> str:
