@@ -127,3 +127,127 @@ def test_prometheusrule_is_generated_from_alerts_and_valid(tmp_path):
     spec.write_text(yaml.safe_dump(rule["spec"]))
     check = subprocess.run([promtool, "check", "rules", str(spec)], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+# --- Prometheus Operator ServiceMonitor / PodMonitor (k8s/monitors.yaml) ---------------------
+# kubernetes-validate has no schema for CRDs. This is the part of the monitoring.coreos.com/v1
+# ServiceMonitor and PodMonitor schemas (prometheus-operator's CRDs) the bundle uses, strict like
+# `kubernetes-validate --strict`: an unknown or misspelt key fails.
+_DURATION = {"type": "string", "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"}
+_LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+_SELECTOR = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "matchLabels": _LABELS,
+        "matchExpressions": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["key", "operator"],
+            "properties": {"key": {"type": "string"}, "operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]}, "values": {"type": "array", "items": {"type": "string"}}},
+        }},
+    },
+}
+_ENDPOINT = {
+    "type": "object", "additionalProperties": False, "required": ["port"],
+    "properties": {
+        "port": {"type": "string"}, "path": {"type": "string", "pattern": "^/"}, "scheme": {"enum": ["http", "https"]},
+        "interval": _DURATION, "scrapeTimeout": _DURATION, "honorLabels": {"type": "boolean"}, "honorTimestamps": {"type": "boolean"},
+    },
+}
+_META = {
+    "type": "object", "additionalProperties": False, "required": ["name"],
+    "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}, "labels": _LABELS, "annotations": _LABELS},
+}
+_NAMESPACES = {"type": "object", "additionalProperties": False, "properties": {"any": {"type": "boolean"}, "matchNames": {"type": "array", "items": {"type": "string"}}}}
+
+
+def _monitor_schema(kind: str, endpoints: str) -> dict:
+    return {
+        "type": "object", "additionalProperties": False, "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": kind}, "metadata": _META,
+            "spec": {
+                "type": "object", "additionalProperties": False, "required": ["selector", endpoints],
+                "properties": {"selector": _SELECTOR, "namespaceSelector": _NAMESPACES, "jobLabel": {"type": "string"},
+                               endpoints: {"type": "array", "minItems": 1, "items": _ENDPOINT}},
+            },
+        },
+    }
+
+
+MONITOR_SCHEMAS = {"ServiceMonitor": _monitor_schema("ServiceMonitor", "endpoints"), "PodMonitor": _monitor_schema("PodMonitor", "podMetricsEndpoints")}
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        present, value = expr["key"] in labels, labels.get(expr["key"])
+        ok = {"In": present and value in expr.get("values", []), "NotIn": value not in expr.get("values", []), "Exists": present, "DoesNotExist": not present}[expr["operator"]]
+        if not ok:
+            return False
+    return True
+
+
+def _seconds(duration: str) -> int:
+    value, unit = int(duration[:-1]), duration[-1]
+    return value * {"s": 1, "m": 60, "h": 3600}[unit]
+
+
+def _monitors() -> list[dict]:
+    return [d for d in _resources() if d["kind"] in MONITOR_SCHEMAS]
+
+
+def test_monitors_are_valid_against_the_operator_schema():
+    import jsonschema
+
+    kinds = sorted(d["kind"] for d in _monitors())
+    assert kinds == ["PodMonitor", "ServiceMonitor"]
+    for doc in _monitors():
+        jsonschema.validate(doc, MONITOR_SCHEMAS[doc["kind"]])
+        spec = doc["spec"]
+        for endpoint in spec.get("endpoints", []) + spec.get("podMetricsEndpoints", []):
+            assert _seconds(endpoint["scrapeTimeout"]) < _seconds(endpoint["interval"]), "Prometheus refuses a timeout above the interval"
+        assert spec["namespaceSelector"] == {"matchNames": [KUSTOMIZATION["namespace"]]}
+
+
+def test_monitor_schema_catches_a_typo():
+    import jsonschema
+
+    doc = next(d for d in _monitors() if d["kind"] == "ServiceMonitor")
+    bad = yaml.safe_load(yaml.safe_dump(doc))
+    bad["spec"]["endpoints"][0]["honourLabels"] = True
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, MONITOR_SCHEMAS["ServiceMonitor"])
+    bad = yaml.safe_load(yaml.safe_dump(doc))
+    bad["spec"]["endpoints"][0]["interval"] = "15 seconds"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, MONITOR_SCHEMAS["ServiceMonitor"])
+
+
+def test_servicemonitor_scrapes_the_gateway_exporter_once_per_pod():
+    monitor = next(d for d in _monitors() if d["kind"] == "ServiceMonitor")
+    services = [d for d in _resources() if d["kind"] == "Service" and _selects(monitor["spec"]["selector"], d["metadata"].get("labels", {}))]
+    assert services, "the ServiceMonitor selects no Service"
+    gateway = _by("Deployment", "otel-gateway")["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in gateway["ports"]}
+    for endpoint in monitor["spec"]["endpoints"]:
+        exposing = [s for s in services if endpoint["port"] in {p["name"] for p in s["spec"]["ports"]}]
+        assert len(exposing) == 1, f"port {endpoint['port']} on {len(exposing)} selected Services: every pod scraped that often"
+        assert _selects({"matchLabels": exposing[0]["spec"]["selector"]}, _by("Deployment", "otel-gateway")["spec"]["template"]["metadata"]["labels"])
+        assert endpoint["honorLabels"] is True  # job/instance from the exporter, as prometheus/prometheus.yml does
+    exporter = yaml.safe_load((COLLECTOR / "otelcol" / "gateway.yaml").read_text())["exporters"]["prometheus"]
+    assert exporter["endpoint"].rstrip("}").endswith(f"-{ports['prometheus']}"), exporter["endpoint"]  # ${env:...:-8889}
+
+
+def test_podmonitor_scrapes_both_collectors_own_metrics():
+    monitor = next(d for d in _monitors() if d["kind"] == "PodMonitor")
+    selected = [d for d in _resources() if d["kind"] in ("DaemonSet", "Deployment") and _selects(monitor["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])]
+    assert sorted(d["metadata"]["name"] for d in selected) == ["otel-agent", "otel-gateway"]
+    for workload in selected:
+        container = workload["spec"]["template"]["spec"]["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        key = "agent.yaml" if workload["kind"] == "DaemonSet" else "gateway.yaml"
+        telemetry = yaml.safe_load((COLLECTOR / "otelcol" / key).read_text())["service"]["telemetry"]["metrics"]["readers"]
+        served = {r["pull"]["exporter"]["prometheus"]["port"] for r in telemetry if "pull" in r}
+        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+            assert endpoint["port"] in ports, (workload["metadata"]["name"], endpoint["port"])
+            assert ports[endpoint["port"]] in served, f"{key} serves its metrics on {served}, not {ports[endpoint['port']]}"
