@@ -9,7 +9,6 @@ import sys
 
 import pytest
 import yaml
-
 from _collector import COLLECTOR, COLLECTOR_METRICS, promql_metric_names, require_tool
 from _exposed_metrics import exposed_samples
 
