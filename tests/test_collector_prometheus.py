@@ -85,3 +85,21 @@ def test_local_prometheus_config():
     promtool = require_tool("promtool")
     proc = subprocess.run([promtool, "check", "config", "prometheus.yml"], cwd=PROM, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_operations_doc_lists_every_alert_with_its_severity_and_for():
+    """docs/operations.md's alert table: one row per rule of alerts.yml and slo-rules.yml, with
+    the rule's severity and `for:` (and burn-rate windows), and nothing else."""
+    slo = yaml.safe_load((PROM / "slo-rules.yml").read_text())
+    rules = ALERTS + [r for g in slo["groups"] for r in g["rules"] if "alert" in r]
+    text = (COLLECTOR.parent / "docs" / "operations.md").read_text()
+    rows = re.findall(r"^\| `(Agentwatch\w+)` \| (\w+) \| (.*) \|$", text, re.M)
+    assert len(rows) == len(rules)
+    for rule in rules:
+        labels = rule["labels"]
+        matching = [
+            row for row in rows
+            if row[0] == rule["alert"] and row[1] == labels["severity"] and row[2].endswith(f"(for {rule['for']})")
+            and ("long_window" not in labels or f"over {labels['long_window']}/{labels['short_window']}" in row[2])
+        ]
+        assert len(matching) == 1, (rule["alert"], labels["severity"], rule["for"])
