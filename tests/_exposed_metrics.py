@@ -18,6 +18,30 @@ import re
 
 @functools.lru_cache(maxsize=1)
 def exposed_samples() -> frozenset[str]:
+    """The sample names of the exposition (``http_server_request_duration_seconds_bucket``...)."""
+    return frozenset(_parse()[0])
+
+
+def exposed_labels(sample: str) -> frozenset[str]:
+    """The label names a sample carries in the real exposition (only meaningful for instruments
+    recorded by their real instrumentation, as the system metrics are)."""
+    return frozenset(_parse()[1].get(sample, ()))
+
+
+@functools.lru_cache(maxsize=1)
+def _parse() -> tuple[set[str], dict[str, set[str]]]:
+    names: set[str] = set()
+    labels: dict[str, set[str]] = {}
+    for line in _exposition().splitlines():
+        if line and not line.startswith("#"):
+            name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+            names.add(name)
+            labels.setdefault(name, set()).update(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="', line.partition("{")[2].rpartition("}")[0]))
+    return names, labels
+
+
+@functools.lru_cache(maxsize=1)
+def _exposition() -> str:
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from opentelemetry.metrics import Counter, Histogram
     from opentelemetry.sdk.metrics import MeterProvider
@@ -57,9 +81,11 @@ def exposed_samples() -> frozenset[str]:
             if metric.instrument == "histogram":
                 meter.create_histogram(metric.name, unit=metric.unit).record(1)
         # opentelemetry-instrumentation-system-metrics as opentelemetry-instrument loads it.
-        system_metrics = SystemMetricsInstrumentor()
-        assert not system_metrics.is_instrumented_by_opentelemetry, "system metrics already instrumented in this process"
-        system_metrics.instrument(meter_provider=provider)
+        # A private instance, not the process-wide singleton (which another test may have instrumented);
+        # _instrument registers every observable instrument of the default config on this provider.
+        system_metrics = object.__new__(SystemMetricsInstrumentor)
+        system_metrics.__init__()
+        system_metrics._instrument(meter_provider=provider)
         telemetry.use_meter_provider(provider)
         telemetry.record_check("db", "healthy", 0.01)
         telemetry.record_error("ValueError", "/x", "GET")
@@ -69,12 +95,7 @@ def exposed_samples() -> frozenset[str]:
         # opentelemetry-instrumentation-httpx in the same mode (outgoing calls, Gemini's included)
         meter.create_histogram("http.client.request.duration", unit="s").record(0.1)
         text = generate_latest(registry).decode()
-        system_metrics.uninstrument()
     finally:
         telemetry.use_meter_provider(None)
         provider.shutdown()
-    names = set()
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            names.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0))
-    return frozenset(names)
+    return text

@@ -103,3 +103,16 @@ def test_operations_doc_lists_every_alert_with_its_severity_and_for():
             and ("long_window" not in labels or f"over {labels['long_window']}/{labels['short_window']}" in row[2])
         ]
         assert len(matching) == 1, (rule["alert"], labels["severity"], rule["for"])
+
+
+@pytest.mark.parametrize("alert", [a for a in ALERTS if re.search(r"\b(system|process)_", a["expr"])], ids=lambda a: a["alert"])
+def test_system_metric_labels_are_the_instrumentations(alert):
+    """The labels a saturation/heartbeat rule matches on (state, device, cpu...) are on the series the
+    real opentelemetry-instrumentation-system-metrics instrumentor exports."""
+    from _exposed_metrics import exposed_labels
+
+    for metric, matchers in re.findall(r"\b((?:system|process)_[a-z_]+)\{([^}]*)\}", alert["expr"]):
+        used = set(re.findall(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)", matchers))
+        assert used <= exposed_labels(metric), (metric, sorted(used - exposed_labels(metric)))
+    for metric in re.findall(r"\b((?:system|process)_[a-z_]+)\b", alert["expr"]):
+        assert exposed_labels(metric), f"{metric}: not exported by the system-metrics instrumentor"
