@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from datetime import datetime
 from typing import Any
 
 VALUE_WIDTH = 80
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # and lone surrogates: no UTF-8 for them
 
 
 class Style:
@@ -135,3 +136,67 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def display_width(text: str) -> int:
+    """Terminal columns of ``text``: ANSI codes take none, wide (CJK, emoji) characters two."""
+    plain = _strip_ansi(text)
+    if plain.isascii():
+        return len(plain)
+    return sum(_char_width(char) for char in plain)
+
+
+def fit(line: str, width: int) -> str:
+    """``line`` cut to ``width`` terminal columns (``…`` marks the cut; ANSI codes kept intact)."""
+    if width <= 0 or display_width(line) <= width:
+        return line
+    out: list[str] = []
+    used = 0
+    position = 0
+    styled = False
+    while position < len(line):
+        match = _ANSI.match(line, position)
+        if match:
+            out.append(match.group())
+            styled = match.group() != "\x1b[0m"
+            position = match.end()
+            continue
+        char = line[position]
+        columns = _char_width(char)
+        if used + columns > width - 1:
+            break
+        out.append(char)
+        used += columns
+        position += 1
+    return "".join(out) + "…" + ("\x1b[0m" if styled else "")
+
+
+def bar(start: float, length: float, width: int) -> str:
+    """A waterfall bar: ``width`` cells, filled from ``start`` for ``length`` (both fractions of the whole).
+
+    Eighth blocks give the ends sub-cell precision; anything recorded shows at least a sliver.
+    """
+    start = min(max(start, 0.0), 1.0)
+    end = min(max(start + max(length, 0.0), start), 1.0)
+    first, last = start * width, end * width
+    cells = []
+    for cell in range(width):
+        covered = min(last, cell + 1) - max(first, cell)
+        if covered >= 0.875:
+            cells.append("█")
+        elif covered > 0:
+            cells.append(_LEFT_EIGHTHS[max(1, round(covered * 8))])
+        else:
+            cells.append(" ")
+    if "█" not in cells and not any(c in _LEFT_EIGHTHS[1:] for c in cells):
+        cells[min(int(first), width - 1)] = "▏"
+    return "".join(cells)
+
+
+_LEFT_EIGHTHS = " ▏▎▍▌▋▊▉"
