@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.agentwatch-installed
 # System tools of the collector/ bundle tests: promtool (Debian `prometheus`) and Go
-# (Debian `golang-go`, for Go's regexp). Installed only when missing; sudo only if not root.
+# (Debian `golang-go`, for Go's regexp); Chromium (Debian `chromium`) opens the HTML report in the
+# report tests. Installed only when missing; sudo only if not root.
 TOOLS_STAMP := $(VENV)/.agentwatch-system-tools
 # A second venv with chromadb (requirements-chroma.lock = requirements.lock + the `chromadb` extra)
 # for the chromadb instrumentor's tests. Kept apart because chromadb brings aiohttp, httptools and
@@ -50,7 +51,13 @@ $(TOOLS_STAMP): $(STAMP)
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus golang-go >/dev/null \
 		|| echo "WARNING: could not install prometheus/golang-go; their tests fail under CI=true and are skipped otherwise"; \
 	fi
-	@if command -v promtool >/dev/null 2>&1 && command -v go >/dev/null 2>&1; then touch $(TOOLS_STAMP); fi
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing system tools for the HTML report tests: chromium"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+		|| echo "WARNING: could not install chromium; the HTML report's browser tests fail under CI=true and are skipped otherwise"; \
+	fi
+	@if command -v promtool >/dev/null 2>&1 && command -v go >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then touch $(TOOLS_STAMP); fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check agentwatch

@@ -40,17 +40,18 @@ def _report(args: argparse.Namespace) -> int:
         if args.html:
             page = render_html(directory, traces=args.traces if args.traces is not None else 200,
                                logs=args.logs if args.logs is not None else 50)
-            with open(args.html, "w", encoding="utf-8") as handle:
-                handle.write(page)
+            try:
+                with open(args.html, "w", encoding="utf-8") as handle:
+                    handle.write(page)
+            except OSError as error:
+                print(f"agentwatch report: cannot write {args.html!r}: {error}", file=sys.stderr)
+                return 2
             print(f"agentwatch report: wrote {os.path.abspath(args.html)}")
             return 0
         text = render(directory, traces=args.traces if args.traces is not None else 5,
                       logs=args.logs if args.logs is not None else 15, color=_use_color(args), width=_width(args))
     except FileNotFoundError as error:
         print(f"agentwatch report: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:  # the --html file cannot be written
-        print(f"agentwatch report: cannot write {args.html!r}: {error}", file=sys.stderr)
         return 2
     try:
         print(text)

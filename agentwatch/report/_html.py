@@ -247,12 +247,16 @@ def _requests(report: Report) -> str:
            '<div class="tools"><input id="filter" type="search" placeholder="filter: route, request id, span…">'
            '<button id="expand" type="button">expand all</button><button id="collapse" type="button">collapse all'
            '</button> <span id="js-status"></span></div>']
+    # the newest failed request (else the newest one) opens with the page: one waterfall in view
+    failed = [request for request in report.recent if request.errors]
+    opened = (failed or report.recent)[-1]
     for request in report.recent:
         status = request.status
         bad = status.isdigit() and int(status) >= 500 or bool(request.errors)
         cost = f"{fmt_num(request.cost)} {report.cost_unit or 'USD'}" if request.cost is not None else ""
         out.append(
-            f'<details class="request{" bad" if bad else ""}" id="t-{_e(request.trace_id)}" '
+            f'<details{" open" if request is opened else ""} class="request{" bad" if bad else ""}" '
+            f'id="t-{_e(request.trace_id)}" '
             f'data-trace-id="{_e(request.trace_id)}" data-request-id="{_e(request.request_id)}" '
             f'data-route="{_e(request.route)}" data-status="{_e(status)}"><summary>'
             f'<span class="t">{_e(fmt_clock(request.start))}</span>'

@@ -96,10 +96,10 @@ def _request_lines(request: Request, style: Style, cells: int) -> list[str]:
         style.dim(fmt_ms(request.total_ms)),
         plural(len(request.rows), "span"),
     ]
-    if request.request_id:
-        header.append("request " + style.cyan(request.request_id))
     if request.errors:
         header.append(style.red(f"{request.errors} error" + ("" if request.errors == 1 else "s")))
+    if request.request_id:
+        header.append("request " + style.cyan(request.request_id))
     lines = ["  " + "  ".join(header)]
     for row in request.rows:
         note = style.dim("  (parent span not recorded)") if row.orphan else ""

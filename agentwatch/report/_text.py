@@ -11,7 +11,9 @@ from typing import Any
 
 VALUE_WIDTH = 80
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # and lone surrogates: no UTF-8 for them
+# Control characters, line/paragraph separators and bidi overrides (they reorder what a terminal shows),
+# and lone surrogates (no UTF-8 for them): all shown as escapes.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class Style:
@@ -39,10 +41,15 @@ class Style:
         return self._wrap("36", text)
 
 
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def clean(text: str, width: int | None = None) -> str:
     """One display line: control characters escaped (no terminal injection), truncated."""
     text = text.replace("\r\n", "\n")
-    text = _CONTROL.sub(lambda m: {"\n": "\\n", "\t": " "}.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+    text = _CONTROL.sub(lambda m: {"\n": "\\n", "\t": " "}.get(m.group(), _escape(m.group())), text)
     if width is not None and len(text) > width:
         text = text[: max(1, width - 1)] + "…"
     return text
