@@ -499,8 +499,10 @@ def test_waterfalls_histograms_costs_and_errors(tmp_path: Path) -> None:
     assert re.search(r"/chat\s+2\s+2\s+0\.5 USD\s+0\.25 USD", report)  # cost per route: 2 requests, 2 calls
     errors = report[report.index("Errors ("):].split("\n\n")[0]
     assert "1 trace with error spans" in errors
-    row = _line_with(errors, "req-fail-2")
-    assert "/chat" in row and "500" in row and "second step: the model said no" in row
+    lines = errors.splitlines()
+    row = lines.index(_line_with(errors, "req-fail-2"))
+    assert "/chat" in lines[row] and "500" in lines[row]
+    assert lines[row + 1].strip() == "second step: the model said no (+1 more)"  # the likely cause, then the rest
     assert "req-ok-1" not in errors
 
 

@@ -135,14 +135,17 @@ def render_errors(report: Report, style: Style) -> list[str]:
     shown = report.errors
     title = f"Errors ({plural(traces.error_trace_count, 'trace')} with error spans"
     title += f", last {len(shown)})" if len(shown) < traces.error_trace_count else ")"
-    rows = [["time", "request id", "route", "status", "trace", "error"]]
+    rows = [["time", "request id", "route", "status", "trace"]]
+    causes = []
     for entry in shown:
+        rows.append([fmt_clock(entry.time), style.cyan(entry.request_id or "-"), entry.route or "-",
+                     style.red(entry.status) if entry.status else "-", entry.trace_id])
         name, message = entry.spans[0] if entry.spans else ("-", "")
         more = f" (+{entry.count - 1} more)" if entry.count > 1 else ""
-        rows.append([fmt_clock(entry.time), style.cyan(entry.request_id or "-"), entry.route or "-",
-                     style.red(entry.status) if entry.status else "-", entry.trace_id[:16],
-                     f"{name}: {message}{more}" if message else name + more])
-    return [style.bold(title), *table(rows, right=set())]
+        causes.append("      " + style.red(f"{name}: {message}" if message else name) + style.dim(more))
+    lines = table(rows, right=set())
+    # each failure's likely cause on its own line, under its row: readable on a narrow terminal
+    return [style.bold(title), lines[0], *(line for pair in zip(lines[1:], causes) for line in pair)]
 
 
 # --------------------------------------------------------------------------- metrics
