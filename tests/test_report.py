@@ -598,3 +598,18 @@ def test_the_command_writes_the_html_page(tmp_path: Path) -> None:
     done = subprocess.run([str(BIN / "agentwatch"), "report", str(tmp_path), "--html", str(tmp_path / "no" / "x.html")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "cannot write" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_deep_or_huge_trace_stays_bounded(tmp_path: Path) -> None:
+    """A corrupt or hostile file: one trace whose spans nest 3000 deep. No recursion error, no quadratic
+    output, and the spans beyond what is shown are counted."""
+    spans = [_span(f"s{index}", f"{index + 1:016x}", parent=f"{index:016x}" if index else "", start=T0 + index)
+             for index in range(3000)]
+    (tmp_path / "traces.jsonl").write_text(_spans_line(*spans) + "\n")
+    report = render(str(tmp_path), width=120)
+    assert "3000 spans" in report and "… and 2700 more spans" in report
+    assert len(report) < 300 * 200
+    from agentwatch.report import render_html
+
+    page = render_html(str(tmp_path))
+    assert "… and 2700 more spans" in page and len(page) < 1_000_000

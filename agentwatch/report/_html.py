@@ -235,13 +235,17 @@ def _waterfall(request: Request) -> str:
             f"</span></span>"
             f'<span class="dur">{_e(fmt_ms(span.duration_ms))}</span></summary>'
             f'<dl class="attrs">{attributes or "<dt>(no attributes shown)</dt><dd></dd>"}</dl></details>')
+    if request.hidden:
+        out.append(f'<p class="note">… and {_e(plural(request.hidden, "more span"))}</p>')
     out.append("</div>")
     return "".join(out)
 
 
 def _requests(report: Report) -> str:
     if not report.recent:
-        return '<section id="requests"><h2>Requests, newest last</h2><p>no traces recorded</p></section>'
+        found = plural(len(report.traces.trace_ids), "trace") + " recorded, none requested" if report.traces.spans \
+            else "no traces recorded"
+        return f'<section id="requests"><h2>Requests, newest last</h2><p>{_e(found)}</p></section>'
     out = [f'<section id="requests"><h2>Requests, newest last <small>last {len(report.recent)} of '
            f'{plural(len(report.traces.trace_ids), "trace")}</small></h2>'
            '<div class="tools"><input id="filter" type="search" placeholder="filter: route, request id, span…">'
@@ -262,7 +266,7 @@ def _requests(report: Report) -> str:
             f'<span class="t">{_e(fmt_clock(request.start))}</span>'
             f'<span class="m">{_e(request.method)}</span><span class="r">{_e(request.route)}</span>'
             f'<span class="s">{_e(status or "-")}</span><span class="d">{_e(fmt_ms(request.total_ms))}</span>'
-            f'<span class="c">{_e(plural(len(request.rows), "span"))}'
+            f'<span class="c">{_e(plural(len(request.rows) + request.hidden, "span"))}'
             f'{", " + _e(plural(request.errors, "error")) if request.errors else ""}</span>'
             f'<span class="id">{_e(request.request_id or request.trace_id)}</span>'
             f'<span class="cost">{_e(cost)}</span></summary>{_waterfall(request)}</details>')

@@ -261,6 +261,11 @@ def role(span: Span) -> str:
     return "other"
 
 
+_MAX_DRAWN_DEPTH = 24
+#: Spans shown per request; the rest are counted (``Request.hidden``).
+MAX_ROWS = 300
+
+
 @dataclass
 class SpanRow:
     span: Span
@@ -282,6 +287,7 @@ class Request:
     services: list[str]
     rows: list[SpanRow]
     errors: int
+    hidden: int = 0  # spans beyond MAX_ROWS, not in rows
     request_id: str = ""
     method: str = ""
     route: str = ""
@@ -317,7 +323,10 @@ def _tree(spans: list[Span]) -> list[tuple[Span, int, str, bool]]:
             seen.add(id(span))
             rows.append((span, depth, prefix + branch, orphan))
             kids = sorted(children.get(span.span_id, []), key=order)
-            child_prefix = prefix + ("   " if branch == "└─ " else "│  " if branch else "")
+            # past _MAX_DRAWN_DEPTH the drawing stops growing: a corrupt file's parent chain can be
+            # thousands deep, and each line repeating it would make the output quadratic
+            child_prefix = prefix if depth >= _MAX_DRAWN_DEPTH else (
+                prefix + ("   " if branch == "└─ " else "│  " if branch else ""))
             for number in reversed(range(len(kids))):
                 stack.append((kids[number], depth + 1, child_prefix, "└─ " if number == len(kids) - 1 else "├─ ", False))
         # spans caught in a parent cycle (corrupt input) are still shown
@@ -333,7 +342,8 @@ def _request(trace_id: str, spans: list[Span]) -> Request:
     first = min(starts) if starts else None
     total_ns = max(ends) - first if first is not None and ends and max(ends) >= first else None
     rows = []
-    for span, depth, prefix, orphan in _tree(spans):
+    tree = _tree(spans)
+    for span, depth, prefix, orphan in tree[:MAX_ROWS]:
         offset = length = 0.0
         if total_ns and first is not None and span.start:
             offset = (span.start - first) / total_ns
@@ -342,7 +352,7 @@ def _request(trace_id: str, spans: list[Span]) -> Request:
     request = Request(
         trace_id=trace_id, start=first, total_ms=total_ns / 1e6 if total_ns is not None else None,
         services=list(dict.fromkeys(span.service for span in spans)), rows=rows,
-        errors=sum(span.error for span in spans),
+        errors=sum(span.error for span in spans), hidden=max(0, len(tree) - MAX_ROWS),
     )
     root = next((row.span for row in rows if row.span.kind == "SERVER"), rows[0].span if rows else None)
     for span in spans:

@@ -94,7 +94,7 @@ def _request_lines(request: Request, style: Style, cells: int) -> list[str]:
         fmt_clock(request.start),
         clean(", ".join(request.services), 60),
         style.dim(fmt_ms(request.total_ms)),
-        plural(len(request.rows), "span"),
+        plural(len(request.rows) + request.hidden, "span"),
     ]
     if request.errors:
         header.append(style.red(f"{request.errors} error" + ("" if request.errors == 1 else "s")))
@@ -106,6 +106,8 @@ def _request_lines(request: Request, style: Style, cells: int) -> list[str]:
         drawn = bar(row.offset, row.length, cells)
         drawn = style.red(drawn) if row.span.error else style.cyan(drawn)
         lines.append("    " + drawn + "  " + row.prefix + _span_line(row.span, style) + note)
+    if request.hidden:
+        lines.append("    " + style.dim(f"… and {plural(request.hidden, 'more span')}"))
     return lines
 
 
