@@ -305,10 +305,11 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0}dt{c
 word-break:break-word}nav a{margin-right:12px}.cards{display:flex;flex-wrap:wrap;gap:12px;margin-top:16px}
 .card{background:var(--card);border-radius:6px;padding:10px 16px;min-width:120px}.card .v{font-size:22px;
 font-weight:600}.card .k{color:var(--dim);font-size:12px}table{border-collapse:collapse;margin:8px 0;
-max-width:100%}th,td{padding:3px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top;
-word-break:break-word}th{color:var(--dim);font-weight:600;white-space:nowrap}.num{text-align:right;font-variant-numeric:tabular-nums}
-.note{color:var(--dim);font-size:12px}table.errors td:nth-child(-n+4),table.route-stats td,
-table.requests-by-status td,table.model-costs td,table.route-costs td,table.logs td:nth-child(-n+3){white-space:nowrap}.hists{display:flex;flex-wrap:wrap;gap:24px}.histogram{margin:0}
+max-width:100%}th,td{padding:3px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}th{color:var(--dim);font-weight:600;white-space:nowrap}.num{text-align:right;font-variant-numeric:tabular-nums}
+.note{color:var(--dim);font-size:12px}td{overflow-wrap:anywhere;max-width:48ch}td.num,
+table.errors td:nth-child(1),table.errors td:nth-child(4),table.logs td:nth-child(-n+2){white-space:nowrap}
+table.errors td:nth-child(2),table.errors td:nth-child(5){max-width:34ch}table.errors td:last-child,
+table.logs td:last-child{max-width:none;min-width:30ch}.hists{display:flex;flex-wrap:wrap;gap:24px}.histogram{margin:0}
 .cols{display:flex;align-items:flex-end;gap:3px;height:160px;padding-top:16px}.col{display:flex;
 flex-direction:column;justify-content:flex-end;align-items:center;width:56px;height:100%}.col .fill{width:100%;
 background:var(--model);min-height:1px;border-radius:2px 2px 0 0}.col .n{font-size:11px}.col .l{font-size:10px;
