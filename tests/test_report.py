@@ -613,3 +613,20 @@ def test_a_deep_or_huge_trace_stays_bounded(tmp_path: Path) -> None:
 
     page = render_html(str(tmp_path))
     assert "… and 2700 more spans" in page and len(page) < 1_000_000
+
+
+def test_the_terminal_lists_the_last_ten_error_traces(tmp_path: Path) -> None:
+    lines = [_spans_line(_span(f"fail{index}", f"{index + 1:016x}", trace=f"{index + 1:032x}", start=T0 + index,
+                               kind=2, status={"code": 2, "message": f"boom {index}"},
+                               attributes=[_kv("agentwatch.request.id", f"req-{index}")]))
+             for index in range(25)]
+    (tmp_path / "traces.jsonl").write_text("\n".join(lines) + "\n")
+    report = render(str(tmp_path))
+    errors = report[report.index("Errors ("):].split("\n\n")[0]
+    assert errors.splitlines()[0] == "Errors (25 traces with error spans, last 10)"
+    assert "req-24" in errors and "req-15" in errors and "req-14" not in errors
+    assert "fail24: boom 24" in errors
+    from agentwatch.report import render_html
+
+    page = render_html(str(tmp_path), traces=5)
+    assert page.count('class="rid"') == 25 and page.count('<a class="rid"') == 5  # links only to shown waterfalls

@@ -258,7 +258,7 @@ def test_the_demo_page_matches_the_terminal_report_in_chromium(demo, tmp_path: P
                                                for col in figure.all(cls="col")]
                   for figure in page_dom.all("figure", "histogram")}
     assert histograms == _terminal_histograms(terminal) and sum(n for _, n in histograms["/chat"]) == 34
-    page_ids = [a.attrs["data-request-id"] for a in page_dom.one("table", "errors").all("a", "rid")]
+    page_ids = [a.attrs["data-request-id"] for a in page_dom.one("table", "errors").all(cls="rid")]
     terminal_ids = [row[1] for row in _table_after(terminal, "time", "request id") if len(row) == 5]
     assert page_ids == terminal_ids and CRASH_REQUEST_ID in page_ids and len(page_ids) == 2
     data = json.loads(page_dom.one("script").text)  # the embedded data says the same
@@ -357,7 +357,7 @@ def test_hostile_telemetry_stays_text_in_the_page(tmp_path: Path) -> None:
     for evil in (SCRIPT, IMG, STYLE):
         assert any(evil in name for name in names), evil
     assert any("日本語 ✓ café" in name for name in names)
-    rids = {a.attrs["data-request-id"] for a in page_dom.one("table", "errors").all("a", "rid")}
+    rids = {a.attrs["data-request-id"] for a in page_dom.one("table", "errors").all(cls="rid")}
     assert {SCRIPT, IMG, STYLE} <= rids
     data = json.loads(page_dom.all("script")[0].text)
     assert data["traces"] and {SCRIPT, IMG, STYLE} <= {t["request_id"] for t in data["traces"]}

@@ -201,13 +201,16 @@ def _errors(report: Report) -> str:
     if not report.traces.error_trace_count:
         return ""
     rows = []
+    shown = {request.trace_id for request in report.recent}
     for entry in report.errors:
+        request_id = _e(entry.request_id or "-")
+        # a link when the page has that request's waterfall
+        link = (f'<a class="rid" href="#t-{_e(entry.trace_id)}" data-request-id="{_e(entry.request_id)}">{request_id}</a>'
+                if entry.trace_id in shown else
+                f'<span class="rid" data-request-id="{_e(entry.request_id)}">{request_id}</span>')
         causes = "<br>".join(f"<b>{_e(name)}</b>: {_e(message)}" if message else f"<b>{_e(name)}</b>"
                              for name, message in entry.spans)
-        rows.append([_e(fmt_clock(entry.time)),
-                     f'<a class="rid" href="#t-{_e(entry.trace_id)}" data-request-id="{_e(entry.request_id)}">'
-                     f'{_e(entry.request_id or "-")}</a>',
-                     _e(entry.route or "-"), _e(entry.status or "-"), f"<code>{_e(entry.trace_id)}</code>", causes])
+        rows.append([_e(fmt_clock(entry.time)), link, _e(entry.route or "-"), _e(entry.status or "-"), f"<code>{_e(entry.trace_id)}</code>", causes])
     title = plural(report.traces.error_trace_count, "trace") + " with error spans"
     return (f'<section id="errors"><h2>Errors <small>{_e(title)}</small></h2>'
             + _table(["time", "request id", "route", "status", "trace", "error spans (likely cause first)"], rows,

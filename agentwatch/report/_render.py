@@ -37,6 +37,7 @@ from agentwatch.report._text import (
 
 _TRUNCATE_KEYS = {sc.DB_QUERY_TEXT: 60, sc.DB_STATEMENT: 60}
 _MAX_OTHER_METRICS = 40
+_MAX_ERRORS_SHOWN = 10  # in the terminal; the HTML page lists every error trace kept
 
 
 # --------------------------------------------------------------------------- traces
@@ -134,7 +135,7 @@ def render_errors(report: Report, style: Style) -> list[str]:
     traces = report.traces
     if not traces.error_trace_count:
         return []
-    shown = report.errors
+    shown = report.errors[-_MAX_ERRORS_SHOWN:]
     title = f"Errors ({plural(traces.error_trace_count, 'trace')} with error spans"
     title += f", last {len(shown)})" if len(shown) < traces.error_trace_count else ")"
     rows = [["time", "request id", "route", "status", "trace"]]
