@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.agentwatch-installed
-# System tools of the collector/ bundle tests: promtool (Debian `prometheus`), Go
-# (Debian `golang-go`, for Go's regexp) and amtool + alertmanager (Debian `prometheus-alertmanager`). Installed only when missing; sudo only if not root.
+# System tools of the collector/ bundle tests: promtool (Debian `prometheus`), Go (Debian `golang-go`,
+# for Go's regexp) and amtool + alertmanager (Debian `prometheus-alertmanager`); Chromium (Debian
+# `chromium`) opens the HTML report in the report tests. Installed only when missing; sudo only if not root.
 TOOLS_STAMP := $(VENV)/.agentwatch-system-tools
 # A second venv with chromadb (requirements-chroma.lock = requirements.lock + the `chromadb` extra)
 # for the chromadb instrumentor's tests. Kept apart because chromadb brings aiohttp, httptools and
@@ -44,13 +45,15 @@ demo: $(STAMP)
 	$(BIN)/python examples/run_demo.py
 
 $(TOOLS_STAMP): $(STAMP)
-	@if ! command -v promtool >/dev/null 2>&1 || ! command -v go >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1; then \
-		echo "installing system tools for the collector/ tests: prometheus (promtool), golang-go, prometheus-alertmanager (amtool)"; \
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v go >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 \
+		|| ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing system tools for the tests: prometheus (promtool), golang-go, prometheus-alertmanager (amtool), chromium"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus golang-go prometheus-alertmanager >/dev/null \
-		|| echo "WARNING: could not install prometheus/golang-go/prometheus-alertmanager; their tests fail under CI=true and are skipped otherwise"; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus golang-go prometheus-alertmanager chromium >/dev/null \
+		|| echo "WARNING: could not install prometheus/golang-go/prometheus-alertmanager/chromium; their tests fail under CI=true and are skipped otherwise"; \
 	fi
-	@if command -v promtool >/dev/null 2>&1 && command -v go >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1; then touch $(TOOLS_STAMP); fi
+	@if command -v promtool >/dev/null 2>&1 && command -v go >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 \
+		&& command -v chromium >/dev/null 2>&1; then touch $(TOOLS_STAMP); fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check agentwatch

@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 
 
+def _use_color(args: argparse.Namespace) -> bool:
+    """``--color`` / ``--no-color`` win; else colours only on a terminal, without ``NO_COLOR``
+    (https://no-color.org: any non-empty value) and not on ``TERM=dumb``."""
+    if args.color or args.no_color:
+        return bool(args.color)
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return sys.stdout.isatty()
+
+
+def _width(args: argparse.Namespace) -> int:
+    """Columns to fit: ``--width``, else ``COLUMNS`` or the terminal's width; no limit into a pipe or file."""
+    if args.width is not None:
+        return max(0, args.width)
+    columns = os.environ.get("COLUMNS", "")
+    if not (columns.strip().isdigit() and int(columns) > 0) and not sys.stdout.isatty():
+        return 0  # `agentwatch report > file`: keep whole lines
+    return max(40, shutil.get_terminal_size((100, 24)).columns)  # reads COLUMNS first
+
+
 def _report(args: argparse.Namespace) -> int:
-    from agentwatch.report import render
+    from agentwatch.report import render, render_html
 
     directory = args.directory
     if directory is None:
@@ -15,7 +37,19 @@ def _report(args: argparse.Namespace) -> int:
 
         directory = settings().file_dir  # where AGENTWATCH_EXPORT=local wrote
     try:
-        text = render(directory, traces=args.traces, logs=args.logs, color=args.color or sys.stdout.isatty())
+        if args.html:
+            page = render_html(directory, traces=args.traces if args.traces is not None else 200,
+                               logs=args.logs if args.logs is not None else 50)
+            try:
+                with open(args.html, "w", encoding="utf-8") as handle:
+                    handle.write(page)
+            except OSError as error:
+                print(f"agentwatch report: cannot write {args.html!r}: {error}", file=sys.stderr)
+                return 2
+            print(f"agentwatch report: wrote {os.path.abspath(args.html)}")
+            return 0
+        text = render(directory, traces=args.traces if args.traces is not None else 5,
+                      logs=args.logs if args.logs is not None else 15, color=_use_color(args), width=_width(args))
     except FileNotFoundError as error:
         print(f"agentwatch report: {error}", file=sys.stderr)
         return 2
@@ -23,8 +57,6 @@ def _report(args: argparse.Namespace) -> int:
         print(text)
         sys.stdout.flush()
     except BrokenPipeError:  # `agentwatch report | head`: the reader had enough
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
@@ -46,12 +78,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"agentwatch {__version__}")
     commands = parser.add_subparsers(dest="command")
 
-    report = commands.add_parser("report", help="render the agentwatch_file output of a run (AGENTWATCH_EXPORT=local) in the terminal")
+    report = commands.add_parser(
+        "report", help="render the agentwatch_file output of a run (AGENTWATCH_EXPORT=local) in the terminal or as HTML")
     report.add_argument("directory", nargs="?", default=None,
                         help="the AGENTWATCH_FILE_DIR of the run (default: AGENTWATCH_FILE_DIR's value)")
-    report.add_argument("--traces", type=int, default=5, help="how many recent traces to show (default 5)")
-    report.add_argument("--logs", type=int, default=15, help="how many recent log records to show (default 15)")
-    report.add_argument("--color", action="store_true", help="force ANSI colours")
+    report.add_argument("--traces", type=int, default=None,
+                        help="how many recent traces to show (default 5; 200 with --html)")
+    report.add_argument("--logs", type=int, default=None,
+                        help="how many recent log records to show (default 15; 50 with --html)")
+    report.add_argument("--html", metavar="FILE", default=None,
+                        help="write one self-contained HTML page (no network needed to view it) to FILE instead")
+    report.add_argument("--width", type=int, default=None,
+                        help="cut lines to this many columns (default: COLUMNS or the terminal's width; "
+                             "no limit when writing to a pipe or file; 0: no limit)")
+    colors = report.add_mutually_exclusive_group()
+    colors.add_argument("--color", action="store_true", help="force ANSI colours (even with NO_COLOR or into a pipe)")
+    colors.add_argument("--no-color", action="store_true", help="no ANSI colours (as NO_COLOR=1 does)")
     report.set_defaults(func=_report)
 
     doctor = commands.add_parser(

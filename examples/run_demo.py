@@ -13,8 +13,10 @@
 4. scrapes the Prometheus endpoint once;
 5. stops the service with SIGTERM (the way Kubernetes does; the final flush must happen);
 6. runs ``agentwatch report <dir>`` on what was written and prints it: the last requests as
-   span trees (server span -> intent -> retrieval -> plan with its critiques -> Gemini) and
-   the agent metrics.
+   span trees with waterfall bars (server span -> intent -> retrieval -> plan with its critiques
+   -> Gemini), latency per route, cost, the errors with their request ids and the agent metrics;
+   then writes the same report as one self-contained page, ``<out>/report.html``
+   (``agentwatch report <dir> --html <out>/report.html``), and prints its path.
 
 Exit status: 0 when every request was answered as expected and the report is non-empty;
 1 when the service misbehaved; 2 when the telemetry/report is missing.
@@ -343,9 +345,15 @@ class Demo:
         else:
             print(f"[demo] no telemetry files in {self.telemetry_dir}")
         command = [_tool("agentwatch"), "report", str(self.telemetry_dir)]
+        env = dict(os.environ)
+        if sys.stdout.isatty():  # the report's output is captured here: give it this terminal's width and colours
+            env["COLUMNS"] = str(shutil.get_terminal_size().columns)
+            if not os.environ.get("NO_COLOR"):
+                command.append("--color")
         print(f"[demo] $ agentwatch report {self.telemetry_dir}\n")
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=REPORT_TIMEOUT_S, cwd=str(ROOT))
+            done = subprocess.run(command, capture_output=True, text=True, timeout=REPORT_TIMEOUT_S, cwd=str(ROOT),
+                                  env=env)
         except subprocess.TimeoutExpired:
             print(f"[demo] `agentwatch report` did not finish within {REPORT_TIMEOUT_S:.0f}s")
             return False
@@ -353,6 +361,18 @@ class Demo:
         if done.returncode != 0 or not done.stdout.strip():
             print(f"\n[demo] `agentwatch report` exited {done.returncode}; stderr:\n{done.stderr.strip()[-3000:]}")
             return False
+        # The same report as one self-contained page (waterfalls, histograms, cost, errors), next to the files.
+        page = self.out_dir / "report.html"
+        try:
+            done = subprocess.run([_tool("agentwatch"), "report", str(self.telemetry_dir), "--html", str(page)],
+                                  capture_output=True, text=True, timeout=REPORT_TIMEOUT_S, cwd=str(ROOT))
+        except subprocess.TimeoutExpired:
+            print(f"[demo] `agentwatch report --html` did not finish within {REPORT_TIMEOUT_S:.0f}s")
+            return False
+        if done.returncode != 0 or not page.is_file():
+            print(f"\n[demo] `agentwatch report --html` exited {done.returncode}; stderr:\n{done.stderr.strip()[-3000:]}")
+            return False
+        print(f"\n[demo] HTML report: {page}  (open it in a browser; it needs no network)")
         return True
 
     def cleanup(self) -> None:

@@ -433,3 +433,200 @@ def test_the_command_defaults_to_agentwatch_file_dir_and_survives_a_closed_pipe(
     piped = subprocess.run(f"'{BIN / 'agentwatch'}' report --traces 3000 | head -1", shell=True, env=env,
                            capture_output=True, text=True, timeout=60)
     assert "Traceback" not in piped.stderr and "BrokenPipeError" not in piped.stderr, piped.stderr
+
+
+# --------------------------------------------------------------------------- waterfalls, histograms, width, colour
+
+
+def _pipeline_run(directory: Path) -> None:
+    """Two requests through the real SDK and file exporters: one that fails in its second step."""
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPJsonFileSpanExporter(str(directory))))
+    reader = PeriodicExportingMetricReader(OTLPJsonFileMetricExporter(str(directory)), export_interval_millis=3_600_000)
+    meter_provider = MeterProvider(metric_readers=[reader])
+    tracer = tracer_provider.get_tracer("test")
+    duration = meter_provider.get_meter("test").create_histogram(
+        "http.server.request.duration", unit="s", explicit_bucket_boundaries_advisory=BOUNDS)
+    try:
+        for request_id, fail in (("req-ok-1", False), ("req-fail-2", True)):
+            with tracer.start_as_current_span("POST /chat", kind=SpanKind.SERVER, attributes={
+                "http.route": "/chat", "http.response.status_code": 500 if fail else 200,
+                "agentwatch.request.id": request_id, "agentwatch.request.gen_ai.cost": 0.25,
+                "agentwatch.request.gen_ai.calls": 1,
+            }) as server:
+                with tracer.start_as_current_span("first step"):
+                    time.sleep(0.02)
+                with tracer.start_as_current_span("second step") as step:
+                    time.sleep(0.02)
+                    if fail:
+                        step.set_status(Status(StatusCode.ERROR, "the model said no"))
+                if fail:
+                    server.set_status(Status(StatusCode.ERROR))
+        for value in [0.003] * 3 + [0.03] * 6 + [0.7]:
+            duration.record(value, {"http.route": "/chat", "http.response.status_code": 200})
+        meter_provider.force_flush()
+    finally:
+        meter_provider.shutdown()
+        tracer_provider.shutdown()
+
+
+def _bar_cells(line: str) -> tuple[int, int]:
+    """(first filled cell, filled cells) of a span line's waterfall bar (19 cells after 4 spaces at width 100)."""
+    cells = line[4:4 + 19]
+    filled = [i for i, cell in enumerate(cells) if cell != " "]
+    return filled[0], len(filled)
+
+
+def test_waterfalls_histograms_costs_and_errors(tmp_path: Path) -> None:
+    _pipeline_run(tmp_path)
+    report = render(str(tmp_path), width=100)
+    server = _line_with(report, "POST /chat  SERVER")
+    first, second = _line_with(report, "├─ first step"), _line_with(report, "└─ second step")
+    # bars: the server span fills its trace's 19 cells (a fifth of 100 columns); the steps follow each
+    # other, about half each
+    assert _bar_cells(server) == (0, 19)
+    start_1, cells_1 = _bar_cells(first)
+    start_2, cells_2 = _bar_cells(second)
+    assert start_1 <= 1 and 8 <= cells_1 <= 11 and 8 <= start_2 <= 11 and 8 <= cells_2 <= 11
+    assert "3 spans  2 errors  request req-fail-2" in _line_with(render(str(tmp_path)), "request req-fail-2")
+
+    histogram = report[report.index("Latency per route"):].split("\n\n")[0].splitlines()
+    assert histogram[1].split() == ["/chat", "10", "requests"]
+    buckets = [(line.split()[1] + " " + line.split()[2], int(line.split()[-1])) for line in histogram[2:]]
+    assert buckets[0] == ("5 ms", 3) and buckets[-1] == ("1 s", 1) and sum(n for _, n in buckets) == 10
+    assert _line_with(report, "≤ 50 ms").count("█") == 40  # the fullest bucket fills the bar
+
+    assert re.search(r"/chat\s+2\s+2\s+0\.5 USD\s+0\.25 USD", report)  # cost per route: 2 requests, 2 calls
+    errors = report[report.index("Errors ("):].split("\n\n")[0]
+    assert "1 trace with error spans" in errors
+    lines = errors.splitlines()
+    row = lines.index(_line_with(errors, "req-fail-2"))
+    assert "/chat" in lines[row] and "500" in lines[row]
+    assert lines[row + 1].strip() == "second step: the model said no (+1 more)"  # the likely cause, then the rest
+    assert "req-ok-1" not in errors
+
+
+def test_lines_fit_the_width(tmp_path: Path) -> None:
+    _pipeline_run(tmp_path)
+    from agentwatch.report._text import display_width, fit
+
+    for width in (40, 72, 100):
+        for color in (False, True):
+            lines = render(str(tmp_path), width=width, color=color).splitlines()
+            assert max(display_width(line) for line in lines) <= width
+    assert max(len(line) for line in render(str(tmp_path)).splitlines()) > 100  # 0: no limit
+    assert fit("日本語テキスト", 6) == "日本…" and display_width(fit("日本語テキスト", 6)) == 5
+    assert fit("\x1b[31mred text\x1b[0m", 5) == "\x1b[31mred …\x1b[0m"
+
+
+def _run_report(directory: Path, env: dict[str, str], *args: str, tty_columns: int = 0) -> str:
+    """``agentwatch report`` as a subprocess, its stdout a pipe or (``tty_columns``) a terminal that wide."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    from _service import BIN
+
+    command = [str(BIN / "agentwatch"), "report", str(directory), *args]
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("OTEL_", "AGENTWATCH_")) and k not in ("NO_COLOR", "COLUMNS", "TERM")}
+    if not tty_columns:
+        done = subprocess.run(command, env={**base, **env}, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, tty_columns, 0, 0))
+    attributes = termios.tcgetattr(follower)
+    attributes[1] &= ~termios.OPOST  # no \n -> \r\n
+    termios.tcsetattr(follower, termios.TCSANOW, attributes)
+    process = subprocess.Popen(command, env={**base, "TERM": "xterm", **env}, stdout=follower,
+                               stderr=subprocess.PIPE)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert process.wait(timeout=60) == 0
+    return b"".join(chunks).decode()
+
+
+def test_the_command_honours_no_color_columns_and_the_terminal(tmp_path: Path) -> None:
+    from agentwatch.report._text import display_width
+
+    _pipeline_run(tmp_path)
+
+    def widest(text: str) -> int:
+        return max(display_width(line) for line in text.splitlines())
+
+    # into a pipe: no colour, whole lines; COLUMNS and --width cut them; --color forces colour
+    piped = _run_report(tmp_path, {})
+    assert "\x1b[" not in piped and widest(piped) > 100
+    assert widest(_run_report(tmp_path, {"COLUMNS": "64"})) <= 64
+    assert widest(_run_report(tmp_path, {"COLUMNS": "64"}, "--width", "50")) <= 50
+    assert "\x1b[31m" in _run_report(tmp_path, {"NO_COLOR": "1"}, "--color")
+    # on a terminal: its width and colours, unless NO_COLOR has a (any) non-empty value or TERM=dumb
+    on_tty = _run_report(tmp_path, {}, tty_columns=70)
+    assert "\x1b[31m" in on_tty and widest(on_tty) <= 70
+    assert "\x1b[" in _run_report(tmp_path, {"NO_COLOR": ""}, tty_columns=70)
+    for env in ({"NO_COLOR": "1"}, {"NO_COLOR": "false"}, {"TERM": "dumb"}):
+        assert "\x1b[" not in _run_report(tmp_path, env, tty_columns=70), env
+    assert "\x1b[" not in _run_report(tmp_path, {}, "--no-color", tty_columns=70)
+    assert widest(_run_report(tmp_path, {"COLUMNS": "90"}, tty_columns=70)) > 70  # COLUMNS wins, as for ls
+
+
+def test_the_command_writes_the_html_page(tmp_path: Path) -> None:
+    _pipeline_run(tmp_path)
+    page = tmp_path / "out" / "report.html"
+    page.parent.mkdir()
+    output = _run_report(tmp_path, {}, "--html", str(page))
+    assert output.strip() == f"agentwatch report: wrote {page}"
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "req-fail-2" in text and "second step" in text
+    import subprocess
+
+    from _service import BIN
+
+    done = subprocess.run([str(BIN / "agentwatch"), "report", str(tmp_path), "--html", str(tmp_path / "no" / "x.html")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "cannot write" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_deep_or_huge_trace_stays_bounded(tmp_path: Path) -> None:
+    """A corrupt or hostile file: one trace whose spans nest 3000 deep. No recursion error, no quadratic
+    output, and the spans beyond what is shown are counted."""
+    spans = [_span(f"s{index}", f"{index + 1:016x}", parent=f"{index:016x}" if index else "", start=T0 + index)
+             for index in range(3000)]
+    (tmp_path / "traces.jsonl").write_text(_spans_line(*spans) + "\n")
+    report = render(str(tmp_path), width=120)
+    assert "3000 spans" in report and "… and 2700 more spans" in report
+    assert len(report) < 300 * 200
+    from agentwatch.report import render_html
+
+    page = render_html(str(tmp_path))
+    assert "… and 2700 more spans" in page and len(page) < 1_000_000
+
+
+def test_the_terminal_lists_the_last_ten_error_traces(tmp_path: Path) -> None:
+    lines = [_spans_line(_span(f"fail{index}", f"{index + 1:016x}", trace=f"{index + 1:032x}", start=T0 + index,
+                               kind=2, status={"code": 2, "message": f"boom {index}"},
+                               attributes=[_kv("agentwatch.request.id", f"req-{index}")]))
+             for index in range(25)]
+    (tmp_path / "traces.jsonl").write_text("\n".join(lines) + "\n")
+    report = render(str(tmp_path))
+    errors = report[report.index("Errors ("):].split("\n\n")[0]
+    assert errors.splitlines()[0] == "Errors (25 traces with error spans, last 10)"
+    assert "req-24" in errors and "req-15" in errors and "req-14" not in errors
+    assert "fail24: boom 24" in errors
+    from agentwatch.report import render_html
+
+    page = render_html(str(tmp_path), traces=5)
+    assert page.count('class="rid"') == 25 and page.count('<a class="rid"') == 5  # links only to shown waterfalls

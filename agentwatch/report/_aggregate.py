@@ -88,6 +88,45 @@ def _shown_attributes(raw: dict[str, Any], events: Any = None) -> dict[str, Any]
     return shown
 
 
+#: The attribute the web layer puts the request id on (agentwatch.distro.context.REQUEST_ID_KEY).
+REQUEST_ID = "agentwatch.request.id"
+_MAX_ROUTES = 500  # routes are templates; more than this is high cardinality, summed under "(other)"
+_MAX_ERROR_TRACES = 200
+_MAX_ERRORS_PER_TRACE = 5
+
+
+@dataclass
+class RouteCost:
+    """What the server spans of one route say about the model calls behind them."""
+
+    requests: int = 0
+    cost: float = 0.0
+    priced: int = 0  # requests whose server span carried agentwatch.request.gen_ai.cost
+    calls: int = 0
+
+
+@dataclass
+class ErrorTrace:
+    """A trace with at least one error span: where it failed and the request id to quote."""
+
+    trace_id: str
+    time: int | None
+    request_id: str = ""
+    route: str = ""
+    status: str = ""
+    ranked: list[tuple[tuple[bool, bool, int], str, str]] = field(default_factory=list)
+    count: int = 0
+
+    @property
+    def spans(self) -> list[tuple[str, str]]:
+        """(span name, message) of its error spans, the likely cause first."""
+        return [(name, message) for _rank, name, message in self.ranked]
+
+
+def server_route(span: Span) -> str:
+    return clean(str(span.attributes.get(sc.HTTP_ROUTE) or span.attributes.get(sc.HTTP_TARGET) or "(no route)"), 120)
+
+
 class Traces:
     def __init__(self, keep: int) -> None:
         self.keep = max(keep * 50, 1000)  # bounded memory; late spans of an evicted trace show as orphans
@@ -95,11 +134,59 @@ class Traces:
         self.trace_ids: set[str] = set()
         self.spans = 0
         self.errors = 0
+        # Over every trace read, not only the recent ones (bounded by routes / error traces kept):
+        self.route_costs: dict[str, RouteCost] = {}
+        self.error_traces: OrderedDict[str, ErrorTrace] = OrderedDict()
+        self.error_trace_count = 0
+        self._request_ids: OrderedDict[str, str] = OrderedDict()
+
+    def _note(self, span: Span) -> None:
+        attributes = span.attributes
+        request_id = attributes.get(REQUEST_ID)
+        if request_id is not None:
+            self._request_ids[span.trace_id] = clean(str(request_id), 128)
+            self._request_ids.move_to_end(span.trace_id)
+            while len(self._request_ids) > self.keep:
+                self._request_ids.popitem(last=False)
+        if span.kind == "SERVER" and not span.parent_id:
+            route = server_route(span)
+            if route not in self.route_costs and len(self.route_costs) >= _MAX_ROUTES:
+                route = "(other)"
+            totals = self.route_costs.setdefault(route, RouteCost())
+            totals.requests += 1
+            cost = as_float(attributes.get(sc.REQUEST_GENAI_COST))
+            if cost is not None and cost == cost:  # NaN would poison the sum
+                totals.cost += cost
+                totals.priced += 1
+            totals.calls += max(0, as_int(attributes.get(sc.REQUEST_GENAI_CALLS)) or 0)
+        entry = self.error_traces.get(span.trace_id)
+        if span.error:
+            if entry is None:
+                self.error_trace_count += 1
+                entry = self.error_traces[span.trace_id] = ErrorTrace(span.trace_id, span.start)
+                while len(self.error_traces) > _MAX_ERROR_TRACES:
+                    self.error_traces.popitem(last=False)
+            entry.count += 1
+            if span.start and (entry.time is None or span.start < entry.time):
+                entry.time = span.start
+            message = span.status_message or clean(str(attributes.get(sc.ERROR_TYPE) or ""), 300)
+            # the likely cause first: a span with a status message, below the server span
+            rank = (not span.status_message, span.kind == "SERVER", entry.count)
+            entry.ranked.append((rank, span.name, message))
+            entry.ranked.sort()
+            del entry.ranked[_MAX_ERRORS_PER_TRACE:]
+        if entry is not None:
+            if span.kind == "SERVER" and not entry.route:
+                entry.route = server_route(span)
+                entry.status = clean(str(attributes.get(sc.HTTP_RESPONSE_STATUS_CODE) or ""), 10)
+            if not entry.request_id:
+                entry.request_id = self._request_ids.get(span.trace_id, "")
 
     def add(self, span: Span) -> None:
         self.spans += 1
         self.errors += span.error
         self.trace_ids.add(span.trace_id)
+        self._note(span)
         bucket = self.recent.get(span.trace_id)
         if bucket is None:
             bucket = self.recent[span.trace_id] = []
@@ -131,7 +218,7 @@ def load_traces(directory: str, keep: int, stats: FileStats, resources: Resource
                             start=start,
                             end=end,
                             error=as_int(code) == 2 or code == "STATUS_CODE_ERROR",
-                            status_message=clean(str(status.get("message") or ""), 80),
+                            status_message=clean(str(status.get("message") or ""), 300),
                             attributes=_shown_attributes(decode_attributes(raw.get("attributes")), raw.get("events")),
                             service=service,
                         )

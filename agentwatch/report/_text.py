@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from datetime import datetime
 from typing import Any
 
 VALUE_WIDTH = 80
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Control characters, line/paragraph separators and bidi overrides (they reorder what a terminal shows),
+# and lone surrogates (no UTF-8 for them): all shown as escapes.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class Style:
@@ -38,10 +41,15 @@ class Style:
         return self._wrap("36", text)
 
 
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def clean(text: str, width: int | None = None) -> str:
     """One display line: control characters escaped (no terminal injection), truncated."""
     text = text.replace("\r\n", "\n")
-    text = _CONTROL.sub(lambda m: {"\n": "\\n", "\t": " "}.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+    text = _CONTROL.sub(lambda m: {"\n": "\\n", "\t": " "}.get(m.group(), _escape(m.group())), text)
     if width is not None and len(text) > width:
         text = text[: max(1, width - 1)] + "…"
     return text
@@ -135,3 +143,67 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def display_width(text: str) -> int:
+    """Terminal columns of ``text``: ANSI codes take none, wide (CJK, emoji) characters two."""
+    plain = _strip_ansi(text)
+    if plain.isascii():
+        return len(plain)
+    return sum(_char_width(char) for char in plain)
+
+
+def fit(line: str, width: int) -> str:
+    """``line`` cut to ``width`` terminal columns (``…`` marks the cut; ANSI codes kept intact)."""
+    if width <= 0 or display_width(line) <= width:
+        return line
+    out: list[str] = []
+    used = 0
+    position = 0
+    styled = False
+    while position < len(line):
+        match = _ANSI.match(line, position)
+        if match:
+            out.append(match.group())
+            styled = match.group() != "\x1b[0m"
+            position = match.end()
+            continue
+        char = line[position]
+        columns = _char_width(char)
+        if used + columns > width - 1:
+            break
+        out.append(char)
+        used += columns
+        position += 1
+    return "".join(out) + "…" + ("\x1b[0m" if styled else "")
+
+
+def bar(start: float, length: float, width: int) -> str:
+    """A waterfall bar: ``width`` cells, filled from ``start`` for ``length`` (both fractions of the whole).
+
+    Eighth blocks give the ends sub-cell precision; anything recorded shows at least a sliver.
+    """
+    start = min(max(start, 0.0), 1.0)
+    end = min(max(start + max(length, 0.0), start), 1.0)
+    first, last = start * width, end * width
+    cells = []
+    for cell in range(width):
+        covered = min(last, cell + 1) - max(first, cell)
+        if covered >= 0.875:
+            cells.append("█")
+        elif covered > 0:
+            cells.append(_LEFT_EIGHTHS[max(1, round(covered * 8))])
+        else:
+            cells.append(" ")
+    if "█" not in cells and not any(c in _LEFT_EIGHTHS[1:] for c in cells):
+        cells[min(int(first), width - 1)] = "▏"
+    return "".join(cells)
+
+
+_LEFT_EIGHTHS = " ▏▎▍▌▋▊▉"
