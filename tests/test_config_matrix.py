@@ -93,7 +93,7 @@ def read_everything() -> None:
     capture_content()
     clip("x" * 10)
     for variable in ("AGENTWATCH_INTENT_TARGETS", "AGENTWATCH_RAG_TARGETS", "AGENTWATCH_PLANNER_TARGETS",
-                     "AGENTWATCH_CRITIC_TARGETS"):
+                     "AGENTWATCH_CRITIC_TARGETS", "AGENTWATCH_CACHE_TARGETS", "AGENTWATCH_QUEUE_TARGETS"):
         parse_targets(variable)
     from agentwatch.instrumentors import chromadb  # importable without chromadb itself
 

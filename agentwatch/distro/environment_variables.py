@@ -467,6 +467,21 @@ AGENTWATCH_CHROMADB_MAX_COLLECTIONS = _var(
     "(spans keep the real name).",
 )
 
+AGENTWATCH_CACHE_TARGETS = _var(
+    "AGENTWATCH_CACHE_TARGETS",
+    Names(lower=False),
+    "The app's caches whose lookups, size and capacity are measured, same syntax (`module:attribute`, `=name` "
+    "sets `agentwatch.cache.name`): an `lru_cache`/`cache` function or anything with `cache_info()` (read when "
+    "metrics are collected, no per-call cost), a cachetools cache or `@cached` function, an aiocache cache or "
+    "`@cached` function.",
+)
+AGENTWATCH_QUEUE_TARGETS = _var(
+    "AGENTWATCH_QUEUE_TARGETS",
+    Names(lower=False),
+    "The app's queues whose depth and oldest-item age are measured, same syntax (`=name` sets "
+    "`agentwatch.queue.name`): `asyncio.Queue` or `queue.Queue` objects (and their LIFO/priority kinds).",
+)
+
 
 # --- Health and errors --------------------------------------------------------------
 _in("web")
