@@ -45,7 +45,6 @@ from typing import Any
 import wrapt
 from opentelemetry import metrics
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from agentwatch import semconv as sc
@@ -267,11 +266,8 @@ class AgentwatchQueuesInstrumentor(BaseInstrumentor):
         if self._targets is not None:
             self._targets.stop()
         self._targets = None
-        if AgentwatchQueuesInstrumentor._wrapped_background and _BACKGROUND_MODULE in sys.modules:
-            cls = sys.modules[_BACKGROUND_MODULE].BackgroundTask
-            unwrap(cls, "__init__")
-            unwrap(cls, "__call__")
-            AgentwatchQueuesInstrumentor._wrapped_background = False
+        # The BackgroundTask wrappers stay (pass-through without telemetry): the web instrumentor wraps
+        # BackgroundTask.__call__ too, and unwrapping removes the outermost layer, whoever's it is.
         if self._telemetry is not None:
             with self._telemetry.lock:
                 for queue in self._telemetry.watched:
