@@ -328,3 +328,32 @@ def test_thread_queue_under_contention_keeps_ages_in_step(env):
         thread.join()
     watched = AgentwatchQueuesInstrumentor()._telemetry.watched[0]  # pyright: ignore[reportOptionalMemberAccess]
     assert jobs.qsize() == 0 and len(watched.times) == 0
+
+
+def test_report_shows_hit_ratio_size_and_queue_wait(env, tmp_path):
+    """Through the real file exporter into `agentwatch report`: the caches and queues section."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    from agentwatch.distro.file_exporter import OTLPJsonFileMetricExporter
+    from agentwatch.report import render
+
+    out = tmp_path / "telemetry"
+    out.mkdir()
+    provider = MeterProvider(metric_readers=[PeriodicExportingMetricReader(OTLPJsonFileMetricExporter(str(out)),
+                                                                           export_interval_millis=3_600_000)])
+    env.meter_provider = provider  # the fixture's instrument() binds to this provider
+    env.instrument(caches="M:lookup=kb-lookup", queues="M:JOBS=jobs")
+    module = importlib.import_module(env.module_name)
+    for key in (1, 1, 1, 2):
+        module.lookup(key)
+    module.JOBS.put("job")
+    time.sleep(0.05)
+    provider.force_flush()
+    provider.shutdown()
+    report = render(str(out))
+    assert "Caches and queues" in report
+    line = next(line for line in report.splitlines() if "kb-lookup" in line)
+    assert line.split()[1:6] == ["4", "2", "2", "50%", "2"], line
+    line = next(line for line in report.splitlines() if line.strip().startswith("jobs "))
+    assert line.split()[1] == "1" and float(line.split()[2]) >= 0.05, line
