@@ -357,3 +357,29 @@ def test_report_shows_hit_ratio_size_and_queue_wait(env, tmp_path):
     assert line.split()[1:6] == ["4", "2", "2", "50%", "2"], line
     line = next(line for line in report.splitlines() if line.strip().startswith("jobs "))
     assert line.split()[1] == "1" and float(line.split()[2]) >= 0.05, line
+
+
+def test_a_cache_named_twice_is_counted_once_and_a_computing_missing_is_a_miss(env, capsys, tmp_path):
+    """Hostile shapes: the same cache under two targets, a cachetools subclass whose __missing__ computes
+    (a hit for the caller, a miss for the cache), a subclass with __slots__."""
+    (tmp_path / f"{env.module_name}_extra.py").write_text(textwrap.dedent("""
+        import cachetools
+
+        class Defaulting(cachetools.LRUCache):
+            __slots__ = ("extra",)
+            def __missing__(self, key):
+                value = self[key] = f"computed-{key}"
+                return value
+
+        DEFAULTING = Defaulting(maxsize=10)
+    """))
+    extra = f"{env.module_name}_extra"
+    env.instrument(caches=f"M:PRICES=first,M:PRICES=second,{extra}:DEFAULTING=defaulting")
+    module = importlib.import_module(env.module_name)
+    defaulting = importlib.import_module(extra).DEFAULTING
+    module.PRICES["a"] = 1
+    module.PRICES["a"]
+    assert defaulting["k"] == "computed-k" and defaulting["k"] == "computed-k"
+    assert "already named 'first'" in capsys.readouterr().err
+    assert _lookups(env) == {("first", "hit"): 1, ("first", "miss"): 0, ("defaulting", "hit"): 1, ("defaulting", "miss"): 1}
+    sys.modules.pop(extra, None)

@@ -331,6 +331,14 @@ class AgentwatchCachesInstrumentor(BaseInstrumentor):
         self._telemetry = telemetry
 
         def found(target: Target, obj: Any) -> bool:
+            inner = getattr(obj, "cache", None)
+            with telemetry.lock:
+                twice = [w for w in telemetry.watched if w.obj is obj or (inner is not None and w.obj is inner)]
+            if twice:
+                warn_once(f"target:{target.variable}:{target.spec}",
+                          f"{target.variable}: {target.spec!r} is the cache already named {twice[0].name!r}; "
+                          "it is counted once, under that name")
+                return False
             watched = watch(target.label, obj)
             if watched is None:
                 warn_once(f"target:{target.variable}:{target.spec}",

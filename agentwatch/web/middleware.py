@@ -246,7 +246,10 @@ def _with_id_headers(
         extra.append((_SESSION_HEADER, session_id.encode()))
     if security:
         extra += security
-    return _with_extra_headers(message, extra)
+    headers = list(message.get("headers") or [])  # as _with_extra_headers, inline: once per response
+    present = {name.lower() for name, _ in headers}
+    missing = [item for item in extra if item[0] not in present]
+    return {**message, "headers": headers + missing} if missing else message
 
 
 def _with_extra_headers(message: dict, extra: list[tuple[bytes, bytes]]) -> dict:
