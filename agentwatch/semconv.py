@@ -96,8 +96,12 @@ class Metric:
 
     def create(self, meter: Any, callbacks: Sequence[Callable[..., Any]] | None = None) -> Any:
         """This metric's instrument on an OpenTelemetry ``meter``: a counter, a histogram with the
-        catalogue's buckets as advice, or a gauge -- observable when ``callbacks`` are given."""
+        catalogue's buckets as advice, or a gauge -- counters and gauges observable when ``callbacks`` are given."""
         if self.instrument == "counter":
+            if callbacks:
+                return meter.create_observable_counter(
+                    self.name, callbacks=list(callbacks), unit=self.unit, description=self.description
+                )
             return meter.create_counter(self.name, unit=self.unit, description=self.description)
         if self.instrument == "histogram":
             return meter.create_histogram(
@@ -387,7 +391,9 @@ def create_instruments(
 ) -> dict[str, Any]:
     """The instruments of ``metrics`` on ``meter``, by metric name (gauges observable when
     ``gauge_callbacks`` are given). Every instrumentor builds its instruments here, from the catalogue."""
-    return {metric.name: metric.create(meter, gauge_callbacks) for metric in metrics}
+    return {
+        metric.name: metric.create(meter, gauge_callbacks if metric.instrument == "gauge" else None) for metric in metrics
+    }
 
 
 # --- vector DB (chromadb) -----------------------------------------------------------------
@@ -453,6 +459,57 @@ VECTORDB_METRICS_BY_NAME = {metric.name: metric for metric in VECTORDB_METRICS}
 def vectordb_markdown() -> str:
     """The chromadb span and metric tables of docs/telemetry.md."""
     return markdown(VECTORDB_SPANS, VECTORDB_METRICS)
+
+
+# --- caches and job queues (agentwatch.instrumentors.caches / .queues) ---------------------
+# Objects the app names in AGENTWATCH_CACHE_TARGETS / AGENTWATCH_QUEUE_TARGETS (plus FastAPI's
+# background tasks): read when metrics are collected, so the names carry no per-call cost unless
+# counting needs it (see the instrumentors). No OpenTelemetry convention covers them yet.
+CACHE_NAME = "agentwatch.cache.name"
+CACHE_RESULT = "agentwatch.cache.result"  # hit | miss
+QUEUE_NAME = "agentwatch.queue.name"
+CACHE_LOOKUPS_METRIC = "agentwatch.cache.lookups"
+CACHE_SIZE_METRIC = "agentwatch.cache.size"
+CACHE_MAX_SIZE_METRIC = "agentwatch.cache.max_size"
+QUEUE_DEPTH_METRIC = "agentwatch.queue.depth"
+QUEUE_OLDEST_AGE_METRIC = "agentwatch.queue.oldest_age"
+
+CACHE_QUEUE_METRICS: tuple[Metric, ...] = (
+    Metric(
+        CACHE_LOOKUPS_METRIC, "counter", "{lookup}",
+        "Lookups of each cache named by `AGENTWATCH_CACHE_TARGETS`, `agentwatch.cache.result` = `hit` or `miss` "
+        "(read when metrics are collected; monotonic across `cache_clear()`). Hit ratio: hit / all.",
+        (CACHE_NAME, CACHE_RESULT), role="cache",
+    ),
+    Metric(
+        CACHE_SIZE_METRIC, "gauge", "{entry}",
+        "Current size of each named cache (`currsize`: entries, or the `getsizeof` weight of a cachetools cache).",
+        (CACHE_NAME,), role="cache",
+    ),
+    Metric(
+        CACHE_MAX_SIZE_METRIC, "gauge", "{entry}",
+        "Capacity of each named cache (`maxsize`); absent for an unbounded one.",
+        (CACHE_NAME,), role="cache",
+    ),
+    Metric(
+        QUEUE_DEPTH_METRIC, "gauge", "{item}",
+        "Items waiting in each queue named by `AGENTWATCH_QUEUE_TARGETS` (`qsize()`), and FastAPI background "
+        "tasks created but not started yet (`agentwatch.queue.name=fastapi.background`).",
+        (QUEUE_NAME,), role="queue",
+    ),
+    Metric(
+        QUEUE_OLDEST_AGE_METRIC, "gauge", "s",
+        "Age of the oldest waiting item of each queue (0 when empty); FIFO and LIFO queues and background "
+        "tasks (a `PriorityQueue` reports its depth only).",
+        (QUEUE_NAME,), role="queue",
+    ),
+)
+CACHE_QUEUE_METRICS_BY_NAME = {metric.name: metric for metric in CACHE_QUEUE_METRICS}
+
+
+def cache_queue_markdown() -> str:
+    """The caches and job queues metric table of docs/telemetry.md."""
+    return markdown((), CACHE_QUEUE_METRICS)
 
 
 # --- HTTP, database and resource names (OpenTelemetry conventions) -------------------------

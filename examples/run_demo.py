@@ -60,6 +60,8 @@ AGENT_TARGETS = {
     "AGENTWATCH_RAG_TARGETS": "knowledge:search=kb",
     "AGENTWATCH_PLANNER_TARGETS": "planner:Planner.plan=support",
     "AGENTWATCH_CRITIC_TARGETS": "planner:Critic.review=reviewer",
+    # Not a pipeline step: the knowledge base's lru_cache of FTS5 expressions, read for its hit ratio.
+    "AGENTWATCH_CACHE_TARGETS": "knowledge:_match_expression=fts-query",
 }
 
 # (message, expected intent). Sessions are assigned round-robin, so some turns carry history.

@@ -79,6 +79,7 @@ def promql_metric_names(expr: str) -> tuple[set[str], list[str]]:
     text = re.sub(r'"(?:\\.|[^"\\])*"', '""', expr)  # strings
     text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
     text = re.sub(r"\[[^\]]*\]", "", text)  # ranges
+    text = re.sub(r"\boffset\s+-?(?:\d+(?:ms|[smhdwy]))+", " ", text)  # `offset 1h`: a duration, not a name
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
     names = set()
     for match in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text):

@@ -86,6 +86,10 @@ def _exposition() -> str:
         system_metrics = object.__new__(SystemMetricsInstrumentor)
         system_metrics.__init__()
         system_metrics._instrument(meter_provider=provider)
+        from opentelemetry.metrics import Observation
+
+        for metric in getattr(semconv, "CACHE_QUEUE_METRICS", ()):  # observed at collection (caches, queues)
+            metric.create(meter, [lambda options, m=metric: [Observation(1, {key: "x" for key in m.attributes})]])
         telemetry.use_meter_provider(provider)
         telemetry.record_check("db", "healthy", 0.01)
         telemetry.record_error("ValueError", "/x", "GET")

@@ -53,6 +53,7 @@ TARGETS = {  # as examples/run_demo.py
     "AGENTWATCH_RAG_TARGETS": "knowledge:search=kb",
     "AGENTWATCH_PLANNER_TARGETS": "planner:Planner.plan=support",
     "AGENTWATCH_CRITIC_TARGETS": "planner:Critic.review=reviewer",
+    "AGENTWATCH_CACHE_TARGETS": "knowledge:_match_expression=fts-query",
 }
 # One round of traffic: every intent; "Tell me about Orbitly" and "Where is my data stored?"
 # have no keyword (intent other, confidence 0.3: low confidence); plans needing one to three
@@ -201,7 +202,7 @@ def test_every_dashboard_panel_has_data_from_the_demo(tmp_path, fake_gemini):
     prometheus = require_tool("prometheus")
     checks, misuses = _panel_checks()
     assert not misuses, "\n".join(misuses)
-    assert len(checks) >= 20, checks  # the four dashboards' panels, nothing silently skipped
+    assert len(checks) >= 25, checks  # the five dashboards' panels, nothing silently skipped
 
     service = prom = traffic = None
     try:
