@@ -319,7 +319,22 @@ class TextScrubber:
 
         All are checked in one pass over the text joined with NUL: the hint engine's, which
         says which strings each family must look at, or (without it) the families' own.
+        A batch repeats its strings (a client's address and the route on each of its spans):
+        each distinct one is scrubbed once, and its result put back wherever it was.
         """
+        if len(segments) > 8:
+            unique = dict.fromkeys(segments)  # in C: the strings' hashes are cached
+            if len(unique) < len(segments):
+                texts = list(unique)
+                parts = self._scrub_distinct(texts)
+                if parts is None:
+                    return None
+                new = {text: part for text, part in zip(texts, parts) if part != text}
+                return list(map(new.get, segments, segments)) if new else None
+        return self._scrub_distinct(segments)
+
+    def _scrub_distinct(self, segments: list[str]) -> list[str] | None:
+        """``_scrub_segments`` of strings that are all different."""
         joined = "\x00".join(segments)
         parts = self._scrub_joined(segments, joined)
         if joined.isascii() and "%" not in joined and "\\" not in joined and "+" not in joined:
