@@ -272,7 +272,8 @@ def scrub_parts(
                     kept.append((index, key, value, kind))
             else:
                 slow.add(index)
-    parts = scrubber._scrub_segments(segments) if segments else None
+    # (Attribute values: hashed already, by the clean-value check above.)
+    parts = scrubber._scrub_segments(segments, repeats=True) if segments else None
     keep_changes = _scrub_kept(scrubber, kept) if kept else None
     if parts is None and not slow and not keep_changes:
         remember_clean(scrubber, segments, owners, text_segments)
