@@ -79,12 +79,13 @@ from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
 from agentwatch.distro._diagnostics import warn_once
-from agentwatch.instrumentors.gemini import handoff, round_trips, tools, wrappers
+from agentwatch.instrumentors.gemini import handoff, retries, round_trips, tools, wrappers
 from agentwatch.instrumentors.gemini.count_tokens import CountTokensCall
 from agentwatch.instrumentors.gemini.embed_content import EmbedContentCall
 from agentwatch.instrumentors.gemini.generate_content import GenerateContentCall
 from agentwatch.instrumentors.gemini.package import _instruments
 from agentwatch.instrumentors.gemini.telemetry import Telemetry
+from agentwatch.instrumentors.retries import RetryInstruments, add_owner_finder
 
 __all__ = ["GeminiInstrumentor"]
 
@@ -115,6 +116,8 @@ class GeminiInstrumentor(BaseInstrumentor):
         SDK's tool runner (``execute_tool`` spans); what this google-genai lacks is said once and skipped."""
         tel = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), kwargs.get("logger_provider"))
         self._wrapped: list[tuple[Any, str]] = []
+        # the SDK's retry loop (tenacity) reports its failed attempts to the call span they belong to
+        self._unhook_retries = add_owner_finder(retries.owner_finder(RetryInstruments(kwargs.get("meter_provider"))))
         for call_class in _OPERATIONS:
             for target, stream in call_class.methods:
                 found = _model_method(target)
@@ -146,4 +149,8 @@ class GeminiInstrumentor(BaseInstrumentor):
         for owner, name in reversed(getattr(self, "_wrapped", [])):
             unwrap(owner, name)
         self._wrapped = []
+        unhook = getattr(self, "_unhook_retries", None)
+        if unhook is not None:
+            unhook()
+        self._unhook_retries = None
         handoff.forget()

@@ -25,6 +25,7 @@ from agentwatch.instrumentors import _genai_common as g
 from agentwatch.instrumentors.gemini import extract, tools
 from agentwatch.instrumentors.gemini.extract import Usage, field
 from agentwatch.instrumentors.gemini.telemetry import SKIPPED, WHERE, Telemetry
+from agentwatch.instrumentors.retries import Attempts
 
 # The call a private round-trip method belongs to (set around the public call).
 CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar("agentwatch_gemini_call", default=None)
@@ -71,6 +72,8 @@ class Call:
     operation: ClassVar[str]
     # The google.genai.models methods of this operation: ("Class.method", returns a stream).
     methods: ClassVar[tuple[tuple[str, bool], ...]] = ()
+    # The failed attempts of the SDK's retry loop (set by .retries on the first one; most calls have none).
+    retries: Attempts | None = None
 
     def __init__(self, tel: Telemetry, instance: Any, kwargs: dict[str, Any], stream: bool = False):
         self.tel = tel
@@ -180,6 +183,9 @@ class Call:
             if cost is not None:
                 attrs[sc.GENAI_COST] = cost
         self._end_round_trips(attrs)
+        if self.retries is not None and self.retries.retried:
+            # requests sent: one per round trip of the call, plus every retry
+            attrs[sc.RETRY_ATTEMPTS] = self.retries.retried + int(attrs.get(sc.GENAI_ROUND_TRIPS) or 1)
         self.span.set_attributes(attrs)
         if error is not None:
             mark_error(self.span, error, self.api_key)
