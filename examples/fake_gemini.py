@@ -25,8 +25,9 @@ Fault injection: a request whose text contains ``#fail-NNN`` (NNN one of 400, 40
 provoke a model failure through ordinary user input; a 429 carries ``RetryInfo`` and
 ``QuotaFailure`` details and a ``Retry-After`` header, like the real API. Streams only:
 ``#fail-stream`` sends one chunk, then an ``{"error": {"code": 500, ...}}`` event;
-``#cut-stream`` sends one chunk, then drops the connection. ``#flaky-NNN-K`` (K = 1..9): the first K
-requests with that exact body get the NNN error, the next ones succeed -- what a retry sees.
+``#cut-stream`` sends one chunk, then drops the connection. ``#flaky-NNN-K`` (K = 1..9): of the
+requests with that exact body, K get the NNN error, the next one succeeds, and so on -- what a client
+retrying K times sees, every time it sends that body.
 
 Realistic usage: ``usageMetadata`` counts the prompt (system instruction included), the
 answer, thinking tokens when the request's ``thinkingConfig`` has a ``thinkingBudget``
@@ -164,7 +165,7 @@ class FakeGeminiServer(ThreadingHTTPServer):
         self.quiet = quiet
         self.request_count = 0
         self._count_lock = threading.Lock()
-        self._flaky_seen: dict[str, int] = {}  # body digest -> failures already sent (#flaky-NNN-K)
+        self._flaky_seen: dict[str, int] = {}  # body digest -> requests seen (#flaky-NNN-K)
 
     @property
     def url(self) -> str:
@@ -176,14 +177,12 @@ class FakeGeminiServer(ThreadingHTTPServer):
             self.request_count += 1
 
     def flaky_failure_due(self, raw: bytes, failures: int) -> bool:
-        """Whether this body has had fewer than ``failures`` failures yet (and count this one if so)."""
+        """Whether this request of this body fails: ``failures`` in a row, then one success, in cycles."""
         digest = hashlib.sha256(raw).hexdigest()
         with self._count_lock:
             seen = self._flaky_seen.get(digest, 0)
-            if seen >= failures:
-                return False
             self._flaky_seen[digest] = seen + 1
-            return True
+            return seen % (failures + 1) < failures
 
 
 class _Handler(BaseHTTPRequestHandler):
