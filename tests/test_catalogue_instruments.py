@@ -17,6 +17,7 @@ CATALOGUES = {
     "genai": semconv.GENAI_METRICS,
     "vectordb": semconv.VECTORDB_METRICS,
     "web": semconv.WEB_METRICS,
+    "resilience": semconv.RESILIENCE_METRICS,
 }
 
 

@@ -19,6 +19,10 @@ from agentwatch.instrumentors.breakers import AgentwatchAiobreakerInstrumentor, 
 from agentwatch.instrumentors.ratelimit import AgentwatchSlowapiInstrumentor
 
 
+SCOPE_PY = breakers.SCOPE + ".pybreaker"
+SCOPE_AIO = breakers.SCOPE + ".aiobreaker"
+
+
 def _by_attributes(points) -> dict[frozenset, float]:
     return {frozenset(p.attributes.items()): p.value for p in points}
 
@@ -45,13 +49,13 @@ def test_pybreaker_opening_shows_on_the_gauge_counts_transitions_and_rejections(
     tel = pybreaker_instrumented
     breaker = pybreaker.CircuitBreaker(fail_max=2, reset_timeout=0.2, name="payments")
     assert breaker.call(lambda: "ok") == "ok"
-    assert _by_attributes(tel.points(sc.BREAKER_STATE_METRIC, breakers.SCOPE)) == {_attrs("payments", "pybreaker"): 0}
+    assert _by_attributes(tel.points(sc.BREAKER_STATE_METRIC, SCOPE_PY)) == {_attrs("payments", "pybreaker"): 0}
     with pytest.raises(ConnectionError):
         breaker.call(_boom)
     with pytest.raises(pybreaker.CircuitBreakerError):  # the failure that trips it: not a refusal
         breaker.call(_boom)
-    assert _by_attributes(tel.points(sc.BREAKER_STATE_METRIC, breakers.SCOPE)) == {_attrs("payments", "pybreaker"): 2}
-    assert not tel.points(sc.BREAKER_REJECTED_METRIC, breakers.SCOPE)
+    assert _by_attributes(tel.points(sc.BREAKER_STATE_METRIC, SCOPE_PY)) == {_attrs("payments", "pybreaker"): 2}
+    assert not tel.points(sc.BREAKER_REJECTED_METRIC, SCOPE_PY)
     ran = []
     with tel.tracer_provider.get_tracer("t").start_as_current_span("POST /pay", kind=SpanKind.SERVER):
         with pytest.raises(pybreaker.CircuitBreakerError):
@@ -60,11 +64,11 @@ def test_pybreaker_opening_shows_on_the_gauge_counts_transitions_and_rejections(
     (server,) = [s for s in tel.spans() if s.name == "POST /pay"]
     assert server.attributes[sc.BREAKER_NAME] == "payments" and server.attributes[sc.BREAKER_STATE] == "open"
     assert [e.name for e in server.events] == [sc.BREAKER_REJECTED_EVENT]
-    assert _by_attributes(tel.points(sc.BREAKER_REJECTED_METRIC, breakers.SCOPE)) == {_attrs("payments", "pybreaker"): 1}
+    assert _by_attributes(tel.points(sc.BREAKER_REJECTED_METRIC, SCOPE_PY)) == {_attrs("payments", "pybreaker"): 1}
     time.sleep(0.25)
     assert breaker.call(lambda: "back") == "back"  # the half-open trial succeeds: closed again
-    assert _by_attributes(tel.points(sc.BREAKER_STATE_METRIC, breakers.SCOPE)) == {_attrs("payments", "pybreaker"): 0}
-    transitions = _by_attributes(tel.points(sc.BREAKER_TRANSITIONS_METRIC, breakers.SCOPE))
+    assert _by_attributes(tel.points(sc.BREAKER_STATE_METRIC, SCOPE_PY)) == {_attrs("payments", "pybreaker"): 0}
+    transitions = _by_attributes(tel.points(sc.BREAKER_TRANSITIONS_METRIC, SCOPE_PY))
     assert transitions == {
         _attrs("payments", "pybreaker", **{sc.BREAKER_FROM_STATE: "closed", sc.BREAKER_STATE: "open"}): 1,
         _attrs("payments", "pybreaker", **{sc.BREAKER_FROM_STATE: "open", sc.BREAKER_STATE: "half-open"}): 1,
@@ -81,7 +85,7 @@ def test_a_failed_half_open_trial_is_not_a_refusal(pybreaker_instrumented):
     time.sleep(0.06)
     with pytest.raises(pybreaker.CircuitBreakerError):  # the trial ran and failed: re-opened
         breaker.call(_boom)
-    assert not pybreaker_instrumented.points(sc.BREAKER_REJECTED_METRIC, breakers.SCOPE)
+    assert not pybreaker_instrumented.points(sc.BREAKER_REJECTED_METRIC, SCOPE_PY)
 
 
 def test_a_breaker_made_before_instrumentation_is_seen_from_its_first_change(telemetry):
@@ -93,7 +97,7 @@ def test_a_breaker_made_before_instrumentation_is_seen_from_its_first_change(tel
     try:
         with pytest.raises(pybreaker.CircuitBreakerError):
             early.call(_boom)
-        assert _by_attributes(telemetry.points(sc.BREAKER_STATE_METRIC, breakers.SCOPE)) == {_attrs("early", "pybreaker"): 2}
+        assert _by_attributes(telemetry.points(sc.BREAKER_STATE_METRIC, SCOPE_PY)) == {_attrs("early", "pybreaker"): 2}
     finally:
         inst.uninstrument()
 
@@ -108,7 +112,7 @@ def test_breaker_names_are_bounded(telemetry, monkeypatch):
         made = [pybreaker.CircuitBreaker(fail_max=1, name=f"b{i}") for i in range(5)]
         with pytest.raises(pybreaker.CircuitBreakerError):
             made[4].call(_boom)
-        states = {dict(k)[sc.BREAKER_NAME]: v for k, v in _by_attributes(telemetry.points(sc.BREAKER_STATE_METRIC, breakers.SCOPE)).items()}
+        states = {dict(k)[sc.BREAKER_NAME]: v for k, v in _by_attributes(telemetry.points(sc.BREAKER_STATE_METRIC, SCOPE_PY)).items()}
         # b4 was met first (its transition), two names kept, the rest folded; the folded ones show their worst state
         assert len(states) == 3 and states["b4"] == 2 and states["_other"] == 0, states
     finally:
@@ -133,8 +137,8 @@ def test_aiobreaker_states_and_refusals(telemetry):
                 await breaker.call_async(fail)
 
         asyncio.run(run())
-        assert _by_attributes(telemetry.points(sc.BREAKER_STATE_METRIC, breakers.SCOPE)) == {_attrs("search", "aiobreaker"): 2}
-        assert _by_attributes(telemetry.points(sc.BREAKER_REJECTED_METRIC, breakers.SCOPE)) == {_attrs("search", "aiobreaker"): 1}
+        assert _by_attributes(telemetry.points(sc.BREAKER_STATE_METRIC, SCOPE_AIO)) == {_attrs("search", "aiobreaker"): 2}
+        assert _by_attributes(telemetry.points(sc.BREAKER_REJECTED_METRIC, SCOPE_AIO)) == {_attrs("search", "aiobreaker"): 1}
     finally:
         inst.uninstrument()
     breaker2 = aiobreaker.CircuitBreaker(fail_max=1, name="after")

@@ -49,7 +49,7 @@ from agentwatch.version import __version__
 
 __all__ = ["AgentwatchAiobreakerInstrumentor", "AgentwatchPybreakerInstrumentor", "NameBound"]
 
-SCOPE = "agentwatch.instrumentors.breakers"
+SCOPE = "agentwatch.instrumentors.breakers"  # + ".pybreaker" / ".aiobreaker": the meter's scope
 WHERE = "circuit-breaker instrumentation"
 _SKIPPED = "that breaker event not recorded"
 OTHER = "_other"
@@ -107,7 +107,8 @@ class _Breakers:
         self.library = library
         self.bound = NameBound(max_names())
         self.seen: weakref.WeakSet[Any] = weakref.WeakSet()
-        meter = get_meter(SCOPE, __version__, meter_provider=meter_provider)
+        # a scope per library: each registers its own state gauge (one meter cannot hold two of one name)
+        meter = get_meter(f"{SCOPE}.{library.name}", __version__, meter_provider=meter_provider)
         built = sc.create_instruments(meter, sc.metrics_for_role(sc.RESILIENCE_METRICS, "breakers"), [self.observe])
         self.transitions = built[sc.BREAKER_TRANSITIONS_METRIC]
         self.rejected = built[sc.BREAKER_REJECTED_METRIC]
