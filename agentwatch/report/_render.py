@@ -10,6 +10,7 @@ from typing import Any
 from agentwatch import semconv as sc
 from agentwatch.report._aggregate import SPAN_KEYS, Logs, Metric, Metrics, Point, Span, Traces, quantile
 from agentwatch.report._read import FileStats, as_float, as_int
+from agentwatch.report._resilience import render_resilience
 from agentwatch.report._text import (
     VALUE_WIDTH,
     Style,
@@ -431,6 +432,10 @@ def render_metrics(metrics: Metrics, stats: FileStats, style: Style) -> list[str
     if agent:
         lines.append("")
         lines.extend(agent)
+    resilience = render_resilience(metrics, style)
+    if resilience:
+        lines.append("")
+        lines.extend(resilience)
     others = sorted(name for name in metrics.metrics if name != request_metric)
     lines.append("")
     lines.append(title + style.dim("  (latest cumulative values, all processes summed)"))
