@@ -304,7 +304,7 @@ RETRY_DELAY = "agentwatch.retry.delay"
 RETRY_ADVISED_DELAY = "agentwatch.retry.advised_delay"
 RETRY_OUTCOME = "agentwatch.retry.outcome"  # "retried" | "exhausted"
 RETRY_TARGET = "agentwatch.retry.target"
-RETRY_SOURCE = "agentwatch.retry.source"  # "gemini" | "tenacity"
+RETRY_SOURCE = "agentwatch.retry.source"  # "gemini" | "tenacity" | "httpx"
 RETRY_EVENT_ATTRIBUTES = (
     RETRY_ATTEMPT, ERROR_TYPE, "http.response.status_code", RETRY_DELAY, RETRY_ADVISED_DELAY, RETRY_OUTCOME,
 )
@@ -546,7 +546,8 @@ _BREAKER_ATTRIBUTES = (BREAKER_NAME, BREAKER_LIBRARY)
 RESILIENCE_METRICS: tuple[Metric, ...] = (
     Metric(
         RETRY_FAILED_ATTEMPTS_METRIC, "counter", "{attempt}",
-        "Failed attempts a tenacity retry loop saw (the Gemini SDK's, `AGENTWATCH_RETRY_TARGETS`): "
+        "Failed attempts of retry loops: tenacity's (the Gemini SDK's, `AGENTWATCH_RETRY_TARGETS`) and the "
+        "connection retries of httpx/httpx2 transports made with `retries=N` (`agentwatch.retry.source`); "
         "`agentwatch.retry.outcome` = `retried` (another attempt followed) or `exhausted` (the call gave up); "
         "`error.type` = HTTP status or exception class; Gemini attempts carry the model.",
         (RETRY_SOURCE, RETRY_TARGET, GEN_AI_REQUEST_MODEL, ERROR_TYPE, RETRY_OUTCOME), role="retries",

@@ -31,9 +31,14 @@ Usage
 
     # AGENTWATCH_RETRY_TARGETS=myapp.clients:fetch_rates   (one span "myapp.clients.fetch_rates" per call)
 
-Under ``opentelemetry-instrument`` the ``agentwatch_retries`` entry point loads it where tenacity is
-installed; ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=agentwatch_retries`` switches the targets off (the
-Gemini instrumentor keeps its own use of the hook).
+The same instrumentor records the connection retries of httpx / httpx2 transports created with
+``retries=N`` (:mod:`agentwatch.instrumentors._transport_retries`): each failed connect is an event on the
+HTTP client span, counted with ``agentwatch.retry.source=httpx``.
+
+Under ``opentelemetry-instrument`` the ``agentwatch_retries`` entry point loads it;
+``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=agentwatch_retries`` switches the targets and transport retries off
+(the Gemini instrumentor keeps its own use of the tenacity hook). Nothing is imported or wrapped before the
+app imports tenacity or httpcore.
 
 API
 ---
@@ -89,11 +94,12 @@ def status_code(error: BaseException | None) -> int | None:
     return None
 
 
-def error_type(error: BaseException | None) -> str:
-    """``error.type``: the HTTP status when there is one, else the exception class; ``_result`` for a retried result."""
+def error_type(error: BaseException | None, code: int | None = None) -> str:
+    """``error.type``: the HTTP status when there is one (``code`` if known), else the exception class;
+    ``_result`` for a retried result."""
     if error is None:
         return "_result"
-    code = status_code(error)
+    code = status_code(error) if code is None else code
     return str(code) if code is not None else type(error).__qualname__
 
 
@@ -134,10 +140,10 @@ class Attempts:
         """One failed attempt: an event on the span, the counter, and (Gemini 429) the advised delay."""
         self.failed += 1
         self.retried += retried
-        kind = error_type(error)
+        code = status_code(error)
+        kind = error_type(error, code)
         outcome = "retried" if retried else "exhausted"
         event: dict[str, Any] = {sc.RETRY_ATTEMPT: attempt, sc.ERROR_TYPE: kind, sc.RETRY_OUTCOME: outcome}
-        code = status_code(error)
         if code is not None:
             event[sc.HTTP_RESPONSE_STATUS_CODE] = code
         if delay is not None:
@@ -296,27 +302,35 @@ class AgentwatchRetryInstrumentor(BaseInstrumentor):
     """Spans and attempt counts for the tenacity-decorated functions named in ``AGENTWATCH_RETRY_TARGETS``."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("tenacity >= 8.3",)
+        return ()  # tenacity (targets) and httpcore (transport retries) are each optional
 
     def _instrument(self, **kwargs: Any) -> None:
         from agentwatch.distro import environment_variables as ev
         from agentwatch.instrumentors._agents.targets import TargetSet, parse_targets
+        from agentwatch.instrumentors._transport_retries import TransportRetries
 
-        if importlib.util.find_spec("tenacity") is None:
-            raise ModuleNotFoundError("tenacity is not installed", name="tenacity")
-        targets = parse_targets(ev.AGENTWATCH_RETRY_TARGETS)
+        instruments = RetryInstruments(kwargs.get("meter_provider"))
         self._remove: Callable[[], None] | None = None
         self._targets = TargetSet()
+        # httpx/httpx2 transports with retries=N: wrapped when httpcore is imported, per new connection only
+        self._transports = TransportRetries(instruments)
+        self._transports.start()
+        targets = parse_targets(ev.AGENTWATCH_RETRY_TARGETS)
         if not targets:
             return  # nothing named: tenacity is not even hooked
+        if importlib.util.find_spec("tenacity") is None:
+            warn_once("retries:no-tenacity", f"{ev.AGENTWATCH_RETRY_TARGETS} is set but tenacity is not installed; ignored")
+            return
         tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=kwargs.get("tracer_provider"))
-        instruments = RetryInstruments(kwargs.get("meter_provider"))
         for target in targets:
             self._targets.add(target, lambda t: _TargetWrapper(t, tracer, instruments))
         self._remove = add_owner_finder(_target_owner)
         self._targets.start()
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        transports = getattr(self, "_transports", None)
+        if transports is not None:
+            transports.stop()
         targets = getattr(self, "_targets", None)
         if targets is not None:
             targets.stop()
