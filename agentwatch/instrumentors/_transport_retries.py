@@ -23,7 +23,7 @@ from opentelemetry.instrumentation.utils import unwrap
 
 from agentwatch import semconv as sc
 from agentwatch.distro import guard
-from agentwatch.instrumentors.retries import Attempts, RetryInstruments
+from agentwatch.instrumentors._retry_attempts import Attempts, RetryInstruments
 
 WHERE = "httpx retry instrumentation"
 _SKIPPED = "that connection's retries not recorded"

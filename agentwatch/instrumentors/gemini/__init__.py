@@ -15,6 +15,12 @@ histograms (with the advised buckets), sync and async:
 
 What it adds over the other Gemini instrumentations:
 
+- **Retries stay one call.** The SDK's retry loop (``HttpRetryOptions``, tenacity) runs
+  below the wrapped method: a retried call is one span, with an
+  ``agentwatch.retry.failed_attempt`` event per failed attempt (error, status, wait,
+  the delay a 429 advised) and ``agentwatch.retry.attempts``; the
+  ``agentwatch.retry.failed_attempts`` counter and, for 429s,
+  ``agentwatch.gen_ai.client.rate_limit.retry_delay`` (:mod:`.retries`).
 - **Every round trip counts.** Automatic function calling and automatic
   continuation send several HTTP requests inside one ``generate_content``;
   each becomes a child span (``agentwatch.gen_ai.round_trip`` = 1, 2, ...)
@@ -60,7 +66,7 @@ Layout
 One module per concern, after the official opentelemetry-instrumentation-google-genai:
 ``call`` (the lifecycle every call shares), ``generate_content``, ``embed_content`` and
 ``count_tokens`` (what each operation reads), ``round_trips`` (the HTTP requests inside one call),
-``streams`` (the shared sync/async stream proxy), ``tools`` (tool names and ``execute_tool`` spans),
+``streams`` (the shared sync/async stream proxy), ``retries`` (the SDK's retry loop), ``tools`` (tool names and ``execute_tool`` spans),
 ``content`` (opt-in content capture), ``extract`` (reading SDK objects), ``handoff`` (stepping aside
 for the official instrumentation), ``wrappers`` (the public-method wrappers), ``telemetry`` and
 ``config`` (instruments and settings), ``package`` (the supported google-genai releases).

@@ -22,10 +22,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from agentwatch import semconv as sc
 from agentwatch.distro import guard
 from agentwatch.instrumentors import _genai_common as g
+from agentwatch.instrumentors._retry_attempts import Attempts
 from agentwatch.instrumentors.gemini import extract, tools
 from agentwatch.instrumentors.gemini.extract import Usage, field
 from agentwatch.instrumentors.gemini.telemetry import SKIPPED, WHERE, Telemetry
-from agentwatch.instrumentors.retries import Attempts
 
 # The call a private round-trip method belongs to (set around the public call).
 CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar("agentwatch_gemini_call", default=None)

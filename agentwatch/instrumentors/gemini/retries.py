@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from agentwatch import semconv as sc
+from agentwatch.instrumentors._retry_attempts import Attempts, RetryInstruments
 from agentwatch.instrumentors.gemini.call import CURRENT
-from agentwatch.instrumentors.retries import Attempts, RetryInstruments
 
 
 def owner_finder(instruments: RetryInstruments):
