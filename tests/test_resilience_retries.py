@@ -180,6 +180,17 @@ def flaky(fail_times):
 @tenacity.retry(wait=tenacity.wait_fixed(0.001), stop=tenacity.stop_after_attempt(2), reraise=True)
 async def always_fails():
     raise ValueError("no")
+
+class Client:
+    def __init__(self):
+        self.calls = 0
+
+    @tenacity.retry(wait=tenacity.wait_fixed(0.001), stop=tenacity.stop_after_attempt(3))
+    def fetch(self):
+        self.calls += 1
+        if self.calls == 1:
+            raise OSError("reset")
+        return self.calls
 '''
 
 
@@ -193,7 +204,8 @@ def app_module(tmp_path, monkeypatch):
 
 
 def test_a_named_tenacity_function_is_one_span_with_its_attempts(telemetry, app_module, monkeypatch):
-    monkeypatch.setenv("AGENTWATCH_RETRY_TARGETS", f"{app_module}:flaky=rates, {app_module}:always_fails")
+    monkeypatch.setenv("AGENTWATCH_RETRY_TARGETS",
+                       f"{app_module}:flaky=rates, {app_module}:always_fails, {app_module}:Client.fetch=client")
     inst = AgentwatchRetryInstrumentor()
     inst.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
     try:
@@ -201,9 +213,12 @@ def test_a_named_tenacity_function_is_one_span_with_its_attempts(telemetry, app_
         assert app.flaky(2) == "ok"
         with pytest.raises(ValueError):
             asyncio.run(app.always_fails())
+        assert app.Client().fetch() == 2  # a method: the instance's own loop
     finally:
         inst.uninstrument()
     spans = {s.name: s for s in telemetry.spans(retries.SCOPE)}
+    assert spans["client"].attributes[sc.RETRY_ATTEMPTS] == 2
+    assert [e.attributes[sc.ERROR_TYPE] for e in spans["client"].events] == ["OSError"]
     rates = spans["rates"]
     assert rates.attributes[sc.RETRY_ATTEMPTS] == 3
     events = [dict(e.attributes) for e in rates.events]

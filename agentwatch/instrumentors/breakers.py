@@ -107,6 +107,7 @@ class _Breakers:
         self.library = library
         self.bound = NameBound(max_names())
         self.seen: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._seen_lock = threading.Lock()  # the gauge callback copies the set while app threads add to it
         # a scope per library: each registers its own state gauge (one meter cannot hold two of one name)
         meter = get_meter(f"{SCOPE}.{library.name}", __version__, meter_provider=meter_provider)
         built = sc.create_instruments(meter, sc.metrics_for_role(sc.RESILIENCE_METRICS, "breakers"), [self.observe])
@@ -119,7 +120,9 @@ class _Breakers:
 
     def observe(self, options: CallbackOptions) -> list[Observation]:
         found: dict[tuple, Observation] = {}
-        for breaker in list(self.seen):
+        with self._seen_lock:
+            breakers = list(self.seen)
+        for breaker in breakers:
             state = getattr(breaker, "_state", None)  # the cached state: no storage round trip
             value = sc.BREAKER_STATE_VALUES.get(_state_name(state)) if state is not None else None
             if value is not None:
@@ -136,8 +139,13 @@ class _Breakers:
         guard.run(f"{WHERE}: state change", self._changed, instance, state, args, kwargs, outcome=_SKIPPED)
         return state
 
+    def _see(self, breaker: Any) -> None:
+        if breaker not in self.seen:
+            with self._seen_lock:
+                self.seen.add(breaker)
+
     def _changed(self, breaker: Any, state: Any, args: tuple, kwargs: dict) -> None:
-        self.seen.add(breaker)
+        self._see(breaker)
         prev = kwargs.get("prev_state", args[1] if len(args) > 1 else None)
         notify = kwargs.get("notify", args[2] if len(args) > 2 else False)
         if notify and prev is not None:
@@ -159,7 +167,7 @@ class _Breakers:
             raise
 
     def _rejected(self, breaker: Any) -> None:
-        self.seen.add(breaker)
+        self._see(breaker)
         attrs = self.attributes(breaker)
         self.rejected.add(1, attrs)
         span = trace.get_current_span()
