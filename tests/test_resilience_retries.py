@@ -152,6 +152,15 @@ def test_advised_delay_reads_retry_info_then_retry_after():
     assert advised_delay(Failure(info, {"retry-after": "9"})) == 1.5
     assert advised_delay(Failure({"error": {"details": ["junk", {"@type": "x"}]}}, {"retry-after": "7"})) == 7.0
     assert advised_delay(Failure(None, {})) is None
+    # whatever a server (or a man in the middle) sends: a number of seconds or nothing, never an exception
+    for garbage in ("soon", "1e999", "nan", "-3", "Wed, 99 Foo 2026 99:99:99 GMT", "\x00" * 100, "9" * 5000):
+        value = advised_delay(Failure(None, {"retry-after": garbage}))
+        assert value is None or 0 <= value < float("inf"), (garbage, value)
+    assert advised_delay(Failure(None, {"retry-after": "-3"})) == 0.0
+    bad_info = {"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": {"seconds": 3}}]}}
+    assert advised_delay(Failure(bad_info, {})) is None
+    for details in ({"error": {"details": 5}}, {"error": "x"}, {"details": [None, 3, "s"]}, {"error": {"details": {"a": 1}}}):
+        assert advised_delay(Failure(details, {"retry-after": "4"})) == 4.0
     assert advised_delay(_Error()) is None
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import time
 from typing import Any
@@ -50,7 +51,8 @@ def advised_delay(error: BaseException | None) -> float | None:
     """Seconds the server asked to wait: google.rpc.RetryInfo ``retryDelay`` in the error body, else ``Retry-After``."""
     details = getattr(error, "details", None)
     body = details.get("error", details) if isinstance(details, dict) else None
-    for item in (body.get("details") if isinstance(body, dict) else None) or ():
+    items = body.get("details") if isinstance(body, dict) else None
+    for item in items if isinstance(items, list) else ():
         if isinstance(item, dict) and str(item.get("@type", "")).endswith("google.rpc.RetryInfo"):
             match = _DURATION.match(str(item.get("retryDelay", "")))
             if match:
@@ -60,10 +62,13 @@ def advised_delay(error: BaseException | None) -> float | None:
     if not raw:
         return None
     try:
-        return max(0.0, float(raw))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(raw)  # an HTTP date (raises on nonsense: the guard says so once)
-        return max(0.0, when.timestamp() - time.time())
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        try:
+            seconds = email.utils.parsedate_to_datetime(str(raw)).timestamp() - time.time()  # an HTTP date
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None  # nonsense from the server: no advised delay, the attempt is still recorded
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class Attempts:
