@@ -18,6 +18,7 @@ CATALOGUES = {
     "vectordb": semconv.VECTORDB_METRICS,
     "web": semconv.WEB_METRICS,
     "caches-queues": semconv.CACHE_QUEUE_METRICS,
+    "resilience": semconv.RESILIENCE_METRICS,
 }
 
 

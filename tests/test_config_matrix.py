@@ -95,11 +95,13 @@ def read_everything() -> None:
     capture_content()
     clip("x" * 10)
     for variable in ("AGENTWATCH_INTENT_TARGETS", "AGENTWATCH_RAG_TARGETS", "AGENTWATCH_PLANNER_TARGETS",
-                     "AGENTWATCH_CRITIC_TARGETS", "AGENTWATCH_CACHE_TARGETS", "AGENTWATCH_QUEUE_TARGETS"):
+                     "AGENTWATCH_CRITIC_TARGETS", "AGENTWATCH_CACHE_TARGETS", "AGENTWATCH_QUEUE_TARGETS",
+                     "AGENTWATCH_RETRY_TARGETS"):
         parse_targets(variable)
-    from agentwatch.instrumentors import chromadb  # importable without chromadb itself
+    from agentwatch.instrumentors import breakers, chromadb  # importable without chromadb / breaker libraries
 
     chromadb.collection_limit()
+    breakers.max_names()
 
 
 

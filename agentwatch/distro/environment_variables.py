@@ -466,6 +466,19 @@ AGENTWATCH_CHROMADB_MAX_COLLECTIONS = _var(
     "`agentwatch.vectordb.collection.documents` gauge; later ones count as `_other` and are not counted "
     "(spans keep the real name).",
 )
+AGENTWATCH_RETRY_TARGETS = _var(
+    "AGENTWATCH_RETRY_TARGETS",
+    Names(lower=False),
+    "The app's tenacity-decorated functions (`@retry`) whose attempts to trace, comma list of `module:function` or "
+    "`module:Class.method` (optional `=name`); each call becomes one span with its attempts and one event per "
+    "failed attempt, and feeds `agentwatch.retry.failed_attempts`. Wrapped when the module is imported.",
+)
+AGENTWATCH_RESILIENCE_MAX_NAMES = _var(
+    "AGENTWATCH_RESILIENCE_MAX_NAMES",
+    Number(50, 1, 10_000, whole=True),
+    "Distinct circuit-breaker names (pybreaker, aiobreaker) and slowapi limits per process kept as metric "
+    "attributes; later ones count as `_other`.",
+)
 
 AGENTWATCH_CACHE_TARGETS = _var(
     "AGENTWATCH_CACHE_TARGETS",

@@ -285,6 +285,8 @@ class AgentSettings:
     intent_max_distinct: int = _from_catalogue(ev.AGENTWATCH_INTENT_MAX_DISTINCT)
     intent_low_confidence: float = _from_catalogue(ev.AGENTWATCH_INTENT_LOW_CONFIDENCE)
     chromadb_max_collections: int = _from_catalogue(ev.AGENTWATCH_CHROMADB_MAX_COLLECTIONS)
+    retry_targets: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_RETRY_TARGETS)
+    resilience_max_names: int = _from_catalogue(ev.AGENTWATCH_RESILIENCE_MAX_NAMES)
 
 
 def load_agent(reader: Reader) -> AgentSettings:
@@ -300,6 +302,8 @@ def load_agent(reader: Reader) -> AgentSettings:
         "intent_max_distinct": ev.AGENTWATCH_INTENT_MAX_DISTINCT,
         "intent_low_confidence": ev.AGENTWATCH_INTENT_LOW_CONFIDENCE,
         "chromadb_max_collections": ev.AGENTWATCH_CHROMADB_MAX_COLLECTIONS,
+        "retry_targets": ev.AGENTWATCH_RETRY_TARGETS,
+        "resilience_max_names": ev.AGENTWATCH_RESILIENCE_MAX_NAMES,
     }
     return AgentSettings(**{attribute: reader.read(name) for attribute, name in names.items()})
 

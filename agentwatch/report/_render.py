@@ -20,6 +20,7 @@ from agentwatch.report._model import (
     sum_value,
 )
 from agentwatch.report._read import FileStats, as_float, as_int
+from agentwatch.report._resilience import render_resilience
 from agentwatch.report._text import (
     VALUE_WIDTH,
     Style,
@@ -418,7 +419,8 @@ def render_metrics(report: Report, style: Style, width: int = 0) -> list[str]:
         if histograms:
             lines.append("")
             lines.extend(histograms)
-    for section in (render_route_costs(report, style), render_agent(report, style), _render_caches_queues(metrics, style)):
+    for section in (render_route_costs(report, style), render_agent(report, style), _render_caches_queues(metrics, style),
+                    render_resilience(metrics, style)):
         if section:
             lines.append("")
             lines.extend(section)
