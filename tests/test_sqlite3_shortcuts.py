@@ -468,4 +468,6 @@ def test_without_the_stock_package_a_no_op():
     assert out["conflict"] == "None"
     assert out["result"] is None and out["same"] and out["rows"] == [[1]] and out["spans"] == 0
     assert out["connect"] == "_sqlite3" and not out["dbapi"], "sqlite3.connect left alone, dbapi never imported"
-    assert out["imported"] == ["agentwatch.instrumentors.sqlite3"], "nothing but the module itself is imported"
+    assert out["imported"] == ["agentwatch.instrumentors._sqlite3_package", "agentwatch.instrumentors.sqlite3"], (
+        "nothing but the module itself (and its requirement string) is imported"
+    )

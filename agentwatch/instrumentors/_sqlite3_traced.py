@@ -15,6 +15,8 @@ from opentelemetry.instrumentation.sqlite3.version import __version__
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
+from agentwatch.instrumentors._sqlite3_package import _instruments
+
 __all__ = ["AgentwatchSQLite3Instrumentor"]
 
 # Spans and metrics are reported under the stock instrumentation scope, so a
@@ -101,8 +103,6 @@ class AgentwatchSQLite3Instrumentor(SQLite3Instrumentor):
 
     def instrumentation_dependencies(self) -> tuple[str, ...]:
         """The stock instrumentation this one extends (sqlite3 itself is in the stdlib)."""
-        from agentwatch.instrumentors.sqlite3 import _instruments
-
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:

@@ -70,10 +70,9 @@ from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # pyright: ignore[reportMissingTypeStubs]
 
-__all__ = ["AgentwatchSQLite3Instrumentor"]
+from agentwatch.instrumentors._sqlite3_package import _instruments
 
-#: What the instrumentor needs: the stock instrumentation it extends (sqlite3 itself is in the stdlib).
-_instruments = ("opentelemetry-instrumentation-sqlite3 >= 0.65b0, < 1",)
+__all__ = ["AgentwatchSQLite3Instrumentor"]
 
 
 def _stock_installed() -> bool:
