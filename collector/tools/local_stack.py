@@ -229,13 +229,27 @@ class LocalStack:
         self.agent = Collector("agent", [AGENT_CONFIG, overlay], env, ports, self.workdir, self.binary)
 
     # ---------------------------------------------------------------- run
-    def start(self) -> None:
-        if self.agent is None:
-            self.build()
-        for gateway in self.gateway:
-            gateway.start()
-        assert self.agent is not None
-        self.agent.start()
+    def start(self, attempts: int = 3) -> None:
+        """Start the gateways, the agent and Prometheus.
+
+        The ports are picked free but bound only when a collector starts: on a shared machine
+        another process may take one in between, so a start that fails on a taken port is
+        tried again with new ports.
+        """
+        for attempt in range(attempts):
+            if self.agent is None:
+                self.build()
+            try:
+                for gateway in self.gateway:
+                    gateway.start()
+                assert self.agent is not None
+                self.agent.start()
+                break
+            except RuntimeError as error:
+                self.stop()
+                if "address already in use" not in str(error) or attempt == attempts - 1:
+                    raise
+                self.agent, self.gateway = None, []
         if self.prometheus_binary:
             self._start_prometheus()
 
