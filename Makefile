@@ -16,13 +16,28 @@ CHROMA_VENV := .venv-chroma
 CHROMA_BIN := $(CHROMA_VENV)/bin
 CHROMA_STAMP := $(CHROMA_VENV)/.agentwatch-installed
 CHROMA_TESTS := tests/test_chromadb.py tests/test_aiohttp_genai.py
+# The lowest end of pyproject.toml's ranges (requirements-lowest.lock, `uv pip compile --resolution
+# lowest-direct`) beside google-adk, whose bounds set it: OpenTelemetry 1.44 / 0.65b0, google-genai 2.x.
+# requirements.lock is the highest end (uv's default resolution) of the same set without google-adk.
+LOWEST_VENV := .venv-lowest
+LOWEST_BIN := $(LOWEST_VENV)/bin
+LOWEST_STAMP := $(LOWEST_VENV)/.agentwatch-installed
+LOWEST_LOG := $(LOWEST_VENV)/test.log
+# What runs there (the CI budget has no room for the whole suite twice on 2 cores): every Gemini/GenAI
+# test, the demo service end to end, and the tests of each place agentwatch meets SDK internals.
+LOWEST_TESTS := tests/test_gemini.py tests/test_gemini_official.py tests/test_gemini_prices.py \
+	tests/test_gemini_service.py tests/test_httpx2_genai.py tests/test_demo_pipeline.py tests/test_end_to_end.py \
+	tests/test_sqlite3_shortcuts.py tests/test_otlp_encoding.py tests/test_lean_spans.py tests/test_lean_metrics.py \
+	tests/test_lowest_compat.py
+# Process-model tests (several workers starting at once) run in the main suite only.
+LOWEST_DESELECT := not each_worker_exports_its_own_telemetry
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
-# logfire is in the dev extra only for the scrubber benchmark; keep its pydantic
+# logfire is in the dev group only for the scrubber benchmark; keep its pydantic
 # plugin out of the demo, the tests and the overhead benchmark.
 export PYDANTIC_DISABLE_PLUGINS := logfire-plugin
 
 # Lint and types of agentwatch/ (pinned in the lock), before the tests.
-.PHONY: demo test lint test-chroma test-fast bench bench-profile bench-scrubber bench-genai lock doctor clean
+.PHONY: demo test lint test-chroma test-lowest test-fast bench bench-profile bench-scrubber bench-genai lock doctor clean
 
 # $(call sync,<venv python>,<lock file>): the venv gets exactly the lock, plus agentwatch (editable),
 # by the main venv's uv; then the rule's stamp is touched.
@@ -40,6 +55,10 @@ $(STAMP): requirements.lock pyproject.toml
 $(CHROMA_STAMP): requirements-chroma.lock pyproject.toml $(STAMP)
 	@test -x $(CHROMA_BIN)/python || $(PYTHON) -m venv --without-pip $(CHROMA_VENV)
 	$(call sync,$(CHROMA_BIN)/python,requirements-chroma.lock)
+
+$(LOWEST_STAMP): requirements-lowest.lock pyproject.toml $(STAMP)
+	@test -x $(LOWEST_BIN)/python || $(PYTHON) -m venv --without-pip $(LOWEST_VENV)
+	$(call sync,$(LOWEST_BIN)/python,requirements-lowest.lock)
 
 demo: $(STAMP)
 	$(BIN)/python examples/run_demo.py
@@ -59,9 +78,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check agentwatch
 	$(BIN)/basedpyright --project pyproject.toml
 
-test: $(STAMP) $(TOOLS_STAMP) $(CHROMA_STAMP) lint
-	$(BIN)/python -m pytest -q
+test: $(STAMP) $(TOOLS_STAMP) $(CHROMA_STAMP) $(LOWEST_STAMP) lint
+	@$(MAKE) --no-print-directory test-lowest >$(LOWEST_LOG) 2>&1 & lowest=$$!; \
+	$(BIN)/python -m pytest -q; main=$$?; \
+	wait $$lowest; low=$$?; echo "--- lowest resolution (.venv-lowest, requirements-lowest.lock):"; cat $(LOWEST_LOG); \
+	test $$main = 0 -a $$low = 0
 	@$(MAKE) --no-print-directory test-chroma
+
+# LOWEST_TESTS at the lowest resolution (beside google-adk), in .venv-lowest; `make test` runs them
+# alongside the main suite (its output follows the main suite's).
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST_BIN)/python -m pytest -q -p no:cacheprovider -k "$(LOWEST_DESELECT)" $(LOWEST_TESTS)
 
 # The chromadb tests alone, in .venv-chroma (there a missing chromadb fails them instead of skipping).
 test-chroma: $(CHROMA_STAMP)
@@ -73,7 +100,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 
-# Where the CPU of one request goes, per component (py-spy, from the dev extra), agentwatch next to the stock distro.
+# Where the CPU of one request goes, per component (py-spy, from the dev group), agentwatch next to the stock distro.
 bench-profile: $(STAMP)
 	$(BIN)/python benchmarks/profile.py
 
@@ -88,8 +115,33 @@ doctor: $(STAMP)
 
 # Re-resolve the pinned dependency set (needs the package registry).
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes -o requirements.lock --python-version 3.11
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra chromadb --generate-hashes -c requirements.lock -o requirements-chroma.lock --python-version 3.11
+	$(BIN)/uv pip compile pyproject.toml --extra demo --group dev --generate-hashes -o requirements.lock --python-version 3.11
+	$(BIN)/uv pip compile pyproject.toml --extra demo --extra chromadb --group dev --generate-hashes -c requirements.lock -o requirements-chroma.lock --python-version 3.11
+	$(BIN)/uv pip compile pyproject.toml --extra demo --group dev --group adk --resolution lowest-direct --generate-hashes -o requirements-lowest.lock --python-version 3.11
 
 clean:
-	rm -rf $(VENV) $(CHROMA_VENV) agentwatch-data .pytest_cache
+	rm -rf $(VENV) $(CHROMA_VENV) $(LOWEST_VENV) agentwatch-data .pytest_cache
+
+# --- The collector distribution (collector/distribution/) and the local agent/gateway stack ---
+# `make collector` builds otelcol-agentwatch (the components of collector/otelcol/*.yaml, one
+# collector release) with the go command from the Go module proxy; make rebuilds it only when
+# a source is newer than the binary. The Go caches are the default ones (GOMODCACHE, GOCACHE).
+# On this 2-core machine (shared, load ~14): module download 2 min, first build 24 min wall /
+# 7.5 min CPU, warm `make collector` 20 s; binary 79 MiB (collector/README.md has the table).
+# `make test` builds it when missing (tests/test_collector_binary.py, tests/test_collector_e2e.py).
+COLLECTOR_DIR := collector/distribution
+COLLECTOR_BIN := $(COLLECTOR_DIR)/build/otelcol-agentwatch
+COLLECTOR_SRC := $(wildcard $(COLLECTOR_DIR)/*.go) $(COLLECTOR_DIR)/go.mod $(COLLECTOR_DIR)/go.sum
+.PHONY: collector demo-stack
+
+collector: $(COLLECTOR_BIN)
+
+$(COLLECTOR_BIN): $(COLLECTOR_SRC) | $(TOOLS_STAMP)
+	cd $(COLLECTOR_DIR) && go build -p=2 -buildvcs=false -trimpath -ldflags="-s -w" -o build/otelcol-agentwatch .
+
+test: $(COLLECTOR_BIN)
+
+# The agent -> two gateways -> Prometheus pipeline of tests/test_collector_e2e.py on loopback,
+# with the demo's traffic; prints the URLs; Ctrl-C stops everything.
+demo-stack: $(STAMP) $(TOOLS_STAMP) $(COLLECTOR_BIN)
+	$(BIN)/python collector/tools/demo_stack.py

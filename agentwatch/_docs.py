@@ -50,6 +50,8 @@ def write_telemetry(path: str | Path = TELEMETRY) -> None:
         "genai-catalogue": semconv.genai_markdown(),
         "vectordb-catalogue": semconv.vectordb_markdown(),
         "web-catalogue": semconv.web_markdown(),
+        "caches-queues-catalogue": semconv.cache_queue_markdown(),
+        "resilience-catalogue": semconv.resilience_markdown(),
     })
 
 

@@ -96,8 +96,12 @@ class Metric:
 
     def create(self, meter: Any, callbacks: Sequence[Callable[..., Any]] | None = None) -> Any:
         """This metric's instrument on an OpenTelemetry ``meter``: a counter, a histogram with the
-        catalogue's buckets as advice, or a gauge -- observable when ``callbacks`` are given."""
+        catalogue's buckets as advice, or a gauge -- counters and gauges observable when ``callbacks`` are given."""
         if self.instrument == "counter":
+            if callbacks:
+                return meter.create_observable_counter(
+                    self.name, callbacks=list(callbacks), unit=self.unit, description=self.description
+                )
             return meter.create_counter(self.name, unit=self.unit, description=self.description)
         if self.instrument == "histogram":
             return meter.create_histogram(
@@ -294,6 +298,31 @@ GEN_AI_EXECUTE_TOOL_DURATION = "gen_ai.execute_tool.duration"
 GENAI_DURATION_BUCKETS = PLAN_DURATION_BUCKETS  # the conventions' advice for gen_ai.client.operation.duration
 GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 
+# --- resilience: retries, circuit breakers, rate limits ------------------------------------
+# agentwatch.instrumentors.retries (tenacity: the Gemini SDK's retry loop, AGENTWATCH_RETRY_TARGETS),
+# agentwatch.instrumentors.breakers (pybreaker, aiobreaker), agentwatch.instrumentors.ratelimit (slowapi).
+RETRY_ATTEMPTS = "agentwatch.retry.attempts"
+RETRY_EVENT = "agentwatch.retry.failed_attempt"
+RETRY_ATTEMPT = "agentwatch.retry.attempt"
+RETRY_DELAY = "agentwatch.retry.delay"
+RETRY_ADVISED_DELAY = "agentwatch.retry.advised_delay"
+RETRY_OUTCOME = "agentwatch.retry.outcome"  # "retried" | "exhausted"
+RETRY_TARGET = "agentwatch.retry.target"
+RETRY_SOURCE = "agentwatch.retry.source"  # "gemini" | "tenacity" | "httpx"
+RETRY_EVENT_ATTRIBUTES = (
+    RETRY_ATTEMPT, ERROR_TYPE, "http.response.status_code", RETRY_DELAY, RETRY_ADVISED_DELAY, RETRY_OUTCOME,
+)
+BREAKER_NAME = "agentwatch.circuit_breaker.name"
+BREAKER_LIBRARY = "agentwatch.circuit_breaker.library"
+BREAKER_STATE = "agentwatch.circuit_breaker.state"
+BREAKER_FROM_STATE = "agentwatch.circuit_breaker.previous_state"
+BREAKER_REJECTED_EVENT = "agentwatch.circuit_breaker.rejected"
+RATE_LIMIT_LIMIT = "agentwatch.rate_limit.limit"
+RATE_LIMIT_EVENT = "agentwatch.rate_limit.rejected"
+#: The value of the state gauge for each breaker state (one series per breaker, alertable as ``== 2``).
+BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+RETRY_DELAY_BUCKETS = (0, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+
 _GENAI_BASE = (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, GEN_AI_REQUEST_MODEL, SERVER_ADDRESS, SERVER_PORT)
 _GENAI_USAGE = (
     GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
@@ -347,11 +376,15 @@ GENAI_SPANS: tuple[Span, ...] = (
          GEN_AI_REQUEST_MAX_TOKENS, GEN_AI_REQUEST_SEED, GEN_AI_REQUEST_PRESENCE_PENALTY, GEN_AI_REQUEST_FREQUENCY_PENALTY,
          GEN_AI_REQUEST_STOP_SEQUENCES, GEN_AI_REQUEST_CHOICE_COUNT, GEN_AI_OUTPUT_TYPE, GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
          GENAI_REQUEST_TOOLS, *_GENAI_RESPONSE, GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, GENAI_STREAM_OUTCOME,
-         GENAI_COUNT_TOKENS_TOTAL, *_GENAI_USAGE, GENAI_ROUND_TRIPS, ERROR_TYPE),
+         GENAI_COUNT_TOKENS_TOTAL, *_GENAI_USAGE, GENAI_ROUND_TRIPS, RETRY_ATTEMPTS, ERROR_TYPE),
         content_attributes=(GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, GEN_AI_SYSTEM_INSTRUCTIONS, GEN_AI_TOOL_DEFINITIONS),
-        notes="One per public SDK call (`generate_content`, `embeddings`, `count_tokens`; chats included). Usage and "
+        events=(RETRY_EVENT,),
+        event_attributes=RETRY_EVENT_ATTRIBUTES,
+        notes="One per public SDK call (`generate_content`, `embeddings`, `count_tokens`; chats included), however "
+        "many times the SDK's retry loop (`HttpRetryOptions`, tenacity) sent a request. Usage and "
         "cost are the sum over its round trips. With `EVENT_ONLY`/`SPAN_AND_EVENT` content goes to a "
-        f"`{GEN_AI_INFERENCE_DETAILS_EVENT}` log event.",
+        f"`{GEN_AI_INFERENCE_DETAILS_EVENT}` log event. Each failed attempt the retry loop saw adds a "
+        f"`{RETRY_EVENT}` event; `{RETRY_ATTEMPTS}` (HTTP requests sent, retries included) is set when one was retried.",
     ),
     Span(
         "gemini round trip", "{gen_ai.operation.name} {gen_ai.request.model}", "CLIENT",
@@ -382,12 +415,19 @@ def metrics_for(role: str) -> tuple[Metric, ...]:
     return tuple(metric for metric in METRICS if metric.role == role)
 
 
+def metrics_for_role(metrics: Iterable[Metric], role: str) -> tuple[Metric, ...]:
+    """The entries of ``metrics`` (a catalogue) that ``role``'s instrumentor emits."""
+    return tuple(metric for metric in metrics if metric.role == role)
+
+
 def create_instruments(
     meter: Any, metrics: Iterable[Metric], gauge_callbacks: Sequence[Callable[..., Any]] = ()
 ) -> dict[str, Any]:
     """The instruments of ``metrics`` on ``meter``, by metric name (gauges observable when
     ``gauge_callbacks`` are given). Every instrumentor builds its instruments here, from the catalogue."""
-    return {metric.name: metric.create(meter, gauge_callbacks) for metric in metrics}
+    return {
+        metric.name: metric.create(meter, gauge_callbacks if metric.instrument == "gauge" else None) for metric in metrics
+    }
 
 
 # --- vector DB (chromadb) -----------------------------------------------------------------
@@ -455,6 +495,57 @@ def vectordb_markdown() -> str:
     return markdown(VECTORDB_SPANS, VECTORDB_METRICS)
 
 
+# --- caches and job queues (agentwatch.instrumentors.caches / .queues) ---------------------
+# Objects the app names in AGENTWATCH_CACHE_TARGETS / AGENTWATCH_QUEUE_TARGETS (plus FastAPI's
+# background tasks): read when metrics are collected, so the names carry no per-call cost unless
+# counting needs it (see the instrumentors). No OpenTelemetry convention covers them yet.
+CACHE_NAME = "agentwatch.cache.name"
+CACHE_RESULT = "agentwatch.cache.result"  # hit | miss
+QUEUE_NAME = "agentwatch.queue.name"
+CACHE_LOOKUPS_METRIC = "agentwatch.cache.lookups"
+CACHE_SIZE_METRIC = "agentwatch.cache.size"
+CACHE_MAX_SIZE_METRIC = "agentwatch.cache.max_size"
+QUEUE_DEPTH_METRIC = "agentwatch.queue.depth"
+QUEUE_OLDEST_AGE_METRIC = "agentwatch.queue.oldest_age"
+
+CACHE_QUEUE_METRICS: tuple[Metric, ...] = (
+    Metric(
+        CACHE_LOOKUPS_METRIC, "counter", "{lookup}",
+        "Lookups of each cache named by `AGENTWATCH_CACHE_TARGETS`, `agentwatch.cache.result` = `hit` or `miss` "
+        "(read when metrics are collected; monotonic across `cache_clear()`). Hit ratio: hit / all.",
+        (CACHE_NAME, CACHE_RESULT), role="cache",
+    ),
+    Metric(
+        CACHE_SIZE_METRIC, "gauge", "{entry}",
+        "Current size of each named cache (`currsize`: entries, or the `getsizeof` weight of a cachetools cache).",
+        (CACHE_NAME,), role="cache",
+    ),
+    Metric(
+        CACHE_MAX_SIZE_METRIC, "gauge", "{entry}",
+        "Capacity of each named cache (`maxsize`); absent for an unbounded one.",
+        (CACHE_NAME,), role="cache",
+    ),
+    Metric(
+        QUEUE_DEPTH_METRIC, "gauge", "{item}",
+        "Items waiting in each queue named by `AGENTWATCH_QUEUE_TARGETS` (`qsize()`), and FastAPI background "
+        "tasks created but not started yet (`agentwatch.queue.name=fastapi.background`).",
+        (QUEUE_NAME,), role="queue",
+    ),
+    Metric(
+        QUEUE_OLDEST_AGE_METRIC, "gauge", "s",
+        "Age of the oldest waiting item of each queue (0 when empty); FIFO and LIFO queues and background "
+        "tasks (a `PriorityQueue` reports its depth only).",
+        (QUEUE_NAME,), role="queue",
+    ),
+)
+CACHE_QUEUE_METRICS_BY_NAME = {metric.name: metric for metric in CACHE_QUEUE_METRICS}
+
+
+def cache_queue_markdown() -> str:
+    """The caches and job queues metric table of docs/telemetry.md."""
+    return markdown((), CACHE_QUEUE_METRICS)
+
+
 # --- HTTP, database and resource names (OpenTelemetry conventions) -------------------------
 # What the web layer records and ``agentwatch report`` reads: the stable HTTP names, and the
 # pre-1.0 ones older instrumentations still emit (the report falls back to them).
@@ -500,6 +591,81 @@ WEB_METRICS: tuple[Metric, ...] = (
     ),
 )
 WEB_METRICS_BY_NAME = {metric.name: metric for metric in WEB_METRICS}
+
+RETRY_FAILED_ATTEMPTS_METRIC = "agentwatch.retry.failed_attempts"
+GENAI_RATE_LIMIT_DELAY_METRIC = "agentwatch.gen_ai.client.rate_limit.retry_delay"
+BREAKER_STATE_METRIC = "agentwatch.circuit_breaker.state"
+BREAKER_TRANSITIONS_METRIC = "agentwatch.circuit_breaker.transitions"
+BREAKER_REJECTED_METRIC = "agentwatch.circuit_breaker.rejected_calls"
+RATE_LIMIT_REJECTIONS_METRIC = "agentwatch.rate_limit.rejections"
+_BREAKER_ATTRIBUTES = (BREAKER_NAME, BREAKER_LIBRARY)
+
+RESILIENCE_METRICS: tuple[Metric, ...] = (
+    Metric(
+        RETRY_FAILED_ATTEMPTS_METRIC, "counter", "{attempt}",
+        "Failed attempts of retry loops: tenacity's (the Gemini SDK's, `AGENTWATCH_RETRY_TARGETS`) and the "
+        "connection retries of httpx/httpx2 transports made with `retries=N` (`agentwatch.retry.source`); "
+        "`agentwatch.retry.outcome` = `retried` (another attempt followed) or `exhausted` (the call gave up); "
+        "`error.type` = HTTP status or exception class; Gemini attempts carry the model.",
+        (RETRY_SOURCE, RETRY_TARGET, GEN_AI_REQUEST_MODEL, ERROR_TYPE, RETRY_OUTCOME), role="retries",
+    ),
+    Metric(
+        GENAI_RATE_LIMIT_DELAY_METRIC, "histogram", "s",
+        "One record per 429 Gemini answered: the retry delay it advised (`RetryInfo`, else `Retry-After`; 0 when "
+        "none). Its count is the Gemini 429 count.",
+        (GEN_AI_REQUEST_MODEL, GEN_AI_PROVIDER_NAME, SERVER_ADDRESS), RETRY_DELAY_BUCKETS, role="retries",
+    ),
+    Metric(
+        BREAKER_STATE_METRIC, "gauge", "{state}",
+        "State of each circuit breaker the app used: 0 closed, 1 half-open, 2 open (names beyond "
+        "`AGENTWATCH_RESILIENCE_MAX_NAMES` fold into `_other`).",
+        _BREAKER_ATTRIBUTES, role="breakers",
+    ),
+    Metric(
+        BREAKER_TRANSITIONS_METRIC, "counter", "{transition}",
+        "State changes of each circuit breaker, from `agentwatch.circuit_breaker.previous_state` to "
+        "`agentwatch.circuit_breaker.state`.",
+        (*_BREAKER_ATTRIBUTES, BREAKER_FROM_STATE, BREAKER_STATE), role="breakers",
+    ),
+    Metric(
+        BREAKER_REJECTED_METRIC, "counter", "{call}",
+        "Calls an open circuit breaker refused without running them.",
+        _BREAKER_ATTRIBUTES, role="breakers",
+    ),
+    Metric(
+        RATE_LIMIT_REJECTIONS_METRIC, "counter", "{request}",
+        "Requests slowapi rejected (answered 429), by the limit that was hit (limits beyond "
+        "`AGENTWATCH_RESILIENCE_MAX_NAMES` fold into `_other`).",
+        (RATE_LIMIT_LIMIT,), role="ratelimit",
+    ),
+)
+RESILIENCE_METRICS_BY_NAME = {metric.name: metric for metric in RESILIENCE_METRICS}
+
+RESILIENCE_SPANS: tuple[Span, ...] = (
+    Span(
+        "retry target", "{agentwatch.retry.target}", "INTERNAL",
+        (RETRY_TARGET, RETRY_ATTEMPTS, ERROR_TYPE),
+        events=(RETRY_EVENT,), event_attributes=RETRY_EVENT_ATTRIBUTES,
+        notes="One per call of a tenacity-decorated function named in `AGENTWATCH_RETRY_TARGETS`, however many "
+        f"attempts it made; `{RETRY_ATTEMPTS}` always set, one `{RETRY_EVENT}` event per failed attempt.",
+    ),
+    Span(
+        "breaker rejection", "the current span", "-",
+        (BREAKER_NAME, BREAKER_LIBRARY, BREAKER_STATE),
+        events=(BREAKER_REJECTED_EVENT,), event_attributes=(BREAKER_NAME, BREAKER_LIBRARY, BREAKER_STATE),
+        notes="Set on the span current when an open circuit breaker refused a call (e.g. the request's server span).",
+    ),
+    Span(
+        "rate-limit rejection", "the current span", "-",
+        (RATE_LIMIT_LIMIT,), events=(RATE_LIMIT_EVENT,), event_attributes=(RATE_LIMIT_LIMIT,),
+        notes="Set on the span current when slowapi rejected the request (its server span).",
+    ),
+)
+
+
+def resilience_markdown() -> str:
+    """The retry, circuit-breaker and rate-limit tables of docs/telemetry.md."""
+    return markdown(RESILIENCE_SPANS, RESILIENCE_METRICS)
 
 
 def markdown(spans: tuple[Span, ...] | None = None, metrics: tuple[Metric, ...] | None = None) -> str:

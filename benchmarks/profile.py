@@ -648,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="re-classify (and pool) the stacks of earlier runs; run nothing")
     parser.add_argument("--detail", action="append", metavar="COMPONENT", help="print the frames that decided COMPONENT")
     args = parser.parse_args(argv)
-    # As `make` does: logfire (in the dev extra for the scrubber benchmark) must not hook pydantic in the app.
+    # As `make` does: logfire (in the dev group for the scrubber benchmark) must not hook pydantic in the app.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "logfire-plugin")
 
     if args.analyse:
@@ -667,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     if set(modes) - set(MODES) or not modes:
         parser.error(f"choose modes from {', '.join(MODES)}")
     if not PY_SPY.exists():
-        parser.error(f"{PY_SPY} not found: install the dev extra (make .venv/.agentwatch-installed)")
+        parser.error(f"{PY_SPY} not found: install the dev group (make .venv/.agentwatch-installed)")
     cpus = sorted(os.sched_getaffinity(0))
     app_core = load_core = None
     if len(cpus) >= 2:

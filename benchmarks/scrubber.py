@@ -3,6 +3,14 @@
     .venv/bin/python benchmarks/scrubber.py            # ~10 s
     .venv/bin/python benchmarks/scrubber.py --quick    # smaller inputs, fewer repeats
     .venv/bin/python benchmarks/scrubber.py --json benchmarks/results/scrubber.json
+    .venv/bin/python benchmarks/scrubber.py --against /tmp/old   # this scrubber against another checkout's
+
+``--against DIR`` (a checkout of another release, e.g. ``git archive 6b41f47 | tar -x -C /tmp/old``)
+loads that release's scrubber into the same process and times both on the same units (each log
+batch, each 100 lines, each block, each span case), alternating them unit by unit, ``--repeats``
+times (default 15), and sums the best time of each unit: on a loaded machine, drift in load then
+hits both alike. It prints the time ratio of each row (the speed figures of
+docs/measurements.md).
 
 Three measurements, on the same inputs for both scrubbers (best of ``--repeats`` runs):
 
@@ -226,12 +234,84 @@ def text_throughput(name: str, scrub, inputs: list[str], repeats: int) -> float:
     return size / seconds / 1e6
 
 
+def load_other(root: Path):
+    """The ``Scrubber`` class of the checkout at ``root``, loaded beside this one: its ``agentwatch``
+    modules are imported first and renamed (``_other_agentwatch...``), then this checkout's are."""
+    import importlib
+
+    here = [name for name in sys.modules if name == "agentwatch" or name.startswith("agentwatch.")]
+    saved = {name: sys.modules.pop(name) for name in here}
+    sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module("agentwatch.distro.scrub")
+        if not Path(module.__file__ or "").resolve().is_relative_to(root.resolve()):
+            raise SystemExit(f"{root}: no agentwatch package there")
+    finally:
+        sys.path.remove(str(root))
+        for name in [n for n in sys.modules if n == "agentwatch" or n.startswith("agentwatch.")]:
+            sys.modules["_other_" + name] = sys.modules.pop(name)
+        sys.modules.update(saved)
+    return module.Scrubber
+
+
+def compare(other_root: Path, engine: str, repeats: int) -> dict:
+    """This scrubber against the one at ``other_root``, unit by unit, alternated (see the module doc)."""
+    clock = time.thread_time
+    scrubbers = {"other": load_other(other_root)(engine=engine), "this": Scrubber(engine=engine)}
+    lines = log_corpus(5_000)
+    size = sum(len(line.encode()) for line in lines)
+    records = log_records(lines)
+    spans = make_spans()
+    rows: dict[str, tuple[list, int]] = {
+        "scrub_logs, batches of 512 (MB/s)": ([lambda s, b=records[i : i + 512]: s.scrub_logs(b) for i in range(0, len(records), 512)], size),
+        "one scrub_text per line (MB/s)": ([lambda s, p=lines[i : i + 100]: [s.scrub_text(t) for t in p] for i in range(0, len(lines), 100)], size),
+        "64 KiB blocks (MB/s)": ([lambda s, c=c: s.scrub_text(c) for c in blocks(lines)], size),
+    }
+    for label, span in spans.items():
+        rows[f"span {label}, batch of 512 (µs)"] = ([lambda s, b=[span] * 512: s.scrub_spans(b)], 512)
+        rows[f"span {label}, one (µs)"] = ([lambda s, span=span: [s.scrub_span(span) for _ in range(200)]], 200)
+    for scrubber in scrubbers.values():  # engines compiled, caches warm
+        for units, _ in rows.values():
+            for unit in units:
+                unit(scrubber)
+    print(f"# This scrubber against {other_root} (engine {engine}; {repeats} alternated runs per unit, best of each, summed)\n")
+    print("| row | other | this | time this/other |\n|---|---|---|---|")
+    out = {}
+    for key, (units, n) in rows.items():
+        total = {"other": 0.0, "this": 0.0}
+        for unit in units:
+            best_of = {"other": float("inf"), "this": float("inf")}
+            for repeat in range(repeats):
+                for name in ("other", "this") if repeat % 2 == 0 else ("this", "other"):
+                    start = clock()
+                    unit(scrubbers[name])
+                    best_of[name] = min(best_of[name], clock() - start)
+            for name in total:
+                total[name] += best_of[name]
+        ratio = total["this"] / total["other"]
+        if key.endswith("(MB/s)"):
+            other, this = n / total["other"] / 1e6, n / total["this"] / 1e6
+        else:
+            other, this = total["other"] / n * 1e6, total["this"] / n * 1e6
+        out[key] = {"other": round(other, 2), "this": round(this, 2), "time_ratio": round(ratio, 3)}
+        print(f"| {key} | {other:.2f} | {this:.2f} | {100 * (ratio - 1):+.1f} % |", flush=True)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs, fewer repeats")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--against", type=Path, default=None, help="compare with the scrubber of this checkout")
+    parser.add_argument("--engine", default="auto", help="with --against: auto (hint engine) or re")
     args = parser.parse_args()
+    if args.against is not None:
+        results = compare(args.against, args.engine, args.repeats or 15)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=2))
+        return 0
     repeats = args.repeats or (3 if args.quick else 7)
     lines = log_corpus(5_000 if args.quick else 40_000)
     chunks = blocks(lines)

@@ -25,7 +25,9 @@ Fault injection: a request whose text contains ``#fail-NNN`` (NNN one of 400, 40
 provoke a model failure through ordinary user input; a 429 carries ``RetryInfo`` and
 ``QuotaFailure`` details and a ``Retry-After`` header, like the real API. Streams only:
 ``#fail-stream`` sends one chunk, then an ``{"error": {"code": 500, ...}}`` event;
-``#cut-stream`` sends one chunk, then drops the connection.
+``#cut-stream`` sends one chunk, then drops the connection. ``#flaky-NNN-K`` (K = 1..9): of the
+requests with that exact body, K get the NNN error, the next one succeeds, and so on -- what a client
+retrying K times sees, every time it sends that body.
 
 Realistic usage: ``usageMetadata`` counts the prompt (system instruction included), the
 answer, thinking tokens when the request's ``thinkingConfig`` has a ``thinkingBudget``
@@ -63,6 +65,7 @@ _MODEL_PATH = re.compile(
     r"models/([A-Za-z0-9._\-]+):([A-Za-z]+)$"
 )
 _FAIL_MARKER = re.compile(r"#fail-(\d{3})\b")
+_FLAKY_MARKER = re.compile(r"#flaky-(\d{3})-(\d)\b")
 _WORD = re.compile(r"[A-Za-z0-9']+")
 
 _GOOGLE_STATUS = {
@@ -162,6 +165,7 @@ class FakeGeminiServer(ThreadingHTTPServer):
         self.quiet = quiet
         self.request_count = 0
         self._count_lock = threading.Lock()
+        self._flaky_seen: dict[str, int] = {}  # body digest -> requests seen (#flaky-NNN-K)
 
     @property
     def url(self) -> str:
@@ -171,6 +175,14 @@ class FakeGeminiServer(ThreadingHTTPServer):
     def count(self) -> None:
         with self._count_lock:
             self.request_count += 1
+
+    def flaky_failure_due(self, raw: bytes, failures: int) -> bool:
+        """Whether this request of this body fails: ``failures`` in a row, then one success, in cycles."""
+        digest = hashlib.sha256(raw).hexdigest()
+        with self._count_lock:
+            seen = self._flaky_seen.get(digest, 0)
+            self._flaky_seen[digest] = seen + 1
+            return seen % (failures + 1) < failures
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -256,6 +268,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         fail = _FAIL_MARKER.search(raw.decode("utf-8", "replace"))
+        flaky = _FLAKY_MARKER.search(raw.decode("utf-8", "replace"))
+        if flaky and int(flaky.group(1)) in _FAIL_MESSAGES and self.server.flaky_failure_due(raw, int(flaky.group(2))):
+            fail = flaky
         if fail and int(fail.group(1)) in _FAIL_MESSAGES:
             code = int(fail.group(1))
             if self.server.latency_s:

@@ -9,7 +9,10 @@
 3. probes ``/health/detailed``, then drives a few dozen realistic requests (document lookups
    and 404s, every intent, plans that need one to three critique iterations, one model
    failure that must come back as 502 and one unhandled exception (``#crash``) that must come
-   back as agentwatch's JSON 500 carrying the request id) and checks every answer;
+   back as agentwatch's JSON 500 carrying the request id) and checks every answer; then the
+   resilience signals: a Gemini 429 the SDK retries (one call span with its attempts), and
+   three model failures in a row that open the app's ``gemini`` circuit breaker, which then
+   refuses a chat (503);
 4. scrapes the Prometheus endpoint once;
 5. stops the service with SIGTERM (the way Kubernetes does; the final flush must happen);
 6. runs ``agentwatch report <dir>`` on what was written and prints it: the last requests as
@@ -60,6 +63,8 @@ AGENT_TARGETS = {
     "AGENTWATCH_RAG_TARGETS": "knowledge:search=kb",
     "AGENTWATCH_PLANNER_TARGETS": "planner:Planner.plan=support",
     "AGENTWATCH_CRITIC_TARGETS": "planner:Critic.review=reviewer",
+    # Not a pipeline step: the knowledge base's lru_cache of FTS5 expressions, read for its hit ratio.
+    "AGENTWATCH_CACHE_TARGETS": "knowledge:_match_expression=fts-query",
 }
 
 # (message, expected intent). Sessions are assigned round-robin, so some turns carry history.
@@ -105,6 +110,8 @@ FAILING_MESSAGE = "The desktop app shows an error on sync #fail-503"
 # The demo planner raises on "#crash" and the app has no handler for it: agentwatch must answer
 # a JSON 500 whose request_id is the X-Request-ID we sent (and that the server span carries).
 CRASH_MESSAGE = "Why is the timeline view empty? #crash"
+# The fake Gemini answers the first request of this body 429 (with RetryInfo), the retry 200.
+RATE_LIMITED_MESSAGE = "Is there an API rate limit on exports? #flaky-429-1"
 CRASH_REQUEST_ID = "demo-crash-0001"
 
 
@@ -273,6 +280,7 @@ class Demo:
             f"model failure: HTTP {response.status_code} {response.text[:200]} (expected 502 with upstream_status 503)",
         )
         print(f"[demo] model failure (fake Gemini 503) answered HTTP {response.status_code}")
+        sent += self.resilience(base, client)
 
         response = client.post(
             f"{base}/chat",
@@ -293,6 +301,19 @@ class Demo:
         )
         print(f"[demo] unhandled exception (#crash) answered HTTP {response.status_code} {response.text[:200]}")
         return sent
+
+    def resilience(self, base: str, client: httpx.Client) -> int:
+        """A 429 retried by the SDK, then the ``gemini`` breaker opened by three failures and refusing a chat."""
+        response = client.post(f"{base}/chat", json={"message": RATE_LIMITED_MESSAGE, "session_id": "demo-session-3"})
+        self.check(response.status_code == 200, f"429 then retry: HTTP {response.status_code} {response.text[:200]}")
+        print(f"[demo] Gemini answered 429, the SDK retried: HTTP {response.status_code} (one call span, 2 attempts)")
+        for i in range(3):
+            response = client.post(f"{base}/chat", json={"message": f"{FAILING_MESSAGE} ({i + 1})", "session_id": "demo-session-4"})
+            self.check(response.status_code == 502, f"breaker failure {i + 1}: HTTP {response.status_code} {response.text[:200]}")
+        response = client.post(f"{base}/chat", json={"message": "Is the model back?", "session_id": "demo-session-4"})
+        self.check(response.status_code == 503, f"open breaker: HTTP {response.status_code} {response.text[:200]} (expected 503)")
+        print(f"[demo] three model failures opened the 'gemini' circuit breaker; the next chat: HTTP {response.status_code}")
+        return 5
 
     def scrape(self, prom_port: int, client: httpx.Client) -> None:
         url = f"http://127.0.0.1:{prom_port}/metrics"

@@ -70,6 +70,13 @@ def _exposition() -> str:
                 meter.create_counter(metric.name, unit=metric.unit).add(1)
             elif kind == "histogram":
                 meter.create_histogram(metric.name, unit=metric.unit).record(1)
+        for metric in getattr(semconv, "RESILIENCE_METRICS", ()):  # retries, circuit breakers, rate limits
+            if metric.instrument == "counter":
+                meter.create_counter(metric.name, unit=metric.unit).add(1)
+            elif metric.instrument == "histogram":
+                meter.create_histogram(metric.name, unit=metric.unit).record(1)
+            else:
+                meter.create_gauge(metric.name, unit=metric.unit).set(1)
         # ... and the instruments the Gemini instrumentor really creates (every one of them).
         tel = GeminiTelemetry(meter_provider=provider)
         for instrument in vars(tel).values():
@@ -86,6 +93,10 @@ def _exposition() -> str:
         system_metrics = object.__new__(SystemMetricsInstrumentor)
         system_metrics.__init__()
         system_metrics._instrument(meter_provider=provider)
+        from opentelemetry.metrics import Observation
+
+        for metric in getattr(semconv, "CACHE_QUEUE_METRICS", ()):  # observed at collection (caches, queues)
+            metric.create(meter, [lambda options, m=metric: [Observation(1, {key: "x" for key in m.attributes})]])
         telemetry.use_meter_provider(provider)
         telemetry.record_check("db", "healthy", 0.01)
         telemetry.record_error("ValueError", "/x", "GET")

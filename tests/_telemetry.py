@@ -10,11 +10,11 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Metric, MetricsData
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from agentwatch.distro.tracing import LeanTracerProvider
+from agentwatch.distro import tracing
 
 
 class Telemetry:
@@ -26,8 +26,9 @@ class Telemetry:
 
     def __init__(self, *span_processors: SpanProcessor) -> None:
         self.span_exporter = InMemorySpanExporter()
-        # agentwatch's span path, as the distro installs it (tests/test_lean_spans.py compares it with the SDK's)
-        self.tracer_provider = LeanTracerProvider()
+        # agentwatch's span path, as the distro installs it (tests/test_lean_spans.py compares it with the
+        # SDK's); on an SDK it does not support (the lowest resolution, 1.44) the stock one, as the distro does.
+        self.tracer_provider = tracing.LeanTracerProvider() if tracing.SUPPORTED else TracerProvider()
         for processor in span_processors:
             self.tracer_provider.add_span_processor(processor)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.span_exporter))

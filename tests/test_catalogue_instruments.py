@@ -17,6 +17,8 @@ CATALOGUES = {
     "genai": semconv.GENAI_METRICS,
     "vectordb": semconv.VECTORDB_METRICS,
     "web": semconv.WEB_METRICS,
+    "caches-queues": semconv.CACHE_QUEUE_METRICS,
+    "resilience": semconv.RESILIENCE_METRICS,
 }
 
 

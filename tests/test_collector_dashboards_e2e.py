@@ -53,6 +53,7 @@ TARGETS = {  # as examples/run_demo.py
     "AGENTWATCH_RAG_TARGETS": "knowledge:search=kb",
     "AGENTWATCH_PLANNER_TARGETS": "planner:Planner.plan=support",
     "AGENTWATCH_CRITIC_TARGETS": "planner:Critic.review=reviewer",
+    "AGENTWATCH_CACHE_TARGETS": "knowledge:_match_expression=fts-query",
 }
 # One round of traffic: every intent; "Tell me about Orbitly" and "Where is my data stored?"
 # have no keyword (intent other, confidence 0.3: low confidence); plans needing one to three
@@ -69,6 +70,15 @@ CHATS = [
     ("Can I start a board from a template for sprint planning?", 200),
     ("The desktop app shows an error on sync #fail-503", 502),  # fake Gemini 503 -> 502
     ("Why is the timeline view empty? #crash", 500),  # unhandled exception -> JSON 500
+    # Resilience row: a 429 the SDK retries once (then an answer), one still limited after the retries
+    # (answered 429), then three model failures in a row open the "gemini" breaker (aiobreaker) and the
+    # next chat is refused (503); it lets a trial call through after AGENT_BREAKER_RESET_S (next round).
+    ("Is there an API rate limit? #flaky-429-1", 200),
+    ("Export every board as PDF #fail-429", 429),
+    ("Sync fails again #fail-503", 502),
+    ("Sync still fails #fail-503", 502),
+    ("Sync keeps failing #fail-503", 502),
+    ("Is the model back?", 503),
 ]
 DOCUMENTS = [("kb-001", 200), ("kb-404", 404)]
 HEALTH = ["/health/ready", "/health/detailed"]
@@ -201,7 +211,7 @@ def test_every_dashboard_panel_has_data_from_the_demo(tmp_path, fake_gemini):
     prometheus = require_tool("prometheus")
     checks, misuses = _panel_checks()
     assert not misuses, "\n".join(misuses)
-    assert len(checks) >= 20, checks  # the four dashboards' panels, nothing silently skipped
+    assert len(checks) >= 25, checks  # the five dashboards' panels, nothing silently skipped
 
     service = prom = traffic = None
     try:
@@ -218,6 +228,7 @@ def test_every_dashboard_panel_has_data_from_the_demo(tmp_path, fake_gemini):
             AGENT_DB_PATH=str(db),
             AGENTWATCH_HEALTH_SQLITE_PATH=str(db),
             PYTHONUNBUFFERED="1",
+            AGENT_BREAKER_RESET_S="0.1",  # closed again by the next round (see CHATS)
             **TARGETS,
         )
         service = start_service(tmp_path, env)

@@ -59,6 +59,8 @@ FREE_TEXT = {
     "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE": "header names or regexes, read by the upstream helper",
     "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS": "header names or regexes, read by the upstream helper",
     "OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS": "any set value switches it on (upstream semantics)",
+    "AGENTWATCH_SECURITY_CSP": "a Content-Security-Policy, sent as the app wrote it (only control characters are refused)",
+    "AGENTWATCH_SECURITY_HSTS": "a Strict-Transport-Security value, sent as written (only control characters are refused)",
 }
 # Typed variables that accept anything today, without a warning. Listed so a gap is visible;
 # remove an entry when its reader learns to warn (the test then holds it to one warning).
@@ -93,11 +95,13 @@ def read_everything() -> None:
     capture_content()
     clip("x" * 10)
     for variable in ("AGENTWATCH_INTENT_TARGETS", "AGENTWATCH_RAG_TARGETS", "AGENTWATCH_PLANNER_TARGETS",
-                     "AGENTWATCH_CRITIC_TARGETS"):
+                     "AGENTWATCH_CRITIC_TARGETS", "AGENTWATCH_CACHE_TARGETS", "AGENTWATCH_QUEUE_TARGETS",
+                     "AGENTWATCH_RETRY_TARGETS"):
         parse_targets(variable)
-    from agentwatch.instrumentors import chromadb  # importable without chromadb itself
+    from agentwatch.instrumentors import breakers, chromadb  # importable without chromadb / breaker libraries
 
     chromadb.collection_limit()
+    breakers.max_names()
 
 
 

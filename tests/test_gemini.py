@@ -1,12 +1,13 @@
 """GeminiInstrumentor: the real google-genai SDK against examples/fake_gemini.py.
 
 Real SDK TracerProvider / MeterProvider / LoggerProvider with in-memory readers, the
-stock httpx2 instrumentation underneath (as under opentelemetry-instrument), and the
+stock httpx and httpx2 instrumentations underneath (as under opentelemetry-instrument: google-genai 3.x
+sends through httpx2, 2.x through httpx), and the
 distro's GenAI roll-up processor. No mock of the SDK or of the instrumentor.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: google-genai 2.x checks the tools' arguments against
+# their annotations with isinstance(), which fails on postponed (string) annotations (3.x resolves them).
 import asyncio
 import gc
 import json
@@ -19,7 +20,7 @@ from google.genai import errors, types
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from agentwatch.distro import _diagnostics, genai_choice
@@ -80,17 +81,18 @@ def tel(monkeypatch):
 
 @pytest.fixture
 def instrument(tel):
-    """Instrument gemini (+ httpx2) with ``tel``'s providers; undone at teardown."""
+    """Instrument gemini (+ httpx2 and httpx) with ``tel``'s providers; undone at teardown."""
     done = []
 
     def _instrument():
-        http = HTTPX2ClientInstrumentor()
-        http.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
+        http = [HTTPX2ClientInstrumentor(), HTTPXClientInstrumentor()]
+        for instrumentor in http:
+            instrumentor.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
         inst = GeminiInstrumentor()
         inst.instrument(
             tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider, logger_provider=tel.logger_provider
         )
-        done.extend([inst, http])
+        done.extend([inst, *http])
         return tel
 
     yield _instrument

@@ -29,7 +29,8 @@ def test_demo_service_gemini_spans_rollup_and_no_key(tmp_path, fake_gemini, monk
                 status, body = service.request("POST", "/chat", {"message": message, "session_id": "s"})
                 assert status == 200, body
             status, body = service.request("POST", "/chat", {"message": "broken #fail-429", "session_id": "s"})
-            assert status == 502 and body["error"]["upstream_status"] == 429
+            # the demo's SDK retries a 429 (3 attempts), then answers 429 itself
+            assert status == 429 and body["error"]["upstream_status"] == 429
         finally:
             service.terminate()
         stderr = service.stderr()
@@ -49,11 +50,15 @@ def test_demo_service_gemini_spans_rollup_and_no_key(tmp_path, fake_gemini, monk
             ancestor = by_id[ancestor["parent_span_id"]]
         assert ancestor["name"] == "POST /chat"
         http = [s for s in spans if s["parent_span_id"] == span["span_id"] and s["name"] == "POST"]
-        assert len(http) == 1  # the httpx2 CLIENT span is under the GenAI span
+        # the httpx2 CLIENT span of each attempt is under the one GenAI span
+        assert len(http) == (3 if span["status"] == "ERROR" else 1)
 
     ok = [s for s in gemini if s["status"] != "ERROR"]
     failed = [s for s in gemini if s["status"] == "ERROR"]
     assert len(ok) == 2 and failed[0]["attributes"]["error.type"] == "429"
+    assert failed[0]["attributes"]["agentwatch.retry.attempts"] == 3
+    assert [e["attributes"]["agentwatch.retry.outcome"] for e in failed[0]["events"]
+            if e["name"] == "agentwatch.retry.failed_attempt"] == ["retried", "retried", "exhausted"]
     for span in ok:
         chat = next(c for c in chats if c["trace_id"] == span["trace_id"])
         a, c = span["attributes"], chat["attributes"]

@@ -107,11 +107,15 @@ def test_settings_adjust_both_lists():
     assert "user_agent.original" not in settings.scrub.keep and "server.address" in settings.scrub.keep
     scrubber = scrubber_for(settings)
     assert scrubber is not None
+    # Off the keep list, the user agent is scanned in full: an address in it goes (its product
+    # versions are kept by the IPv4 detector itself, as in any free text).
     assert scrubber.scrub_attributes({"deploy.host": "10.0.0.1", "ci.build_id": "1.2.3.4", "auth_realm": "corp",
-                                      "x-token-audience": "api", "user_agent.original": CHROME}) == {
+                                      "x-token-audience": "api", "user_agent.original": CHROME + " via 10.20.30.40"}) == {
         "deploy.host": "10.0.0.1", "ci.build_id": "1.2.3.4", "auth_realm": "corp", "x-token-audience": "api",
-        "user_agent.original": CHROME.replace("131.0.0.0", "[REDACTED:ipv4]"),
+        "user_agent.original": CHROME + " via [REDACTED:ipv4]",
     }
+    assert Scrubber().scrub_attributes({"user_agent.original": CHROME + " via 10.20.30.40"}) == {
+        "user_agent.original": CHROME + " via 10.20.30.40"}  # on the list: kept whole
     # not a secret by name, still scanned by content
     assert scrubber.scrub_value("jane@example.com", "auth_realm") == "[REDACTED:email]"
 

@@ -145,7 +145,10 @@ def test_singleton_is_its_own_class():
     assert type(ours) is AgentwatchSQLite3Instrumentor
     assert ours is not stock
     assert ours is AgentwatchSQLite3Instrumentor()
-    assert list(ours.instrumentation_dependencies()) == list(stock.instrumentation_dependencies())
+    # the stock one's (sqlite3 is in the stdlib: none) plus the stock package itself, an extra of agentwatch's
+    assert list(ours.instrumentation_dependencies()) == [
+        *stock.instrumentation_dependencies(), "opentelemetry-instrumentation-sqlite3 >= 0.65b0, < 1"
+    ]
 
 
 # --------------------------------------------------------------------------- spans
@@ -408,3 +411,63 @@ def test_database_semconv_opt_in_names_and_metrics(monkeypatch, semconv_reset, t
     ops = sorted(dict(p.attributes)["db.operation.name"] for p in durations)
     assert ops == ["CREATE", "INSERT"]
     assert all(dict(p.attributes)["db.system.name"] == "sqlite" for p in durations)
+
+
+# --------------------------------------------------------------------------- without the stock package
+def test_dependencies_name_the_stock_package():
+    """What it needs is what it says: the stock instrumentation it extends (an extra of agentwatch)."""
+    from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+
+    (requirement,) = AgentwatchSQLite3Instrumentor().instrumentation_dependencies()
+    assert requirement.startswith("opentelemetry-instrumentation-sqlite3 ")
+    assert get_dependency_conflicts([requirement]) is None  # installed here, in range
+
+
+_WITHOUT_STOCK = r'''
+import sys, sqlite3, json
+sys.modules["opentelemetry.instrumentation.sqlite3"] = None  # as if opentelemetry-instrumentation-sqlite3 were absent
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+import agentwatch.instrumentors, opentelemetry.instrumentation.instrumentor  # loaded under opentelemetry-instrument anyway
+loaded_before = set(sys.modules)
+from agentwatch.instrumentors.sqlite3 import AgentwatchSQLite3Instrumentor
+imported = sorted(set(sys.modules) - loaded_before)
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+instrumentor = AgentwatchSQLite3Instrumentor()
+deps = instrumentor.instrumentation_dependencies()
+result = instrumentor.instrument(tracer_provider=provider)
+connection = sqlite3.connect(":memory:")
+same = AgentwatchSQLite3Instrumentor.instrument_connection(connection) is connection
+rows = connection.execute("SELECT 1").fetchall()
+instrumentor.uninstrument()
+print(json.dumps({"deps": list(deps), "conflict": str(get_dependency_conflicts(deps)), "result": result,
+                  "connect": sqlite3.connect.__module__ if hasattr(sqlite3.connect, "__module__") else None,
+                  "same": same, "rows": rows, "spans": len(exporter.get_finished_spans()), "imported": imported,
+                  "dbapi": "opentelemetry.instrumentation.dbapi" in sys.modules}))
+'''
+
+
+def test_without_the_stock_package_a_no_op():
+    """opentelemetry-instrumentation-sqlite3 is an extra: without it, importing and instrumenting cost
+    nothing and change nothing (no wrapper, no span, no error), and the missing package is named."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _WITHOUT_STOCK], capture_output=True, text=True, timeout=60,
+                          env={"AGENTWATCH_STRICT": "1", "PATH": ""})
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["deps"] == ["opentelemetry-instrumentation-sqlite3 >= 0.65b0, < 1"]
+    # the package's metadata is still installed here, so no conflict is reported; tests/test_install_wheel.py
+    # checks the conflict (and the no-op) where the package is really absent
+    assert out["conflict"] == "None"
+    assert out["result"] is None and out["same"] and out["rows"] == [[1]] and out["spans"] == 0
+    assert out["connect"] == "_sqlite3" and not out["dbapi"], "sqlite3.connect left alone, dbapi never imported"
+    assert out["imported"] == ["agentwatch.instrumentors._sqlite3_package", "agentwatch.instrumentors.sqlite3"], (
+        "nothing but the module itself (and its requirement string) is imported"
+    )

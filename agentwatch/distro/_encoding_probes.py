@@ -16,6 +16,14 @@ _ATTRIBUTES: dict[str, Any] = {
 }
 
 
+def _attributes() -> dict[str, Any]:
+    from opentelemetry import attributes
+
+    if callable(getattr(attributes, "_clean_attribute_value", None)):  # opentelemetry-sdk 1.45+: bytes stay bytes
+        return _ATTRIBUTES
+    return {**_ATTRIBUTES, "b": b"bytes"}  # older SDKs decode bytes to str, with a warning for what is not UTF-8
+
+
 def spans() -> list[Any]:
     from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
@@ -33,7 +41,7 @@ def spans() -> list[Any]:
     remote = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, is_remote=True,
                          trace_flags=TraceFlags(1), trace_state=TraceState([("vendor", "v1"), ("k", "w")]))
     with tracer.start_as_current_span("server é", context=trace.set_span_in_context(trace.NonRecordingSpan(remote)),
-                                      kind=SpanKind.SERVER, attributes=_ATTRIBUTES,
+                                      kind=SpanKind.SERVER, attributes=_attributes(),
                                       links=[Link(remote, {"link.attr": 1}), Link(remote)]) as span:
         span.add_event("first", {"e": "v", "n": 1})
         span.add_event("second")

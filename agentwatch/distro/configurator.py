@@ -8,6 +8,7 @@ with no telemetry at all).
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,13 +84,34 @@ def _log_limits(settings: Settings) -> LogRecordLimits:
     )
 
 
+# opentelemetry-sdk 1.45 takes the log record limits as an argument; 1.44 (the lowest supported) reads
+# them from the environment for every record and has no way to pass them.
+_LOGGER_PROVIDER_TAKES_LIMITS = "log_record_limits" in inspect.signature(LoggerProvider.__init__).parameters
+
+
+def _sdk_reads_log_limits(settings: Settings) -> None:
+    """On an SDK that reads the log limits itself: the scrubber still cuts every log attribute at its
+    limit after scrubbing, but a length limit set in the environment is applied by the SDK first,
+    without agentwatch's margin (a secret across that limit may then be cut before it is scrubbed)."""
+    scrub = settings.scrub
+    if scrub.enabled and any(os.environ.get(name, "").strip() for name in _LOG_LENGTH_VARIABLES):
+        _diagnostics.warn_once(
+            "log-limits-sdk",
+            "this opentelemetry-sdk (< 1.45) cuts log attributes at OTEL_*ATTRIBUTE_VALUE_LENGTH_LIMIT before the "
+            "scrubber sees them (1.45 or newer lets agentwatch scrub first)",
+        )
+
+
+_LOG_LENGTH_VARIABLES = ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+
+
 def _tracing(settings: Settings, resource: Resource, built: Pipeline) -> TracerProvider:
     from opentelemetry.sdk._configuration import _get_id_generator, _get_sampler, _import_id_generator, _import_sampler
 
     sampler = _step("sampler", lambda: _import_sampler(_get_sampler()))
     id_generator = _step("id generator", lambda: _import_id_generator(_get_id_generator()))
     # agentwatch's span path (same SDK classes underneath, same output); AGENTWATCH_LEAN_SPANS=false: the stock one.
-    provider_class = tracing.LeanTracerProvider if settings.lean_spans else TracerProvider
+    provider_class = tracing.LeanTracerProvider if settings.lean_spans and _lean_spans_supported() else TracerProvider
     provider = provider_class(resource=resource, sampler=sampler, id_generator=id_generator, shutdown_on_exit=False,
                               span_limits=_step("span limits", _span_limits, settings))
     _step("GenAI roll-up", lambda: provider.add_span_processor(rollup.GenAIRollupSpanProcessor()))
@@ -99,6 +121,13 @@ def _tracing(settings: Settings, resource: Resource, built: Pipeline) -> TracerP
     built.exporters["traces"] = [e.name for e in span_exporters]
     trace.set_tracer_provider(provider)
     return provider
+
+
+def _lean_spans_supported() -> bool:
+    """The lean span path mirrors the attribute rules of opentelemetry-sdk >= 1.45; on an older SDK, the stock path."""
+    if not tracing.SUPPORTED:
+        _diagnostics.info("lean span path not used: this opentelemetry-sdk has no _clean_attribute_value (it needs 1.45 or newer)")
+    return tracing.SUPPORTED
 
 
 def _metrics(settings: Settings, resource: Resource, built: Pipeline) -> MeterProvider:
@@ -112,8 +141,12 @@ def _metrics(settings: Settings, resource: Resource, built: Pipeline) -> MeterPr
 
 
 def _logging(settings: Settings, resource: Resource, built: Pipeline) -> LoggerProvider:
-    provider = LoggerProvider(resource=resource, shutdown_on_exit=False,
-                              log_record_limits=_step("log record limits", _log_limits, settings))
+    if _LOGGER_PROVIDER_TAKES_LIMITS:
+        provider = LoggerProvider(resource=resource, shutdown_on_exit=False,  # pyright: ignore[reportCallIssue] - 1.45+
+                                  log_record_limits=_step("log record limits", _log_limits, settings))
+    else:
+        _step("log record limits", _sdk_reads_log_limits, settings)
+        provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     log_exporters = exporters.build_exporters("logs", settings, os.environ)
     for exporter in log_exporters:
         provider.add_log_record_processor(BatchLogRecordProcessor(exporter))

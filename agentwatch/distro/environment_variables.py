@@ -466,6 +466,34 @@ AGENTWATCH_CHROMADB_MAX_COLLECTIONS = _var(
     "`agentwatch.vectordb.collection.documents` gauge; later ones count as `_other` and are not counted "
     "(spans keep the real name).",
 )
+AGENTWATCH_RETRY_TARGETS = _var(
+    "AGENTWATCH_RETRY_TARGETS",
+    Names(lower=False),
+    "The app's tenacity-decorated functions (`@retry`) whose attempts to trace, comma list of `module:function` or "
+    "`module:Class.method` (optional `=name`); each call becomes one span with its attempts and one event per "
+    "failed attempt, and feeds `agentwatch.retry.failed_attempts`. Wrapped when the module is imported.",
+)
+AGENTWATCH_RESILIENCE_MAX_NAMES = _var(
+    "AGENTWATCH_RESILIENCE_MAX_NAMES",
+    Number(50, 1, 10_000, whole=True),
+    "Distinct circuit-breaker names (pybreaker, aiobreaker) and slowapi limits per process kept as metric "
+    "attributes; later ones count as `_other`.",
+)
+
+AGENTWATCH_CACHE_TARGETS = _var(
+    "AGENTWATCH_CACHE_TARGETS",
+    Names(lower=False),
+    "The app's caches whose lookups, size and capacity are measured, same syntax (`module:attribute`, `=name` "
+    "sets `agentwatch.cache.name`): an `lru_cache`/`cache` function or anything with `cache_info()` (read when "
+    "metrics are collected, no per-call cost), a cachetools cache or `@cached` function, an aiocache cache or "
+    "`@cached` function.",
+)
+AGENTWATCH_QUEUE_TARGETS = _var(
+    "AGENTWATCH_QUEUE_TARGETS",
+    Names(lower=False),
+    "The app's queues whose depth and oldest-item age are measured, same syntax (`=name` sets "
+    "`agentwatch.queue.name`): `asyncio.Queue` or `queue.Queue` objects (and their LIFO/priority kinds).",
+)
 
 
 # --- Health and errors --------------------------------------------------------------
@@ -623,6 +651,28 @@ OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS = _var(
     "OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS",
     Text(),
     "Upstream: when set, non-standard HTTP methods keep their name on the server span instead of `_OTHER`.",
+)
+AGENTWATCH_SECURITY_HEADERS = _var(
+    "AGENTWATCH_SECURITY_HEADERS",
+    Names(),
+    "Security headers added to every response of the FastAPI app unless the app set that header itself (any case): "
+    "`on` (`nosniff,frame,referrer,hsts`, plus `csp` when `AGENTWATCH_SECURITY_CSP` is set) or a comma list of "
+    "`nosniff` (`X-Content-Type-Options: nosniff`), `frame` (`X-Frame-Options: DENY`), `referrer` "
+    "(`Referrer-Policy: no-referrer`), `hsts` (`Strict-Transport-Security`, over HTTPS only), `hsts-always` (also "
+    "over plain HTTP, behind a TLS proxy that does not pass the scheme), `csp`; `off`.",
+    shown="unset (off)",
+)
+AGENTWATCH_SECURITY_CSP = _var(
+    "AGENTWATCH_SECURITY_CSP",
+    Text(),
+    "The `Content-Security-Policy` sent with `AGENTWATCH_SECURITY_HEADERS` (e.g. `default-src 'none'; "
+    "frame-ancestors 'none'` for a JSON API; FastAPI's `/docs` page needs its CDN allowed).",
+    shown="unset (no CSP)",
+)
+AGENTWATCH_SECURITY_HSTS = _var(
+    "AGENTWATCH_SECURITY_HSTS",
+    Text("max-age=31536000; includeSubDomains"),
+    "The `Strict-Transport-Security` value sent with `hsts` / `hsts-always`.",
 )
 AGENTWATCH_ERROR_HANDLERS = _var(
     "AGENTWATCH_ERROR_HANDLERS",

@@ -72,6 +72,41 @@ class WebSettings:
     token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log line
     propagate_to: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_PROPAGATE_TO)
     baggage_keys: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_BAGGAGE_KEYS)
+    security_headers: tuple[str, ...] = ()  # AGENTWATCH_SECURITY_HEADERS, checked items (empty: off)
+    security_csp: str | None = _from_catalogue(ev.AGENTWATCH_SECURITY_CSP)
+    security_hsts: str = _from_catalogue(ev.AGENTWATCH_SECURITY_HSTS)
+
+
+#: The items of AGENTWATCH_SECURITY_HEADERS (agentwatch.web.security_headers gives them their headers).
+SECURITY_HEADER_ITEMS = ("on", "off", "nosniff", "frame", "referrer", "hsts", "hsts-always", "csp")
+_SECURITY_SYNONYMS = {word: "on" for word in ev.TRUE_WORDS} | {word: "off" for word in ev.FALSE_WORDS}
+
+
+def _security_items(reader: Reader) -> tuple[str, ...]:
+    """``AGENTWATCH_SECURITY_HEADERS``: known items (``true``/``false`` words mean ``on``/``off``); an unknown
+    one is said once and left out."""
+    kept: list[str] = []
+    for item in reader.read(ev.AGENTWATCH_SECURITY_HEADERS):
+        item = _SECURITY_SYNONYMS.get(item, item)
+        if item in SECURITY_HEADER_ITEMS:
+            kept.append(item)
+        else:
+            warn_once(f"config:{ev.AGENTWATCH_SECURITY_HEADERS}:{item}",
+                      f"{ev.AGENTWATCH_SECURITY_HEADERS} item {item!r} is not one of {', '.join(SECURITY_HEADER_ITEMS)}; "
+                      "it is left out")
+    return tuple(kept)
+
+
+def _header_value(reader: Reader, name: str) -> str | None:
+    """A header value from ``name``: printable Latin-1 only (a line break would inject headers); else the default."""
+    value = reader.read(name)
+    if value is None:
+        return None
+    if all(" " <= char <= "~" or "\xa0" <= char <= "\xff" or char == "\t" for char in value):
+        return value
+    default = ev.BY_NAME[name].default
+    reader._bad(name, value, "a header value (printable Latin-1, no line breaks)", default)
+    return default
 
 
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~\-]+)+")
@@ -155,6 +190,9 @@ def load_web(reader: Reader) -> WebSettings:
     s.token = reader.read(ev.AGENTWATCH_HEALTH_TOKEN) or None
     s.propagate_to = _host_patterns(reader)
     s.baggage_keys = reader.read(ev.AGENTWATCH_BAGGAGE_KEYS)
+    s.security_headers = _security_items(reader)
+    s.security_csp = _header_value(reader, ev.AGENTWATCH_SECURITY_CSP)
+    s.security_hsts = _header_value(reader, ev.AGENTWATCH_SECURITY_HSTS) or ev.BY_NAME[ev.AGENTWATCH_SECURITY_HSTS].default
     return s
 
 
@@ -247,6 +285,8 @@ class AgentSettings:
     intent_max_distinct: int = _from_catalogue(ev.AGENTWATCH_INTENT_MAX_DISTINCT)
     intent_low_confidence: float = _from_catalogue(ev.AGENTWATCH_INTENT_LOW_CONFIDENCE)
     chromadb_max_collections: int = _from_catalogue(ev.AGENTWATCH_CHROMADB_MAX_COLLECTIONS)
+    retry_targets: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_RETRY_TARGETS)
+    resilience_max_names: int = _from_catalogue(ev.AGENTWATCH_RESILIENCE_MAX_NAMES)
 
 
 def load_agent(reader: Reader) -> AgentSettings:
@@ -262,6 +302,8 @@ def load_agent(reader: Reader) -> AgentSettings:
         "intent_max_distinct": ev.AGENTWATCH_INTENT_MAX_DISTINCT,
         "intent_low_confidence": ev.AGENTWATCH_INTENT_LOW_CONFIDENCE,
         "chromadb_max_collections": ev.AGENTWATCH_CHROMADB_MAX_COLLECTIONS,
+        "retry_targets": ev.AGENTWATCH_RETRY_TARGETS,
+        "resilience_max_names": ev.AGENTWATCH_RESILIENCE_MAX_NAMES,
     }
     return AgentSettings(**{attribute: reader.read(name) for attribute, name in names.items()})
 

@@ -27,6 +27,10 @@ does not:
 ``AGENTWATCH_LEAN_SPANS=false`` makes agentwatch install the stock SDK ``TracerProvider`` instead,
 to rule this module out when debugging. ``tests/test_lean_spans.py`` proves the OTLP output is the
 same as the stock SDK's for the same API calls.
+
+The attribute rules it mirrors are those of opentelemetry-sdk 1.45 (``_clean_attribute_value``: any
+``AnyValue``). An SDK without them (1.44 and older clean attributes with ``_clean_attribute`` and
+other rules) gets the stock ``TracerProvider`` from agentwatch instead: :data:`SUPPORTED` is False there.
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ from collections.abc import Mapping, Sequence
 from time import time_ns
 from typing import Any
 
+from opentelemetry import attributes as _sdk_attributes
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
-from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context.context import Context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.resources import Resource
@@ -67,7 +72,13 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.trace.status import Status, StatusCode
 from opentelemetry.util import types
 
-__all__ = ["LeanSpan", "LeanTracer", "LeanTracerProvider", "SpanProcessors"]
+__all__ = ["SUPPORTED", "LeanSpan", "LeanTracer", "LeanTracerProvider", "SpanProcessors"]
+
+#: Whether this SDK cleans attributes as the lean path does (opentelemetry-sdk >= 1.45). Where it does
+#: not, agentwatch installs the stock ``TracerProvider`` (configurator) and this module's classes stay
+#: unused: nothing here is called at import time.
+SUPPORTED = callable(getattr(_sdk_attributes, "_clean_attribute_value", None))
+_clean_attribute_value: Any = getattr(_sdk_attributes, "_clean_attribute_value", None)
 
 _logger = logging.getLogger("opentelemetry.sdk.trace")  # the SDK's logger: same lines as the SDK
 _attributes_logger = logging.getLogger("opentelemetry.attributes")

@@ -20,6 +20,7 @@ from agentwatch.report._model import (
     sum_value,
 )
 from agentwatch.report._read import FileStats, as_float, as_int
+from agentwatch.report._resilience import render_resilience
 from agentwatch.report._text import (
     VALUE_WIDTH,
     Style,
@@ -342,6 +343,43 @@ def render_agent(report: Report, style: Style) -> list[str]:
     return lines
 
 
+def _render_caches_queues(metrics: Metrics, style: Style) -> list[str]:
+    """Named caches (lookups, hit ratio, size) and queues (depth, oldest wait): latest values."""
+    lookups = metrics.merged(sc.CACHE_LOOKUPS_METRIC)
+    depths = metrics.merged(sc.QUEUE_DEPTH_METRIC)
+    if not lookups and not depths:
+        return []
+    lines = [style.bold("Caches and queues") + style.dim("  (agentwatch.cache.* and agentwatch.queue.* metrics)")]
+    if lookups:
+        sizes = _by(metrics.merged(sc.CACHE_SIZE_METRIC), sc.CACHE_NAME)
+        capacities = _by(metrics.merged(sc.CACHE_MAX_SIZE_METRIC), sc.CACHE_NAME)
+        rows = [["cache", "lookups", "hits", "misses", "hit ratio", "size", "capacity"]]
+        for cache, points in sorted(_by(lookups, sc.CACHE_NAME).items()):
+            by_result = _by(points, sc.CACHE_RESULT)
+            hits, misses = _sum_value(by_result.get("hit", [])), _sum_value(by_result.get("miss", []))
+            total = hits + misses
+            ratio = f"{hits / total:.0%}" if total else "-"
+            if total and hits / total < 0.5:
+                ratio = style.yellow(ratio)
+            size, capacity = sizes.get(cache), capacities.get(cache)
+            rows.append([cache, fmt_num(total), fmt_num(hits), fmt_num(misses), ratio,
+                         fmt_num(_sum_value(size)) if size else "-", fmt_num(_sum_value(capacity)) if capacity else "-"])
+        lines.append("  caches")
+        lines.extend(table(rows, right={1, 2, 3, 4, 5, 6}, indent="    "))
+    if depths:
+        ages = metrics.metrics.get(sc.QUEUE_OLDEST_AGE_METRIC)
+        oldest: dict[str, float] = {}
+        for point in ages.series.values() if ages is not None else ():
+            name = clean(str(point.attributes.get(sc.QUEUE_NAME, "-")), 40)
+            oldest[name] = max(oldest.get(name, 0.0), point.value or 0.0)
+        rows = [["queue", "waiting", "oldest wait"]]
+        for queue, points in sorted(_by(depths, sc.QUEUE_NAME).items()):
+            rows.append([queue, fmt_num(_sum_value(points)), f"{fmt_num(oldest[queue])} s" if queue in oldest else "-"])
+        lines.append("  queues")
+        lines.extend(table(rows, right={1, 2}, indent="    "))
+    return lines
+
+
 def _metric_summary(metric: Metric, points: list[Point]) -> str:
     unit = unit_label(metric.unit)
     series = f" ({plural(len(points), 'series')})" if len(points) > 1 else ""
@@ -381,7 +419,8 @@ def render_metrics(report: Report, style: Style, width: int = 0) -> list[str]:
         if histograms:
             lines.append("")
             lines.extend(histograms)
-    for section in (render_route_costs(report, style), render_agent(report, style)):
+    for section in (render_route_costs(report, style), render_agent(report, style), _render_caches_queues(metrics, style),
+                    render_resilience(metrics, style)):
         if section:
             lines.append("")
             lines.extend(section)

@@ -90,6 +90,9 @@ class AgentwatchMiddleware:
     def __init__(self, app: Any, routes: dict[str, Any]):
         self.app = app
         self.routes = routes
+        # AGENTWATCH_SECURITY_HEADERS, computed once per app (None: off, the default).
+        self.security = run("web layer: security headers", _security_headers,
+                            outcome="that app's responses go without security headers")
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         kind = scope.get("type")
@@ -124,15 +127,17 @@ class AgentwatchMiddleware:
             run("web layer: startup checks", _ensure_startup, outcome="they are not started by requests")
             handler = run("web layer: health routing", _health_handler, self.routes, scope,
                           outcome="requests are passed to the app")
+            security = self.security.extra(scope.get("scheme", "http")) if self.security is not None else ()
             if handler is not None and await _serve_health(
-                handler, scope, send if exchange is None else exchange.wrap(send), request_id
+                handler, scope, _with_security(send if exchange is None else exchange.wrap(send), security), request_id
             ):
                 return
 
             async def send_with_id(message: dict) -> None:
                 if message.get("type") == "http.response.start":  # body chunks carry no headers
                     message = run("web layer: response headers", _with_id_headers, message, request_id, session_id,
-                                  default=message, outcome="responses go without X-Request-ID / X-Session-ID")
+                                  security, default=message,
+                                  outcome="responses go without X-Request-ID / X-Session-ID / security headers")
                 if exchange is None:
                     await send(message)
                 else:  # the server layer's span, in the same wrapper (one layer of send, not two)
@@ -209,13 +214,48 @@ async def _serve_health(handler: Any, scope: dict, send: Any, request_id: str) -
         return started
 
 
-def _with_id_headers(message: dict, request_id: str, session_id: str | None) -> dict:
-    """The response start with ``X-Request-ID`` (and ``X-Session-ID``) added unless the app set them."""
+def _security_headers() -> Any:
+    from agentwatch.web import security_headers
+
+    return security_headers.from_settings(config.settings())
+
+
+def _with_security(send: Any, security: tuple[tuple[bytes, bytes], ...]) -> Any:
+    """``send`` adding the security headers to a response start (for the health endpoints' answers)."""
+    if not security:
+        return send
+
+    async def send_with_security(message: dict) -> None:
+        if message.get("type") == "http.response.start":
+            message = run("web layer: response headers", _with_extra_headers, message, list(security), default=message,
+                          outcome="responses go without security headers")
+        await send(message)
+
+    return send_with_security
+
+
+def _with_id_headers(
+    message: dict, request_id: str, session_id: str | None, security: tuple[tuple[bytes, bytes], ...] = ()
+) -> dict:
+    """The response start with ``X-Request-ID`` (and ``X-Session-ID``) and the security headers added, each
+    unless the app set it (any case)."""
     if message.get("type") != "http.response.start":
         return message
     extra = [(_REQUEST_HEADER, request_id.encode())]
     if session_id is not None:
         extra.append((_SESSION_HEADER, session_id.encode()))
+    if security:
+        extra += security
+    headers = list(message.get("headers") or [])  # as _with_extra_headers, inline: once per response
+    present = {name.lower() for name, _ in headers}
+    missing = [item for item in extra if item[0] not in present]
+    return {**message, "headers": headers + missing} if missing else message
+
+
+def _with_extra_headers(message: dict, extra: list[tuple[bytes, bytes]]) -> dict:
+    """The response start with the ``extra`` headers whose names it does not have yet (compared lower-cased)."""
+    if message.get("type") != "http.response.start":
+        return message
     headers = list(message.get("headers") or [])
     present = {name.lower() for name, _ in headers}
     missing = [item for item in extra if item[0] not in present]

@@ -35,7 +35,7 @@ import yaml
 COLLECTOR = Path(__file__).resolve().parents[1]
 VENDOR = COLLECTOR / "vendor" / "otelcol"
 SCHEMAS = VENDOR / "core-schemas"
-PINNED_VERSION = "0.159.0"
+PINNED_VERSION = "0.161.0"
 KINDS = {"receivers": "receiver", "processors": "processor", "exporters": "exporter", "connectors": "connector", "extensions": "extension"}
 
 # Core components with a vendored config.schema.yaml: (kind, type) -> schema directory.
@@ -308,7 +308,7 @@ def check_graph(config: dict[str, Any], report: Report) -> None:
             if processors[-1].split("/")[0] != "batch":
                 report.errors.append(f"pipeline {name!r}: batch must be the last processor")
             if "tail_sampling" in processors and processors.index("tail_sampling") < max(
-                (processors.index(p) for p in processors if p.split("/")[0] in ("redaction", "resource_detection", "k8s_attributes")), default=-1
+                (processors.index(p) for p in processors if p.split("/")[0] in ("redaction", "resource", "resource_detection", "k8s_attributes")), default=-1
             ):
                 report.errors.append(f"pipeline {name!r}: tail_sampling must come after the context processors")
         else:

@@ -9,7 +9,11 @@ Pipeline of /chat: keyword intent classifier (intents.py) -> top-3 articles from
 FTS5 table (knowledge.py) -> an answer outline from a draft -> critique -> revise loop
 (planner.py) -> Gemini ``generate_content`` through the google-genai SDK (one shared client)
 -> one log line. A message containing ``#crash`` makes the planner raise an exception the
-app does not handle (a 500), as ``#fail-503`` makes the fake Gemini fail (a 502).
+app does not handle (a 500), as ``#fail-503`` makes the fake Gemini fail (a 502). A 429 from
+Gemini is retried by the SDK (``#flaky-429-1``: one 429, then an answer); still limited after
+the retries (``#fail-429``) it is answered 429. After three model failures in a row the
+``gemini`` circuit breaker (aiobreaker) opens and chats are answered 503 until it lets a trial
+call through (see gemini_client.py).
 
 Configuration (environment):
     GEMINI_BASE_URL   the Gemini server. Unset: the real API when GEMINI_API_KEY (or
@@ -19,6 +23,9 @@ Configuration (environment):
     GEMINI_MODEL      default gemini-2.5-flash
     AGENT_DB_PATH     SQLite file of the knowledge base; default a temporary file
     AGENT_MODEL_TIMEOUT_S  default 30
+    AGENT_MODEL_RETRY_ATTEMPTS  attempts per model request on a 429, default 3
+    AGENT_BREAKER_FAIL_MAX / AGENT_BREAKER_RESET_S  the breaker: failures in a row to open it
+                      (default 3), seconds before a trial call (default 30)
 
 Run:  python app.py --port 8000        or, from this folder:  uvicorn app:app --port 8000
 
@@ -126,8 +133,11 @@ def create_app() -> FastAPI:
     @app.exception_handler(ModelError)
     async def model_error_handler(request: Request, exc: ModelError) -> JSONResponse:
         log.warning("model call failed reason=%s upstream_status=%s", exc.reason, exc.upstream_status)
+        # still rate limited after the SDK's retries: 429, as the model said; breaker open: 503; else 502
+        status = 429 if exc.upstream_status == 429 else 503 if exc.reason == "circuit_open" else 502
         return JSONResponse(
-            status_code=502,
+            status_code=status,
+            headers={"Retry-After": "5"} if status != 502 else None,
             content={
                 "error": {
                     "type": "model_error",

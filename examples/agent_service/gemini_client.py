@@ -2,13 +2,21 @@
 
 The demo talks to the local fake (``examples/fake_gemini.py``) by default and to the real
 Gemini API when a key is set and no base URL override is given; see :func:`endpoint`.
+
+Resilience, as such services do it: the SDK retries a 429 (``HttpRetryOptions``, up to
+``AGENT_MODEL_RETRY_ATTEMPTS`` attempts, short backoff), and an aiobreaker circuit breaker named
+``gemini`` opens after ``AGENT_BREAKER_FAIL_MAX`` model failures in a row (rate limits do not
+count) and refuses model calls for ``AGENT_BREAKER_RESET_S`` seconds (then one trial call).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Mapping
 
+import aiobreaker
 import httpx2
 from google import genai
 from google.genai import errors, types
@@ -24,6 +32,11 @@ class ModelError(Exception):
         super().__init__(message)
         self.upstream_status = upstream_status
         self.reason = reason
+
+
+def _rate_limited(error: BaseException) -> bool:
+    """A 429 means "slow down", not "the model is down": it does not count against the breaker."""
+    return isinstance(error, ModelError) and error.upstream_status == 429
 
 
 @dataclass
@@ -54,9 +67,19 @@ class GeminiClient:
     """``generate_content`` with google-genai's async client."""
 
     def __init__(self, *, base_url: str | None, api_key: str, model: str, timeout_s: float = 30.0):
-        options = types.HttpOptions(base_url=base_url, timeout=int(timeout_s * 1000))
+        retry = types.HttpRetryOptions(
+            attempts=int(os.environ.get("AGENT_MODEL_RETRY_ATTEMPTS", "3")), initial_delay=0.05, max_delay=0.5,
+            jitter=0.05, http_status_codes=[429],
+        )
+        options = types.HttpOptions(base_url=base_url, timeout=int(timeout_s * 1000), retry_options=retry)
         self._client = genai.Client(api_key=api_key, http_options=options)
         self.model = model
+        self.breaker = aiobreaker.CircuitBreaker(
+            fail_max=int(os.environ.get("AGENT_BREAKER_FAIL_MAX", "3")),
+            timeout_duration=timedelta(seconds=float(os.environ.get("AGENT_BREAKER_RESET_S", "30"))),
+            exclude=[_rate_limited],
+            name="gemini",
+        )
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
@@ -64,6 +87,19 @@ class GeminiClient:
 
     async def generate(
         self, contents: list[dict], *, system: str | None = None, temperature: float = 0.2, max_output_tokens: int = 256
+    ) -> Completion:
+        """One model answer through the breaker; :class:`ModelError` when the model failed or the breaker is open."""
+        try:
+            return await self.breaker.call_async(
+                self._generate, contents, system=system, temperature=temperature, max_output_tokens=max_output_tokens
+            )
+        except aiobreaker.CircuitBreakerError as exc:
+            if isinstance(exc.__cause__, ModelError):  # the failure that opened it (or a failed trial call)
+                raise exc.__cause__ from None
+            raise ModelError("model circuit breaker open", reason="circuit_open") from exc
+
+    async def _generate(
+        self, contents: list[dict], *, system: str | None, temperature: float, max_output_tokens: int
     ) -> Completion:
         config = types.GenerateContentConfig(
             system_instruction=system, temperature=temperature, max_output_tokens=max_output_tokens

@@ -7,6 +7,7 @@ because full-text search found too few)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -136,6 +137,7 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+@functools.lru_cache(maxsize=256)  # the same questions come back: each one's expression is built once
 def _match_expression(text: str) -> str:
     terms = [t for t in _TERM.findall(text.lower()) if t not in _STOPWORDS and len(t) > 1]
     seen: list[str] = []

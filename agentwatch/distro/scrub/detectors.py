@@ -498,12 +498,45 @@ def _id_context(match: re.Match[str]) -> bool:
 
 
 def _version_context(match: re.Match[str]) -> bool:
-    """``version 1.2.3.4`` is a version, not an address."""
+    """``version 1.2.3.4`` is a version, not an address; so is ``Chrome/131.0.0.0`` (``_product_version``)."""
     start = match.start()
     before = match.string[start - 10 if start > 10 else 0 : start]
     if "ersion" in before or "ERSION" in before:
         return "\x00" not in before[before.find("ersion") if "ersion" in before else before.find("ERSION") :]
+    if before.endswith("/"):
+        return _product_version(match.string, start)
     return before.endswith(("v ", "V ", "ver ", "Ver "))
+
+
+# User-agent product tokens whose versions are four-part (Chrome's reduced user agent says
+# Chrome/131.0.0.0; Edge, Opera, Yandex follow it): such a version right after "<product>/" in
+# free text (a log line quoting a user agent) is not an address.
+_PRODUCTS = frozenset({
+    "Chrome", "Chromium", "HeadlessChrome", "CriOS", "Edg", "EdgA", "EdgiOS", "Edge", "OPR", "OPX", "Opera",
+    "YaBrowser", "YaSearchBrowser", "Yowser", "SamsungBrowser", "UCBrowser", "Vivaldi", "Brave", "Whale",
+    "QQBrowser", "MiuiBrowser", "Electron", "Version", "Safari", "AppleWebKit", "Firefox", "FxiOS", "Gecko",
+    "Mobile", "Silk", "DuckDuckGo",
+})
+_TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+_WORD_START = frozenset(" \t\r\n(;,\"'=[\x00")
+
+
+def _product_version(text: str, start: int) -> bool:
+    """The dotted quad at ``start`` follows ``<Product>/``: a product token (a capital, then letters,
+    digits, ``-`` or ``_``; starting a word) that is a browser's (``_PRODUCTS``), or any one in a
+    user agent (``Mozilla/`` earlier in the same string). ``ip/203.0.113.9``, ``GET /block/203.0.113.9``
+    and ``Host/10.0.0.1`` in a plain log line are still addresses."""
+    slash = start - 1
+    before = text[slash - 32 if slash > 32 else 0 : slash]
+    token = before[len(before.rstrip(_TOKEN_CHARS)) :]
+    begin = slash - len(token)
+    if not 2 <= len(token) < 32 or not "A" <= token[0] <= "Z" or begin > 0 and text[begin - 1] not in _WORD_START:
+        return False
+    if token in _PRODUCTS:
+        return True
+    window = text[begin - 512 if begin > 512 else 0 : begin]
+    at = window.rfind("Mozilla/")
+    return at >= 0 and "\x00" not in window[at:]
 
 
 def _luhn(digits: str) -> bool:

@@ -105,26 +105,28 @@ class HintScanner:
     def scan(self, raw: bytes) -> list[int] | None:
         """The hits in ``raw``: ``end_offset << 6 | family`` for each (family, end offset).
 
-        ``None`` when ``raw`` is dense in hits (more than one in 32 bytes, past the first 64):
-        each hit costs a Python call, and where they are that dense the families' own hints
-        (which skip a rejected candidate's inside in C) cost less. The scan stops there, so
-        ``"@" * n`` costs n / 32 calls, not n.
+        ``None`` when ``raw`` is dense in hits (past the first 64, more than one in 32 bytes of
+        what was scanned, plus 2 KiB): each hit costs a Python call, and where they are that
+        dense the families' own hints (which skip a rejected candidate's inside in C) cost less.
+        The scan stops there, so ``"@" * n`` costs about 130 calls, not n.
         """
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = self._hs.Scratch(self._database)
         hits: list[int] = []
         try:
-            self._database.scan(raw, match_event_handler=_collect, context=(hits, 64 + len(raw) // 32), scratch=scratch)
+            self._database.scan(raw, match_event_handler=_collect, context=hits, scratch=scratch)
         except self._hs.ScanTerminated:
             return None
         return hits
 
 
-def _collect(family: int, start: int, end: int, flags: int, context: tuple[list[int], int]) -> bool:
-    hits = context[0]
+def _collect(family: int, start: int, end: int, flags: int, hits: list[int]) -> bool:
     hits.append(end << _ID_BITS | family)
-    return len(hits) > context[1]
+    # Dense (stop: ScanTerminated): more than 64 hits, and more than one in 32 bytes of what was
+    # scanned so far plus 2 KiB (a cluster at the start of a long clean text is not enough).
+    # (Not a limit computed per scan: a tuple to carry it costs a tenth of a clean line's scan.)
+    return len(hits) > 64 and len(hits) << 5 > end + 2048
 
 
 @functools.lru_cache(maxsize=8)

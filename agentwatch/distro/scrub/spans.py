@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import compress, repeat
-from operator import attrgetter, is_, itemgetter
+from operator import attrgetter, is_, is_not, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, TraceState
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE as _NO_STATE
 
 from agentwatch.distro.scrub.values import cut_map, map_items, scrub_parts, scrub_resource
 
@@ -135,17 +136,29 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
     texts: list[Any] = []
     maps: list[Any] = []
     layout = []
+    add_text, add_map, add_layout = texts.append, maps.append, layout.append
     for span in spans:
-        events, links, status = span.events, span.links, span.status
-        layout.append((len(texts), len(maps), events, links))
-        texts.append(span.name)
-        texts.append(status.description if status is not None else None)
-        texts.extend(event.name for event in events)
-        # The BoundedAttributes itself (``attributes`` wraps it in a read-only proxy). No
-        # default: were the field renamed, the batch fails and is scrubbed value by value.
-        maps.append(span._attributes if isinstance(span, ReadableSpan) else span.attributes)
-        maps.extend(event.attributes for event in events)
-        maps.extend(link.attributes for link in links)
+        if type(span) is ReadableSpan:
+            # What the SDK hands exporters: its fields (SPAN_FIELDS), not the properties, which
+            # copy the events and links under a lock (on most spans there are none).
+            events, links, status = span._events, span._links, span._status
+            events = tuple(events) if events else ()
+            links = tuple(links) if links else ()
+            attributes = span._attributes
+        else:
+            events, links, status = span.events, span.links, span.status
+            # The BoundedAttributes itself (``attributes`` wraps it in a read-only proxy). No
+            # default: were the field renamed, the batch fails and is scrubbed value by value.
+            attributes = span._attributes if isinstance(span, ReadableSpan) else span.attributes
+        add_layout((len(texts), len(maps), events, links))
+        add_text(span.name)
+        add_text(status.description if status is not None else None)
+        add_map(attributes)
+        if events:
+            texts.extend(event.name for event in events)
+            maps.extend(event.attributes for event in events)
+        if links:
+            maps.extend(link.attributes for link in links)
     clients, states = _kinds_and_states(spans, layout)
     done = scrub_parts(scrubber, texts, maps, clients)
     limits = scrubber.limits
@@ -153,8 +166,12 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
         done = _cut(done, texts, maps, layout, limits)
     new_texts, new_maps = done if done is not None else (texts, maps)
     out = []
+    keep = out.append
+    resources = scrubber._resource_cache
     for index, (span, (t0, m0, events, links)) in enumerate(zip(spans, layout)):
-        resource = scrub_resource(scrubber, span.resource)
+        resource = span.resource
+        cached = resources.get(id(resource))
+        resource = cached[1] if cached is not None and cached[0] is resource else scrub_resource(scrubber, resource)
         t1, m1 = t0 + 2 + len(events), m0 + 1 + len(events) + len(links)
         if resource is span.resource and (
             index not in states
@@ -162,13 +179,12 @@ def scrub_batch(scrubber: Scrubber, spans: Sequence[Any]) -> list[Any]:
             and all(_scrub_context(scrubber, link.context) is link.context for link in links)
         ) and (
             done is None
-            or all(a is b for a, b in zip(new_texts[t0:t1], texts[t0:t1]))
-            and all(a is b for a, b in zip(new_maps[m0:m1], maps[m0:m1]))
+            or all(map(is_, new_texts[t0:t1], texts[t0:t1])) and all(map(is_, new_maps[m0:m1], maps[m0:m1]))
         ):
-            out.append(span)
+            keep(span)
         else:
-            out.append(rebuild_span(span, new_texts[t0:t1], new_maps[m0:m1], resource, events, links,
-                                    scrubber if index in states else None))
+            keep(rebuild_span(span, new_texts[t0:t1], new_maps[m0:m1], resource, events, links,
+                              scrubber if index in states else None))
     return out
 
 
@@ -182,13 +198,16 @@ def _kinds_and_states(spans: Sequence[Any], layout: list[Any]) -> tuple[set[int]
         span, (_, _, events, links) = spans[0], layout[0]
         sdk = type(span) is ReadableSpan
         client = (span._kind if sdk else span.kind) is _CLIENT
-        state = (span._context if sdk else span.context).trace_state or links and any(  # pyright: ignore[reportOptionalMemberAccess]
-            link.context.trace_state for link in links
-        )
+        state = (span._context if sdk else span.context).trace_state  # pyright: ignore[reportOptionalMemberAccess]
+        # (The default state is the empty one, shared: ``is`` first, not a Python __len__ call.)
+        state = state is not _NO_STATE and state or links and any(link.context.trace_state for link in links)
         return (set(range(1 + len(events) + len(links))) if client else _NONE), ({0} if state else _NONE)
     try:  # the SDK's fields, not its properties (SPAN_FIELDS; the context is a tuple, its tracestate item 4)
         kinds = list(map(_KIND, spans))
-        states = set(compress(range(len(spans)), map(_STATE, map(_CONTEXT, spans))))
+        found = list(map(_STATE, map(_CONTEXT, spans)))
+        states = set(compress(range(len(spans)), map(is_not, found, repeat(_NO_STATE))))
+        if states:
+            states = {index for index in states if found[index]}
     except (AttributeError, TypeError):  # span-likes without them
         kinds = [span.kind for span in spans]
         states = {index for index, span in enumerate(spans) if span.context.trace_state}

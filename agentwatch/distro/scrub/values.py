@@ -264,13 +264,16 @@ def scrub_parts(
                 continue
             elif type(kind) is Keep and type(value) is str:
                 if kind.peer and index not in clients:  # maybe the end user's address: scanned in full
+                    if value in clean:  # found clean by the full scan before
+                        continue
                     add(value)
                     own(key)
                 elif value not in kind.clean:
                     kept.append((index, key, value, kind))
             else:
                 slow.add(index)
-    parts = scrubber._scrub_segments(segments) if segments else None
+    # (Attribute values: hashed already, by the clean-value check above.)
+    parts = scrubber._scrub_segments(segments, repeats=True) if segments else None
     keep_changes = _scrub_kept(scrubber, kept) if kept else None
     if parts is None and not slow and not keep_changes:
         remember_clean(scrubber, segments, owners, text_segments)
@@ -281,7 +284,8 @@ def scrub_parts(
     changed = [] if parts is None else list(compress(_count(), map(ne, segments, parts)))  # where they differ
     if not changed:
         remember_clean(scrubber, segments, owners, text_segments)
-        _apply_kept(maps, new_maps, keep_changes, slow)
+        if keep_changes:
+            _apply_kept(maps, new_maps, keep_changes, slow)
         return new_texts, new_maps
     assert parts is not None
     # Texts: the first segments, in order (empty or non-str texts have none).
@@ -301,7 +305,8 @@ def scrub_parts(
         if index not in slow:
             new_maps[index] = _put_back(maps[index], parts, ks, owners, text_segments)
     remember_clean(scrubber, segments, owners, text_segments, set(changed))
-    _apply_kept(maps, new_maps, keep_changes, slow)
+    if keep_changes:
+        _apply_kept(maps, new_maps, keep_changes, slow)
     return new_texts, new_maps
 
 

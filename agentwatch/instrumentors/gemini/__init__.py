@@ -15,6 +15,12 @@ histograms (with the advised buckets), sync and async:
 
 What it adds over the other Gemini instrumentations:
 
+- **Retries stay one call.** The SDK's retry loop (``HttpRetryOptions``, tenacity) runs
+  below the wrapped method: a retried call is one span, with an
+  ``agentwatch.retry.failed_attempt`` event per failed attempt (error, status, wait,
+  the delay a 429 advised) and ``agentwatch.retry.attempts``; the
+  ``agentwatch.retry.failed_attempts`` counter and, for 429s,
+  ``agentwatch.gen_ai.client.rate_limit.retry_delay`` (:mod:`.retries`).
 - **Every round trip counts.** Automatic function calling and automatic
   continuation send several HTTP requests inside one ``generate_content``;
   each becomes a child span (``agentwatch.gen_ai.round_trip`` = 1, 2, ...)
@@ -60,7 +66,7 @@ Layout
 One module per concern, after the official opentelemetry-instrumentation-google-genai:
 ``call`` (the lifecycle every call shares), ``generate_content``, ``embed_content`` and
 ``count_tokens`` (what each operation reads), ``round_trips`` (the HTTP requests inside one call),
-``streams`` (the shared sync/async stream proxy), ``tools`` (tool names and ``execute_tool`` spans),
+``streams`` (the shared sync/async stream proxy), ``retries`` (the SDK's retry loop), ``tools`` (tool names and ``execute_tool`` spans),
 ``content`` (opt-in content capture), ``extract`` (reading SDK objects), ``handoff`` (stepping aside
 for the official instrumentation), ``wrappers`` (the public-method wrappers), ``telemetry`` and
 ``config`` (instruments and settings), ``package`` (the supported google-genai releases).
@@ -79,12 +85,13 @@ from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
 from agentwatch.distro._diagnostics import warn_once
-from agentwatch.instrumentors.gemini import handoff, round_trips, tools, wrappers
+from agentwatch.instrumentors.gemini import handoff, retries, round_trips, tools, wrappers
 from agentwatch.instrumentors.gemini.count_tokens import CountTokensCall
 from agentwatch.instrumentors.gemini.embed_content import EmbedContentCall
 from agentwatch.instrumentors.gemini.generate_content import GenerateContentCall
 from agentwatch.instrumentors.gemini.package import _instruments
 from agentwatch.instrumentors.gemini.telemetry import Telemetry
+from agentwatch.instrumentors.retries import RetryInstruments, add_owner_finder
 
 __all__ = ["GeminiInstrumentor"]
 
@@ -115,6 +122,8 @@ class GeminiInstrumentor(BaseInstrumentor):
         SDK's tool runner (``execute_tool`` spans); what this google-genai lacks is said once and skipped."""
         tel = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), kwargs.get("logger_provider"))
         self._wrapped: list[tuple[Any, str]] = []
+        # the SDK's retry loop (tenacity) reports its failed attempts to the call span they belong to
+        self._unhook_retries = add_owner_finder(retries.owner_finder(RetryInstruments(kwargs.get("meter_provider"))))
         for call_class in _OPERATIONS:
             for target, stream in call_class.methods:
                 found = _model_method(target)
@@ -146,4 +155,8 @@ class GeminiInstrumentor(BaseInstrumentor):
         for owner, name in reversed(getattr(self, "_wrapped", [])):
             unwrap(owner, name)
         self._wrapped = []
+        unhook = getattr(self, "_unhook_retries", None)
+        if unhook is not None:
+            unhook()
+        self._unhook_retries = None
         handoff.forget()

@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from agentwatch import semconv as sc
 from agentwatch.distro import guard
 from agentwatch.instrumentors import _genai_common as g
+from agentwatch.instrumentors._retry_attempts import Attempts
 from agentwatch.instrumentors.gemini import extract, tools
 from agentwatch.instrumentors.gemini.extract import Usage, field
 from agentwatch.instrumentors.gemini.telemetry import SKIPPED, WHERE, Telemetry
@@ -71,6 +72,8 @@ class Call:
     operation: ClassVar[str]
     # The google.genai.models methods of this operation: ("Class.method", returns a stream).
     methods: ClassVar[tuple[tuple[str, bool], ...]] = ()
+    # The failed attempts of the SDK's retry loop (set by .retries on the first one; most calls have none).
+    retries: Attempts | None = None
 
     def __init__(self, tel: Telemetry, instance: Any, kwargs: dict[str, Any], stream: bool = False):
         self.tel = tel
@@ -180,6 +183,9 @@ class Call:
             if cost is not None:
                 attrs[sc.GENAI_COST] = cost
         self._end_round_trips(attrs)
+        if self.retries is not None and self.retries.retried:
+            # requests sent: one per round trip of the call, plus every retry
+            attrs[sc.RETRY_ATTEMPTS] = self.retries.retried + int(attrs.get(sc.GENAI_ROUND_TRIPS) or 1)
         self.span.set_attributes(attrs)
         if error is not None:
             mark_error(self.span, error, self.api_key)

@@ -13,6 +13,8 @@ import json
 from typing import Any
 
 from agentwatch import semconv as sc
+from agentwatch.distro import scrub
+from agentwatch.distro.scrub.values import safe_value
 from agentwatch.instrumentors import _genai_common as g
 from agentwatch.instrumentors.gemini.extract import enum_text, field
 from agentwatch.instrumentors.gemini.telemetry import Telemetry
@@ -56,7 +58,7 @@ def parts(items: Any, capture: g.CaptureSettings) -> list[dict[str, Any]]:
                     "type": "tool_call",
                     "id": field(call, "id"),
                     "name": field(call, "name"),
-                    "arguments": g.scrub_text(json.dumps(arguments, default=str), capture.max_chars),
+                    "arguments": json_text(arguments, capture),
                 }
             )
         elif result is not None:
@@ -65,7 +67,7 @@ def parts(items: Any, capture: g.CaptureSettings) -> list[dict[str, Any]]:
                 {
                     "type": "tool_call_response",
                     "id": field(result, "id"),
-                    "response": g.scrub_text(json.dumps(response, default=str), capture.max_chars),
+                    "response": json_text(response, capture),
                 }
             )
         elif blob is not None:
@@ -146,9 +148,18 @@ def tool_definitions(config: Any) -> list[dict[str, Any]] | None:
 
 
 def json_text(value: Any, capture: g.CaptureSettings) -> str:
-    """A tool's arguments or result as scrubbed, size-limited JSON."""
+    """A tool's arguments or result as scrubbed, size-limited JSON.
+
+    Scrubbed as a structure first, keys and values (a value under a sensitive key such as
+    ``cvv`` is redacted by its key, a key that is itself personal data is replaced), so JSON
+    escaping cannot hide anything; the encoded text then goes through the scrubber again (what
+    ``default=str`` made of other objects) and is cut to the content limit.
+    """
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json", exclude_none=True)
+    scrubber = scrub.default_scrubber()
+    if scrubber is not None:
+        value = safe_value(scrubber, value)  # [REDACTED:error] if it cannot be scrubbed
     return g.scrub_text(json.dumps(value, ensure_ascii=False, default=str), capture.max_chars)
 
 
