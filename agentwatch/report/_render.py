@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from agentwatch import semconv as sc
-from agentwatch.report._aggregate import SPAN_KEYS, Logs, Metric, Point, Span
+from agentwatch.report._aggregate import SPAN_KEYS, Logs, Metric, Metrics, Point, Span
 from agentwatch.report._model import (
     Report,
     Request,
@@ -351,19 +351,19 @@ def _render_caches_queues(metrics: Metrics, style: Style) -> list[str]:
         return []
     lines = [style.bold("Caches and queues") + style.dim("  (agentwatch.cache.* and agentwatch.queue.* metrics)")]
     if lookups:
-        sizes = _by(metrics.merged(sc.CACHE_SIZE_METRIC), sc.CACHE_NAME)
-        capacities = _by(metrics.merged(sc.CACHE_MAX_SIZE_METRIC), sc.CACHE_NAME)
+        sizes = group_by(metrics.merged(sc.CACHE_SIZE_METRIC), sc.CACHE_NAME)
+        capacities = group_by(metrics.merged(sc.CACHE_MAX_SIZE_METRIC), sc.CACHE_NAME)
         rows = [["cache", "lookups", "hits", "misses", "hit ratio", "size", "capacity"]]
-        for cache, points in sorted(_by(lookups, sc.CACHE_NAME).items()):
-            by_result = _by(points, sc.CACHE_RESULT)
-            hits, misses = _sum_value(by_result.get("hit", [])), _sum_value(by_result.get("miss", []))
+        for cache, points in sorted(group_by(lookups, sc.CACHE_NAME).items()):
+            by_result = group_by(points, sc.CACHE_RESULT)
+            hits, misses = sum_value(by_result.get("hit", [])), sum_value(by_result.get("miss", []))
             total = hits + misses
             ratio = f"{hits / total:.0%}" if total else "-"
             if total and hits / total < 0.5:
                 ratio = style.yellow(ratio)
             size, capacity = sizes.get(cache), capacities.get(cache)
             rows.append([cache, fmt_num(total), fmt_num(hits), fmt_num(misses), ratio,
-                         fmt_num(_sum_value(size)) if size else "-", fmt_num(_sum_value(capacity)) if capacity else "-"])
+                         fmt_num(sum_value(size)) if size else "-", fmt_num(sum_value(capacity)) if capacity else "-"])
         lines.append("  caches")
         lines.extend(table(rows, right={1, 2, 3, 4, 5, 6}, indent="    "))
     if depths:
@@ -373,8 +373,8 @@ def _render_caches_queues(metrics: Metrics, style: Style) -> list[str]:
             name = clean(str(point.attributes.get(sc.QUEUE_NAME, "-")), 40)
             oldest[name] = max(oldest.get(name, 0.0), point.value or 0.0)
         rows = [["queue", "waiting", "oldest wait"]]
-        for queue, points in sorted(_by(depths, sc.QUEUE_NAME).items()):
-            rows.append([queue, fmt_num(_sum_value(points)), f"{fmt_num(oldest[queue])} s" if queue in oldest else "-"])
+        for queue, points in sorted(group_by(depths, sc.QUEUE_NAME).items()):
+            rows.append([queue, fmt_num(sum_value(points)), f"{fmt_num(oldest[queue])} s" if queue in oldest else "-"])
         lines.append("  queues")
         lines.extend(table(rows, right={1, 2}, indent="    "))
     return lines
