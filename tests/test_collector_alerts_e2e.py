@@ -24,6 +24,7 @@ import yaml
 from _collector import COLLECTOR, COLLECTOR_METRICS, promql_metric_names, require_tool
 from _service import clean_env, free_port, start_service
 from test_collector_dashboards_e2e import (
+    BREAKER_RESET_S,
     SCRAPE_INTERVAL_S,
     TARGETS,
     Traffic,
@@ -55,8 +56,10 @@ class _QuotaErrors(threading.Thread):
             if self.stop_event.wait(0.5):
                 return
             status, body = self.service.request("POST", "/chat", {"message": "Summarise my boards #fail-429", "session_id": "q"})
-            if status != 502:
-                self.unexpected.append(f"#fail-429: HTTP {status} != 502 {str(body)[:200]}")
+            # still limited after the SDK's retries: the demo answers 429; 503 while the main traffic has the
+            # demo's "gemini" breaker open (its #fail-503 chats)
+            if status not in (429, 503):
+                self.unexpected.append(f"#fail-429: HTTP {status} not in (429, 503) {str(body)[:200]}")
 
 
 def _signal(expr: str) -> str:
@@ -103,6 +106,9 @@ def test_every_rule_reads_real_series(tmp_path, fake_gemini):
             AGENT_DB_PATH=str(db),
             AGENTWATCH_HEALTH_SQLITE_PATH=str(db),
             PYTHONUNBUFFERED="1",
+            # the demo's "gemini" breaker opens after three model failures in a row: closed again by the
+            # next chat, so the traffic's expected statuses hold (as in test_collector_dashboards_e2e.py)
+            AGENT_BREAKER_RESET_S=str(BREAKER_RESET_S),
             **TARGETS,
         )
         service = start_service(tmp_path, env)

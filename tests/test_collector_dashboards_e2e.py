@@ -81,6 +81,9 @@ CHATS = [
     ("Is the model back?", 503),
 ]
 DOCUMENTS = [("kb-001", 200), ("kb-404", 404)]
+# The demo's breaker stays open this long (AGENT_BREAKER_RESET_S): long enough that "Is the model back?" finds it
+# open however slow the machine, and each round waits it out before the next round's first chat.
+BREAKER_RESET_S = 1.0
 HEALTH = ["/health/ready", "/health/detailed"]
 
 
@@ -133,7 +136,7 @@ class Traffic(threading.Thread):
                 if status != 200:
                     self.unexpected.append(f"{path}: HTTP {status} {str(body)[:200]}")
             self.rounds += 1
-            self.stop_event.wait(0.2)
+            self.stop_event.wait(BREAKER_RESET_S + 0.2)
 
 
 def _start_prometheus(binary: str, tmp: Path, app_metrics_port: int) -> tuple[subprocess.Popen, str, Path]:
@@ -228,7 +231,7 @@ def test_every_dashboard_panel_has_data_from_the_demo(tmp_path, fake_gemini):
             AGENT_DB_PATH=str(db),
             AGENTWATCH_HEALTH_SQLITE_PATH=str(db),
             PYTHONUNBUFFERED="1",
-            AGENT_BREAKER_RESET_S="0.1",  # closed again by the next round (see CHATS)
+            AGENT_BREAKER_RESET_S=str(BREAKER_RESET_S),  # closed again by the next round (see CHATS, Traffic.run)
             **TARGETS,
         )
         service = start_service(tmp_path, env)

@@ -27,7 +27,7 @@ def test_promtool_checks_and_unit_tests_pass():
 
 def test_loaded_by_the_local_prometheus_next_to_alerts_yml():
     config = yaml.safe_load((PROM / "prometheus.yml").read_text())
-    assert config["rule_files"] == ["alerts.yml", "alerts-resilience.yml"]
+    assert config["rule_files"][0] == "alerts.yml" and "alerts-resilience.yml" in config["rule_files"]
     names = {g["name"] for g in RULES["groups"]}
     assert names == {"agentwatch-resilience"}
     assert not names & {g["name"] for g in yaml.safe_load((PROM / "alerts.yml").read_text())["groups"]}

@@ -257,10 +257,13 @@ def test_the_demo_page_matches_the_terminal_report_in_chromium(demo, tmp_path: P
     histograms = {figure.attrs["data-route"]: [(col.attrs["data-bucket"], int(col.attrs["data-count"] or 0))
                                                for col in figure.all(cls="col")]
                   for figure in page_dom.all("figure", "histogram")}
-    assert histograms == _terminal_histograms(terminal) and sum(n for _, n in histograms["/chat"]) == 34
+    # every /chat the demo sends: 34, and its resilience steps (a 429 then a retry, three failures opening the
+    # "gemini" breaker, the chat it refuses)
+    assert histograms == _terminal_histograms(terminal) and sum(n for _, n in histograms["/chat"]) == 34 + 5
     page_ids = [a.attrs["data-request-id"] for a in page_dom.one("table", "errors").all(cls="rid")]
     terminal_ids = [row[1] for row in _table_after(terminal, "time", "request id") if len(row) == 5]
-    assert page_ids == terminal_ids and CRASH_REQUEST_ID in page_ids and len(page_ids) == 2
+    # the model failure and the crash, and the resilience steps' five failed chats (429, three 502s, the 503)
+    assert page_ids == terminal_ids and CRASH_REQUEST_ID in page_ids and len(page_ids) == 2 + 5
     data = json.loads(page_dom.one("script").text)  # the embedded data says the same
     assert data["requests"] == int(total) and [e["request_id"] for e in data["errors"]] == page_ids
 
