@@ -1,0 +1,165 @@
+"""Google ADK under ``opentelemetry-instrument`` with agentwatch (agentwatch/instrumentors/adk.py).
+
+The ADK demo service (examples/adk_service/app.py: ``concierge`` -> transfer -> ``weather_agent`` ->
+``get_weather``) runs a real ``Runner`` with ``InMemorySessionService`` against the fake Gemini over HTTP,
+exporting through the real SDK to tests/otlp_receiver.py. Runs in .venv-lowest (google-adk 2.13, the
+``adk`` dependency group); skipped where google-adk is absent, where the zero-cost test runs instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from _service import FAST_EXPORT, ROOT, clean_env, start_service
+from otlp_receiver import OTLPReceiver
+
+HAS_ADK = importlib.util.find_spec("google.adk") is not None
+needs_adk = pytest.mark.skipif(not HAS_ADK, reason="google-adk is not installed (it runs in .venv-lowest)")
+
+APP = ROOT / "examples" / "adk_service" / "app.py"
+QUESTION = "What is the weather like in Paris today? My card is 4111 1111 1111 1111."
+SECRET_BITS = ("weather like in Paris", "4111")
+
+
+def _run(tmp_path: Path, fake_gemini, **extra: str) -> tuple[list[dict], list[dict], bytes, str, dict]:
+    with OTLPReceiver(protocol="http") as rx:
+        env = clean_env(**rx.env(), **FAST_EXPORT, GEMINI_BASE_URL=fake_gemini.url, GEMINI_API_KEY=fake_gemini.key,
+                        **extra)
+        service = start_service(tmp_path, env, command=["python", str(APP), "--port", "{port}"])
+        try:
+            status, body = service.request("POST", "/chat", {"message": QUESTION, "session_id": "sess-42"}, timeout=60)
+            assert status == 200, (body, service.stderr())
+            assert rx.wait_for(lambda r: any(s["name"] == "POST /chat" for s in r.spans()), timeout=15)
+            assert rx.wait_for(lambda r: r.metrics("gen_ai.client.token.usage"), timeout=15)
+        finally:
+            service.terminate()
+        spans, metrics = rx.spans(), rx.metrics()
+        raw = b"".join(r.SerializeToString() for signal in ("traces", "metrics", "logs") for r in rx.raw(signal))
+    return spans, metrics, raw, service.stderr(), body
+
+
+def _points(metrics: list[dict], name: str) -> list[dict]:
+    """The latest point of each series of ``name`` (exports are cumulative: each repeats every series)."""
+    latest: dict[str, dict] = {}
+    for point in (p for m in metrics if m["name"] == name for p in m["data_points"]):
+        key = json.dumps(point["attributes"], sort_keys=True, default=str)
+        if key not in latest or point["time_unix_nano"] >= latest[key]["time_unix_nano"]:
+            latest[key] = point
+    return list(latest.values())
+
+
+@needs_adk
+@pytest.mark.slow
+def test_adk_agent_team_one_span_per_model_call_and_billed_tokens(tmp_path, fake_gemini):
+    spans, metrics, raw, stderr, body = _run(tmp_path, fake_gemini)
+    assert "Traceback" not in stderr, stderr
+    assert body["answer"].startswith("The get_weather tool says"), body
+
+    model = [s for s in spans if s["name"].startswith(("generate_content", "call_llm"))]
+    # three Gemini calls (concierge -> transfer; weather_agent -> get_weather; weather_agent -> answer),
+    # each one agentwatch span, none of ADK's
+    assert len(model) == 3, [(s["name"], s["scope"]) for s in model]
+    assert {s["scope"] for s in model} == {"agentwatch.instrumentors.gemini"}
+
+    by_id = {s["span_id"]: s for s in spans}
+    agents = [s for s in spans if s["name"].startswith("invoke_agent")]
+    assert {s["attributes"]["gen_ai.agent.name"] for s in agents} == {"concierge", "weather_agent"}
+    for span in agents:
+        assert span["attributes"]["gen_ai.conversation.id"] == "sess-42"
+    tools = {s["name"]: s for s in spans if s["name"].startswith("execute_tool")}
+    assert set(tools) == {"execute_tool transfer_to_agent", "execute_tool get_weather"}, list(tools)
+    for span in tools.values():
+        assert span["attributes"]["gen_ai.tool.call.id"]
+        assert by_id[span["parent_span_id"]]["name"].startswith(("invoke_agent", "generate_content", "execute_tool"))
+    invocation_ids = {s["attributes"].get("gcp.vertex.agent.invocation_id") for s in [*agents, *tools.values()]}
+    invocation_ids.discard(None)
+    assert len(invocation_ids) == 1, invocation_ids
+    # every model span is inside the request's trace, under an agent
+    chat = next(s for s in spans if s["name"] == "POST /chat")
+    for span in model:
+        assert span["trace_id"] == chat["trace_id"]
+        ancestor = by_id[span["parent_span_id"]]
+        while not ancestor["name"].startswith("invoke_agent"):
+            ancestor = by_id[ancestor["parent_span_id"]]
+
+    # tokens: one series per (type, model), the sum equal to what the fake billed, thinking tokens included
+    usage = [s["attributes"] for s in model]
+    billed_in = sum(a["gen_ai.usage.input_tokens"] for a in usage)
+    billed_out = sum(a["gen_ai.usage.output_tokens"] for a in usage)
+    thoughts = sum(a.get("gen_ai.usage.reasoning.output_tokens", a.get("agentwatch.gen_ai.usage.thoughts_tokens", 0))
+                   for a in usage)
+    token_points = _points(metrics, "gen_ai.client.token.usage")
+    scopes = {m["scope"] for m in metrics if m["name"] == "gen_ai.client.token.usage"}
+    assert scopes == {"agentwatch.instrumentors.gemini"}, scopes
+    by_type = {p["attributes"]["gen_ai.token.type"]: p for p in token_points}
+    assert len(token_points) == len(by_type) == 2, token_points
+    assert by_type["input"]["count"] == by_type["output"]["count"] == 3
+    assert by_type["input"]["sum"] == billed_in
+    assert by_type["output"]["sum"] == billed_out
+    # the thinking budget billed thinking tokens, counted in the output tokens (the billed figure)
+    assert thoughts > 0
+    for attributes in usage:
+        assert attributes["gen_ai.usage.output_tokens"] > attributes["gen_ai.usage.reasoning.output_tokens"] > 0
+    rollup = chat["attributes"]
+    assert rollup["agentwatch.request.gen_ai.calls"] == 3, rollup
+    assert rollup["agentwatch.request.gen_ai.input_tokens"] == billed_in
+    assert rollup["agentwatch.request.gen_ai.output_tokens"] == billed_out
+    # ADK's agent and tool metrics are kept
+    calls = {p["attributes"]["gen_ai.agent.name"]: p["sum"] for p in _points(metrics, "gen_ai.invoke_agent.inference_calls")}
+    assert calls == {"concierge": 1, "weather_agent": 2}, calls
+    tool_points = _points(metrics, "gen_ai.execute_tool.duration")
+    assert {p["attributes"]["gen_ai.tool.name"] for p in tool_points} == {"transfer_to_agent", "get_weather"}
+
+    # capture off: no prompt text, no tool arguments, nothing of the question in any exported byte
+    for bit in SECRET_BITS:
+        assert bit.encode() not in raw, bit
+
+
+@needs_adk
+@pytest.mark.slow
+def test_adk_content_opt_in_is_scrubbed_and_cut(tmp_path, fake_gemini):
+    spans, _, raw, stderr, _ = _run(tmp_path, fake_gemini, OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="SPAN_ONLY",
+                                    AGENTWATCH_GENAI_CONTENT_MAX_CHARS="40")
+    assert "Traceback" not in stderr, stderr
+    assert b"4111 1111 1111 1111" not in raw  # scrubbed wherever it went
+    tool = next(s for s in spans if s["name"] == "execute_tool get_weather")
+    captured = {k: v for k, v in tool["attributes"].items() if k in ("gen_ai.tool.call.arguments", "gen_ai.tool.call.result")}
+    assert captured, tool["attributes"]  # the opt-in captures ADK's tool content
+    for value in captured.values():
+        assert len(value.split("...[truncated")[0]) <= 40, value  # AGENTWATCH_GENAI_CONTENT_MAX_CHARS, then the marker
+    assert "[truncated" in captured["gen_ai.tool.call.result"]
+
+
+def test_adk_instrumentor_costs_nothing_without_adk():
+    """In an interpreter without ADK (the main venv), instrumenting imports no ADK and wraps nothing."""
+    if HAS_ADK:
+        pytest.skip("google-adk is installed here")
+    code = (
+        "import sys, time\n"
+        "from agentwatch.instrumentors.adk import AgentwatchADKInstrumentor\n"
+        "try:\n    AgentwatchADKInstrumentor().instrument()\nexcept ModuleNotFoundError:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('google.adk')))\n"
+        "print(AgentwatchADKInstrumentor().instrumentation_dependencies())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "[]"
+    assert "google-adk" in out[1]
+
+
+def test_content_policy_follows_the_genai_opt_in():
+    from agentwatch.instrumentors import adk
+
+    env: dict[str, str] = {"ADK_CAPTURE_MESSAGE_CONTENT_IN_SPANS": "true"}
+    adk.apply_content_policy(env)
+    assert env["ADK_CAPTURE_MESSAGE_CONTENT_IN_SPANS"] == "false" and env["ADK_TELEMETRY_IGNORE_RUN_CONFIG"] == "1"
+    env = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "span_and_event", "ADK_TELEMETRY_IGNORE_RUN_CONFIG": "0"}
+    adk.apply_content_policy(env)
+    assert env["ADK_CAPTURE_MESSAGE_CONTENT_IN_SPANS"] == "true" and env["ADK_TELEMETRY_IGNORE_RUN_CONFIG"] == "0"
+    assert not adk.content_opted_in("EVENT_ONLY") and not adk.content_opted_in(None)
+
