@@ -110,6 +110,8 @@ def test_adk_agent_team_one_span_per_model_call_and_billed_tokens(tmp_path, fake
     assert rollup["agentwatch.request.gen_ai.calls"] == 3, rollup
     assert rollup["agentwatch.request.gen_ai.input_tokens"] == billed_in
     assert rollup["agentwatch.request.gen_ai.output_tokens"] == billed_out
+    assert rollup["agentwatch.request.gen_ai.tool_calls"] == 2 and rollup["agentwatch.request.gen_ai.transfers"] == 1
+    assert "agentwatch.request.gen_ai.tool_errors" not in rollup
     # ADK's agent and tool metrics are kept
     calls = {p["attributes"]["gen_ai.agent.name"]: p["sum"] for p in _points(metrics, "gen_ai.invoke_agent.inference_calls")}
     assert calls == {"concierge": 1, "weather_agent": 2}, calls
@@ -119,6 +121,27 @@ def test_adk_agent_team_one_span_per_model_call_and_billed_tokens(tmp_path, fake
     # capture off: no prompt text, no tool arguments, nothing of the question in any exported byte
     for bit in SECRET_BITS:
         assert bit.encode() not in raw, bit
+
+
+@needs_adk
+@pytest.mark.slow
+def test_adk_tool_error_in_span_and_rollup(tmp_path, fake_gemini):
+    with OTLPReceiver(protocol="http") as rx:
+        env = clean_env(**rx.env(), **FAST_EXPORT, GEMINI_BASE_URL=fake_gemini.url, GEMINI_API_KEY=fake_gemini.key)
+        service = start_service(tmp_path, env, command=["python", str(APP), "--port", "{port}"])
+        try:
+            status, body = service.request("POST", "/chat", {"message": "Weather? #fail-tool"}, timeout=60)
+            assert status == 502, body
+            assert rx.wait_for(lambda r: any(s["name"] == "POST /chat" for s in r.spans()), timeout=15)
+        finally:
+            service.terminate()
+        spans = rx.spans()
+    tool = next(s for s in spans if s["name"] == "execute_tool get_weather")
+    assert tool["attributes"]["error.type"] == "ConnectionError" and tool["status"] == "ERROR"
+    assert tool["attributes"]["gcp.vertex.agent.invocation_id"]
+    chat = next(s for s in spans if s["name"] == "POST /chat")["attributes"]
+    assert chat["agentwatch.request.gen_ai.tool_errors"] == 1 and chat["agentwatch.request.gen_ai.tool_calls"] == 2
+    assert chat["agentwatch.request.gen_ai.calls"] == 2  # the answer after the tool was never asked for
 
 
 @needs_adk

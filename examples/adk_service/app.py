@@ -25,6 +25,7 @@ from fastapi import FastAPI, HTTPException
 from google.adk.agents import LlmAgent
 from google.adk.runners import Runner
 from google.adk.sessions import InMemorySessionService
+from google.adk.tools import ToolContext
 from google.genai import types
 from pydantic import BaseModel
 
@@ -39,10 +40,11 @@ APP_NAME = "adk-demo"
 CONFIG = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=64))
 
 
-def get_weather(city: str) -> dict:
+def get_weather(city: str, tool_context: ToolContext) -> dict:
     """The current weather of a city."""
-    if city.lower() == "atlantis":
-        raise ValueError(f"no weather station in {city}")
+    asked = " ".join(part.text or "" for part in (tool_context.user_content.parts or [])) if tool_context.user_content else ""
+    if "#fail-tool" in asked:  # the demo's way to show a failing tool
+        raise ConnectionError(f"the weather station of {city} does not answer")
     return {"city": city, "forecast": "sunny", "celsius": 21}
 
 
