@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,55 @@ def test_content_policy_follows_the_genai_opt_in():
     assert env["ADK_CAPTURE_MESSAGE_CONTENT_IN_SPANS"] == "true" and env["ADK_TELEMETRY_IGNORE_RUN_CONFIG"] == "0"
     assert not adk.content_opted_in("EVENT_ONLY") and not adk.content_opted_in(None)
 
+
+
+def test_rollup_and_report_count_tool_calls_failures_and_transfers(tmp_path):
+    """execute_tool spans (ADK's or anyone's) end up per request on the server span through the real SDK, the
+    roll-up processor and the file exporters, and in the terminal and HTML reports' per-route table."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    from agentwatch.distro.file_exporter import OTLPJsonFileMetricExporter, OTLPJsonFileSpanExporter
+    from agentwatch.distro.rollup import GenAIRollupSpanProcessor
+    from agentwatch.report import render, render_html
+
+    def run(directory: Path, tools: bool) -> None:
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(GenAIRollupSpanProcessor())
+        tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPJsonFileSpanExporter(str(directory))))
+        reader = PeriodicExportingMetricReader(OTLPJsonFileMetricExporter(str(directory)), export_interval_millis=3_600_000)
+        meter_provider = MeterProvider(metric_readers=[reader])
+        tracer = tracer_provider.get_tracer("test")
+        duration = meter_provider.get_meter("test").create_histogram("http.server.request.duration", unit="s")
+        try:
+            for fail in (False, True):
+                with tracer.start_as_current_span("POST /chat", kind=SpanKind.SERVER, attributes={"http.route": "/chat"}):
+                    with tracer.start_as_current_span("generate_content m", kind=SpanKind.CLIENT, attributes={
+                        "gen_ai.operation.name": "generate_content", "gen_ai.usage.input_tokens": 10,
+                        "gen_ai.usage.output_tokens": 5, "agentwatch.gen_ai.usage.cost": 0.25}):
+                        pass
+                    if tools:
+                        with tracer.start_as_current_span("execute_tool transfer_to_agent", attributes={
+                            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "transfer_to_agent"}):
+                            pass
+                        with tracer.start_as_current_span("execute_tool get_weather", attributes={
+                            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_weather"}) as tool:
+                            if fail:
+                                tool.set_status(Status(StatusCode.ERROR, "no station"))
+                duration.record(0.1, {"http.route": "/chat", "http.response.status_code": 200})
+            meter_provider.force_flush()
+        finally:
+            meter_provider.shutdown()
+            tracer_provider.shutdown()
+
+    run(tmp_path / "tools", tools=True)
+    text = render(str(tmp_path / "tools"), width=120)
+    assert re.search(r"/chat\s+2\s+2\s+4 \(1 failed, 2 transfers\)\s+0\.5 USD\s+0\.25 USD", text), text
+    page = render_html(str(tmp_path / "tools"))
+    assert "<th class=num>tool calls</th>" in page and "4 (1 failed, 2 transfers)" in page
+    run(tmp_path / "plain", tools=False)  # without tool spans the table keeps its columns
+    text = render(str(tmp_path / "plain"), width=120)
+    assert re.search(r"/chat\s+2\s+2\s+0\.5 USD\s+0\.25 USD", text) and "tool calls" not in text
