@@ -74,17 +74,25 @@ def agentwatch_wraps(owner: Any, name: str) -> bool:
     return False
 
 
+_METHODS = tuple((owner, method) for owner in ("Models", "AsyncModels")
+                 for method in ("generate_content", "generate_content_stream"))
+_answer: list[Any] = [None, False]  # (the four method objects, the answer for them): one walk per wrapping change
+
+
 def agentwatch_records_gemini() -> bool:
     """Whether agentwatch's Gemini instrumentation records ADK's model calls (ADK calls the async methods;
     ADK's own check looks at the sync ``generate_content``, so both must carry the wrapper)."""
     models = sys.modules.get("google.genai.models")
     if models is None:
         return False
-    return all(
-        agentwatch_wraps(getattr(models, owner), method)
-        for owner in ("Models", "AsyncModels")
-        for method in ("generate_content", "generate_content_stream")
-    )
+    owners = {owner: getattr(models, owner) for owner in ("Models", "AsyncModels")}
+    current = tuple(vars(owners[owner]).get(method) for owner, method in _METHODS)
+    key, answer = _answer
+    if key is not None and len(key) == len(current) and all(a is b for a, b in zip(key, current, strict=True)):
+        return answer
+    answer = all(agentwatch_wraps(owners[owner], method) for owner, method in _METHODS)
+    _answer[:] = [current, answer]
+    return answer
 
 
 def _is_instrumented(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> bool:
