@@ -239,3 +239,40 @@ def test_rollup_and_report_count_tool_calls_failures_and_transfers(tmp_path):
     run(tmp_path / "plain", tools=False)  # without tool spans the table keeps its columns
     text = render(str(tmp_path / "plain"), width=120)
     assert re.search(r"/chat\s+2\s+2\s+0\.5 USD\s+0\.25 USD", text) and "tool calls" not in text
+
+
+_CAPABILITY = """
+import json, os, sys
+from google.adk.telemetry import _genai_instrumentor as gi
+from google.adk.telemetry.context import TelemetryConfig
+from agentwatch.instrumentors.adk import AgentwatchADKInstrumentor
+from agentwatch.instrumentors.gemini import GeminiInstrumentor
+seen = {}
+AgentwatchADKInstrumentor().instrument()
+seen["adk only"] = gi.records_inference(TelemetryConfig())
+GeminiInstrumentor().instrument()
+seen["with gemini"] = gi.records_inference(TelemetryConfig())
+GeminiInstrumentor().uninstrument()
+seen["gemini removed"] = gi.records_inference(TelemetryConfig())
+GeminiInstrumentor().instrument()
+AgentwatchADKInstrumentor().uninstrument()
+seen["adk removed"] = gi.records_inference(TelemetryConfig())
+print(json.dumps(seen))
+"""
+
+
+@needs_adk
+@pytest.mark.parametrize("schema, expected", [
+    ("", {"adk only": False, "with gemini": True, "gemini removed": False, "adk removed": False}),
+    # ADK's legacy schema records the inference itself whatever is installed: nothing to stand down
+    ("1", {"adk only": False, "with gemini": False, "gemini removed": False, "adk removed": False}),
+])
+def test_adk_stands_down_only_while_agentwatch_records_gemini(schema, expected):
+    """ADK's own question (``records_inference``) says yes exactly while agentwatch's Gemini wrapper is on
+    the methods: never when nothing else records the call (no lost model calls), and not after uninstrument."""
+    env = clean_env(ADK_TELEMETRY_SCHEMA_VERSION_OPT_IN=schema)
+    done = subprocess.run([sys.executable, "-c", _CAPABILITY], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == expected
+    if schema == "1":
+        assert "counted twice" in done.stderr
