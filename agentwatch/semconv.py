@@ -288,6 +288,9 @@ REQUEST_GENAI_COST = "agentwatch.request.gen_ai.cost"
 REQUEST_GENAI_INPUT_TOKENS = "agentwatch.request.gen_ai.input_tokens"
 REQUEST_GENAI_OUTPUT_TOKENS = "agentwatch.request.gen_ai.output_tokens"
 REQUEST_GENAI_CALLS = "agentwatch.request.gen_ai.calls"
+REQUEST_GENAI_TOOL_CALLS = "agentwatch.request.gen_ai.tool_calls"
+REQUEST_GENAI_TOOL_ERRORS = "agentwatch.request.gen_ai.tool_errors"
+REQUEST_GENAI_TRANSFERS = "agentwatch.request.gen_ai.transfers"
 GENAI_COST_METRIC = "agentwatch.gen_ai.client.cost"
 GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
 GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
@@ -402,9 +405,12 @@ GENAI_SPANS: tuple[Span, ...] = (
     ),
     Span(
         "request roll-up", "the request's server span", "SERVER",
-        (REQUEST_GENAI_COST, REQUEST_GENAI_INPUT_TOKENS, REQUEST_GENAI_OUTPUT_TOKENS, REQUEST_GENAI_CALLS),
+        (REQUEST_GENAI_COST, REQUEST_GENAI_INPUT_TOKENS, REQUEST_GENAI_OUTPUT_TOKENS, REQUEST_GENAI_CALLS,
+         REQUEST_GENAI_TOOL_CALLS, REQUEST_GENAI_TOOL_ERRORS, REQUEST_GENAI_TRANSFERS),
         notes="Added by the distro's roll-up processor: the sum over the GenAI call spans that ended inside the "
-        "request (round trips not counted twice); cost only when a call had a price.",
+        "request (round trips not counted twice); cost only when a call had a price. The `execute_tool` spans "
+        "that ended inside it (any instrumentation's: the SDK's automatic function calling, Google ADK), those "
+        "that failed, and agent transfers (ADK's `transfer_to_agent`), each once the request has one.",
     ),
 )
 

@@ -37,8 +37,10 @@ prompt count as in the real API).
 
 Function calling: when the request declares ``functionDeclarations`` and its last turn is
 not a ``functionResponse``, the answer is a ``functionCall`` of the first declared
-function with every declared parameter filled (strings ``"Paris"``, numbers ``1``,
-booleans ``true``); once a ``functionResponse`` arrives the answer is text quoting it.
+function the conversation has no response of yet, with every declared parameter filled
+(the first ``enum`` value, else strings ``"Paris"``, numbers ``1``, booleans ``true``);
+once a ``functionResponse`` arrives the answer is text quoting it. So an agent framework's
+transfer (``transfer_to_agent``, an enum of agent names) is followed by the next agent's tool.
 
 Run it:  python examples/fake_gemini.py --port 8766 [--latency-ms 5] [--api-key K]
 Import it (tests):  server, url = start_fake_gemini(port=0); ...; server.shutdown()
@@ -330,12 +332,23 @@ class _Handler(BaseHTTPRequestHandler):
         last = contents[-1] if contents else {}
         if any("functionResponse" in part for part in (last.get("parts") or []) if isinstance(part, dict)):
             return None
-        declaration = declarations[0]
+        # A function the conversation already has a response of is not asked for again (an agent
+        # framework's transfer, then the next agent's own tool, rather than the same call forever).
+        answered = {
+            str(part["functionResponse"].get("name"))
+            for content in contents if isinstance(content, dict)
+            for part in content.get("parts") or [] if isinstance(part, dict) and isinstance(part.get("functionResponse"), dict)
+        }
+        fresh = [d for d in declarations if d.get("name") not in answered]
+        if not fresh:
+            return None
+        declaration = fresh[0]
         schema = declaration.get("parameters") or declaration.get("parameters_json_schema") or declaration.get("parametersJsonSchema") or {}
         args = {}
         for name, spec in (schema.get("properties") or {}).items():
             kind = str((spec or {}).get("type", "string")).lower()
-            args[name] = 1 if kind in ("integer", "number") else True if kind == "boolean" else "Paris"
+            enum = (spec or {}).get("enum") or []  # a closed set (ADK's transfer_to_agent): its first value
+            args[name] = enum[0] if enum else 1 if kind in ("integer", "number") else True if kind == "boolean" else "Paris"
         return {"functionCall": {"name": declaration.get("name", "function"), "args": args}}
 
     @staticmethod

@@ -846,7 +846,8 @@ def test_emitted_gemini_telemetry_matches_the_catalogue(instrument, client, monk
     assert seen == {"gemini", "gemini round trip", "gemini tool"}
     server = next(s for s in tel.spans() if s.name == "POST /chat")
     rollup = {k for k in server.attributes if k.startswith("agentwatch.request.")}
-    assert rollup == set(spans["request roll-up"].attributes)
+    # a failed tool and an agent transfer are counted only when a request has one (tests/test_adk.py)
+    assert rollup == set(spans["request roll-up"].attributes) - {"agentwatch.request.gen_ai.tool_errors", "agentwatch.request.gen_ai.transfers"}
 
     metrics = {
         metric.name: metric

@@ -9,6 +9,9 @@ totals, so the server span is exported with:
 - ``agentwatch.request.gen_ai.cost`` (USD; only when at least one call had a price)
 - ``agentwatch.request.gen_ai.input_tokens`` / ``.output_tokens``
 - ``agentwatch.request.gen_ai.calls`` (GenAI call spans that ended inside the request)
+- ``agentwatch.request.gen_ai.tool_calls`` / ``.tool_errors`` / ``.transfers`` (``execute_tool`` spans that
+  ended inside the request, those with an ``error.type`` or an error status, and agent transfers -- ADK's
+  ``transfer_to_agent`` tool); set once the request has one
 
 It works on attribute names only (it imports no instrumentor), keeps state
 only for SERVER spans that are open (bounded), and never raises into the SDK.
@@ -23,7 +26,7 @@ from collections import OrderedDict
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from agentwatch.distro.guard import failed, guarded, strict
 
@@ -37,6 +40,14 @@ REQUEST_COST = "agentwatch.request.gen_ai.cost"
 REQUEST_INPUT = "agentwatch.request.gen_ai.input_tokens"
 REQUEST_OUTPUT = "agentwatch.request.gen_ai.output_tokens"
 REQUEST_CALLS = "agentwatch.request.gen_ai.calls"
+REQUEST_TOOL_CALLS = "agentwatch.request.gen_ai.tool_calls"
+REQUEST_TOOL_ERRORS = "agentwatch.request.gen_ai.tool_errors"
+REQUEST_TRANSFERS = "agentwatch.request.gen_ai.transfers"
+TOOL = "execute_tool"
+TOOL_NAME = "gen_ai.tool.name"
+ERROR_TYPE = "error.type"
+# The tool an agent framework hands the conversation to another agent with (Google ADK's name).
+TRANSFER_TOOLS = frozenset({"transfer_to_agent"})
 
 _MAX_OPEN_TRACES = 4096
 # Operations that are not billed model calls (they carry no usage anyway); "critique" is the
@@ -52,7 +63,7 @@ def _failed(where: str, error: Exception) -> None:
 
 
 class _Totals:
-    __slots__ = ("span", "span_id", "cost", "input", "output", "calls", "priced")
+    __slots__ = ("span", "span_id", "cost", "input", "output", "calls", "priced", "tools", "tool_errors", "transfers")
 
     def __init__(self, span: Any):
         self.span = span
@@ -62,6 +73,9 @@ class _Totals:
         self.output = 0
         self.calls = 0
         self.priced = False
+        self.tools = 0
+        self.tool_errors = 0
+        self.transfers = 0
 
 
 class GenAIRollupSpanProcessor(SpanProcessor):
@@ -111,6 +125,9 @@ class GenAIRollupSpanProcessor(SpanProcessor):
     def _add_call(self, span: ReadableSpan) -> None:
         attributes = span.attributes or {}
         operation = attributes.get(OPERATION)
+        if operation == TOOL:
+            self._add_tool(span, attributes)
+            return
         if operation is None or operation in _NOT_CALLS or ROUND_TRIP in attributes:
             return
         with self._lock:
@@ -128,6 +145,25 @@ class GenAIRollupSpanProcessor(SpanProcessor):
             values = {REQUEST_CALLS: totals.calls, REQUEST_INPUT: totals.input, REQUEST_OUTPUT: totals.output}
             if totals.priced:
                 values[REQUEST_COST] = round(totals.cost, 12)  # pyright: ignore[reportArgumentType]
+            server_span = totals.span
+        if server_span.is_recording():
+            server_span.set_attributes(values)
+
+    def _add_tool(self, span: ReadableSpan, attributes: Any) -> None:
+        failed_tool = ERROR_TYPE in attributes or span.status.status_code is StatusCode.ERROR
+        with self._lock:
+            entries = self._open.get(span.context.trace_id)  # pyright: ignore[reportOptionalMemberAccess] - ended SDK spans have a context
+            totals = entries[-1] if entries else None
+            if totals is None:
+                return
+            totals.tools += 1
+            totals.tool_errors += failed_tool
+            totals.transfers += attributes.get(TOOL_NAME) in TRANSFER_TOOLS
+            values = {REQUEST_TOOL_CALLS: totals.tools}
+            if totals.tool_errors:
+                values[REQUEST_TOOL_ERRORS] = totals.tool_errors
+            if totals.transfers:
+                values[REQUEST_TRANSFERS] = totals.transfers
             server_span = totals.span
         if server_span.is_recording():
             server_span.set_attributes(values)

@@ -103,6 +103,14 @@ class RouteCost:
     cost: float = 0.0
     priced: int = 0  # requests whose server span carried agentwatch.request.gen_ai.cost
     calls: int = 0
+    tools: int = 0  # execute_tool spans (agentwatch.request.gen_ai.tool_calls), failed ones, agent transfers
+    tool_errors: int = 0
+    transfers: int = 0
+
+    def tools_cell(self) -> str:
+        """``tool calls`` plus ``(N failed, N transfers)`` when there were any: the route table's tools column."""
+        notes = [f"{n} {label}" for n, label in ((self.tool_errors, "failed"), (self.transfers, "transfers")) if n]
+        return f"{self.tools} ({', '.join(notes)})" if notes else str(self.tools)
 
 
 @dataclass
@@ -159,6 +167,9 @@ class Traces:
                 totals.cost += cost
                 totals.priced += 1
             totals.calls += max(0, as_int(attributes.get(sc.REQUEST_GENAI_CALLS)) or 0)
+            totals.tools += max(0, as_int(attributes.get(sc.REQUEST_GENAI_TOOL_CALLS)) or 0)
+            totals.tool_errors += max(0, as_int(attributes.get(sc.REQUEST_GENAI_TOOL_ERRORS)) or 0)
+            totals.transfers += max(0, as_int(attributes.get(sc.REQUEST_GENAI_TRANSFERS)) or 0)
         entry = self.error_traces.get(span.trace_id)
         if span.error:
             if entry is None:

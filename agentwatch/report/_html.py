@@ -188,10 +188,13 @@ def _costs(report: Report) -> str:
     priced = [(route, t) for route, t in report.route_costs if t.priced]
     if priced:
         unit = report.cost_unit or "USD"
-        rows = [[_e(route), str(t.requests), str(t.calls), f'<span data-k="cost">{_e(fmt_cost(t.cost, unit))}</span>',
+        tools = any(t.tools for _route, t in priced)  # as the terminal report: the tools column only where tools ran
+        rows = [[_e(route), str(t.requests), str(t.calls), *([_e(t.tools_cell())] if tools else []),
+                 f'<span data-k="cost">{_e(fmt_cost(t.cost, unit))}</span>',
                  _e(fmt_cost(t.cost / t.requests, unit))] for route, t in priced]
+        header = ["route", "requests", "model calls", *(["tool calls"] if tools else []), "cost", "cost/request"]
         parts.append("<h3>per route <small>agentwatch.request.gen_ai.cost on the server spans</small></h3>" + _table(
-            ["route", "requests", "model calls", "cost", "cost/request"], rows, {1, 2, 3, 4}, "route-costs"))
+            header, rows, set(range(1, len(header))), "route-costs"))
     if not parts:
         return ""
     return '<section id="cost"><h2>Cost</h2>' + "".join(parts) + "</section>"

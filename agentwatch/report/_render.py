@@ -208,12 +208,13 @@ def render_route_costs(report: Report, style: Style) -> list[str]:
     if not priced:
         return []
     unit = report.cost_unit or "USD"
-    rows = [["route", "requests", "model calls", "cost", "cost/request"]]
+    tools = any(totals.tools for _route, totals in priced)  # the tools column only where tools ran
+    rows = [["route", "requests", "model calls", *(["tool calls"] if tools else []), "cost", "cost/request"]]
     for route, totals in priced:
-        rows.append([clean(route, 60), str(totals.requests), str(totals.calls), fmt_cost(totals.cost, unit),
-                     fmt_cost(totals.cost / totals.requests, unit)])
+        rows.append([clean(route, 60), str(totals.requests), str(totals.calls), *([totals.tools_cell()] if tools else []),
+                     fmt_cost(totals.cost, unit), fmt_cost(totals.cost / totals.requests, unit)])
     return [style.bold("Cost per route") + style.dim(f"  ({sc.REQUEST_GENAI_COST} on the server spans)"),
-            *table(rows, right={1, 2, 3, 4})]
+            *table(rows, right=set(range(1, len(rows[0]))))]
 
 
 # ----------------------------------------------------------------- agent pipeline
