@@ -47,6 +47,9 @@ class Role:
         self._lock = threading.Lock()
         self._extractor: Any = MISSING
         self._env_disabled: bool | None = None
+        # The guard's step names, built once: begin/end run on every traced call.
+        self.start_step = f"agent telemetry ({self.role} start)"
+        self.end_step = f"agent telemetry ({self.role} end)"
         self.configure()
 
     def configure(self) -> None:
@@ -155,7 +158,7 @@ def begin(role: Role, name: str, args: tuple = (), kwargs: dict | None = None, e
         call.started = time.perf_counter()
         return call
 
-    return run(f"agent telemetry ({role.role} start)", start, outcome="the call runs untraced")
+    return run(role.start_step, start, outcome="the call runs untraced")
 
 
 def end(call: Call | None, result: Any = MISSING, error: BaseException | None = None) -> None:
@@ -180,7 +183,7 @@ def end(call: Call | None, result: Any = MISSING, error: BaseException | None = 
         finally:
             call.span.end()
 
-    run(f"agent telemetry ({call.role.role} end)", finish, outcome="the call's outcome is not recorded")
+    run(call.role.end_step, finish, outcome="the call's outcome is not recorded")
 
 
 def attach(call: Call | None) -> Any:
