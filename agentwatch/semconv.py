@@ -686,7 +686,7 @@ MCP_SERVER_SESSION_DURATION = "mcp.server.session.duration"
 MCP_DURATION_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 _MCP_OPERATION = (MCP_METHOD_NAME, MCP_PROTOCOL_VERSION, GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_PROMPT_NAME,
                   RPC_RESPONSE_STATUS_CODE, ERROR_TYPE)
-_MCP_SPAN = (MCP_METHOD_NAME, MCP_PROTOCOL_VERSION, JSONRPC_REQUEST_ID, GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME,
+_MCP_SPAN = (MCP_METHOD_NAME, MCP_SESSION_ID, MCP_PROTOCOL_VERSION, JSONRPC_REQUEST_ID, GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME,
              GEN_AI_PROMPT_NAME, MCP_RESOURCE_URI, RPC_RESPONSE_STATUS_CODE, ERROR_TYPE)
 MCP_METRICS: tuple[Metric, ...] = (
     Metric(MCP_CLIENT_OPERATION_DURATION, "histogram", "s", "Each MCP request as seen by its sender, sent to response "
@@ -705,13 +705,15 @@ MCP_SPANS: tuple[Span, ...] = (
     Span("mcp client", "{mcp.method.name} {target}", "CLIENT", _MCP_SPAN,
          content_attributes=(GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT),
          notes="One per request a `ClientSession` sends, `initialize` and list calls included (target: the tool or "
-         "prompt name, resource URI; none for list calls); its trace context goes in `params._meta`. Replaces the "
+         "prompt name, resource URI; none for list calls); its trace context goes in `params._meta`; `mcp.session.id` "
+         "over Streamable HTTP once the server gave one. Replaces the "
          "SDK's own `MCP send` span. Inside an `execute_tool` span a `tools/call` sets these on that span instead. "
          "A tool result with `isError` gives `error.type=tool_error`."),
-    Span("mcp server", "{mcp.method.name} {target}", "SERVER", (*_MCP_SPAN, MCP_SESSION_ID, NETWORK_TRANSPORT),
+    Span("mcp server", "{mcp.method.name} {target}", "SERVER", (*_MCP_SPAN, NETWORK_TRANSPORT),
          content_attributes=(GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT),
          notes="One per request a low-level `Server` or `MCPServer` (FastMCP) handles, child of the client's span "
-         "(from `params._meta`); replaces the SDK's middleware span. `mcp.session.id` on Streamable HTTP."),
+         "(from `params._meta`); replaces the SDK's middleware span. `mcp.session.id` on Streamable HTTP "
+         "(redacted by the scrubber unless listed in `AGENTWATCH_SCRUB_NOT_SECRET_KEYS`)."),
 )
 
 

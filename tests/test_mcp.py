@@ -9,6 +9,7 @@ included (the SDK's own spans replaced); the MCP conventions' attributes and met
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import urllib.error
@@ -25,20 +26,22 @@ pytestmark = pytest.mark.slow
 
 APP = Path(__file__).resolve().parent / "mcp_app"
 EMAIL = "ann.lee@example.com"
+# A session id is redacted by the scrubber's session-key rule by default; the HTTP test keeps it to correlate.
+SESSION_IDS_KEPT = {"AGENTWATCH_SCRUB_NOT_SECRET_KEYS": sc.MCP_SESSION_ID}
 REQUESTS = ("initialize", "tools/list", "tools/call get_weather", "tools/call broken")
 
 
-def _env(rx: OTLPReceiver, service: str, capture: str) -> dict[str, str]:
-    return clean_env(
+def _env(rx: OTLPReceiver, service: str, capture: str, **extra: str) -> dict[str, str]:
+    return clean_env(**extra,
         **FAST_EXPORT, **rx.env(), OTEL_SERVICE_NAME=service, OTEL_TRACES_EXPORTER="otlp", OTEL_METRICS_EXPORTER="otlp",
         OTEL_LOGS_EXPORTER="none", OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=capture,
     )
 
 
-def _client(rx: OTLPReceiver, *args: str, capture: str = "NO_CONTENT") -> dict:
+def _client(rx: OTLPReceiver, *args: str, capture: str = "NO_CONTENT", **extra: str) -> dict:
     out = subprocess.run(
         [str(BIN / "opentelemetry-instrument"), "python", str(APP / "client.py"), *args, EMAIL],
-        env=_env(rx, "mcp-client", capture), capture_output=True, text=True, timeout=120,
+        env=_env(rx, "mcp-client", capture, **extra), capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr[-4000:]
     assert "agentwatch WARNING" not in out.stderr, out.stderr[-4000:]
@@ -83,6 +86,8 @@ def _check_trace(spans: list[dict], *, transport: str, inside_tool: bool = False
         assert s["attributes"][sc.NETWORK_TRANSPORT] == transport
         if transport == "tcp":
             assert s["attributes"][sc.MCP_SESSION_ID]
+        else:
+            assert sc.MCP_SESSION_ID not in s["attributes"] and sc.MCP_SESSION_ID not in c["attributes"]
     for side in (client, server):
         bad = side["tools/call broken"][0]
         assert bad["attributes"][sc.ERROR_TYPE] == "tool_error" and bad["status"] == "ERROR"
@@ -168,7 +173,7 @@ def test_streamable_http_one_trace_with_session_id() -> None:
         port = free_port()
         server = subprocess.Popen(
             [str(BIN / "opentelemetry-instrument"), "python", str(APP / "server.py"), "http", str(port)],
-            env=_env(rx, "mcp-server", "NO_CONTENT"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env=_env(rx, "mcp-server", "NO_CONTENT", **SESSION_IDS_KEPT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         try:
             deadline = time.monotonic() + 60
@@ -181,9 +186,12 @@ def test_streamable_http_one_trace_with_session_id() -> None:
                 except OSError:
                     assert time.monotonic() < deadline, "the MCP server did not start"
                     time.sleep(0.2)
-            result = _client(rx, "http", "--url", f"http://127.0.0.1:{port}/mcp")
+            result = _client(rx, "http", "--url", f"http://127.0.0.1:{port}/mcp", **SESSION_IDS_KEPT)
             client, server_spans = _check_trace(_wait_spans(rx, result["trace_id"]), transport="tcp")
-            assert len({s[0]["attributes"][sc.MCP_SESSION_ID] for s in server_spans.values()}) == 1
+            session_ids = {s[0]["attributes"][sc.MCP_SESSION_ID] for s in server_spans.values()}
+            assert len(session_ids) == 1 and re.fullmatch(r"[0-9a-f]{32}", *session_ids), session_ids
+            # The client's spans carry the id the server gave, from the initialize response on.
+            assert {n: s[0]["attributes"].get(sc.MCP_SESSION_ID) for n, s in client.items()} == dict.fromkeys(client, *session_ids)
         finally:
             server.terminate()
             server.wait(20)

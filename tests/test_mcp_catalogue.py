@@ -36,7 +36,7 @@ def test_catalogue_follows_the_mcp_conventions():
     for span in (client, server):
         assert {"mcp.method.name", "mcp.protocol.version", "jsonrpc.request.id", "error.type"} <= set(span.attributes)
         assert set(span.content_attributes) == {"gen_ai.tool.call.arguments", "gen_ai.tool.call.result"}
-    assert "mcp.session.id" in server.attributes
+    assert "mcp.session.id" in client.attributes and "mcp.session.id" in server.attributes
 
 
 def test_entry_point_is_registered():

@@ -69,6 +69,7 @@ _DISPATCHER = "mcp.shared.jsonrpc_dispatcher"
 _MIDDLEWARE = "mcp.server._otel"
 _CLIENT = "mcp.client.session"
 _RUNNER = "mcp.server.runner"
+_HTTP_CLIENT = "mcp.client.streamable_http"
 _SERVE_FUNCTIONS = ("serve_loop", "serve_dual_era_loop", "serve_connection")
 _PROTOCOL_META = "io.modelcontextprotocol/protocolVersion"
 _ADOPT_KEY = "agentwatch-mcp-adopt"  # context key: set while agentwatch's client span is current
@@ -188,6 +189,23 @@ def _tool_span(method: str) -> Any:
 class _Client:
     def __init__(self, telemetry: _Telemetry) -> None:
         self.telemetry = telemetry
+        # id(write stream) -> (write stream, its Streamable HTTP transport), while the transport's writer runs:
+        # how a dispatcher finds the session id its transport got from the server (streams take no attributes).
+        self.transports: dict[int, tuple[Any, Any]] = {}
+
+    async def post_writer(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        stream = _post_writer_stream(*args, **kwargs)
+        self.transports[id(stream)] = (stream, instance)
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            self.transports.pop(id(stream), None)
+
+    def session_id(self, dispatcher: Any) -> str | None:
+        stream = getattr(dispatcher, "_write_stream", None)
+        entry = self.transports.get(id(stream))
+        session_id = getattr(entry[1], "session_id", None) if entry is not None and entry[0] is stream else None
+        return session_id if isinstance(session_id, str) and session_id else None
 
     async def send_raw_request(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         started = run("mcp client span", self._start, *args, **kwargs)
@@ -198,9 +216,9 @@ class _Client:
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            run("mcp client span", self._end, span, owned, attributes, begin, token, exc=exc)
+            run("mcp client span", self._end, span, owned, attributes, begin, token, instance, exc=exc)
             raise
-        run("mcp client span", self._end, span, owned, attributes, begin, token, result=result, capture=capture)
+        run("mcp client span", self._end, span, owned, attributes, begin, token, instance, result=result, capture=capture)
         return result
 
     async def notify(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -217,6 +235,9 @@ class _Client:
             run("mcp client span", _error, span, attributes, exc)
             raise
         finally:
+            session_id = run("mcp client span", self.session_id, instance)
+            if session_id:
+                span.set_attribute(sc.MCP_SESSION_ID, session_id)
             span.end()
             run("mcp client span", self.telemetry.record, sc.MCP_CLIENT_OPERATION_DURATION,
                 time.perf_counter() - begin, attributes)
@@ -248,10 +269,13 @@ class _Client:
         token = otel_context.attach(_adopting(ctx))
         return span, owned, attributes, capture, token
 
-    def _end(self, span: Any, owned: bool, attributes: dict[str, Any], begin: float, token: Any, *, exc: Any = None,
-             result: Any = None, capture: Any = None) -> None:
+    def _end(self, span: Any, owned: bool, attributes: dict[str, Any], begin: float, token: Any, dispatcher: Any, *,
+             exc: Any = None, result: Any = None, capture: Any = None) -> None:
         seconds = time.perf_counter() - begin
         otel_context.detach(token)
+        session_id = self.session_id(dispatcher)  # known once initialize was answered (span only, not metrics)
+        if session_id:
+            span.set_attribute(sc.MCP_SESSION_ID, session_id)
         if exc is not None:
             _error(span, attributes, exc)
         elif attributes[sc.MCP_METHOD_NAME] == "tools/call":
@@ -310,6 +334,11 @@ class _Sessions:
 
 
 # ==================================================================================== server
+
+
+def _post_writer_stream(client: Any, write_stream_reader: Any, read_stream_writer: Any, write_stream: Any,
+                        *_: Any, **__: Any) -> Any:
+    return write_stream
 
 
 def _server_session_id(ctx: Any) -> str | None:
@@ -424,6 +453,7 @@ class AgentwatchMCPInstrumentor(BaseInstrumentor):
                 self._wrap(module.ClientSession, "__aenter__", sessions.enter),
                 self._wrap(module.ClientSession, "__aexit__", sessions.exit),
             ),
+            _HTTP_CLIENT: lambda module: self._wrap(module.StreamableHTTPTransport, "post_writer", client.post_writer),
             _RUNNER: lambda module: [
                 self._wrap(module, name, server.serve) for name in _SERVE_FUNCTIONS if hasattr(module, name)
             ],
