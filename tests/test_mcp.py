@@ -28,7 +28,7 @@ APP = Path(__file__).resolve().parent / "mcp_app"
 EMAIL = "ann.lee@example.com"
 # A session id is redacted by the scrubber's session-key rule by default; the HTTP test keeps it to correlate.
 SESSION_IDS_KEPT = {"AGENTWATCH_SCRUB_NOT_SECRET_KEYS": sc.MCP_SESSION_ID}
-REQUESTS = ("initialize", "tools/list", "tools/call get_weather", "tools/call broken")
+REQUESTS = ("initialize", "tools/list", "tools/call get_weather", "tools/call broken", "prompts/get missing")
 
 
 def _env(rx: OTLPReceiver, service: str, capture: str, **extra: str) -> dict[str, str]:
@@ -65,7 +65,7 @@ def _mcp_spans(spans: list[dict], service: str) -> dict[str, list[dict]]:
     return out
 
 
-def _check_trace(spans: list[dict], *, transport: str, inside_tool: bool = False) -> tuple[dict, dict]:
+def _check_trace(spans: list[dict], *, transport: str, error: int, inside_tool: bool = False) -> tuple[dict, dict]:
     client, server = _mcp_spans(spans, "mcp-client"), _mcp_spans(spans, "mcp-server")
     # The SDK's own spans are replaced, not doubled: nothing from its tracer, nothing named "MCP send ...".
     assert not [s["name"] for s in spans if s["scope"] == "mcp-python-sdk" or s["name"].startswith("MCP send")]
@@ -93,6 +93,13 @@ def _check_trace(spans: list[dict], *, transport: str, inside_tool: bool = False
         assert bad["attributes"][sc.ERROR_TYPE] == "tool_error" and bad["status"] == "ERROR"
         assert bad["attributes"][sc.GEN_AI_TOOL_NAME] == "broken"
         assert bad["attributes"][sc.GEN_AI_OPERATION_NAME] == "execute_tool"
+    # A JSON-RPC error answer: the client's error type is its code, the server's the handler's exception.
+    for side in (client, server):
+        missing = side["prompts/get missing"][0]
+        assert missing["status"] == "ERROR" and missing["attributes"][sc.GEN_AI_PROMPT_NAME] == "missing"
+    attributes = client["prompts/get missing"][0]["attributes"]
+    assert attributes[sc.ERROR_TYPE] == attributes[sc.RPC_RESPONSE_STATUS_CODE] == str(error)  # the code the app got
+    assert server["prompts/get missing"][0]["attributes"][sc.ERROR_TYPE] == "ValueError"  # MCPServer's unknown prompt
     if not inside_tool:
         ok = client["tools/call get_weather"][0]
         assert ok["status"] != "ERROR" and sc.ERROR_TYPE not in ok["attributes"]
@@ -129,8 +136,9 @@ def test_stdio_one_trace_one_span_per_request_and_metrics() -> None:
     with OTLPReceiver(protocol="http") as rx:
         result = _client(rx, "stdio")
         assert result["tools"] == ["broken", "get_weather"] and result["ok"] is False and result["bad"] is True
+        assert isinstance(result["error"], int)  # the app still gets the SDK's MCPError
         spans = _wait_spans(rx, result["trace_id"])
-        _check_trace(spans, transport="pipe")
+        _check_trace(spans, transport="pipe", error=result["error"])
         _check_metrics(rx)
         # Capture off: neither arguments nor results leave either process.
         text = _exported_text(rx)
@@ -141,7 +149,7 @@ def test_stdio_one_trace_one_span_per_request_and_metrics() -> None:
 def test_stdio_capture_on_scrubs_arguments_and_results() -> None:
     with OTLPReceiver(protocol="http") as rx:
         result = _client(rx, "stdio", capture="SPAN_ONLY")
-        client, server = _check_trace(_wait_spans(rx, result["trace_id"]), transport="pipe")
+        client, server = _check_trace(_wait_spans(rx, result["trace_id"]), transport="pipe", error=result["error"])
         for side in (client, server):
             attributes = side["tools/call get_weather"][0]["attributes"]
             assert json.loads(attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"city": "[REDACTED:email]"}
@@ -158,7 +166,7 @@ def test_tools_call_inside_execute_tool_span_joins_it() -> None:
                                   for s in r.spans()), timeout=30)
         time.sleep(0.5)
         spans = [s for s in rx.spans() if s["trace_id"] == result["trace_id"]]
-        client, server = _check_trace(spans, transport="pipe", inside_tool=True)
+        client, server = _check_trace(spans, transport="pipe", error=result["error"], inside_tool=True)
         assert "tools/call get_weather" not in client  # no sibling of the tool span
         tool = [s for s in spans if s["name"] == "execute_tool get_weather"]
         assert len(tool) == 1
@@ -187,11 +195,16 @@ def test_streamable_http_one_trace_with_session_id() -> None:
                     assert time.monotonic() < deadline, "the MCP server did not start"
                     time.sleep(0.2)
             result = _client(rx, "http", "--url", f"http://127.0.0.1:{port}/mcp", **SESSION_IDS_KEPT)
-            client, server_spans = _check_trace(_wait_spans(rx, result["trace_id"]), transport="tcp")
+            client, server_spans = _check_trace(_wait_spans(rx, result["trace_id"]), transport="tcp", error=result["error"])
             session_ids = {s[0]["attributes"][sc.MCP_SESSION_ID] for s in server_spans.values()}
             assert len(session_ids) == 1 and re.fullmatch(r"[0-9a-f]{32}", *session_ids), session_ids
             # The client's spans carry the id the server gave, from the initialize response on.
             assert {n: s[0]["attributes"].get(sc.MCP_SESSION_ID) for n, s in client.items()} == dict.fromkeys(client, *session_ids)
+            # Each request's HTTP POST (httpx2 instrumentation, which also sets the traceparent header) is a
+            # child of its MCP client span: the HTTP headers and params._meta tell the server the same trace.
+            spans = [s for s in rx.spans() if s["trace_id"] == result["trace_id"]]
+            posts = {s["parent_span_id"] for s in spans if s["kind"] == "CLIENT" and s["name"] == "POST"}
+            assert {c[0]["span_id"] for c in client.values()} <= posts
         finally:
             server.terminate()
             server.wait(20)

@@ -65,6 +65,7 @@ _instruments = ("mcp >= 2.0",)
 
 SCOPE = "agentwatch.instrumentors.mcp"
 TOOL_ERROR = "tool_error"
+INVALID_PARAMS = -32602  # JSON-RPC
 _DISPATCHER = "mcp.shared.jsonrpc_dispatcher"
 _MIDDLEWARE = "mcp.server._otel"
 _CLIENT = "mcp.client.session"
@@ -143,14 +144,20 @@ def _tool_result(result: Any) -> Any:
 
 
 def _error(span: Any, attributes: dict[str, Any], exc: BaseException) -> None:
+    """``error.type``: the JSON-RPC error code of an MCPError (also ``rpc.response.status_code``), else the
+    exception class. A pydantic ValidationError is the SDK's invalid-params answer, and its message holds the
+    peer's input: the status says only that (as the SDK's own middleware does)."""
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)
+    message = str(getattr(error, "message", "") or exc)[:200]
+    if type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic"):
+        code, message = INVALID_PARAMS, "Invalid request parameters"
     if isinstance(code, int):
         attributes[sc.ERROR_TYPE] = attributes[sc.RPC_RESPONSE_STATUS_CODE] = str(code)
     else:
         attributes[sc.ERROR_TYPE] = type(exc).__qualname__
     span.set_attributes({k: attributes[k] for k in (sc.ERROR_TYPE, sc.RPC_RESPONSE_STATUS_CODE) if k in attributes})
-    span.set_status(StatusCode.ERROR, str(getattr(error, "message", "") or exc)[:200] or None)
+    span.set_status(StatusCode.ERROR, message or None)
 
 
 def _finish_tool(span: Any, attributes: dict[str, Any], result: Any, capture: Any) -> None:

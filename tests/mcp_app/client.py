@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from opentelemetry import trace
 
@@ -31,7 +31,12 @@ async def session_calls(read, write, args: argparse.Namespace) -> dict:
         with inside:
             ok = await session.call_tool("get_weather", {"city": args.city})
         bad = await session.call_tool("broken", {"city": args.city})
-        return {"tools": sorted(t.name for t in tools.tools), "ok": ok.is_error, "bad": bad.is_error}
+        try:  # a JSON-RPC error: the server has no prompts
+            await session.get_prompt("missing")
+            error = None
+        except MCPError as exc:
+            error = exc.error.code
+        return {"tools": sorted(t.name for t in tools.tools), "ok": ok.is_error, "bad": bad.is_error, "error": error}
 
 
 async def main(args: argparse.Namespace) -> dict:
