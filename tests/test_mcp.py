@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -128,6 +127,11 @@ def _check_metrics(rx: OTLPReceiver) -> None:
                    for p in metric["data_points"])
 
 
+def _server_sessions(rx: OTLPReceiver) -> dict:
+    metric = [m for m in rx.metrics(sc.MCP_SERVER_SESSION_DURATION) if m["resource"].get("service.name") == "mcp-server"][-1]
+    return {p["attributes"].get(sc.NETWORK_TRANSPORT): p["count"] for p in metric["data_points"]}
+
+
 def _exported_text(rx: OTLPReceiver) -> str:
     return json.dumps([s["attributes"] for s in rx.spans()] + [s["events"] for s in rx.spans()], default=str)
 
@@ -140,6 +144,7 @@ def test_stdio_one_trace_one_span_per_request_and_metrics() -> None:
         spans = _wait_spans(rx, result["trace_id"])
         _check_trace(spans, transport="pipe", error=result["error"])
         _check_metrics(rx)
+        assert _server_sessions(rx) == {"pipe": 1}
         # Capture off: neither arguments nor results leave either process.
         text = _exported_text(rx)
         assert EMAIL not in text and "ann.lee" not in text
@@ -187,10 +192,9 @@ def test_streamable_http_one_trace_with_session_id() -> None:
             deadline = time.monotonic() + 60
             while True:
                 assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/mcp", timeout=1)
-                except urllib.error.HTTPError:
-                    break  # it answers (a GET without a session is refused)
+                try:  # a TCP connect only: an HTTP request would open an MCP session of its own
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
                 except OSError:
                     assert time.monotonic() < deadline, "the MCP server did not start"
                     time.sleep(0.2)
@@ -209,6 +213,7 @@ def test_streamable_http_one_trace_with_session_id() -> None:
             server.terminate()
             server.wait(20)
         _check_metrics(rx)
+        assert _server_sessions(rx) == {"tcp": 1}  # one session, counted once (serve_loop runs serve_connection)
 
 
 def test_no_import_of_mcp_when_the_app_does_not_use_it() -> None:

@@ -38,6 +38,7 @@ Never breaks the app: a failure of ours is reported once and the call runs as if
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib.util
 import json
 import time
@@ -69,10 +70,11 @@ INVALID_PARAMS = -32602  # JSON-RPC
 _DISPATCHER = "mcp.shared.jsonrpc_dispatcher"
 _MIDDLEWARE = "mcp.server._otel"
 _CLIENT = "mcp.client.session"
-_RUNNER = "mcp.server.runner"
+_SERVE_MODULES = ("mcp.server.runner", "mcp.server.lowlevel.server", "mcp.server.streamable_http_manager")
 _HTTP_CLIENT = "mcp.client.streamable_http"
 _SERVE_FUNCTIONS = ("serve_loop", "serve_dual_era_loop", "serve_connection")
 _PROTOCOL_META = "io.modelcontextprotocol/protocolVersion"
+_IN_SESSION: contextvars.ContextVar[bool] = contextvars.ContextVar("agentwatch_mcp_in_session", default=False)
 _ADOPT_KEY = "agentwatch-mcp-adopt"  # context key: set while agentwatch's client span is current
 
 
@@ -419,7 +421,11 @@ class _Server:
         self.telemetry.record(sc.MCP_SERVER_OPERATION_DURATION, time.perf_counter() - begin, attributes)
 
     async def serve(self, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        """``mcp.server.session.duration``: one serve loop is one session (stdio: the process's one session)."""
+        """``mcp.server.session.duration``: one serve loop is one session (stdio: the process's one session).
+        Counted once: ``serve_loop`` runs ``serve_connection`` inside."""
+        if _IN_SESSION.get():
+            return await wrapped(*args, **kwargs)
+        token = _IN_SESSION.set(True)
         begin = time.perf_counter()
         error: str | None = None
         try:
@@ -428,6 +434,7 @@ class _Server:
             error = type(exc).__qualname__
             raise
         finally:
+            _IN_SESSION.reset(token)
             attributes = {sc.NETWORK_TRANSPORT: "tcp" if kwargs.get("session_id") else "pipe"}
             if error:
                 attributes[sc.ERROR_TYPE] = error
@@ -461,10 +468,14 @@ class AgentwatchMCPInstrumentor(BaseInstrumentor):
                 self._wrap(module.ClientSession, "__aexit__", sessions.exit),
             ),
             _HTTP_CLIENT: lambda module: self._wrap(module.StreamableHTTPTransport, "post_writer", client.post_writer),
-            _RUNNER: lambda module: [
-                self._wrap(module, name, server.serve) for name in _SERVE_FUNCTIONS if hasattr(module, name)
-            ],
         }
+        # The serve loops live in the runner; the low-level server and the HTTP session manager import them by
+        # name, so an app that imported mcp before instrument() holds the originals there (an already wrapped one
+        # is left alone).
+        for module_name in _SERVE_MODULES:
+            hooks[module_name] = lambda module: [
+                self._wrap(module, name, server.serve) for name in _SERVE_FUNCTIONS if hasattr(module, name)
+            ]
         for module_name, hook in hooks.items():
             wrapt.register_post_import_hook(lambda module, hook=hook, name=module_name: run(f"instrumenting {name}", hook, module), module_name)
 
