@@ -52,6 +52,7 @@ def write_telemetry(path: str | Path = TELEMETRY) -> None:
         "web-catalogue": semconv.web_markdown(),
         "caches-queues-catalogue": semconv.cache_queue_markdown(),
         "resilience-catalogue": semconv.resilience_markdown(),
+        "mcp-catalogue": semconv.mcp_markdown(),
     })
 
 

@@ -674,6 +674,60 @@ def resilience_markdown() -> str:
     return markdown(RESILIENCE_SPANS, RESILIENCE_METRICS)
 
 
+# --- MCP (agentwatch.instrumentors.mcp) -----------------------------------------------------
+# The GenAI/MCP semantic conventions (semantic-conventions-genai, docs/gen-ai/mcp.md): one CLIENT span
+# per request sent, one SERVER span per request handled, four duration histograms (s, their buckets).
+MCP_METHOD_NAME = "mcp.method.name"
+MCP_SESSION_ID = "mcp.session.id"
+MCP_PROTOCOL_VERSION = "mcp.protocol.version"
+MCP_RESOURCE_URI = "mcp.resource.uri"
+JSONRPC_REQUEST_ID = "jsonrpc.request.id"
+RPC_RESPONSE_STATUS_CODE = "rpc.response.status_code"
+NETWORK_TRANSPORT = "network.transport"
+GEN_AI_PROMPT_NAME = "gen_ai.prompt.name"
+MCP_CLIENT_OPERATION_DURATION = "mcp.client.operation.duration"
+MCP_SERVER_OPERATION_DURATION = "mcp.server.operation.duration"
+MCP_CLIENT_SESSION_DURATION = "mcp.client.session.duration"
+MCP_SERVER_SESSION_DURATION = "mcp.server.session.duration"
+MCP_DURATION_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+_MCP_OPERATION = (MCP_METHOD_NAME, MCP_PROTOCOL_VERSION, GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_PROMPT_NAME,
+                  RPC_RESPONSE_STATUS_CODE, ERROR_TYPE)
+_MCP_SPAN = (MCP_METHOD_NAME, MCP_SESSION_ID, MCP_PROTOCOL_VERSION, JSONRPC_REQUEST_ID, GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME,
+             GEN_AI_PROMPT_NAME, MCP_RESOURCE_URI, RPC_RESPONSE_STATUS_CODE, ERROR_TYPE)
+MCP_METRICS: tuple[Metric, ...] = (
+    Metric(MCP_CLIENT_OPERATION_DURATION, "histogram", "s", "Each MCP request as seen by its sender, sent to response "
+           "(`error.type` = JSON-RPC error code, exception class, or `tool_error`).", _MCP_OPERATION,
+           MCP_DURATION_BUCKETS, role="mcp"),
+    Metric(MCP_SERVER_OPERATION_DURATION, "histogram", "s", "Each MCP request as seen by the server, received to "
+           "result.", (*_MCP_OPERATION, NETWORK_TRANSPORT), MCP_DURATION_BUCKETS, role="mcp"),
+    Metric(MCP_CLIENT_SESSION_DURATION, "histogram", "s", "Each `ClientSession` from `async with` entry to exit.",
+           (ERROR_TYPE,), MCP_DURATION_BUCKETS, role="mcp"),
+    Metric(MCP_SERVER_SESSION_DURATION, "histogram", "s", "Each server session (stdio: the process's serve loop; "
+           "Streamable HTTP: one session id's loop).", (NETWORK_TRANSPORT, ERROR_TYPE), MCP_DURATION_BUCKETS,
+           role="mcp"),
+)
+MCP_METRIC_KEYS = frozenset(key for metric in MCP_METRICS for key in metric.attributes)
+MCP_SPANS: tuple[Span, ...] = (
+    Span("mcp client", "{mcp.method.name} {target}", "CLIENT", _MCP_SPAN,
+         content_attributes=(GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT),
+         notes="One per request a `ClientSession` sends, `initialize` and list calls included (target: the tool or "
+         "prompt name, resource URI; none for list calls); its trace context goes in `params._meta`; `mcp.session.id` "
+         "over Streamable HTTP once the server gave one. Replaces the "
+         "SDK's own `MCP send` span. Inside an `execute_tool` span a `tools/call` sets these on that span instead. "
+         "A tool result with `isError` gives `error.type=tool_error`."),
+    Span("mcp server", "{mcp.method.name} {target}", "SERVER", (*_MCP_SPAN, NETWORK_TRANSPORT),
+         content_attributes=(GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT),
+         notes="One per request a low-level `Server` or `MCPServer` (FastMCP) handles, child of the client's span "
+         "(from `params._meta`); replaces the SDK's middleware span. `mcp.session.id` on Streamable HTTP "
+         "(redacted by the scrubber unless listed in `AGENTWATCH_SCRUB_NOT_SECRET_KEYS`)."),
+)
+
+
+def mcp_markdown() -> str:
+    """The MCP span and metric tables of docs/telemetry.md."""
+    return markdown(MCP_SPANS, MCP_METRICS)
+
+
 def markdown(spans: tuple[Span, ...] | None = None, metrics: tuple[Metric, ...] | None = None) -> str:
     """Span and metric tables of docs/telemetry.md, generated from the catalogue (the agent one by default).
 

@@ -19,6 +19,7 @@ CATALOGUES = {
     "web": semconv.WEB_METRICS,
     "caches-queues": semconv.CACHE_QUEUE_METRICS,
     "resilience": semconv.RESILIENCE_METRICS,
+    "mcp": semconv.MCP_METRICS,
 }
 
 
