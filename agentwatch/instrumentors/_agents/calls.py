@@ -25,6 +25,7 @@ from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.guard import run
 from agentwatch.distro.settings import Reader
 from agentwatch.instrumentors._agents.extract import MISSING
+from agentwatch.instrumentors._agents.main_targets import WATCH
 from agentwatch.instrumentors._agents.settings import telemetry_disabled
 from agentwatch.instrumentors._agents.targets import resolve_callable
 from agentwatch.version import __version__
@@ -354,6 +355,8 @@ def make_wrapper(
     detected: dict[str, str] = {}
 
     def wrapper(wrapped, instance, args, kwargs):
+        if WATCH.pending:  # last chance for script targets defined after the script's last import
+            WATCH.check()
         if enabled is not None and not enabled():
             return wrapped(*args, **kwargs)
         how = kind or detected.get("kind")
