@@ -224,6 +224,13 @@ SPANS: tuple[Span, ...] = (
         "the verdict is a `gen_ai.evaluation.result` span event (`score.label` accepted/rejected, "
         "`score.value` when the critic returns a score; `explanation` only with content capture on).",
     ),
+    Span(
+        "tool", "execute_tool {gen_ai.tool.name}", "INTERNAL",
+        ("gen_ai.operation.name", "gen_ai.tool.name", "gen_ai.tool.type", "gen_ai.tool.description", "error.type"),
+        notes="A function of the app named in `AGENTWATCH_TOOL_TARGETS` (a hand-written function-calling loop); "
+        "`gen_ai.operation.name=execute_tool`, `gen_ai.tool.type=function`, the description is the first line of "
+        "its docstring, `gen_ai.tool.name` its name (or `=name`). Its duration goes to `gen_ai.execute_tool.duration`.",
+    ),
 )
 
 METRICS_BY_NAME = {metric.name: metric for metric in METRICS}

@@ -429,6 +429,12 @@ AGENTWATCH_CRITIC_TARGETS = _var(
     Names(lower=False),
     "The app's critics; each call inside a planner is one iteration of that plan (`=name` sets `gen_ai.evaluation.name`).",
 )
+AGENTWATCH_TOOL_TARGETS = _var(
+    "AGENTWATCH_TOOL_TARGETS",
+    Names(lower=False),
+    "The app's tool functions run by a hand-written function-calling loop (an `execute_tool` span each; "
+    "`=name` sets `gen_ai.tool.name`, default: the function's name).",
+)
 AGENTWATCH_INTENT_EXTRACTOR = _var(
     "AGENTWATCH_INTENT_EXTRACTOR",
     Text(),

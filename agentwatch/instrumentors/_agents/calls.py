@@ -98,6 +98,10 @@ class Role:
     def span_name(self, name: str) -> str:
         return name
 
+    def target_name(self, target: Any) -> str:
+        """The name a ``*_TARGETS`` entry is traced under (default: ``=name`` or ``module.function``)."""
+        return target.label
+
     def start_attributes(self, call: Call) -> dict[str, Any]:
         return {}
 
@@ -125,6 +129,7 @@ class Call:
     context: Any = None
     started: float = 0.0
     state: Any = None
+    function: Any = None  # the wrapped function (roles that read its docstring)
 
     @property
     def duration(self) -> float:
@@ -145,11 +150,14 @@ class Call:
             return MISSING
 
 
-def begin(role: Role, name: str, args: tuple = (), kwargs: dict | None = None, extractor: Any = None) -> Call | None:
+def begin(
+    role: Role, name: str, args: tuple = (), kwargs: dict | None = None, extractor: Any = None, function: Any = None
+) -> Call | None:
     """Start the span of one call; None if telemetry could not start (the call then runs untraced)."""
 
     def start() -> Call:
         call = Call(role, name, args, kwargs or {}, extractor if extractor is not None else role.default_extractor())
+        call.function = function
         attributes = role.start_attributes(call)
         call.span = role.tracer.start_span(role.span_name(name), kind=role.span_kind, attributes=attributes)
         call.context = role.enter(call, trace.set_span_in_context(call.span))
@@ -220,7 +228,7 @@ def function_kind(function: Any) -> str:
 
 
 def _call_sync(role, name, extractor, wrapped, args, kwargs):
-    call = begin(role, name, args, kwargs, extractor)
+    call = begin(role, name, args, kwargs, extractor, wrapped)
     token = attach(call)
     try:
         result = wrapped(*args, **kwargs)
@@ -234,7 +242,7 @@ def _call_sync(role, name, extractor, wrapped, args, kwargs):
 
 
 async def _call_async(role, name, extractor, wrapped, args, kwargs):
-    call = begin(role, name, args, kwargs, extractor)
+    call = begin(role, name, args, kwargs, extractor, wrapped)
     token = attach(call)
     try:
         result = await wrapped(*args, **kwargs)
@@ -249,7 +257,7 @@ async def _call_async(role, name, extractor, wrapped, args, kwargs):
 
 def _call_gen(role, name, extractor, wrapped, args, kwargs):
     """A generator that yields what ``wrapped`` yields; the span covers its whole life."""
-    call = begin(role, name, args, kwargs, extractor)
+    call = begin(role, name, args, kwargs, extractor, wrapped)
     items: list[Any] = []
     token = attach(call)
     try:
@@ -295,7 +303,7 @@ def _call_gen(role, name, extractor, wrapped, args, kwargs):
 
 async def _call_asyncgen(role, name, extractor, wrapped, args, kwargs):
     """An async generator that yields what ``wrapped`` yields; the span covers its whole life."""
-    call = begin(role, name, args, kwargs, extractor)
+    call = begin(role, name, args, kwargs, extractor, wrapped)
     items: list[Any] = []
     token = attach(call)
     try:

@@ -21,7 +21,9 @@ The choice, after weighing the alternatives:
   the change that added this module). The same check also runs when the first traced agent call
   starts, as a last chance for a script that imports nothing after its definitions.
 
-A target still pending at exit is said once then: never defined, or defined but never found in time
+The limit: a reference to the function taken at module level before that import (a tool registry
+``TOOLS = {"f": f}`` at the top of the script) keeps the plain function; references taken later, and
+every call by name, see the wrapper. A target still pending at exit is said once then: never defined, or defined but never found in time
 (a script that imports nothing new after its definitions and calls no traced function first).
 """
 

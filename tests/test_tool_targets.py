@@ -1,0 +1,112 @@
+"""Tool targets (issue 20, item 3): ``AGENTWATCH_TOOL_TARGETS`` turns the app's tool functions into
+``execute_tool {name}`` spans and ``gen_ai.execute_tool.duration`` points, zero code, under
+``opentelemetry-instrument`` (the script's own functions included), exporting to the real OTLP receiver."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+
+import pytest
+from _service import BIN, FAST_EXPORT, clean_env
+from otlp_receiver import OTLPReceiver
+
+SCRIPT = textwrap.dedent('''\
+    import json
+
+
+    def get_weather(city):
+        """Current weather for a city.
+
+        Longer text that is not the description.
+        """
+        if city == "Atlantis":
+            raise LookupError("no such city")
+        return {"city": city, "temp": 21}
+
+
+    class Shop:
+        def lookup(self, order_id):
+            return {"order": order_id, "status": "shipped"}
+
+
+    def loop(calls):
+        import wave  # noqa: F401 - a module not imported yet, as a server's start imports some
+        # The registry is built after that import (a registry built at module level before it would
+        # hold the plain functions: the documented limit of script targets).
+        tools = {"get_weather": get_weather, "lookup_order": Shop().lookup}
+        results = []
+        for name, args in calls:
+            try:
+                results.append(tools[name](**args))
+            except LookupError as error:
+                results.append({"error": str(error)})
+        return results
+
+
+    if __name__ == "__main__":
+        print("RESULT", json.dumps(loop([("get_weather", {"city": "Paris"}), ("lookup_order", {"order_id": 7}),
+                                         ("get_weather", {"city": "Atlantis"})])))
+''')
+
+
+@pytest.mark.parametrize("module", ["__main__", "toolapp"])
+def test_tool_spans_and_durations_from_a_script(tmp_path, module):
+    path = tmp_path / "toolapp.py"
+    path.write_text(SCRIPT)
+    with OTLPReceiver(protocol="http") as receiver:
+        env = clean_env(**receiver.env(), **FAST_EXPORT, OTEL_LOGS_EXPORTER="none", AGENTWATCH_ENDPOINT_CHECK="false",
+                        AGENTWATCH_TOOL_TARGETS=f"{module}:get_weather,{module}:Shop.lookup=lookup_order")
+        done = subprocess.run([str(BIN / "opentelemetry-instrument"), "python", str(path)], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, done.stderr
+        spans = [span for span in receiver.spans() if span["name"].startswith("execute_tool")]
+        points = [m for m in receiver.metrics() if m.get("name") == "gen_ai.execute_tool.duration"]
+    assert 'RESULT [{"city": "Paris", "temp": 21}, {"order": 7, "status": "shipped"}, {"error": "no such city"}]' in done.stdout
+    assert [span["name"] for span in spans] == ["execute_tool get_weather", "execute_tool lookup_order", "execute_tool get_weather"]
+    weather, lookup, failed = (span["attributes"] for span in spans)
+    assert weather["gen_ai.operation.name"] == "execute_tool" and weather["gen_ai.tool.type"] == "function"
+    assert weather["gen_ai.tool.name"] == "get_weather"
+    assert weather["gen_ai.tool.description"] == "Current weather for a city."
+    assert "gen_ai.tool.description" not in lookup and lookup["gen_ai.tool.name"] == "lookup_order"
+    assert failed["error.type"] == "LookupError" and "error.type" not in weather
+    assert all(span["kind"] in ("INTERNAL", 1, "SPAN_KIND_INTERNAL") for span in spans), [span["kind"] for span in spans]
+    assert points, "the duration metric was exported"
+    assert "does not exist" not in done.stderr and "never defined" not in done.stderr
+
+
+def test_tool_spans_in_process(telemetry):
+    """Decorator-free, in process: a module imported after instrumenting, an error passes through untouched."""
+    import sys
+    import types
+
+    from agentwatch.instrumentors.tools import AgentwatchToolInstrumentor
+
+    module = types.ModuleType("shoptools_x")
+    exec(textwrap.dedent('''\
+        async def refund(order_id):
+            """Refund an order."""
+            if order_id < 0:
+                raise ValueError("bad id")
+            return "ok"
+    '''), module.__dict__)
+    instrumentor = AgentwatchToolInstrumentor()
+    import os
+    os.environ["AGENTWATCH_TOOL_TARGETS"] = "shoptools_x:refund"
+    try:
+        sys.modules["shoptools_x"] = module
+        instrumentor.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+        import asyncio
+
+        assert asyncio.run(module.refund(1)) == "ok"
+        with pytest.raises(ValueError, match="bad id"):
+            asyncio.run(module.refund(-1))
+    finally:
+        instrumentor.uninstrument()
+        del os.environ["AGENTWATCH_TOOL_TARGETS"]
+        sys.modules.pop("shoptools_x", None)
+    spans = [span for span in telemetry.spans() if span.name == "execute_tool refund"]
+    assert len(spans) == 2
+    assert spans[0].attributes["gen_ai.tool.description"] == "Refund an order."
+    assert spans[1].attributes["error.type"] == "ValueError"
+    assert not hasattr(module.refund, "__wrapped__"), "uninstrument unwraps"
