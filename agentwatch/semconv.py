@@ -233,6 +233,19 @@ SPANS: tuple[Span, ...] = (
     ),
 )
 
+SPANS = (
+    *SPANS,
+    Span(
+        "agent", "invoke_agent {gen_ai.agent.name}", "INTERNAL",
+        ("gen_ai.operation.name", "gen_ai.agent.name", "agentwatch.agent.gen_ai.calls",
+         "agentwatch.agent.gen_ai.input_tokens", "agentwatch.agent.gen_ai.output_tokens", "agentwatch.agent.tool_calls",
+         "agentwatch.agent.tool_errors", "error.type"),
+        notes="A function of the app named in `AGENTWATCH_AGENT_TARGETS` (a hand-written agent loop); "
+        "`gen_ai.operation.name=invoke_agent`. The distro's roll-up processor adds the counts of the model calls "
+        "(and their billed tokens) and `execute_tool` spans under it (the innermost agent's only, when agents nest).",
+    ),
+)
+
 METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
 
 # --- GenAI (Gemini) ---------------------------------------------------------------------

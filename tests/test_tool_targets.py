@@ -110,3 +110,72 @@ def test_tool_spans_in_process(telemetry):
     assert spans[0].attributes["gen_ai.tool.description"] == "Refund an order."
     assert spans[1].attributes["error.type"] == "ValueError"
     assert not hasattr(module.refund, "__wrapped__"), "uninstrument unwraps"
+
+
+LOOP_SCRIPT = textwrap.dedent('''\
+    import os
+
+    from google import genai
+    from google.genai import types
+
+
+    def get_weather(city: str) -> dict:
+        """Current weather for a city."""
+        return {"city": city, "temp": 21}
+
+
+    def run_agent(question: str) -> str:
+        client = genai.Client(api_key=os.environ["GEMINI_API_KEY"],
+                              http_options=types.HttpOptions(base_url=os.environ["GEMINI_BASE_URL"]))
+        declaration = types.FunctionDeclaration(
+            name="get_weather", description="Current weather for a city.",
+            parameters=types.Schema(type="OBJECT", properties={"city": types.Schema(type="STRING")}))
+        config = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[declaration])])
+        contents = [types.Content(role="user", parts=[types.Part(text=question)])]
+        tools = {"get_weather": get_weather}
+        for _ in range(4):
+            response = client.models.generate_content(model="gemini-2.5-flash", contents=contents, config=config)
+            calls = response.function_calls or []
+            if not calls:
+                return response.text
+            contents.append(response.candidates[0].content)
+            for call in calls:
+                result = tools[call.name](**call.args)
+                contents.append(types.Content(role="user", parts=[
+                    types.Part.from_function_response(name=call.name, response=result)]))
+        return "gave up"
+
+
+    if __name__ == "__main__":
+        print("ANSWER", run_agent("weather in Paris?"))
+''')
+
+
+def test_a_hand_written_loop_gets_agent_and_tool_spans_with_counts(tmp_path, fake_gemini):
+    """Zero code: invoke_agent around the loop with the model calls, tool calls and tokens under it."""
+    path = tmp_path / "loop.py"
+    path.write_text(LOOP_SCRIPT)
+    with OTLPReceiver(protocol="http") as receiver:
+        env = clean_env(**receiver.env(), **FAST_EXPORT, **fake_gemini.env(), OTEL_LOGS_EXPORTER="none",
+                        AGENTWATCH_ENDPOINT_CHECK="false", AGENTWATCH_TOOL_TARGETS="__main__:get_weather",
+                        AGENTWATCH_AGENT_TARGETS="__main__:run_agent=support")
+        done = subprocess.run([str(BIN / "opentelemetry-instrument"), "python", str(path)], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, done.stderr
+        spans = receiver.spans()
+    assert "ANSWER The get_weather tool says" in done.stdout, done.stdout
+    agents = [span for span in spans if span["name"] == "invoke_agent support"]
+    assert len(agents) == 1, sorted(span["name"] for span in spans)
+    agent = agents[0]
+    under = [span for span in spans if span["trace_id"] == agent["trace_id"] and span is not agent]
+    models = [span for span in under if span["attributes"].get("gen_ai.operation.name") == "generate_content"
+              and "agentwatch.gen_ai.round_trip" not in span["attributes"]]
+    tools = [span for span in under if span["name"] == "execute_tool get_weather"]
+    assert len(models) == 2 and len(tools) == 1
+    assert tools[0]["parent_span_id"] == agent["span_id"]
+    attributes = agent["attributes"]
+    assert attributes["gen_ai.operation.name"] == "invoke_agent" and attributes["gen_ai.agent.name"] == "support"
+    assert attributes["agentwatch.agent.gen_ai.calls"] == 2
+    assert attributes["agentwatch.agent.tool_calls"] == 1 and attributes["agentwatch.agent.tool_errors"] == 0
+    assert attributes["agentwatch.agent.gen_ai.input_tokens"] == sum(m["attributes"]["gen_ai.usage.input_tokens"] for m in models)
+    assert attributes["agentwatch.agent.gen_ai.output_tokens"] == sum(m["attributes"]["gen_ai.usage.output_tokens"] for m in models)

@@ -7,19 +7,22 @@ at start finds nothing.
 
 The choice, after weighing the alternatives:
 
-* ``sys.settrace`` / ``sys.setprofile`` see every definition but slow every Python call for as long as
-  they stay on, and a target that is never defined would keep them on for the life of the server;
-  audit hooks cannot be removed. Too costly for instrumentation that must never slow the app.
-* ``__main__.__dict__`` is a plain dict that cannot be replaced, so stores cannot be intercepted.
-* Chosen: a finder at the head of ``sys.meta_path`` that never finds anything but, on each import of a
-  module not yet loaded, looks the pending names up in ``__main__`` and wraps those now defined. A
-  script defines its functions and then starts something (``uvicorn.run(app)``, ``asyncio.run(main())``,
-  an SDK client) that imports modules before any request is served, so each function is wrapped after
-  its ``def`` and before its first call, and ``def``-time globals lookups (``classify(...)`` inside a
-  route) see the wrapper. The finder is removed as soon as nothing is pending. Cost: a few dict
-  lookups per *new* import while something is pending, nothing afterwards (measured in the report of
-  the change that added this module). The same check also runs when the first traced agent call
-  starts, as a last chance for a script that imports nothing after its definitions.
+* ``__main__.__dict__`` is a plain dict that cannot be replaced, so its stores cannot be intercepted;
+  audit hooks cannot be removed; ``sys.setprofile`` or a Python ``sys.settrace`` function left on
+  slow every call (about 5x on CPython 3.11) for as long as they stay.
+* Chosen, in two parts that each stop as soon as nothing is pending:
+
+  1. The script's own top-level statements. From ``sitecustomize`` a Python trace function waits for
+     the script's ``<module>`` frame (it runs only for the few calls left before the script starts);
+     on it, line events of *that frame only* settle the pending targets before each top-level statement,
+     and every other frame is answered by ``getattr`` (a C function that returns None for a new frame,
+     so no Python code runs for them: about 3x the cost of a bare call, for the script's top level
+     only). Tracing stops when everything is found, or once the script passes the last line of the
+     last pending ``def``/``class`` found in its code, whichever comes first; it is never started when
+     a debugger or coverage already traces, nor for names the script binds without ``def``/``class``.
+  2. A finder at the head of ``sys.meta_path`` that never finds anything but settles on each import of
+     a new module (``uvicorn.run`` imports its loop and protocol modules before serving), and the first
+     traced agent call: these cover names bound by assignment or import.
 
 The limit: a reference to the function taken at module level before that import (a tool registry
 ``TOOLS = {"f": f}`` at the top of the script) keeps the plain function; references taken later, and
@@ -84,6 +87,9 @@ class MainWatch:
         self._finder = _Finder()
         self._exit_hooked = False
         self.pending = False  # read without the lock on the hot path
+        self.looked_for_frame = False
+        self._frame: Any = None
+        self._last_line = 0
 
     def add(self, owner: Owner, name: str) -> None:
         with self._lock:
@@ -96,6 +102,8 @@ class MainWatch:
                 self._exit_hooked = True
                 atexit.register(self._report_missing)
         self.check()
+        if self.pending and not self.looked_for_frame:
+            self._arm()
 
     def discard(self, owner: Owner) -> None:
         with self._lock:
@@ -123,6 +131,56 @@ class MainWatch:
         finally:
             self._busy.on = False
 
+    # ------------------------------------------------------------------ the script's own frame
+    def _arm(self) -> None:
+        """Settle at each top-level statement of the script until its last pending definition is made."""
+        self.looked_for_frame = True
+        if sys.gettrace() is not None:
+            return  # a debugger or coverage traces: never take its place (imports still settle)
+        main = sys.modules.get("__main__")
+        frame: Any = sys._getframe(1)
+        while frame is not None and not _is_script_frame(frame, main):
+            frame = frame.f_back
+        if frame is not None:  # instrumented from the script's own code: it is running already
+            if self._trace_frame(frame) is not None:
+                frame.f_trace = self._line
+        else:  # from sitecustomize: the script's frame is the next one to start, or nearly
+            sys.settrace(self._find_script)
+
+    def _find_script(self, frame: Any, event: str, arg: Any) -> Any:
+        if event != "call" or not _is_script_frame(frame, sys.modules.get("__main__")):
+            return None
+        return self._trace_frame(frame)
+
+    def _trace_frame(self, frame: Any) -> Any:
+        names = {target.path.split(".", 1)[0] for owner, name in self.waiting for target in owner.unsettled(name)}
+        last = 0
+        for const in frame.f_code.co_consts:
+            if getattr(const, "co_name", None) in names and hasattr(const, "co_lines"):
+                last = max([last, *(line for _, _, line in const.co_lines() if line)])
+        if not last:  # defined by assignment or import, if at all: the next import settles it
+            self._stop_tracing()
+            return None
+        self._frame, self._last_line = frame, last
+        frame.f_trace_lines = True
+        sys.settrace(getattr)  # C-level, answers None for every new frame: only the script's frame is traced
+        return self._line
+
+    def _line(self, frame: Any, event: str, arg: Any) -> Any:
+        if event != "line":
+            return self._line if event != "return" else self._stop_tracing()
+        self.check()
+        if not self.pending or frame.f_lineno > self._last_line:
+            return self._stop_tracing()
+        return self._line
+
+    def _stop_tracing(self) -> None:
+        if sys.gettrace() in (getattr, self._find_script):
+            sys.settrace(None)
+        if self._frame is not None:
+            self._frame.f_trace = None
+            self._frame = None
+
     def _update(self) -> None:
         self.pending = bool(self.waiting)
         if not self.pending:
@@ -147,6 +205,10 @@ class MainWatch:
                     f"{target.variable}: {target.spec!r} was never defined by the script ({name!r} is the "
                     "script being run); not instrumented",
                 )
+
+
+def _is_script_frame(frame: Any, main: Any) -> bool:
+    return frame.f_code.co_name == "<module>" and frame.f_globals is getattr(main, "__dict__", None)
 
 
 def _defined(main: Any, path: str) -> bool:
