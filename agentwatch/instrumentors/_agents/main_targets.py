@@ -14,6 +14,7 @@ The choice, after weighing the alternatives:
 
   1. The script's own top-level statements. From ``sitecustomize`` a Python trace function waits for
      the script's ``<module>`` frame (it runs only for the few calls left before the script starts);
+     (armed by opentelemetry-instrument's post-instrument hook, once every instrumentor is loaded);
      on it, line events of *that frame only* settle the pending targets before each top-level statement,
      and every other frame is answered by ``getattr`` (a C function that returns None for a new frame,
      so no Python code runs for them: about 3x the cost of a bare call, for the script's top level
@@ -88,6 +89,9 @@ class MainWatch:
         self._exit_hooked = False
         self.pending = False  # read without the lock on the hot path
         self.looked_for_frame = False
+        # True until opentelemetry-instrument has loaded every instrumentor (its post-instrument hook,
+        # :func:`post_instrument`); only read when no script frame is running yet.
+        self.instrumenting = True
         self._frame: Any = None
         self._last_line = 0
 
@@ -144,7 +148,9 @@ class MainWatch:
         if frame is not None:  # instrumented from the script's own code: it is running already
             if self._trace_frame(frame) is not None:
                 frame.f_trace = self._line
-        else:  # from sitecustomize: the script's frame is the next one to start, or nearly
+        elif self.instrumenting:  # from sitecustomize, other instrumentors still to load: wait for the end
+            self.looked_for_frame = False
+        else:  # sitecustomize is done: the script's frame is the next one to start, or nearly
             sys.settrace(self._find_script)
 
     def _find_script(self, frame: Any, event: str, arg: Any) -> Any:
@@ -205,6 +211,17 @@ class MainWatch:
                     f"{target.variable}: {target.spec!r} was never defined by the script ({name!r} is the "
                     "script being run); not instrumented",
                 )
+
+
+def post_instrument(**kwargs: Any) -> None:
+    """``opentelemetry_post_instrument`` entry point: every instrumentor is loaded, the script is next.
+
+    The trace function that waits for the script's frame is armed only now, so the other instrumentors'
+    start-up does not run under it.
+    """
+    WATCH.instrumenting = False
+    if WATCH.pending and not WATCH.looked_for_frame:
+        WATCH._arm()
 
 
 def _is_script_frame(frame: Any, main: Any) -> bool:
