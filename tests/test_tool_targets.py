@@ -179,3 +179,35 @@ def test_a_hand_written_loop_gets_agent_and_tool_spans_with_counts(tmp_path, fak
     assert attributes["agentwatch.agent.tool_calls"] == 1 and attributes["agentwatch.agent.tool_errors"] == 0
     assert attributes["agentwatch.agent.gen_ai.input_tokens"] == sum(m["attributes"]["gen_ai.usage.input_tokens"] for m in models)
     assert attributes["agentwatch.agent.gen_ai.output_tokens"] == sum(m["attributes"]["gen_ai.usage.output_tokens"] for m in models)
+
+
+def test_the_demo_service_function_calling_loop(tmp_path, fake_gemini):
+    """The demo's POST /chat/tools under opentelemetry-instrument with run_demo.py's targets: one trace
+    server -> invoke_agent order-helper -> (model, execute_tool get_order_status, model)."""
+    import sys
+
+    from _service import APP_DIR, start_service
+
+    sys.path.insert(0, str(APP_DIR.parent))
+    try:
+        from run_demo import AGENT_TARGETS
+    finally:
+        sys.path.remove(str(APP_DIR.parent))
+    with OTLPReceiver(protocol="http") as receiver:
+        env = clean_env(**receiver.env(), **FAST_EXPORT, **fake_gemini.env(), **AGENT_TARGETS, OTEL_LOGS_EXPORTER="none",
+                        AGENTWATCH_ENDPOINT_CHECK="false")
+        service = start_service(tmp_path, env)
+        try:
+            status, body = service.request("POST", "/chat/tools", {"message": "Where is my order?", "session_id": "s1"})
+        finally:
+            service.terminate()
+        spans = receiver.spans()
+    assert status == 200 and body["tool_calls"] == 1 and "shipped" in body["answer"], body
+    agent = next(span for span in spans if span["name"] == "invoke_agent order-helper")
+    tool = next(span for span in spans if span["name"] == "execute_tool get_order_status")
+    assert tool["parent_span_id"] == agent["span_id"] and tool["trace_id"] == agent["trace_id"]
+    assert tool["attributes"]["gen_ai.tool.description"] == "Status and carrier of a customer's order."
+    assert agent["attributes"]["agentwatch.agent.gen_ai.calls"] == 2
+    assert agent["attributes"]["agentwatch.agent.tool_calls"] == 1
+    server = next(span for span in spans if span["span_id"] == agent["parent_span_id"])
+    assert server["attributes"]["agentwatch.request.gen_ai.calls"] == 2
