@@ -226,10 +226,13 @@ SPANS: tuple[Span, ...] = (
     ),
     Span(
         "tool", "execute_tool {gen_ai.tool.name}", "INTERNAL",
-        ("gen_ai.operation.name", "gen_ai.tool.name", "gen_ai.tool.type", "gen_ai.tool.description", "error.type"),
+        ("gen_ai.operation.name", "gen_ai.tool.name", "gen_ai.tool.type", "gen_ai.tool.call.id", "gen_ai.tool.description",
+         "error.type"),
         notes="A function of the app named in `AGENTWATCH_TOOL_TARGETS` (a hand-written function-calling loop); "
         "`gen_ai.operation.name=execute_tool`, `gen_ai.tool.type=function`, the description is the first line of "
-        "its docstring, `gen_ai.tool.name` its name (or `=name`). Its duration goes to `gen_ai.execute_tool.duration`.",
+        "its docstring, `gen_ai.tool.name` its name (or `=name`). Its duration goes to `gen_ai.execute_tool.duration`. "
+        "When a Gemini call of the same trace asked for it (same name, same arguments), the span links to that "
+        "call and carries the model's call id when the model sent one.",
     ),
 )
 

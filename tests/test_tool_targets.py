@@ -177,6 +177,11 @@ def test_a_hand_written_loop_gets_agent_and_tool_spans_with_counts(tmp_path, fak
     assert attributes["gen_ai.operation.name"] == "invoke_agent" and attributes["gen_ai.agent.name"] == "support"
     assert attributes["agentwatch.agent.gen_ai.calls"] == 2
     assert attributes["agentwatch.agent.tool_calls"] == 1 and attributes["agentwatch.agent.tool_errors"] == 0
+    # The tool span links to the model call whose response asked for it (item 4); the fake Gemini
+    # sends no call id (as the Gemini API often does not), so none is claimed.
+    models.sort(key=lambda span: span["start_time_unix_nano"])
+    assert [(link["trace_id"], link["span_id"]) for link in tools[0]["links"]] == [(agent["trace_id"], models[0]["span_id"])]
+    assert "gen_ai.tool.call.id" not in tools[0]["attributes"]
     assert attributes["agentwatch.agent.gen_ai.input_tokens"] == sum(m["attributes"]["gen_ai.usage.input_tokens"] for m in models)
     assert attributes["agentwatch.agent.gen_ai.output_tokens"] == sum(m["attributes"]["gen_ai.usage.output_tokens"] for m in models)
 
@@ -211,3 +216,25 @@ def test_the_demo_service_function_calling_loop(tmp_path, fake_gemini):
     assert agent["attributes"]["agentwatch.agent.tool_calls"] == 1
     server = next(span for span in spans if span["span_id"] == agent["parent_span_id"])
     assert server["attributes"]["agentwatch.request.gen_ai.calls"] == 2
+
+
+def test_a_call_id_sent_by_the_model_is_matched_by_name_and_arguments(telemetry):
+    """Real google-genai response objects with call ids: each tool run takes the call with its own
+    arguments (not merely the first of that name), once."""
+    from google.genai import types
+
+    from agentwatch.instrumentors._agents import tool_links
+
+    tracer = telemetry.tracer_provider.get_tracer("t")
+    response = types.GenerateContentResponse(candidates=[types.Candidate(content=types.Content(role="model", parts=[
+        types.Part(function_call=types.FunctionCall(id="call-a", name="get_weather", args={"city": "Paris"})),
+        types.Part(function_call=types.FunctionCall(id="call-b", name="get_weather", args={"city": "Oslo"})),
+    ]))])
+    with tracer.start_as_current_span("generate_content m") as model_span:
+        tool_links.record(model_span, response)
+    trace_id = model_span.get_span_context().trace_id
+    oslo = tool_links.take(trace_id, "get_weather", {"city": "Oslo"})
+    assert oslo is not None and oslo[0] == "call-b" and oslo[1].span_id == model_span.get_span_context().span_id
+    assert tool_links.take(trace_id, "get_weather", {"city": "Oslo"})[0] == "call-a"  # by name once its own is taken
+    assert tool_links.take(trace_id, "get_weather", {"city": "Oslo"}) is None
+    assert tool_links.take(trace_id + 1, "get_weather", {}) is None

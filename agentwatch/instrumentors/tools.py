@@ -21,8 +21,11 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from opentelemetry import trace
+
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
+from agentwatch.instrumentors._agents import tool_links
 from agentwatch.instrumentors._agents.calls import Call, Role
 from agentwatch.instrumentors._agents.instrumentor import AgentInstrumentor
 
@@ -61,7 +64,17 @@ class ToolRole(Role):
         text = description(call.function) if call.function is not None else None
         if text:
             attributes[sc.GEN_AI_TOOL_DESCRIPTION] = text
+        parent = trace.get_current_span().get_span_context()
+        call.state = tool_links.take(parent.trace_id, call.name, _arguments(call)) if parent.is_valid else None
+        if call.state is not None and call.state[0]:
+            attributes[sc.GEN_AI_TOOL_CALL_ID] = call.state[0]
         return attributes
+
+    def start_links(self, call: Call) -> list[Any] | None:
+        """A link to the model call whose response asked for this tool (same name and arguments)."""
+        if call.state is None:
+            return None
+        return [trace.Link(call.state[1])]
 
     def instruments(self) -> dict[str, Any]:
         if self._instruments is None:
@@ -81,6 +94,15 @@ class ToolRole(Role):
     def failed(self, call: Call, error: BaseException) -> None:
         attributes = {**self._metric_attributes(call), sc.ERROR_TYPE: type(error).__qualname__}
         self.instruments()[sc.GEN_AI_EXECUTE_TOOL_DURATION].record(call.duration, attributes)
+
+
+def _arguments(call: Call) -> dict[str, Any]:
+    """The call's arguments by parameter name (``self`` left out), as the model would have sent them."""
+    try:
+        bound = inspect.signature(call.function).bind_partial(*call.args, **call.kwargs)
+        return dict(bound.arguments)
+    except (TypeError, ValueError):
+        return dict(call.kwargs)
 
 
 ROLE = ToolRole()

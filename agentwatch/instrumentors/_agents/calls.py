@@ -105,6 +105,10 @@ class Role:
     def start_attributes(self, call: Call) -> dict[str, Any]:
         return {}
 
+    def start_links(self, call: Call) -> list[Any] | None:
+        """Span links of the call's span (called after :meth:`start_attributes`)."""
+        return None
+
     def enter(self, call: Call, ctx: Any) -> Any:
         """Return the context the function runs in (roles may add values)."""
         return ctx
@@ -159,7 +163,9 @@ def begin(
         call = Call(role, name, args, kwargs or {}, extractor if extractor is not None else role.default_extractor())
         call.function = function
         attributes = role.start_attributes(call)
-        call.span = role.tracer.start_span(role.span_name(name), kind=role.span_kind, attributes=attributes)
+        call.span = role.tracer.start_span(
+            role.span_name(name), kind=role.span_kind, attributes=attributes, links=role.start_links(call)
+        )
         call.context = role.enter(call, trace.set_span_in_context(call.span))
         call.started = time.perf_counter()
         return call

@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 
 from agentwatch import semconv as sc
 from agentwatch.distro import guard
+from agentwatch.instrumentors._agents import tool_links
 from agentwatch.instrumentors.gemini import content, extract, tools
 from agentwatch.instrumentors.gemini.call import Call, mark_error
 from agentwatch.instrumentors.gemini.extract import Usage, enum_text, field
@@ -170,6 +171,9 @@ class GenerateContentCall(Call):
             attrs[sc.GENAI_STREAM_OUTCOME] = self.stream_outcome
         elif response is not None:
             attrs.update(self._guarded_response_attributes(response))
+        requested = self.last_response if self.stream else response
+        if requested is not None:  # function calls the app's tool spans will link back to
+            guard.run(f"{WHERE}: tool call links", tool_links.record, self.span, requested, outcome=SKIPPED)
         return attrs
 
     @staticmethod
