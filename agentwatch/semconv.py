@@ -232,7 +232,8 @@ SPANS: tuple[Span, ...] = (
         "`gen_ai.operation.name=execute_tool`, `gen_ai.tool.type=function`, the description is the first line of "
         "its docstring, `gen_ai.tool.name` its name (or `=name`). Its duration goes to `gen_ai.execute_tool.duration`. "
         "When a Gemini call of the same trace asked for it (same name, same arguments), the span links to that "
-        "call and carries the model's call id when the model sent one.",
+        "call and carries the model's call id when the model sent one; the next Gemini call that sends the tool's "
+        "result (`function_response`) links back to the tool span.",
     ),
 )
 

@@ -181,6 +181,9 @@ def test_a_hand_written_loop_gets_agent_and_tool_spans_with_counts(tmp_path, fak
     # sends no call id (as the Gemini API often does not), so none is claimed.
     models.sort(key=lambda span: span["start_time_unix_nano"])
     assert [(link["trace_id"], link["span_id"]) for link in tools[0]["links"]] == [(agent["trace_id"], models[0]["span_id"])]
+    # ... and the next model call, which sends the tool's result, links back to the tool span.
+    assert [link["span_id"] for link in models[1]["links"]] == [tools[0]["span_id"]]
+    assert not models[0]["links"]
     assert "gen_ai.tool.call.id" not in tools[0]["attributes"]
     assert attributes["agentwatch.agent.gen_ai.input_tokens"] == sum(m["attributes"]["gen_ai.usage.input_tokens"] for m in models)
     assert attributes["agentwatch.agent.gen_ai.output_tokens"] == sum(m["attributes"]["gen_ai.usage.output_tokens"] for m in models)

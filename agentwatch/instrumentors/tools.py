@@ -89,9 +89,11 @@ class ToolRole(Role):
         return self._instruments
 
     def finish(self, call: Call, result: Any) -> None:
+        tool_links.finished(call.span, call.name)
         self.instruments()[sc.GEN_AI_EXECUTE_TOOL_DURATION].record(call.duration, self._metric_attributes(call))
 
     def failed(self, call: Call, error: BaseException) -> None:
+        tool_links.finished(call.span, call.name)  # the model is usually sent the error
         attributes = {**self._metric_attributes(call), sc.ERROR_TYPE: type(error).__qualname__}
         self.instruments()[sc.GEN_AI_EXECUTE_TOOL_DURATION].record(call.duration, attributes)
 

@@ -71,3 +71,44 @@ def take(trace_id: int, name: str, arguments: Any) -> tuple[str | None, Any] | N
             return None
         entries.remove(match)
         return match[2], match[3]
+
+
+# ------------------------------------------------------------------ tool results sent back to the model
+_finished: OrderedDict[int, list[tuple[str, Any]]] = OrderedDict()
+
+
+def finished(span: Any, name: str) -> None:
+    """A tool span ended: the next model call of its trace that sends its result back links to it."""
+    context = span.get_span_context()
+    with _lock:
+        entries = _finished.setdefault(context.trace_id, [])
+        _finished.move_to_end(context.trace_id)
+        entries.append((name, context))
+        del entries[:-_MAX_CALLS]
+        while len(_finished) > _MAX_TRACES:
+            _finished.popitem(last=False)
+
+
+def link_results(span: Any, contents: Any) -> None:
+    """Link a model call's span to the tool spans whose results (``function_response`` parts) it sends."""
+    if span is None or not isinstance(contents, (list, tuple)):
+        return
+    names = [
+        str(_field(response, "name") or "")
+        for item in contents
+        for part in (_field(item, "parts") or [] if not isinstance(item, str) else [])
+        if (response := _field(part, "function_response")) is not None
+    ]
+    if not names:
+        return
+    trace_id = span.get_span_context().trace_id
+    links = []
+    with _lock:
+        entries = _finished.get(trace_id) or []
+        for name in names:
+            match = next((entry for entry in entries if entry[0] == name), None)
+            if match is not None:
+                entries.remove(match)
+                links.append(match[1])
+    for context in links:
+        span.add_link(context)

@@ -58,6 +58,8 @@ class GenerateContentCall(Call):
         if not stream:
             live = guard.run(f"{WHERE}: tool inspection", tools.afc_enabled, self.config, default=False, outcome=SKIPPED)
             self.live_hops = bool(live)
+        # tool results this call sends back: links to the app's tool spans that produced them
+        guard.run(f"{WHERE}: tool result links", tool_links.link_results, self.span, self.contents, outcome=SKIPPED)
         self.inputs: dict[str, Any] = {}
         if tel.capture.enabled:
             self.inputs = guard.run(
