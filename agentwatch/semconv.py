@@ -313,6 +313,12 @@ REQUEST_GENAI_INPUT_TOKENS = "agentwatch.request.gen_ai.input_tokens"
 REQUEST_GENAI_OUTPUT_TOKENS = "agentwatch.request.gen_ai.output_tokens"
 REQUEST_GENAI_CALLS = "agentwatch.request.gen_ai.calls"
 GENAI_COST_METRIC = "agentwatch.gen_ai.client.cost"
+# Tool-call signals of a request (a trace in this process), from the function calls the model sends.
+GENAI_TOOL_LOOP_EVENT = "agentwatch.gen_ai.tool_loop"
+GENAI_UNKNOWN_TOOL_EVENT = "agentwatch.gen_ai.unknown_tool"
+GENAI_TOOL_LOOP_COUNT = "agentwatch.gen_ai.tool_loop.count"
+GENAI_TOOL_LOOPS_METRIC = "agentwatch.gen_ai.tool_loops"
+GENAI_UNKNOWN_TOOLS_METRIC = "agentwatch.gen_ai.unknown_tool_calls"
 GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
 GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
 GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
@@ -387,6 +393,17 @@ GENAI_METRICS: tuple[Metric, ...] = (
         _TOOL_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
     ),
     Metric(
+        GENAI_TOOL_LOOPS_METRIC, "counter", "{loop}",
+        "Requests in which the model asked for the same tool with the same arguments 3 times (counted once, "
+        "at the third).",
+        (GEN_AI_TOOL_NAME, GEN_AI_REQUEST_MODEL), role="gemini",
+    ),
+    Metric(
+        GENAI_UNKNOWN_TOOLS_METRIC, "counter", "{call}",
+        "Function calls the model sent for a function the request did not declare.",
+        (GEN_AI_TOOL_NAME, GEN_AI_REQUEST_MODEL), role="gemini",
+    ),
+    Metric(
         GENAI_COST_METRIC, "counter", "USD",
         "Cost of Gemini calls from the bundled (or `AGENTWATCH_GENAI_PRICES`) price table; unknown models add nothing.",
         _GENAI_METRIC_ATTRIBUTES, role="gemini",
@@ -402,13 +419,16 @@ GENAI_SPANS: tuple[Span, ...] = (
          GENAI_REQUEST_TOOLS, *_GENAI_RESPONSE, GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, GENAI_STREAM_OUTCOME,
          GENAI_COUNT_TOKENS_TOTAL, *_GENAI_USAGE, GENAI_ROUND_TRIPS, RETRY_ATTEMPTS, ERROR_TYPE),
         content_attributes=(GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, GEN_AI_SYSTEM_INSTRUCTIONS, GEN_AI_TOOL_DEFINITIONS),
-        events=(RETRY_EVENT,),
-        event_attributes=RETRY_EVENT_ATTRIBUTES,
+        events=(RETRY_EVENT, GENAI_TOOL_LOOP_EVENT, GENAI_UNKNOWN_TOOL_EVENT),
+        event_attributes=(*RETRY_EVENT_ATTRIBUTES, GEN_AI_TOOL_NAME, GENAI_TOOL_LOOP_COUNT),
         notes="One per public SDK call (`generate_content`, `embeddings`, `count_tokens`; chats included), however "
         "many times the SDK's retry loop (`HttpRetryOptions`, tenacity) sent a request. Usage and "
         "cost are the sum over its round trips. With `EVENT_ONLY`/`SPAN_AND_EVENT` content goes to a "
         f"`{GEN_AI_INFERENCE_DETAILS_EVENT}` log event. Each failed attempt the retry loop saw adds a "
-        f"`{RETRY_EVENT}` event; `{RETRY_ATTEMPTS}` (HTTP requests sent, retries included) is set when one was retried.",
+        f"`{RETRY_EVENT}` event; `{RETRY_ATTEMPTS}` (HTTP requests sent, retries included) is set when one was retried. "
+        f"A response asking for a tool the request did not declare adds `{GENAI_UNKNOWN_TOOL_EVENT}`; the third "
+        f"request of the same tool with the same arguments in one trace adds `{GENAI_TOOL_LOOP_EVENT}` "
+        "(`gen_ai.tool.name`, the count).",
     ),
     Span(
         "gemini round trip", "{gen_ai.operation.name} {gen_ai.request.model}", "CLIENT",

@@ -38,7 +38,8 @@ prompt count as in the real API).
 Function calling: when the request declares ``functionDeclarations`` and its last turn is
 not a ``functionResponse``, the answer is a ``functionCall`` of the first declared
 function with every declared parameter filled (strings ``"Paris"``, numbers ``1``,
-booleans ``true``); once a ``functionResponse`` arrives the answer is text quoting it.
+booleans ``true``); once a ``functionResponse`` arrives the answer is text quoting it. ``#call-NAME`` in
+the request's text makes that answer a ``functionCall`` of ``NAME`` (no arguments), declared or not.
 
 Run it:  python examples/fake_gemini.py --port 8766 [--latency-ms 5] [--api-key K]
 Import it (tests):  server, url = start_fake_gemini(port=0); ...; server.shutdown()
@@ -66,6 +67,7 @@ _MODEL_PATH = re.compile(
 )
 _FAIL_MARKER = re.compile(r"#fail-(\d{3})\b")
 _FLAKY_MARKER = re.compile(r"#flaky-(\d{3})-(\d)\b")
+_CALL_MARKER = re.compile(r"#call-(\w+)")
 _WORD = re.compile(r"[A-Za-z0-9']+")
 
 _GOOGLE_STATUS = {
@@ -330,6 +332,9 @@ class _Handler(BaseHTTPRequestHandler):
         last = contents[-1] if contents else {}
         if any("functionResponse" in part for part in (last.get("parts") or []) if isinstance(part, dict)):
             return None
+        asked = _CALL_MARKER.search(_last_user_text(body))
+        if asked:  # a model that asks for a function the request did not declare
+            return {"functionCall": {"name": asked.group(1), "args": {}}}
         declaration = declarations[0]
         schema = declaration.get("parameters") or declaration.get("parameters_json_schema") or declaration.get("parametersJsonSchema") or {}
         args = {}

@@ -241,3 +241,42 @@ def test_a_call_id_sent_by_the_model_is_matched_by_name_and_arguments(telemetry)
     assert tool_links.take(trace_id, "get_weather", {"city": "Oslo"})[0] == "call-a"  # by name once its own is taken
     assert tool_links.take(trace_id, "get_weather", {"city": "Oslo"}) is None
     assert tool_links.take(trace_id + 1, "get_weather", {}) is None
+
+
+# A buggy loop: neither the model's turn nor the tool's result goes back to the model, so it asks again.
+STUCK_SCRIPT = LOOP_SCRIPT.replace("contents.append(response.candidates[0].content)", "pass").replace(
+    'contents.append(types.Content(role="user", parts=[', '(types.Content(role="user", parts=[')
+
+
+def test_the_same_tool_call_three_times_in_a_request_is_a_loop_signal(tmp_path, fake_gemini):
+    assert STUCK_SCRIPT != LOOP_SCRIPT
+    path = tmp_path / "stuck.py"
+    path.write_text(STUCK_SCRIPT)
+    with OTLPReceiver(protocol="http") as receiver:
+        env = clean_env(**receiver.env(), **FAST_EXPORT, **fake_gemini.env(), OTEL_LOGS_EXPORTER="none",
+                        AGENTWATCH_ENDPOINT_CHECK="false", AGENTWATCH_AGENT_TARGETS="__main__:run_agent=support")
+        done = subprocess.run([str(BIN / "opentelemetry-instrument"), "python", str(path)], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, done.stderr
+        spans = receiver.spans()
+        metrics = [m for m in receiver.metrics() if m.get("name") == "agentwatch.gen_ai.tool_loops"]
+    assert "ANSWER gave up" in done.stdout
+    models = sorted((s for s in spans if s["name"].startswith("generate_content")), key=lambda s: s["start_time_unix_nano"])
+    assert len(models) == 4
+    events = [[e["name"] for e in m.get("events", [])] for m in models]
+    assert events == [[], [], ["agentwatch.gen_ai.tool_loop"], []], events
+    assert metrics, "the loop counter was exported"
+
+
+def test_a_call_of_an_undeclared_function_is_an_unknown_tool_signal(telemetry):
+    from google.genai import types
+
+    from agentwatch.instrumentors._agents import tool_links
+
+    response = types.GenerateContentResponse(candidates=[types.Candidate(content=types.Content(role="model", parts=[
+        types.Part(function_call=types.FunctionCall(name="delete_account", args={})),
+        types.Part(function_call=types.FunctionCall(name="get_weather", args={"city": "Paris"})),
+    ]))])
+    with telemetry.tracer_provider.get_tracer("t").start_as_current_span("generate_content m") as span:
+        signals = tool_links.record(span, response, ["get_weather"])
+    assert signals == [("unknown", "delete_account", 1)]

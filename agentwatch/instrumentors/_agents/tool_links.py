@@ -33,11 +33,21 @@ def _field(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
-def record(span: Any, response: Any) -> None:
-    """Remember the function calls of ``response``'s first candidate, requested by the call ``span``."""
+#: The same tool with the same arguments this many times in one trace is a loop (signalled once).
+LOOP_THRESHOLD = 3
+_counts: OrderedDict[int, dict[tuple[str, str], int]] = OrderedDict()
+
+
+def record(span: Any, response: Any, declared: list[str] | None = None) -> list[tuple[str, str, int]]:
+    """Remember the function calls of ``response``'s first candidate, requested by the call ``span``.
+
+    Returns the signals: ``("unknown", name, 1)`` for a call of a function not in ``declared`` (when the
+    request's tools are known), ``("loop", name, count)`` when a name and arguments reach
+    :data:`LOOP_THRESHOLD` in the trace.
+    """
     candidates = _field(response, "candidates") or []
     if not candidates or span is None:
-        return
+        return []
     found = []
     for part in _field(_field(candidates[0], "content"), "parts") or []:
         call = _field(part, "function_call")
@@ -46,7 +56,8 @@ def record(span: Any, response: Any) -> None:
             call_id = _field(call, "id")
             found.append((str(name), arguments_key(_field(call, "args")), str(call_id) if call_id else None))
     if not found:
-        return
+        return []
+    signals = [("unknown", name, 1) for name, _, _ in found if declared is not None and name not in declared]
     context = span.get_span_context()
     with _lock:
         entries = _calls.setdefault(context.trace_id, [])
@@ -55,6 +66,16 @@ def record(span: Any, response: Any) -> None:
         del entries[:-_MAX_CALLS]
         while len(_calls) > _MAX_TRACES:
             _calls.popitem(last=False)
+        counts = _counts.setdefault(context.trace_id, {})
+        _counts.move_to_end(context.trace_id)
+        for name, key, _ in found:
+            if len(counts) < _MAX_CALLS or (name, key) in counts:
+                counts[(name, key)] = count = counts.get((name, key), 0) + 1
+                if count == LOOP_THRESHOLD:
+                    signals.append(("loop", name, count))
+        while len(_counts) > _MAX_TRACES:
+            _counts.popitem(last=False)
+    return signals
 
 
 def take(trace_id: int, name: str, arguments: Any) -> tuple[str | None, Any] | None:

@@ -174,9 +174,20 @@ class GenerateContentCall(Call):
         elif response is not None:
             attrs.update(self._guarded_response_attributes(response))
         requested = self.last_response if self.stream else response
-        if requested is not None:  # function calls the app's tool spans will link back to
-            guard.run(f"{WHERE}: tool call links", tool_links.record, self.span, requested, outcome=SKIPPED)
+        if requested is not None:  # function calls the app's tool spans will link back to; loops, unknown tools
+            guard.run(f"{WHERE}: tool call links", self._tool_signals, requested, outcome=SKIPPED)
         return attrs
+
+    def _tool_signals(self, response: Any) -> None:
+        declared = tools.tool_names(self.config)
+        for kind, name, count in tool_links.record(self.span, response, declared):
+            metric_attrs = {sc.GEN_AI_TOOL_NAME: name, sc.GEN_AI_REQUEST_MODEL: self.base.get(sc.GEN_AI_REQUEST_MODEL, "")}
+            if kind == "loop":
+                self.span.add_event(sc.GENAI_TOOL_LOOP_EVENT, {sc.GEN_AI_TOOL_NAME: name, sc.GENAI_TOOL_LOOP_COUNT: count})
+                self.tel.tool_loops.add(1, metric_attrs)
+            else:
+                self.span.add_event(sc.GENAI_UNKNOWN_TOOL_EVENT, {sc.GEN_AI_TOOL_NAME: name})
+                self.tel.unknown_tools.add(1, metric_attrs)
 
     @staticmethod
     def _guarded_response_attributes(response: Any) -> dict[str, Any]:
