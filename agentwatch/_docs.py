@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from agentwatch import semconv
+from agentwatch import catalogue_md
 from agentwatch.distro import environment_variables
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -46,13 +46,13 @@ def write_configuration(path: str | Path = CONFIGURATION) -> None:
 def write_telemetry(path: str | Path = TELEMETRY) -> None:
     """The span and metric catalogues, from semconv."""
     _rewrite(path, {
-        "agent-catalogue": semconv.markdown(),
-        "genai-catalogue": semconv.genai_markdown(),
-        "vectordb-catalogue": semconv.vectordb_markdown(),
-        "web-catalogue": semconv.web_markdown(),
-        "caches-queues-catalogue": semconv.cache_queue_markdown(),
-        "resilience-catalogue": semconv.resilience_markdown(),
-        "mcp-catalogue": semconv.mcp_markdown(),
+        "agent-catalogue": catalogue_md.markdown(),
+        "genai-catalogue": catalogue_md.genai_markdown(),
+        "vectordb-catalogue": catalogue_md.vectordb_markdown(),
+        "web-catalogue": catalogue_md.web_markdown(),
+        "caches-queues-catalogue": catalogue_md.cache_queue_markdown(),
+        "resilience-catalogue": catalogue_md.resilience_markdown(),
+        "mcp-catalogue": catalogue_md.mcp_markdown(),
     })
 
 

@@ -7,7 +7,7 @@ This module is the single source of truth: the instrumentors create their
 instruments from :data:`METRICS` (name, type, unit, buckets, description) -- and the
 other catalogues -- through :func:`create_instruments`, the
 span and metric tables of docs/telemetry.md are generated from it
-(:func:`markdown`; ``python -m agentwatch._docs`` rewrites them), and ``tests/test_agent_catalogue.py`` checks that what a
+(:mod:`agentwatch.catalogue_md` renders them; ``python -m agentwatch._docs`` rewrites them), and ``tests/test_agent_catalogue.py`` checks that what a
 real run emits -- metric names, types, units, buckets and attribute keys, span
 names and attribute keys -- is exactly what is listed here. ``agentwatch report`` takes every
 name it reads from here too, including the HTTP, database and resource names of the
@@ -224,6 +224,30 @@ SPANS: tuple[Span, ...] = (
         "the verdict is a `gen_ai.evaluation.result` span event (`score.label` accepted/rejected, "
         "`score.value` when the critic returns a score; `explanation` only with content capture on).",
     ),
+    Span(
+        "tool", "execute_tool {gen_ai.tool.name}", "INTERNAL",
+        ("gen_ai.operation.name", "gen_ai.tool.name", "gen_ai.tool.type", "gen_ai.tool.call.id", "gen_ai.tool.description",
+         "error.type"),
+        notes="A function of the app named in `AGENTWATCH_TOOL_TARGETS` (a hand-written function-calling loop); "
+        "`gen_ai.operation.name=execute_tool`, `gen_ai.tool.type=function`, the description is the first line of "
+        "its docstring, `gen_ai.tool.name` its name (or `=name`). Its duration goes to `gen_ai.execute_tool.duration`. "
+        "When a Gemini call of the same trace asked for it (same name, same arguments), the span links to that "
+        "call and carries the model's call id when the model sent one; the next Gemini call that sends the tool's "
+        "result (`function_response`) links back to the tool span.",
+    ),
+)
+
+SPANS = (
+    *SPANS,
+    Span(
+        "agent", "invoke_agent {gen_ai.agent.name}", "INTERNAL",
+        ("gen_ai.operation.name", "gen_ai.agent.name", "agentwatch.agent.gen_ai.calls",
+         "agentwatch.agent.gen_ai.input_tokens", "agentwatch.agent.gen_ai.output_tokens", "agentwatch.agent.tool_calls",
+         "agentwatch.agent.tool_errors", "error.type"),
+        notes="A function of the app named in `AGENTWATCH_AGENT_TARGETS` (a hand-written agent loop); "
+        "`gen_ai.operation.name=invoke_agent`. The distro's roll-up processor adds the counts of the model calls "
+        "(and their billed tokens) and `execute_tool` spans under it (the innermost agent's only, when agents nest).",
+    ),
 )
 
 METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
@@ -292,6 +316,12 @@ REQUEST_GENAI_TOOL_CALLS = "agentwatch.request.gen_ai.tool_calls"
 REQUEST_GENAI_TOOL_ERRORS = "agentwatch.request.gen_ai.tool_errors"
 REQUEST_GENAI_TRANSFERS = "agentwatch.request.gen_ai.transfers"
 GENAI_COST_METRIC = "agentwatch.gen_ai.client.cost"
+# Tool-call signals of a request (a trace in this process), from the function calls the model sends.
+GENAI_TOOL_LOOP_EVENT = "agentwatch.gen_ai.tool_loop"
+GENAI_UNKNOWN_TOOL_EVENT = "agentwatch.gen_ai.unknown_tool"
+GENAI_TOOL_LOOP_COUNT = "agentwatch.gen_ai.tool_loop.count"
+GENAI_TOOL_LOOPS_METRIC = "agentwatch.gen_ai.tool_loops"
+GENAI_UNKNOWN_TOOLS_METRIC = "agentwatch.gen_ai.unknown_tool_calls"
 GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
 GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
 GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
@@ -366,6 +396,17 @@ GENAI_METRICS: tuple[Metric, ...] = (
         _TOOL_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
     ),
     Metric(
+        GENAI_TOOL_LOOPS_METRIC, "counter", "{loop}",
+        "Requests in which the model asked for the same tool with the same arguments 3 times (counted once, "
+        "at the third).",
+        (GEN_AI_TOOL_NAME, GEN_AI_REQUEST_MODEL), role="gemini",
+    ),
+    Metric(
+        GENAI_UNKNOWN_TOOLS_METRIC, "counter", "{call}",
+        "Function calls the model sent for a function the request did not declare.",
+        (GEN_AI_TOOL_NAME, GEN_AI_REQUEST_MODEL), role="gemini",
+    ),
+    Metric(
         GENAI_COST_METRIC, "counter", "USD",
         "Cost of Gemini calls from the bundled (or `AGENTWATCH_GENAI_PRICES`) price table; unknown models add nothing.",
         _GENAI_METRIC_ATTRIBUTES, role="gemini",
@@ -381,13 +422,16 @@ GENAI_SPANS: tuple[Span, ...] = (
          GENAI_REQUEST_TOOLS, *_GENAI_RESPONSE, GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, GENAI_STREAM_OUTCOME,
          GENAI_COUNT_TOKENS_TOTAL, *_GENAI_USAGE, GENAI_ROUND_TRIPS, RETRY_ATTEMPTS, ERROR_TYPE),
         content_attributes=(GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, GEN_AI_SYSTEM_INSTRUCTIONS, GEN_AI_TOOL_DEFINITIONS),
-        events=(RETRY_EVENT,),
-        event_attributes=RETRY_EVENT_ATTRIBUTES,
+        events=(RETRY_EVENT, GENAI_TOOL_LOOP_EVENT, GENAI_UNKNOWN_TOOL_EVENT),
+        event_attributes=(*RETRY_EVENT_ATTRIBUTES, GEN_AI_TOOL_NAME, GENAI_TOOL_LOOP_COUNT),
         notes="One per public SDK call (`generate_content`, `embeddings`, `count_tokens`; chats included), however "
         "many times the SDK's retry loop (`HttpRetryOptions`, tenacity) sent a request. Usage and "
         "cost are the sum over its round trips. With `EVENT_ONLY`/`SPAN_AND_EVENT` content goes to a "
         f"`{GEN_AI_INFERENCE_DETAILS_EVENT}` log event. Each failed attempt the retry loop saw adds a "
-        f"`{RETRY_EVENT}` event; `{RETRY_ATTEMPTS}` (HTTP requests sent, retries included) is set when one was retried.",
+        f"`{RETRY_EVENT}` event; `{RETRY_ATTEMPTS}` (HTTP requests sent, retries included) is set when one was retried. "
+        f"A response asking for a tool the request did not declare adds `{GENAI_UNKNOWN_TOOL_EVENT}`; the third "
+        f"request of the same tool with the same arguments in one trace adds `{GENAI_TOOL_LOOP_EVENT}` "
+        "(`gen_ai.tool.name`, the count).",
     ),
     Span(
         "gemini round trip", "{gen_ai.operation.name} {gen_ai.request.model}", "CLIENT",
@@ -496,11 +540,6 @@ VECTORDB_SPANS: tuple[Span, ...] = (
 VECTORDB_METRICS_BY_NAME = {metric.name: metric for metric in VECTORDB_METRICS}
 
 
-def vectordb_markdown() -> str:
-    """The chromadb span and metric tables of docs/telemetry.md."""
-    return markdown(VECTORDB_SPANS, VECTORDB_METRICS)
-
-
 # --- caches and job queues (agentwatch.instrumentors.caches / .queues) ---------------------
 # Objects the app names in AGENTWATCH_CACHE_TARGETS / AGENTWATCH_QUEUE_TARGETS (plus FastAPI's
 # background tasks): read when metrics are collected, so the names carry no per-call cost unless
@@ -545,11 +584,6 @@ CACHE_QUEUE_METRICS: tuple[Metric, ...] = (
     ),
 )
 CACHE_QUEUE_METRICS_BY_NAME = {metric.name: metric for metric in CACHE_QUEUE_METRICS}
-
-
-def cache_queue_markdown() -> str:
-    """The caches and job queues metric table of docs/telemetry.md."""
-    return markdown((), CACHE_QUEUE_METRICS)
 
 
 # --- HTTP, database and resource names (OpenTelemetry conventions) -------------------------
@@ -669,11 +703,6 @@ RESILIENCE_SPANS: tuple[Span, ...] = (
 )
 
 
-def resilience_markdown() -> str:
-    """The retry, circuit-breaker and rate-limit tables of docs/telemetry.md."""
-    return markdown(RESILIENCE_SPANS, RESILIENCE_METRICS)
-
-
 # --- MCP (agentwatch.instrumentors.mcp) -----------------------------------------------------
 # The GenAI/MCP semantic conventions (semantic-conventions-genai, docs/gen-ai/mcp.md): one CLIENT span
 # per request sent, one SERVER span per request handled, four duration histograms (s, their buckets).
@@ -721,49 +750,3 @@ MCP_SPANS: tuple[Span, ...] = (
          "(from `params._meta`); replaces the SDK's middleware span. `mcp.session.id` on Streamable HTTP "
          "(redacted by the scrubber unless listed in `AGENTWATCH_SCRUB_NOT_SECRET_KEYS`)."),
 )
-
-
-def mcp_markdown() -> str:
-    """The MCP span and metric tables of docs/telemetry.md."""
-    return markdown(MCP_SPANS, MCP_METRICS)
-
-
-def markdown(spans: tuple[Span, ...] | None = None, metrics: tuple[Metric, ...] | None = None) -> str:
-    """Span and metric tables of docs/telemetry.md, generated from the catalogue (the agent one by default).
-
-    An empty ``spans`` leaves the span table out (the web layer catalogues metrics only).
-    """
-    spans = SPANS if spans is None else spans
-    metrics = METRICS if metrics is None else metrics
-
-    def code(items) -> str:
-        return ", ".join(f"`{item}`" for item in items) or "-"
-
-    rows = []
-    if spans:
-        rows += ["| Span | Kind | Attributes | Opt-in content | Events | Notes |", "|---|---|---|---|---|---|"]
-    for span in spans:
-        rows.append(
-            f"| `{span.name}` | {span.kind} | {code(span.attributes)} | {code(span.content_attributes)} | "
-            f"{code(span.events)} | {span.notes} |"
-        )
-    if spans:
-        rows.append("")
-    rows += ["| Metric | Type | Unit | Attributes | Buckets | Meaning |", "|---|---|---|---|---|---|"]
-    for metric in metrics:
-        buckets = ", ".join(f"{b:g}" for b in metric.buckets) if metric.buckets else "-"
-        rows.append(
-            f"| `{metric.name}` | {metric.instrument} | `{metric.unit}` | {code(metric.attributes)} | "
-            f"{buckets} | {metric.description} |"
-        )
-    return "\n".join(rows)
-
-
-def genai_markdown() -> str:
-    """The Gemini span and metric tables of docs/telemetry.md."""
-    return markdown(GENAI_SPANS, GENAI_METRICS)
-
-
-def web_markdown() -> str:
-    """The web layer's metric table of docs/telemetry.md (health checks, error responses)."""
-    return markdown((), WEB_METRICS)

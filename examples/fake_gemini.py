@@ -40,7 +40,8 @@ not a ``functionResponse``, the answer is a ``functionCall`` of the first declar
 function the conversation has no response of yet, with every declared parameter filled
 (the first ``enum`` value, else strings ``"Paris"``, numbers ``1``, booleans ``true``);
 once a ``functionResponse`` arrives the answer is text quoting it. So an agent framework's
-transfer (``transfer_to_agent``, an enum of agent names) is followed by the next agent's tool.
+transfer (``transfer_to_agent``, an enum of agent names) is followed by the next agent's tool. ``#call-NAME`` in
+the request's text makes that answer a ``functionCall`` of ``NAME`` (no arguments), declared or not.
 
 Run it:  python examples/fake_gemini.py --port 8766 [--latency-ms 5] [--api-key K]
 Import it (tests):  server, url = start_fake_gemini(port=0); ...; server.shutdown()
@@ -68,6 +69,7 @@ _MODEL_PATH = re.compile(
 )
 _FAIL_MARKER = re.compile(r"#fail-(\d{3})\b")
 _FLAKY_MARKER = re.compile(r"#flaky-(\d{3})-(\d)\b")
+_CALL_MARKER = re.compile(r"#call-(\w+)")
 _WORD = re.compile(r"[A-Za-z0-9']+")
 
 _GOOGLE_STATUS = {
@@ -332,6 +334,9 @@ class _Handler(BaseHTTPRequestHandler):
         last = contents[-1] if contents else {}
         if any("functionResponse" in part for part in (last.get("parts") or []) if isinstance(part, dict)):
             return None
+        asked = _CALL_MARKER.search(_last_user_text(body))
+        if asked:  # a model that asks for a function the request did not declare
+            return {"functionCall": {"name": asked.group(1), "args": {}}}
         # A function the conversation already has a response of is not asked for again (an agent
         # framework's transfer, then the next agent's own tool, rather than the same call forever).
         answered = {

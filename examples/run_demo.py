@@ -65,6 +65,9 @@ AGENT_TARGETS = {
     "AGENTWATCH_CRITIC_TARGETS": "planner:Critic.review=reviewer",
     # Not a pipeline step: the knowledge base's lru_cache of FTS5 expressions, read for its hit ratio.
     "AGENTWATCH_CACHE_TARGETS": "knowledge:_match_expression=fts-query",
+    # A hand-written function-calling loop (POST /chat/tools): the tool and the loop around it.
+    "AGENTWATCH_TOOL_TARGETS": "order_tools:get_order_status",
+    "AGENTWATCH_AGENT_TARGETS": "order_tools:answer_with_tools=order-helper",
 }
 
 # (message, expected intent). Sessions are assigned round-robin, so some turns carry history.
@@ -280,6 +283,7 @@ class Demo:
             f"model failure: HTTP {response.status_code} {response.text[:200]} (expected 502 with upstream_status 503)",
         )
         print(f"[demo] model failure (fake Gemini 503) answered HTTP {response.status_code}")
+        sent += self.tools(base, client)
         sent += self.resilience(base, client)
 
         response = client.post(
@@ -301,6 +305,15 @@ class Demo:
         )
         print(f"[demo] unhandled exception (#crash) answered HTTP {response.status_code} {response.text[:200]}")
         return sent
+
+    def tools(self, base: str, client: httpx.Client) -> int:
+        """A hand-written function-calling loop: model -> tool -> model."""
+        response = client.post(f"{base}/chat/tools", json={"message": "Where is my order?", "session_id": "demo-tools"})
+        body = response.json() if response.status_code == 200 else {}
+        self.check(response.status_code == 200 and body.get("tool_calls") == 1 and "get_order_status" in body.get("answer", ""),
+                   f"/chat/tools: HTTP {response.status_code} {response.text[:200]}")
+        print(f"[demo] function-calling loop: {body.get('tool_calls')} tool call, answer {body.get('answer', '')[:80]!r}")
+        return 1
 
     def resilience(self, base: str, client: httpx.Client) -> int:
         """A 429 retried by the SDK, then the ``gemini`` breaker opened by three failures and refusing a chat."""

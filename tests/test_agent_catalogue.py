@@ -9,6 +9,7 @@ import pytest
 
 from _service import json_attrs
 from agentwatch import semconv
+from agentwatch import catalogue_md
 from test_agent_service import run  # noqa: F401 - the subprocess run, shared with test_agent_service
 
 TELEMETRY_DOC = Path(__file__).resolve().parents[1] / "docs" / "telemetry.md"
@@ -19,7 +20,7 @@ def test_docs_tables_are_generated_from_the_catalogue():
     text = TELEMETRY_DOC.read_text()
     match = re.search(r"<!-- agent-catalogue:start[^>]*-->\n(.*?)<!-- agent-catalogue:end -->", text, re.S)
     assert match, "agent-catalogue markers missing from docs/telemetry.md"
-    assert match.group(1).strip() == semconv.markdown(), "regenerate: python -m agentwatch._docs"
+    assert match.group(1).strip() == catalogue_md.markdown(), "regenerate: python -m agentwatch._docs"
 
 
 def test_catalogue_metrics_are_bounded():

@@ -96,7 +96,8 @@ def read_everything() -> None:
     clip("x" * 10)
     for variable in ("AGENTWATCH_INTENT_TARGETS", "AGENTWATCH_RAG_TARGETS", "AGENTWATCH_PLANNER_TARGETS",
                      "AGENTWATCH_CRITIC_TARGETS", "AGENTWATCH_CACHE_TARGETS", "AGENTWATCH_QUEUE_TARGETS",
-                     "AGENTWATCH_RETRY_TARGETS"):
+                     "AGENTWATCH_RETRY_TARGETS", "AGENTWATCH_TOOL_TARGETS",
+                     "AGENTWATCH_AGENT_TARGETS"):
         parse_targets(variable)
     from agentwatch.instrumentors import breakers, chromadb  # importable without chromadb / breaker libraries
 

@@ -824,6 +824,12 @@ def test_emitted_gemini_telemetry_matches_the_catalogue(instrument, client, monk
             model=MODEL, contents="weather in Paris?", config=types.GenerateContentConfig(tools=[weather])
         )
         list(client.models.generate_content_stream(model=MODEL, contents="stream a few words please"))
+        # the tool-call signals: the same call three times in one request, and an undeclared function
+        declared = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[types.FunctionDeclaration(
+            name="get_weather", parameters=types.Schema(type="OBJECT", properties={"city": types.Schema(type="STRING")}))])])
+        for _ in range(3):
+            client.models.generate_content(model=MODEL, contents="weather?", config=declared)
+        client.models.generate_content(model=MODEL, contents="#call-delete_account", config=declared)
         client.models.embed_content(model="gemini-embedding-001", contents=["a"])
         client.models.count_tokens(model=MODEL, contents="a")
         with pytest.raises(errors.ClientError):

@@ -7,6 +7,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from agentwatch import semconv
+from agentwatch import catalogue_md
 
 TELEMETRY_DOC = Path(__file__).resolve().parents[1] / "docs" / "telemetry.md"
 
@@ -14,7 +15,7 @@ TELEMETRY_DOC = Path(__file__).resolve().parents[1] / "docs" / "telemetry.md"
 def test_docs_tables_are_generated_from_the_catalogue():
     match = re.search(r"<!-- mcp-catalogue:start[^>]*-->\n(.*?)<!-- mcp-catalogue:end -->", TELEMETRY_DOC.read_text(), re.S)
     assert match, "mcp-catalogue markers missing from docs/telemetry.md"
-    assert match.group(1).strip() == semconv.mcp_markdown(), "regenerate: python -m agentwatch._docs"
+    assert match.group(1).strip() == catalogue_md.mcp_markdown(), "regenerate: python -m agentwatch._docs"
 
 
 def test_catalogue_follows_the_mcp_conventions():

@@ -429,6 +429,18 @@ AGENTWATCH_CRITIC_TARGETS = _var(
     Names(lower=False),
     "The app's critics; each call inside a planner is one iteration of that plan (`=name` sets `gen_ai.evaluation.name`).",
 )
+AGENTWATCH_TOOL_TARGETS = _var(
+    "AGENTWATCH_TOOL_TARGETS",
+    Names(lower=False),
+    "The app's tool functions run by a hand-written function-calling loop (an `execute_tool` span each; "
+    "`=name` sets `gen_ai.tool.name`, default: the function's name).",
+)
+AGENTWATCH_AGENT_TARGETS = _var(
+    "AGENTWATCH_AGENT_TARGETS",
+    Names(lower=False),
+    "The app's agent loops (an `invoke_agent` span each, with the model calls, tool calls and tokens under it; "
+    "`=name` sets `gen_ai.agent.name`, default: the function's name).",
+)
 AGENTWATCH_INTENT_EXTRACTOR = _var(
     "AGENTWATCH_INTENT_EXTRACTOR",
     Text(),

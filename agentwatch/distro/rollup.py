@@ -13,6 +13,14 @@ totals, so the server span is exported with:
   ended inside the request, those with an ``error.type`` or an error status, and agent transfers -- ADK's
   ``transfer_to_agent`` tool); set once the request has one
 
+Per agent: an ``invoke_agent`` span (``gen_ai.operation.name=invoke_agent``, from
+``AGENTWATCH_AGENT_TARGETS`` or any instrumentation) gets the same running totals for the spans
+*under it* (followed by parent span id as spans start, so concurrent agents in one trace are kept
+apart; a nested agent counts its own calls, not its parent's):
+
+- ``agentwatch.agent.gen_ai.calls`` / ``.input_tokens`` / ``.output_tokens``
+- ``agentwatch.agent.tool_calls`` / ``agentwatch.agent.tool_errors`` (``execute_tool`` spans; errors by ``error.type``)
+
 It works on attribute names only (it imports no instrumentor), keeps state
 only for SERVER spans that are open (bounded), and never raises into the SDK.
 When one trace has several open SERVER spans in this process (a service
@@ -49,6 +57,13 @@ ERROR_TYPE = "error.type"
 # The tool an agent framework hands the conversation to another agent with (Google ADK's name).
 TRANSFER_TOOLS = frozenset({"transfer_to_agent"})
 
+AGENT_CALLS = "agentwatch.agent.gen_ai.calls"
+AGENT_INPUT = "agentwatch.agent.gen_ai.input_tokens"
+AGENT_OUTPUT = "agentwatch.agent.gen_ai.output_tokens"
+AGENT_TOOL_CALLS = "agentwatch.agent.tool_calls"
+AGENT_TOOL_ERRORS = "agentwatch.agent.tool_errors"
+_MAX_AGENT_SPANS = 65536  # open spans under agents (leaked, never-ended spans must not grow memory)
+
 _MAX_OPEN_TRACES = 4096
 # Operations that are not billed model calls (they carry no usage anyway); "critique" is the
 # agent planner instrumentor's evaluation step (agentwatch.instrumentors.planner).
@@ -78,12 +93,30 @@ class _Totals:
         self.transfers = 0
 
 
+class _AgentTotals:
+    __slots__ = ("span", "calls", "input", "output", "tools", "tool_errors")
+
+    def __init__(self, span: Any):
+        self.span = span
+        self.calls = self.input = self.output = self.tools = self.tool_errors = 0
+
+
+def _stored(span: Any) -> dict:
+    attributes = getattr(span, "_attributes", None)
+    stored = getattr(attributes, "_dict", attributes)  # the SDK's BoundedAttributes keeps a dict
+    if type(stored) is not dict:
+        stored = dict(span.attributes or {})
+    return stored
+
+
 class GenAIRollupSpanProcessor(SpanProcessor):
-    """Sums GenAI cost and tokens onto the request's server span (see the module docstring)."""
+    """Sums GenAI cost and tokens onto the request's server span and each agent span (see the module docstring)."""
 
     def __init__(self) -> None:
         self._open: OrderedDict[int, list[_Totals]] = OrderedDict()
         self._lock = threading.Lock()
+        # span id -> the totals of the innermost open invoke_agent span it is under (itself included)
+        self._agent_of: dict[int, _AgentTotals] = {}
 
     # on_start and on_end see every span of the process: the checks that let a span through (not a
     # SERVER span, not a GenAI call) run first, in a try block (free when nothing raises) rather than
@@ -91,27 +124,63 @@ class GenAIRollupSpanProcessor(SpanProcessor):
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         try:
             server = span.kind is SpanKind.SERVER
+            # Agent bookkeeping only inside an open agent span, or for a span that may start one.
+            agent = not server and (bool(self._agent_of) or span.name.startswith("invoke_agent"))
         except Exception as error:  # noqa: BLE001 - the guard's rule, inline: a span processor never raises into the SDK
             _failed("GenAI roll-up (span start)", error)
             return
         if server:
             self._open_request(span)
+        elif agent:
+            self._maybe_agent(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
             if span.kind is SpanKind.SERVER:
                 self._close(span)
                 return
-            attributes = getattr(span, "_attributes", None)
-            stored = getattr(attributes, "_dict", attributes)  # the SDK's BoundedAttributes keeps a dict
-            if type(stored) is not dict:
-                stored = span.attributes or {}
+            stored = _stored(span)
             call = OPERATION in stored
         except Exception as error:  # noqa: BLE001 - the guard's rule, inline: a span processor never raises into the SDK
             _failed("GenAI roll-up (span end)", error)
             return
+        if self._agent_of:
+            self._add_to_agent(span, stored if call else None)
         if call:
             self._add_call(span)
+
+    @guarded("GenAI roll-up (agent span start)")
+    def _maybe_agent(self, span: Any) -> None:
+        parent = span.parent
+        totals = self._agent_of.get(parent.span_id) if parent is not None and self._agent_of else None
+        if _stored(span).get(OPERATION) == "invoke_agent":
+            totals = _AgentTotals(span)
+        if totals is not None:
+            with self._lock:
+                if len(self._agent_of) >= _MAX_AGENT_SPANS:
+                    self._agent_of.clear()
+                self._agent_of[span.context.span_id] = totals
+
+    @guarded("GenAI roll-up (agent span end)")
+    def _add_to_agent(self, span: ReadableSpan, stored: dict | None) -> None:
+        with self._lock:
+            totals = self._agent_of.pop(span.context.span_id, None)  # pyright: ignore[reportOptionalMemberAccess] - ended SDK spans have a context
+        if totals is None or stored is None or totals.span is span:
+            return
+        operation = stored.get(OPERATION)
+        if operation == "execute_tool":
+            totals.tools += 1
+            totals.tool_errors += ERROR_TYPE in stored
+            values = {AGENT_TOOL_CALLS: totals.tools, AGENT_TOOL_ERRORS: totals.tool_errors}
+        elif operation is None or operation in _NOT_CALLS or ROUND_TRIP in stored:
+            return
+        else:
+            totals.calls += 1
+            totals.input += int(stored.get(INPUT) or 0)
+            totals.output += int(stored.get(OUTPUT) or 0)
+            values = {AGENT_CALLS: totals.calls, AGENT_INPUT: totals.input, AGENT_OUTPUT: totals.output}
+        if totals.span.is_recording():
+            totals.span.set_attributes(values)
 
     @guarded("GenAI roll-up (span start)")
     def _open_request(self, span: Any) -> None:
@@ -182,6 +251,7 @@ class GenAIRollupSpanProcessor(SpanProcessor):
     def shutdown(self) -> None:
         with self._lock:
             self._open.clear()
+            self._agent_of.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True

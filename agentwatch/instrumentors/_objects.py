@@ -24,6 +24,7 @@ import wrapt
 
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.guard import strict
+from agentwatch.instrumentors._agents.main_targets import WATCH, is_script_module
 from agentwatch.instrumentors._agents.targets import Target, _module_findable
 
 
@@ -45,6 +46,11 @@ class ObjectTargets:
     def start(self) -> None:
         self.active = True
         for module in sorted({target.module for target in self.targets}):
+            if is_script_module(module):
+                # The script's objects are created after instrumentors run: found lazily.
+                WATCH.add(self, module)
+                if module == "__main__":
+                    continue
             if not _module_findable(module):
                 for target in self.targets:
                     if target.module == module:
@@ -64,6 +70,7 @@ class ObjectTargets:
 
     def stop(self) -> None:
         self.active = False
+        WATCH.discard(self)
         with ObjectTargets._lock:
             for sets in ObjectTargets._pending.values():
                 while self in sets:
@@ -82,9 +89,19 @@ class ObjectTargets:
         for target_set in sets:
             target_set._apply(module)
 
-    def _apply(self, module: Any) -> None:
+    def settle(self, main: Any, name: str) -> bool:
+        """Take the targets of ``name`` (the script) that ``main`` defines by now; True when none is left."""
+        self._apply(main, name, quiet=True)
+        return not self.active or not self.unsettled(name)
+
+    def unsettled(self, name: str) -> list[Target]:
+        done = {id(target) for target, _ in self.taken}
+        return [target for target in self.targets if target.module == name and id(target) not in done]
+
+    def _apply(self, module: Any, name: str | None = None, quiet: bool = False) -> None:
+        name = name or module.__name__
         for target in self.targets:
-            if target.module != module.__name__ or not self.active:
+            if target.module != name or not self.active:
                 continue
             if any(taken is target for taken, _ in self.taken):
                 continue
@@ -93,6 +110,8 @@ class ObjectTargets:
                 for part in target.path.split("."):
                     obj = getattr(obj, part)
             except AttributeError:
+                if quiet:
+                    continue  # the script has not defined it yet
                 warn_once(
                     f"target:{target.variable}:{target.spec}",
                     f"{target.variable}: {target.spec!r} does not exist ({module.__name__!r} has no {target.path!r}); "

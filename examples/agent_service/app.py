@@ -48,6 +48,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 import knowledge
+import order_tools
 from agent import Agent
 from gemini_client import GeminiClient, ModelError, endpoint
 
@@ -113,6 +114,7 @@ async def lifespan(app: FastAPI):
     )
     app.state.conn = conn
     app.state.agent = Agent(conn, llm)
+    app.state.llm = llm
     log.info("agent ready documents=%d model=%s", knowledge.count_documents(conn), settings.model)
     try:
         yield
@@ -153,13 +155,19 @@ def create_app() -> FastAPI:
         return {
             "service": "orbitly-support-agent",
             "documents": knowledge.count_documents(request.app.state.conn),
-            "endpoints": ["POST /chat", "GET /documents/{doc_id}"],
+            "endpoints": ["POST /chat", "POST /chat/tools", "GET /documents/{doc_id}"],
         }
 
     @app.post("/chat", response_model=ChatResponse)
     async def chat(body: ChatRequest, request: Request) -> ChatResponse:
         result = await request.app.state.agent.answer(body.message, body.session_id)
         return ChatResponse(**asdict(result))
+
+    @app.post("/chat/tools")
+    async def chat_tools(body: ChatRequest, request: Request) -> dict:
+        """A hand-written function-calling loop (model -> tool -> model)."""
+        llm = request.app.state.llm
+        return await order_tools.answer_with_tools(llm.client, llm.model, body.message)
 
     @app.get("/documents/{doc_id}", response_model=DocumentOut)
     async def get_document(doc_id: str, request: Request) -> DocumentOut:

@@ -81,6 +81,11 @@ class GeminiClient:
             name="gemini",
         )
 
+    @property
+    def client(self) -> genai.Client:
+        """The SDK client, for the hand-written function-calling loop (order_tools.py)."""
+        return self._client
+
     async def aclose(self) -> None:
         await self._client.aio.aclose()
         self._client.close()

@@ -25,6 +25,7 @@ from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.guard import run
 from agentwatch.distro.settings import Reader
 from agentwatch.instrumentors._agents.extract import MISSING
+from agentwatch.instrumentors._agents.main_targets import WATCH
 from agentwatch.instrumentors._agents.settings import telemetry_disabled
 from agentwatch.instrumentors._agents.targets import resolve_callable
 from agentwatch.version import __version__
@@ -100,8 +101,16 @@ class Role:
     def span_name(self, name: str) -> str:
         return name
 
+    def target_name(self, target: Any) -> str:
+        """The name a ``*_TARGETS`` entry is traced under (default: ``=name`` or ``module.function``)."""
+        return target.label
+
     def start_attributes(self, call: Call) -> dict[str, Any]:
         return {}
+
+    def start_links(self, call: Call) -> list[Any] | None:
+        """Span links of the call's span (called after :meth:`start_attributes`)."""
+        return None
 
     def enter(self, call: Call, ctx: Any) -> Any:
         """Return the context the function runs in (roles may add values)."""
@@ -127,6 +136,7 @@ class Call:
     context: Any = None
     started: float = 0.0
     state: Any = None
+    function: Any = None  # the wrapped function (roles that read its docstring)
 
     @property
     def duration(self) -> float:
@@ -147,13 +157,18 @@ class Call:
             return MISSING
 
 
-def begin(role: Role, name: str, args: tuple = (), kwargs: dict | None = None, extractor: Any = None) -> Call | None:
+def begin(
+    role: Role, name: str, args: tuple = (), kwargs: dict | None = None, extractor: Any = None, function: Any = None
+) -> Call | None:
     """Start the span of one call; None if telemetry could not start (the call then runs untraced)."""
 
     def start() -> Call:
         call = Call(role, name, args, kwargs or {}, extractor if extractor is not None else role.default_extractor())
+        call.function = function
         attributes = role.start_attributes(call)
-        call.span = role.tracer.start_span(role.span_name(name), kind=role.span_kind, attributes=attributes)
+        call.span = role.tracer.start_span(
+            role.span_name(name), kind=role.span_kind, attributes=attributes, links=role.start_links(call)
+        )
         call.context = role.enter(call, trace.set_span_in_context(call.span))
         call.started = time.perf_counter()
         return call
@@ -222,7 +237,7 @@ def function_kind(function: Any) -> str:
 
 
 def _call_sync(role, name, extractor, wrapped, args, kwargs):
-    call = begin(role, name, args, kwargs, extractor)
+    call = begin(role, name, args, kwargs, extractor, wrapped)
     token = attach(call)
     try:
         result = wrapped(*args, **kwargs)
@@ -236,7 +251,7 @@ def _call_sync(role, name, extractor, wrapped, args, kwargs):
 
 
 async def _call_async(role, name, extractor, wrapped, args, kwargs):
-    call = begin(role, name, args, kwargs, extractor)
+    call = begin(role, name, args, kwargs, extractor, wrapped)
     token = attach(call)
     try:
         result = await wrapped(*args, **kwargs)
@@ -251,7 +266,7 @@ async def _call_async(role, name, extractor, wrapped, args, kwargs):
 
 def _call_gen(role, name, extractor, wrapped, args, kwargs):
     """A generator that yields what ``wrapped`` yields; the span covers its whole life."""
-    call = begin(role, name, args, kwargs, extractor)
+    call = begin(role, name, args, kwargs, extractor, wrapped)
     items: list[Any] = []
     token = attach(call)
     try:
@@ -297,7 +312,7 @@ def _call_gen(role, name, extractor, wrapped, args, kwargs):
 
 async def _call_asyncgen(role, name, extractor, wrapped, args, kwargs):
     """An async generator that yields what ``wrapped`` yields; the span covers its whole life."""
-    call = begin(role, name, args, kwargs, extractor)
+    call = begin(role, name, args, kwargs, extractor, wrapped)
     items: list[Any] = []
     token = attach(call)
     try:
@@ -357,6 +372,8 @@ def make_wrapper(
     detected: dict[str, str] = {}
 
     def wrapper(wrapped, instance, args, kwargs):
+        if WATCH.pending:  # last chance for script targets defined after the script's last import
+            WATCH.check()
         if enabled is not None and not enabled():
             return wrapped(*args, **kwargs)
         how = kind or detected.get("kind")

@@ -34,7 +34,7 @@ class AgentInstrumentor(BaseInstrumentor):
         for role, variable in self.roles:
             role.bind(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
             for target in parse_targets(variable):
-                targets.add(target, lambda t, role=role: make_wrapper(role, t.label, enabled=role.enabled))
+                targets.add(target, lambda t, role=role: make_wrapper(role, role.target_name(t), enabled=role.enabled))
         targets.start()
         self._targets = targets
 

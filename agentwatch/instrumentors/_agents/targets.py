@@ -27,6 +27,7 @@ import wrapt
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.settings import Reader
+from agentwatch.instrumentors._agents.main_targets import WATCH, is_script_module
 
 _IDENT = r"[A-Za-z_]\w*"
 _TARGET = re.compile(rf"^(?P<module>{_IDENT}(?:\.{_IDENT})*):(?P<path>{_IDENT}(?:\.{_IDENT})*)(?:=(?P<name>[\w.\-/ ]+))?$")
@@ -130,6 +131,11 @@ class TargetSet:
         self.active = True
         modules = {target.module for target, _ in self.entries}
         for module in sorted(modules):
+            if is_script_module(module):
+                # The script's functions are defined after instrumentors run: settled lazily.
+                WATCH.add(self, module)
+                if module == "__main__":
+                    continue
             if not _module_findable(module):
                 for target, _ in self.entries:
                     if target.module == module:
@@ -149,6 +155,7 @@ class TargetSet:
 
     def stop(self) -> None:
         self.active = False
+        WATCH.discard(self)
         with TargetSet._lock:
             for sets in TargetSet._pending.values():
                 while self in sets:
@@ -169,20 +176,37 @@ class TargetSet:
         for target_set in sets:
             target_set._apply(module)
 
-    def _apply(self, module: Any) -> None:
+    def settle(self, main: Any, name: str) -> bool:
+        """Wrap the targets of ``name`` (the script) that ``main`` defines by now; True when none is left."""
+        self._apply(main, name, quiet=True)
+        return not self.active or not self.unsettled(name)
+
+    def unsettled(self, name: str) -> list[Target]:
+        done = {id(target) for _, _, target in self.applied}
+        return [target for target, _ in self.entries if target.module == name and id(target) not in done]
+
+    def _apply(self, module: Any, name: str | None = None, quiet: bool = False) -> None:
+        name = name or module.__name__
         for target, factory in self.entries:
-            if target.module != module.__name__ or not self.active:
+            if target.module != name or not self.active:
                 continue
             if any(applied is target for _, _, applied in self.applied):
                 continue
             try:
                 parent: Any = module
                 *owners, attribute = target.path.split(".")
-                for part in owners:
-                    parent = getattr(parent, part)
+                try:
+                    for part in owners:
+                        parent = getattr(parent, part)
+                except AttributeError:
+                    if quiet:
+                        continue
+                    raise
                 try:
                     current = inspect.getattr_static(parent, attribute)
                 except AttributeError:
+                    if quiet:
+                        continue  # the script has not defined it yet
                     warn_once(
                         f"target:{target.variable}:{target.spec}",
                         f"{target.variable}: {target.spec!r} does not exist ({module.__name__!r} has no "

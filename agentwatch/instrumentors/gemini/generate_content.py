@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 
 from agentwatch import semconv as sc
 from agentwatch.distro import guard
+from agentwatch.instrumentors._agents import tool_links
 from agentwatch.instrumentors.gemini import content, extract, tools
 from agentwatch.instrumentors.gemini.call import Call, mark_error
 from agentwatch.instrumentors.gemini.extract import Usage, enum_text, field
@@ -57,6 +58,8 @@ class GenerateContentCall(Call):
         if not stream:
             live = guard.run(f"{WHERE}: tool inspection", tools.afc_enabled, self.config, default=False, outcome=SKIPPED)
             self.live_hops = bool(live)
+        # tool results this call sends back: links to the app's tool spans that produced them
+        guard.run(f"{WHERE}: tool result links", tool_links.link_results, self.span, self.contents, outcome=SKIPPED)
         self.inputs: dict[str, Any] = {}
         if tel.capture.enabled:
             self.inputs = guard.run(
@@ -170,7 +173,21 @@ class GenerateContentCall(Call):
             attrs[sc.GENAI_STREAM_OUTCOME] = self.stream_outcome
         elif response is not None:
             attrs.update(self._guarded_response_attributes(response))
+        requested = self.last_response if self.stream else response
+        if requested is not None:  # function calls the app's tool spans will link back to; loops, unknown tools
+            guard.run(f"{WHERE}: tool call links", self._tool_signals, requested, outcome=SKIPPED)
         return attrs
+
+    def _tool_signals(self, response: Any) -> None:
+        declared = tools.tool_names(self.config)
+        for kind, name, count in tool_links.record(self.span, response, declared):
+            metric_attrs = {sc.GEN_AI_TOOL_NAME: name, sc.GEN_AI_REQUEST_MODEL: self.base.get(sc.GEN_AI_REQUEST_MODEL, "")}
+            if kind == "loop":
+                self.span.add_event(sc.GENAI_TOOL_LOOP_EVENT, {sc.GEN_AI_TOOL_NAME: name, sc.GENAI_TOOL_LOOP_COUNT: count})
+                self.tel.tool_loops.add(1, metric_attrs)
+            else:
+                self.span.add_event(sc.GENAI_UNKNOWN_TOOL_EVENT, {sc.GEN_AI_TOOL_NAME: name})
+                self.tel.unknown_tools.add(1, metric_attrs)
 
     @staticmethod
     def _guarded_response_attributes(response: Any) -> dict[str, Any]:

@@ -34,6 +34,8 @@ class Telemetry:
         self.tpoc = built[sc.GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK]
         self.cost = built[sc.GENAI_COST_METRIC]
         self.tool_duration = built[sc.GEN_AI_EXECUTE_TOOL_DURATION]
+        self.tool_loops = built[sc.GENAI_TOOL_LOOPS_METRIC]
+        self.unknown_tools = built[sc.GENAI_UNKNOWN_TOOLS_METRIC]
         config = read_config()
         self.choice = config.choice
         self.logger = get_logger(SCOPE, __version__, logger_provider=logger_provider)
