@@ -15,6 +15,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from _fake_gemini import start_fake_gemini  # a fake of their own for two tests
+from _telemetry import Telemetry
 from google import genai
 from google.genai import errors, types
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
@@ -23,15 +25,12 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 
+from agentwatch import catalogue_md
 from agentwatch.distro import _diagnostics, genai_choice
 from agentwatch.distro.rollup import GenAIRollupSpanProcessor
 from agentwatch.instrumentors import _genai_common
+from agentwatch.instrumentors.gemini import GeminiInstrumentor, extract, generate_content
 from agentwatch.instrumentors.gemini import call as gemini_call
-from agentwatch.instrumentors.gemini import extract, generate_content
-from agentwatch.instrumentors.gemini import GeminiInstrumentor
-
-from _fake_gemini import start_fake_gemini  # a fake of their own for two tests
-from _telemetry import Telemetry
 
 KEY = "AIzaSy-test-SECRET-key-0123456789"
 MODEL = "gemini-2.5-flash"
@@ -763,9 +762,8 @@ def test_span_start_failure_passes_through(instrument, client, monkeypatch, leni
 
 
 def test_uninstrument_restores_everything(tel, client):
-    import google.genai.models as models
-
     import google.genai._extra_utils as tools
+    import google.genai.models as models
 
     originals = {name: getattr(models.Models, name) for name in ("generate_content", "_generate_content", "count_tokens")}
     tool_functions = {name: getattr(tools, name) for name in ("invoke_function_from_dict_args", "get_function_response_parts")}
@@ -800,7 +798,7 @@ def test_docs_gemini_tables_are_generated_from_the_catalogue():
     text = (Path(__file__).resolve().parents[1] / "docs" / "telemetry.md").read_text()
     match = re.search(r"<!-- genai-catalogue:start[^>]*-->\n(.*?)<!-- genai-catalogue:end -->", text, re.S)
     assert match, "genai-catalogue markers missing from docs/telemetry.md"
-    assert match.group(1).strip() == semconv.genai_markdown(), (
+    assert match.group(1).strip() == catalogue_md.genai_markdown(), (
         "regenerate: python -m agentwatch._docs"
     )
 

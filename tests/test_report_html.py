@@ -253,7 +253,7 @@ def test_the_demo_page_matches_the_terminal_report_in_chromium(demo, tmp_path: P
     assert _cells(page_dom.one("table", "requests-by-status")) == _table_after(terminal, "route", "method")
     assert _cells(page_dom.one("table", "model-costs")) == _table_after(terminal, "model", "calls")
     assert _cells(page_dom.one("table", "route-costs")) == _table_after(terminal, "route", "requests")
-    assert "USD" in _cells(page_dom.one("table", "route-costs"))[0][3]
+    assert any("USD" in cell for cell in _cells(page_dom.one("table", "route-costs"))[0])  # a "tool calls" column comes and goes
     histograms = {figure.attrs["data-route"]: [(col.attrs["data-bucket"], int(col.attrs["data-count"] or 0))
                                                for col in figure.all(cls="col")]
                   for figure in page_dom.all("figure", "histogram")}

@@ -12,10 +12,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from _service import BIN, FAST_EXPORT, clean_env
-from agentwatch import semconv as sc
 from otlp_receiver import OTLPReceiver
+
+from agentwatch import catalogue_md
+from agentwatch import semconv as sc
 
 pytestmark = pytest.mark.slow
 
@@ -183,4 +184,4 @@ def test_what_arrives_is_exactly_the_catalogue(exported):
 def test_docs_table_is_generated_from_the_catalogue():
     text = (ROOT / "docs" / "telemetry.md").read_text()
     match = re.search(r"<!-- resilience-catalogue:start[^>]*-->\n(.*?)<!-- resilience-catalogue:end -->", text, re.S)
-    assert match and match.group(1).strip() == sc.resilience_markdown().strip()
+    assert match and match.group(1).strip() == catalogue_md.resilience_markdown().strip()

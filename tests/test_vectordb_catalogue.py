@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agentwatch import semconv
+from agentwatch import catalogue_md, semconv
 
 TELEMETRY_DOC = Path(__file__).resolve().parents[1] / "docs" / "telemetry.md"
 
@@ -19,7 +19,7 @@ TELEMETRY_DOC = Path(__file__).resolve().parents[1] / "docs" / "telemetry.md"
 def test_docs_tables_are_generated_from_the_catalogue():
     match = re.search(r"<!-- vectordb-catalogue:start[^>]*-->\n(.*?)<!-- vectordb-catalogue:end -->", TELEMETRY_DOC.read_text(), re.S)
     assert match, "vectordb-catalogue markers missing from docs/telemetry.md"
-    assert match.group(1).strip() == semconv.vectordb_markdown(), (
+    assert match.group(1).strip() == catalogue_md.vectordb_markdown(), (
         "regenerate: python -m agentwatch._docs"
     )
 
