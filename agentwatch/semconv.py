@@ -55,6 +55,11 @@ CRITIQUE_ITERATION = "agentwatch.critique.iteration"
 CRITIQUE_VERDICT = "agentwatch.critique.verdict"
 
 EVALUATION_EVENT = "gen_ai.evaluation.result"
+# invoke_agent / execute_tool spans (AGENTWATCH_AGENT_TARGETS / _TOOL_TARGETS, ADK) and the roll-up's per-agent counts
+INVOKE_AGENT, EXECUTE_TOOL, TRANSFER_TOOL = "invoke_agent", "execute_tool", "transfer_to_agent"  # ADK's transfer tool
+AGENT_GENAI_CALLS, AGENT_TOOL_CALLS = "agentwatch.agent.gen_ai.calls", "agentwatch.agent.tool_calls"
+AGENT_GENAI_INPUT_TOKENS, AGENT_GENAI_OUTPUT_TOKENS = "agentwatch.agent.gen_ai.input_tokens", "agentwatch.agent.gen_ai.output_tokens"
+AGENT_TOOL_ERRORS = "agentwatch.agent.tool_errors"
 
 #: agentwatch's own attributes and metrics all live under this prefix.
 NAMESPACE = "agentwatch."
@@ -241,9 +246,8 @@ SPANS = (
     *SPANS,
     Span(
         "agent", "invoke_agent {gen_ai.agent.name}", "INTERNAL",
-        ("gen_ai.operation.name", "gen_ai.agent.name", "agentwatch.agent.gen_ai.calls",
-         "agentwatch.agent.gen_ai.input_tokens", "agentwatch.agent.gen_ai.output_tokens", "agentwatch.agent.tool_calls",
-         "agentwatch.agent.tool_errors", "error.type"),
+        (GEN_AI_OPERATION_NAME, GEN_AI_AGENT_NAME, AGENT_GENAI_CALLS, AGENT_GENAI_INPUT_TOKENS, AGENT_GENAI_OUTPUT_TOKENS,
+         AGENT_TOOL_CALLS, AGENT_TOOL_ERRORS, ERROR_TYPE),
         notes="A function of the app named in `AGENTWATCH_AGENT_TARGETS` (a hand-written agent loop); "
         "`gen_ai.operation.name=invoke_agent`. The distro's roll-up processor adds the counts of the model calls "
         "(and their billed tokens) and `execute_tool` spans under it (the innermost agent's only, when agents nest).",
@@ -392,7 +396,8 @@ GENAI_METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         GEN_AI_EXECUTE_TOOL_DURATION, "histogram", "s",
-        "Duration of each function the SDK ran for automatic function calling.",
+        "Duration of each tool run: a function the SDK ran for automatic function calling, or one named in "
+        "`AGENTWATCH_TOOL_TARGETS` (`error.type` = its exception class when it raised).",
         _TOOL_METRIC_ATTRIBUTES, GENAI_DURATION_BUCKETS, role="gemini",
     ),
     Metric(

@@ -254,6 +254,13 @@ def test_the_demo_page_matches_the_terminal_report_in_chromium(demo, tmp_path: P
     assert _cells(page_dom.one("table", "model-costs")) == _table_after(terminal, "model", "calls")
     assert _cells(page_dom.one("table", "route-costs")) == _table_after(terminal, "route", "requests")
     assert any("USD" in cell for cell in _cells(page_dom.one("table", "route-costs"))[0])  # a "tool calls" column comes and goes
+    # the demo's function-calling loop (POST /chat/tools): its agent and its tool, as the terminal shows them
+    agents = _cells(page_dom.one("table", "agent-stats"))
+    assert agents == _table_after(terminal, "agent", "invocations")
+    assert [row[:4] + row[6:8] for row in agents] == [["order-helper", "1", "0", "2", "1", "0"]]
+    tools = _cells(page_dom.one("table", "tool-stats"))
+    assert tools == [row for row in _table_after(terminal, "tool", "via") if not row[0].startswith(("loops:", "unknown:"))]
+    assert [row[:5] for row in tools] == [["get_order_status", "execute_tool", "1", "0", "0.0%"]]
     histograms = {figure.attrs["data-route"]: [(col.attrs["data-bucket"], int(col.attrs["data-count"] or 0))
                                                for col in figure.all(cls="col")]
                   for figure in page_dom.all("figure", "histogram")}

@@ -14,6 +14,9 @@ and renders:
   ``http.server.request.duration``, with a latency histogram per route; model cost per route; the agent pipeline (intents, retrieval,
   plans and critique verdicts, model calls) from the ``agentwatch.*`` and
   ``gen_ai.*`` metrics when present; then the latest value of every other metric;
+- agents (per ``invoke_agent`` name: invocations, errors, model calls, tokens, tool calls, transfers,
+  p50/p95) and tools (per tool name: calls, errors, error ratio, p50/p95, loop and unknown-tool signals,
+  MCP ``tools/call`` too), when recorded;
 - recent logs.
 
 Reading streams line by line and keeps only bounded state (recent traces, the
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import os
 
+from agentwatch.report._agents import render_agents_tools
 from agentwatch.report._aggregate import quantile
 from agentwatch.report._model import Report, build
 from agentwatch.report._render import render_errors, render_logs, render_metrics, render_traces
@@ -122,6 +126,7 @@ def text_lines(report: Report, traces: int, style: Style, width: int = 0) -> lis
         render_traces(report, traces, style, width),
         render_errors(report, style),
         render_metrics(report, style, width),
+        render_agents_tools(report.agents, report.tools, style),
         render_logs(report.logs, report.log_stats, style),
     ):
         if section:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,6 +136,68 @@ def server_route(span: Span) -> str:
     return clean(str(span.attributes.get(sc.HTTP_ROUTE) or span.attributes.get(sc.HTTP_TARGET) or "(no route)"), 120)
 
 
+_MAX_AGENTS = 200  # agent names are configuration, but a file may hold anything: the rest under "(other)"
+_MAX_DURATIONS = 4096  # per agent: a uniform sample beyond this (percentiles stay estimates)
+
+
+@dataclass
+class AgentTotals:
+    """Every ``invoke_agent`` span of one agent name, over every trace read."""
+
+    invocations: int = 0
+    errors: int = 0
+    calls: int = 0  # the roll-up's agentwatch.agent.* counts on the agent spans
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tool_calls: int = 0
+    tool_errors: int = 0
+    transfers: int = 0  # execute_tool transfer_to_agent spans naming this agent (Google ADK)
+    durations: list[float] = field(default_factory=list)  # ms, at most _MAX_DURATIONS (a sample beyond)
+    seen: int = 0  # durations offered to the sample
+
+
+class AgentSpans:
+    """Per-agent totals from the ``invoke_agent`` spans (and ADK's transfer tool spans), in bounded memory."""
+
+    _COUNTS = ((sc.AGENT_GENAI_CALLS, "calls"), (sc.AGENT_GENAI_INPUT_TOKENS, "input_tokens"),
+               (sc.AGENT_GENAI_OUTPUT_TOKENS, "output_tokens"), (sc.AGENT_TOOL_CALLS, "tool_calls"),
+               (sc.AGENT_TOOL_ERRORS, "tool_errors"))
+
+    def __init__(self) -> None:
+        self.agents: dict[str, AgentTotals] = {}
+        self._random = random.Random(0)  # the sample is reproducible: the same files give the same report
+
+    def _totals(self, name: Any) -> AgentTotals:
+        label = clean(str(name), 60) or "-"
+        if label not in self.agents and len(self.agents) >= _MAX_AGENTS:
+            label = "(other)"
+        return self.agents.setdefault(label, AgentTotals())
+
+    def add(self, span: Span, attributes: dict[str, Any]) -> None:
+        operation = attributes.get(sc.GEN_AI_OPERATION_NAME)
+        if operation == sc.EXECUTE_TOOL and attributes.get(sc.GEN_AI_TOOL_NAME) == sc.TRANSFER_TOOL:
+            agent = attributes.get(sc.GEN_AI_AGENT_NAME)
+            if agent is not None:
+                self._totals(agent).transfers += 1
+            return
+        if operation != sc.INVOKE_AGENT:
+            return
+        totals = self._totals(attributes.get(sc.GEN_AI_AGENT_NAME) or span.name.removeprefix(sc.INVOKE_AGENT + " "))
+        totals.invocations += 1
+        totals.errors += span.error or sc.ERROR_TYPE in attributes
+        for key, name in self._COUNTS:
+            setattr(totals, name, getattr(totals, name) + max(0, as_int(attributes.get(key)) or 0))
+        duration = span.duration_ms
+        if duration is not None:
+            totals.seen += 1
+            if len(totals.durations) < _MAX_DURATIONS:
+                totals.durations.append(duration)
+            else:  # reservoir sampling: every duration equally likely to be kept
+                slot = self._random.randrange(totals.seen)
+                if slot < _MAX_DURATIONS:
+                    totals.durations[slot] = duration
+
+
 class Traces:
     def __init__(self, keep: int) -> None:
         self.keep = max(keep * 50, 1000)  # bounded memory; late spans of an evicted trace show as orphans
@@ -147,6 +210,7 @@ class Traces:
         self.error_traces: OrderedDict[str, ErrorTrace] = OrderedDict()
         self.error_trace_count = 0
         self._request_ids: OrderedDict[str, str] = OrderedDict()
+        self.agents = AgentSpans()
 
     def _note(self, span: Span) -> None:
         attributes = span.attributes
@@ -219,21 +283,22 @@ def load_traces(directory: str, keep: int, stats: FileStats, resources: Resource
                     code = status.get("code")
                     start, end = time_ns(raw.get("startTimeUnixNano")), time_ns(raw.get("endTimeUnixNano"))
                     window.add(start, end)
-                    traces.add(
-                        Span(
-                            trace_id=hex_id(raw.get("traceId")) or "-",
-                            span_id=hex_id(raw.get("spanId")),
-                            parent_id=hex_id(raw.get("parentSpanId")),
-                            name=clean(str(raw.get("name", "")), 80) or "(unnamed)",
-                            kind=enum_name(raw.get("kind"), _SPAN_KINDS, "SPAN_KIND_"),
-                            start=start,
-                            end=end,
-                            error=as_int(code) == 2 or code == "STATUS_CODE_ERROR",
-                            status_message=clean(str(status.get("message") or ""), 300),
-                            attributes=_shown_attributes(decode_attributes(raw.get("attributes")), raw.get("events")),
-                            service=service,
-                        )
+                    attributes = decode_attributes(raw.get("attributes"))
+                    span = Span(
+                        trace_id=hex_id(raw.get("traceId")) or "-",
+                        span_id=hex_id(raw.get("spanId")),
+                        parent_id=hex_id(raw.get("parentSpanId")),
+                        name=clean(str(raw.get("name", "")), 80) or "(unnamed)",
+                        kind=enum_name(raw.get("kind"), _SPAN_KINDS, "SPAN_KIND_"),
+                        start=start,
+                        end=end,
+                        error=as_int(code) == 2 or code == "STATUS_CODE_ERROR",
+                        status_message=clean(str(status.get("message") or ""), 300),
+                        attributes=_shown_attributes(attributes, raw.get("events")),
+                        service=service,
                     )
+                    traces.add(span)
+                    traces.agents.add(span, attributes)
     return traces
 
 

@@ -19,9 +19,11 @@ import json
 import math
 from typing import Any
 
+from agentwatch.report._agents import TOOL_HEADER, TOOL_NOTE, agent_header, agent_rows, tool_rows
 from agentwatch.report._model import ROLES, Report, Request, fmt_cost
 from agentwatch.report._render import render_agent
 from agentwatch.report._text import Style, clean, fmt_clock, fmt_duration, fmt_ms, fmt_num, fmt_value, local_time, plural
+from agentwatch.semconv import INVOKE_AGENT
 
 _ATTRIBUTE_WIDTH = 300
 _ROLE_LABELS = {"server": "server", "intent": "intent", "rag": "RAG", "planner": "planner", "critic": "critic",
@@ -77,6 +79,10 @@ def page_data(report: Report) -> dict[str, Any]:
                         for route, t in report.route_costs if t.priced],
         "errors": [{"trace_id": e.trace_id, "request_id": e.request_id, "route": e.route, "status": e.status}
                    for e in report.errors],
+        "agents": [{"agent": a.name, "invocations": a.totals.invocations, "errors": a.totals.errors,
+                    "tool_calls": a.totals.tool_calls} for a in report.agents],
+        "tools": [{"tool": t.name, "via": t.source, "calls": t.calls, "errors": t.errors, "loops": t.loops,
+                   "unknown": t.unknown} for t in report.tools],
         "traces": [{"trace_id": r.trace_id, "request_id": r.request_id, "spans": len(r.rows)} for r in report.recent],
     }
 
@@ -287,6 +293,22 @@ def _agent(report: Report) -> str:
     return f'<section id="agent"><h2>Agent pipeline</h2><pre>{_e(chr(10).join(lines[1:]))}</pre></section>'
 
 
+def _agents_tools(report: Report) -> str:
+    """The Agents and Tools sections: the terminal's rows (``._agents``), as tables."""
+    out = []
+    if report.agents:
+        header = agent_header(report.agents)
+        out.append(f'<section id="agents"><h2>Agents <small>{_e(INVOKE_AGENT)} spans</small></h2>'
+                   + _table(header, [[_e(cell) for cell in row] for row in agent_rows(report.agents)],
+                            set(range(1, len(header))), "agent-stats") + "</section>")
+    if report.tools:
+        out.append('<section id="tools"><h2>Tools <small>tool durations and tool-call signals</small></h2>'
+                   + _table(TOOL_HEADER, [[_e(cell) for cell in row] for row in tool_rows(report.tools)],
+                            set(range(2, len(TOOL_HEADER))), "tool-stats")
+                   + f'<p class="note">{_e(TOOL_NOTE)}</p></section>')
+    return "".join(out)
+
+
 def _logs(report: Report) -> str:
     records = sorted(report.logs.heap)
     if not records:
@@ -381,9 +403,11 @@ def html_page(report: Report) -> str:
     else:
         body.append('<nav><a href="#requests">requests</a><a href="#errors">errors</a><a href="#routes">routes</a>'
                     '<a href="#latency">latency</a><a href="#cost">cost</a><a href="#agent">agent pipeline</a>'
-                    '<a href="#logs">logs</a></nav>')
+                    + "".join(f'<a href="#{key}">{key}</a>' for key, shown in (("agents", report.agents),
+                                                                              ("tools", report.tools)) if shown)
+                    + '<a href="#logs">logs</a></nav>')
         body += [_summary(report), _errors(report), _routes(report), _histograms(report), _costs(report),
-                 _requests(report), _agent(report), _logs(report)]
+                 _requests(report), _agent(report), _agents_tools(report), _logs(report)]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'

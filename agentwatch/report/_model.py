@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentwatch import semconv as sc
+from agentwatch.report._agents import AgentStats, ToolStats, agent_stats, tool_stats
 from agentwatch.report._aggregate import (
     REQUEST_ID,
     ErrorTrace,
@@ -402,6 +403,8 @@ class Report:
     route_costs: list[tuple[str, RouteCost]]
     recent: list[Request]
     errors: list[ErrorTrace] = field(default_factory=list)  # newest last
+    agents: list[AgentStats] = field(default_factory=list)  # the Agents section (invoke_agent spans)
+    tools: list[ToolStats] = field(default_factory=list)  # the Tools section (tool metrics)
 
     @property
     def found(self) -> bool:
@@ -425,4 +428,5 @@ def build(directory: str, *, traces: int = 5, logs: int = 15) -> Report:
         route_costs=sorted(trace_data.route_costs.items()),
         recent=recent_requests(trace_data, traces),
         errors=sorted(trace_data.error_traces.values(), key=lambda e: e.time or 0),
+        agents=agent_stats(trace_data.agents.agents), tools=tool_stats(metric_data),
     )
