@@ -1,7 +1,7 @@
 """The Prometheus names of every metric agentwatch emits (a test helper, not a test file).
 
 Built from what the code creates, not from a hand-kept list: the agent catalogue
-(agentwatch/semconv.py), the Gemini instrumentor's instruments, the web layer's health
+(agentwatch/semconv.py), the Gemini instrumentor's instruments, the MCP durations, the web layer's health
 and error metrics, the chromadb catalogue (db.client.* from the database conventions,
 which the sqlite3 instrumentation records too), the stable HTTP server and client metrics
 of the FastAPI and httpx instrumentations, and every metric the real
@@ -84,6 +84,8 @@ def _exposition() -> str:
                 instrument.record(1, {"gen_ai.request.model": "m"})
             elif isinstance(instrument, Counter):
                 instrument.add(1, {"gen_ai.request.model": "m"})
+        for metric in semconv.MCP_METRICS:  # agentwatch_mcp: the GenAI/MCP conventions' four duration histograms
+            meter.create_histogram(metric.name, unit=metric.unit).record(1)
         for metric in semconv.VECTORDB_METRICS:  # db.client.operation.duration, ... (sqlite3 records the first too)
             if metric.instrument == "histogram":
                 meter.create_histogram(metric.name, unit=metric.unit).record(1)

@@ -7,7 +7,9 @@ variables, like examples/run_demo.py) every second while the service serves real
 traffic in a loop: chats of every intent (some below the low-confidence threshold), a
 model failure answered 502, an unhandled exception (``#crash``) answered 500, document
 lookups found and not found (404), and the health endpoints (which run the checks and so
-record the health metrics). Then every target ``expr`` of every panel of every dashboard
+record the health metrics), the function-calling loop (``POST /chat/tools``: a tool run, then a call of an
+undeclared tool), and an MCP client calling the tools of tests/mcp_app/server.py (one failing) over Streamable
+HTTP, both MCP processes scraped too. Then every target ``expr`` of every panel of every dashboard
 goes through Prometheus's HTTP API (``/api/v1/query``, evaluated now, while the traffic
 still flows) and must return a non-empty result with at least one finite value. All the
 failures are reported together (dashboard, panel title, expr).
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import subprocess
 import threading
 import time
@@ -38,7 +41,7 @@ from pathlib import Path
 import pytest
 
 from _collector import COLLECTOR_METRICS, DASHBOARDS, dashboard_queries, grafana_substitute, promql_metric_names, require_tool
-from _service import clean_env, free_port, start_service
+from _service import BIN, clean_env, free_port, start_service
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +49,8 @@ REQUIRES_COLLECTOR = "requires: otelcol"
 WINDOW = "5s"  # $__rate_interval / $__interval (see the module docstring)
 SCRAPE_INTERVAL_S = 1
 WARMUP_S = 8.0  # traffic flowing before the first query: the window plus a few scrapes
-QUERY_DEADLINE_S = 15.0  # retries of the failing queries (scrape timing), then report
+QUERY_DEADLINE_S = 15.0
+MCP_APP = Path(__file__).resolve().parent / "mcp_app"  # retries of the failing queries (scrape timing), then report
 
 TARGETS = {  # as examples/run_demo.py
     "AGENTWATCH_INTENT_TARGETS": "intents:classify=keyword",
@@ -54,7 +58,34 @@ TARGETS = {  # as examples/run_demo.py
     "AGENTWATCH_PLANNER_TARGETS": "planner:Planner.plan=support",
     "AGENTWATCH_CRITIC_TARGETS": "planner:Critic.review=reviewer",
     "AGENTWATCH_CACHE_TARGETS": "knowledge:_match_expression=fts-query",
+    "AGENTWATCH_TOOL_TARGETS": "order_tools:get_order_status",
+    "AGENTWATCH_AGENT_TARGETS": "order_tools:answer_with_tools=order-helper",
 }
+# The function-calling loop (POST /chat/tools): the model asks for the declared tool, then (fake Gemini's
+# "#call-NAME") for one the request did not declare -- the unknown-tool signal.
+TOOL_CHATS = ["Where is my order?", "Cancel everything #call-delete_account"]
+# The "Agents & tools" row's MCP panels: tests/mcp_app/server.py over Streamable HTTP and this client calling its
+# tools in a loop (one that fails with isError), each under opentelemetry-instrument with its own /metrics.
+MCP_CLIENT = """
+import asyncio, sys
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+async def main(url):
+    while True:
+        try:
+            async with streamable_http_client(url) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    for _ in range(20):
+                        await session.call_tool("get_weather", {"city": "Paris"})
+                        await session.call_tool("broken", {"city": "Paris"})
+                        await asyncio.sleep(0.25)
+        except Exception:  # the server went away: try again
+            await asyncio.sleep(0.5)
+
+asyncio.run(main(sys.argv[1]))
+"""
 # One round of traffic: every intent; "Tell me about Orbitly" and "Where is my data stored?"
 # have no keyword (intent other, confidence 0.3: low confidence); plans needing one to three
 # critique iterations (see test_demo_app.PLANS).
@@ -128,6 +159,10 @@ class Traffic(threading.Thread):
                 status, body = self.service.request("POST", "/chat", {"message": message, "session_id": f"s-{index % 3}"})
                 if status not in (expected if isinstance(expected, tuple) else (expected,)):
                     self.unexpected.append(f"/chat {message!r}: HTTP {status} != {expected} {str(body)[:200]}")
+            for message in TOOL_CHATS:
+                status, body = self.service.request("POST", "/chat/tools", {"message": message, "session_id": "tools"})
+                if status != 200 or not isinstance(body, dict) or body.get("tool_calls") != 1:
+                    self.unexpected.append(f"/chat/tools {message!r}: HTTP {status} {str(body)[:200]}")
             for doc_id, expected in DOCUMENTS:
                 status, _ = self.service.request("GET", f"/documents/{doc_id}")
                 if status != expected:
@@ -140,19 +175,23 @@ class Traffic(threading.Thread):
             self.stop_event.wait(BREAKER_RESET_S + 0.2)
 
 
-def _start_prometheus(binary: str, tmp: Path, app_metrics_port: int) -> tuple[subprocess.Popen, str, Path]:
+def _start_prometheus(binary: str, tmp: Path, app_metrics_port: int, **more_jobs: int) -> tuple[subprocess.Popen, str, Path]:
+    """Prometheus scraping the app (job ``agent-service``) and each of ``more_jobs`` (job name -> port)."""
     port = free_port()
     config = tmp / "prometheus.yml"
+    jobs = {"agent-service": app_metrics_port, **{name.replace("_", "-"): p for name, p in more_jobs.items()}}
     config.write_text(
         "global:\n"
         f"  scrape_interval: {SCRAPE_INTERVAL_S}s\n"
         f"  evaluation_interval: {SCRAPE_INTERVAL_S}s\n"
         "scrape_configs:\n"
-        "  - job_name: agent-service\n"
-        f"    scrape_interval: {SCRAPE_INTERVAL_S}s\n"
-        f"    scrape_timeout: {SCRAPE_INTERVAL_S}s\n"
-        "    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{app_metrics_port}']\n"
+        + "".join(
+            f"  - job_name: {job}\n"
+            f"    scrape_interval: {SCRAPE_INTERVAL_S}s\n"
+            f"    scrape_timeout: {SCRAPE_INTERVAL_S}s\n"
+            "    static_configs:\n"
+            f"      - targets: ['127.0.0.1:{job_port}']\n"
+            for job, job_port in jobs.items())
     )
     log = tmp / "prometheus.log"
     process = subprocess.Popen(
@@ -184,6 +223,21 @@ def _wait_prometheus_scraping(process: subprocess.Popen, base: str, log: Path, t
             pass
         time.sleep(0.25)
     raise TimeoutError(f"prometheus did not scrape the app within {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def _wait_listening(process: subprocess.Popen, port: int, log: Path, timeout: float = 60.0) -> None:
+    """Until ``process`` accepts TCP connections on ``port`` (a connect only: no request, no MCP session)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited ({process.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listening on {port} after {timeout}s") from None
+            time.sleep(0.2)
 
 
 def _stop(process: subprocess.Popen | None) -> None:
@@ -218,6 +272,7 @@ def test_every_dashboard_panel_has_data_from_the_demo(tmp_path, fake_gemini):
     assert len(checks) >= 25, checks  # the five dashboards' panels, nothing silently skipped
 
     service = prom = traffic = None
+    mcp: list[subprocess.Popen] = []
     try:
         metrics_port = free_port()
         db = tmp_path / "knowledge.sqlite3"
@@ -236,7 +291,20 @@ def test_every_dashboard_panel_has_data_from_the_demo(tmp_path, fake_gemini):
             **TARGETS,
         )
         service = start_service(tmp_path, env)
-        prom, base, log = _start_prometheus(prometheus, tmp_path, metrics_port)
+        # started once the service answers (three instrumented starts at once are slow on a loaded machine)
+        mcp_ports = {"mcp_server": free_port(), "mcp_client": free_port()}
+        mcp_port = free_port()
+        for job, command in (("mcp_server", [str(MCP_APP / "server.py"), "http", str(mcp_port)]),
+                             ("mcp_client", ["-c", MCP_CLIENT, f"http://127.0.0.1:{mcp_port}/mcp"])):
+            mcp_env = clean_env(OTEL_METRICS_EXPORTER="prometheus", OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+                                OTEL_EXPORTER_PROMETHEUS_PORT=str(mcp_ports[job]), OTEL_TRACES_EXPORTER="none",
+                                OTEL_LOGS_EXPORTER="none", OTEL_SERVICE_NAME=job.replace("_", "-"))
+            mcp.append(subprocess.Popen([str(BIN / "opentelemetry-instrument"), "python", *command], env=mcp_env,
+                                        stdout=subprocess.DEVNULL, stderr=(tmp_path / f"{job}.err").open("w"),
+                                        stdin=subprocess.DEVNULL))
+            if job == "mcp_server":  # listening before the client connects (a session whose connect failed waits forever)
+                _wait_listening(mcp[0], mcp_port, tmp_path / f"{job}.err")
+        prom, base, log = _start_prometheus(prometheus, tmp_path, metrics_port, **mcp_ports)
         _wait_prometheus_scraping(prom, base, log)
 
         traffic = Traffic(service)
@@ -269,5 +337,7 @@ def test_every_dashboard_panel_has_data_from_the_demo(tmp_path, fake_gemini):
             traffic.stop_event.set()
             traffic.join(30)
         _stop(prom)
+        for process in mcp:
+            _stop(process)
         if service is not None:
             service.terminate()
