@@ -79,7 +79,7 @@ def test_configmaps_come_from_the_checked_files():
     assert names == {
         "otel-agent-config": ["otelcol/agent.yaml"],
         "otel-gateway-config": ["otelcol/gateway.yaml"],
-        "prometheus-agentwatch-alerts": ["prometheus/alerts.yml", "prometheus/alerts-resilience.yml", "prometheus/alerts-caches-queues.yml", "prometheus/slo-rules.yml"],
+        "prometheus-agentwatch-alerts": ["prometheus/alerts.yml", "prometheus/alerts-resilience.yml", "prometheus/alerts-caches-queues.yml", "prometheus/alerts-agents.yml", "prometheus/slo-rules.yml"],
     }
     for kind, name, config, key in (("DaemonSet", "otel-agent", "otel-agent-config", "agent.yaml"), ("Deployment", "otel-gateway", "otel-gateway-config", "gateway.yaml")):
         spec = _by(kind, name)["spec"]["template"]["spec"]
@@ -122,7 +122,7 @@ def test_prometheusrule_is_generated_from_alerts_and_valid(tmp_path):
     proc = subprocess.run([sys.executable, str(COLLECTOR / "tools" / "gen_prometheusrule.py"), "--check"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout
     rule = _by("PrometheusRule", "agentwatch")
-    files = [yaml.safe_load((COLLECTOR / "prometheus" / name).read_text()) for name in ("alerts.yml", "alerts-resilience.yml", "alerts-caches-queues.yml", "slo-rules.yml")]
+    files = [yaml.safe_load((COLLECTOR / "prometheus" / name).read_text()) for name in ("alerts.yml", "alerts-resilience.yml", "alerts-caches-queues.yml", "alerts-agents.yml", "slo-rules.yml")]
     assert rule["spec"] == {"groups": [group for rules in files for group in rules["groups"]]}
     promtool = require_tool("promtool")
     spec = tmp_path / "spec.yml"

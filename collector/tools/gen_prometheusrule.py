@@ -1,5 +1,5 @@
 """Write collector/k8s/prometheusrule.yaml (Prometheus Operator) from collector/prometheus/alerts.yml,
-alerts-resilience.yml, alerts-caches-queues.yml
+alerts-resilience.yml, alerts-caches-queues.yml, alerts-agents.yml
 and the SLO rules generated into collector/prometheus/slo-rules.yml (gen_slo_rules.py).
 
     python collector/tools/gen_prometheusrule.py          # rewrite
@@ -15,7 +15,7 @@ import yaml
 
 COLLECTOR = Path(__file__).resolve().parents[1]
 TARGET = COLLECTOR / "k8s" / "prometheusrule.yaml"
-RULE_FILES = ("alerts.yml", "alerts-resilience.yml", "alerts-caches-queues.yml", "slo-rules.yml")
+RULE_FILES = ("alerts.yml", "alerts-resilience.yml", "alerts-caches-queues.yml", "alerts-agents.yml", "slo-rules.yml")
 
 
 def render() -> str:
@@ -26,7 +26,7 @@ def render() -> str:
         "metadata": {"name": "agentwatch", "labels": {"app.kubernetes.io/part-of": "agentwatch", "role": "alert-rules"}},
         "spec": rules,
     }
-    header = "# GENERATED from collector/prometheus/alerts.yml, alerts-resilience.yml, alerts-caches-queues.yml and slo-rules.yml by collector/tools/gen_prometheusrule.py; do not edit.\n"
+    header = "# GENERATED from collector/prometheus/alerts.yml, alerts-resilience.yml, alerts-caches-queues.yml, alerts-agents.yml and slo-rules.yml by collector/tools/gen_prometheusrule.py; do not edit.\n"
     return header + yaml.safe_dump(doc, sort_keys=False, width=1000)
 
 
