@@ -132,6 +132,11 @@ def test_agents_and_tools_of_a_real_loop(tmp_path: Path, fake_gemini) -> None:
     assert line_of(tools, "delete_account") == ["delete_account", "model", "-", "0", "-", "-", "-", "0", "1"]
     assert "loops: requests in which the model asked" in tools
 
+    # colours only when asked (the command turns them off for NO_COLOR and pipes); the width is kept
+    coloured = render(str(out), color=True)
+    assert "\x1b[31m1\x1b[0m" in next(line for line in coloured.splitlines() if re.match(r"\s+get_weather\s+execute_tool", line))
+    assert "\x1b" not in report and all(len(line) <= 70 for line in render(str(out), width=70).splitlines())
+
     # the page shows the very same rows
     page = render_html(str(out))
     assert '<a href="#agents">agents</a>' in page and '<a href="#tools">tools</a>' in page
@@ -235,3 +240,17 @@ def test_no_agents_or_tools_sections_without_their_telemetry(tmp_path: Path) -> 
     report, page = render(str(tmp_path)), render_html(str(tmp_path))
     assert "Agents" not in report and "Tools" not in report
     assert 'id="agents"' not in page and 'id="tools"' not in page and "#agents" not in page
+
+
+def test_agent_durations_stay_bounded(tmp_path: Path) -> None:
+    """A file with 5000 invocations of one agent: every one counted, a bounded sample of durations kept."""
+    from agentwatch.report._aggregate import _MAX_DURATIONS
+
+    spans = [_span("invoke_agent busy", f"{index + 1:016x}", {"gen_ai.operation.name": "invoke_agent",
+                                                             "gen_ai.agent.name": "busy"}, ms=1 + index % 100)
+             for index in range(5000)]
+    _write(tmp_path, spans, [])
+    model = build(str(tmp_path))
+    (busy,) = model.agents
+    assert busy.totals.invocations == 5000 and len(busy.totals.durations) == _MAX_DURATIONS < 5000
+    assert busy.p50 is not None and 40 <= busy.p50 <= 60 and busy.p95 is not None and 90 <= busy.p95 <= 100
