@@ -221,8 +221,9 @@ SPANS: tuple[Span, ...] = (
         event_attributes=(GEN_AI_EVALUATION_NAME, GEN_AI_EVALUATION_SCORE_LABEL, GEN_AI_EVALUATION_SCORE_VALUE),
         content_attributes=(GEN_AI_EVALUATION_EXPLANATION,),
         notes="`gen_ai.operation.name=critique` (a custom value, as the GenAI conventions allow); "
-        "the verdict is a `gen_ai.evaluation.result` span event (`score.label` accepted/rejected, "
-        "`score.value` when the critic returns a score; `explanation` only with content capture on).",
+        "the verdict is a `gen_ai.evaluation.result` log event parented to this span (`score.label` accepted/rejected, "
+        "`score.value` when the critic returns a score; `explanation` only with content capture on), also a span "
+        "event with `AGENTWATCH_EVALUATION_SPAN_EVENTS`.",
     ),
     Span(
         "tool", "execute_tool {gen_ai.tool.name}", "INTERNAL",
