@@ -56,7 +56,8 @@ def test_verdict_is_a_log_event_parented_to_the_critique_span(tel):
     }  # no explanation without the content opt-in
     assert span.events == ()  # the span event only with AGENTWATCH_EVALUATION_SPAN_EVENTS
     assert span.attributes["agentwatch.critique.verdict"] == "rejected"
-    assert event.instrumentation_scope.name == "agentwatch.instrumentors" if hasattr(event, "instrumentation_scope") else True
+    (readable,) = [log for log in tel.logs() if log.log_record is event]
+    assert readable.instrumentation_scope.name == "agentwatch.instrumentors"
 
 
 def test_span_event_kept_behind_the_setting(tel, monkeypatch):
@@ -215,3 +216,34 @@ def test_end_to_end_files_scrubbed_and_read_by_the_report(tmp_path):
     rejected = next(line for line in report.splitlines() if "agentwatch.critique.verdict=rejected" in line)
     accepted = next(line for line in report.splitlines() if "agentwatch.critique.verdict=accepted" in line)
     assert "gen_ai.evaluation.score.value=0.25" in rejected and "gen_ai.evaluation.score.value=0.75" in accepted
+    # the logs section names a body-less event by its name and attributes
+    assert "gen_ai.evaluation.result gen_ai.evaluation.name=reviewer" in report, report
+
+
+def test_report_reads_hostile_evaluation_lines_without_raising_or_counting_twice(tmp_path):
+    from agentwatch.report import render
+
+    trace_id, span_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    span = {"traceId": trace_id, "spanId": span_id, "name": "critique judge", "kind": 1,
+            "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000100000000",
+            "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "critique"}}]}
+    (tmp_path / "traces.jsonl").write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}) + "\n")
+
+    def record(**extra):
+        return {"eventName": "gen_ai.evaluation.result", "traceId": trace_id, "spanId": span_id,
+                "timeUnixNano": "1700000000050000000", **extra}
+
+    lines = [
+        "not json gen_ai.evaluation.result",
+        json.dumps({"resourceLogs": "gen_ai.evaluation.result"}),
+        json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+            record(traceId=12, spanId=None), record(attributes="gen_ai.evaluation.result"), record(spanId="zz" * 40),
+            record(attributes=[{"key": "gen_ai.evaluation.score.value", "value": {"doubleValue": "0.125"}}]),
+            record(attributes=[{"key": "gen_ai.evaluation.score.value", "value": {"doubleValue": 0.9}}]),
+        ]}]}]}),
+    ]
+    (tmp_path / "logs.jsonl").write_text("\n".join(lines) + "\n")
+    report = render(str(tmp_path))
+    row = next(line for line in report.splitlines() if "critique judge" in line)
+    assert "gen_ai.evaluation.score.value=0.125" in row  # the first score of the span, as with span events
+    assert "1 unreadable line" in report  # the bad line counted once, by the logs reader
