@@ -17,6 +17,10 @@ Agent steps from code (see ``agentwatch.instrumentors.api``)::
 
     @agentwatch.intent_classifier / @agentwatch.retriever / @agentwatch.planner / @agentwatch.critic
     with agentwatch.retrieval("kb") as step: step.record(documents)
+
+Any other evaluator's result, as the critics' ``gen_ai.evaluation.result`` event::
+
+    agentwatch.record_evaluation("relevance", score=0.82, label="pass")
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING
 from agentwatch.version import __version__
 
 if TYPE_CHECKING:  # what the lazy __getattr__ below returns, for type checkers (they do not run it)
+    from agentwatch.instrumentors._agents.evaluation import record_evaluation
     from agentwatch.instrumentors.api import (
         critic,
         critique,
@@ -46,6 +51,7 @@ __all__ = [
     "Handle", "__version__", "configure",
     "intent_classifier", "retriever", "planner", "critic",
     "intent_classification", "retrieval", "planning", "critique",
+    "record_evaluation",
 ]
 
 
@@ -55,6 +61,10 @@ def __getattr__(name: str):
         from agentwatch.instrumentors import api
 
         return getattr(api, name)
+    if name == "record_evaluation":
+        from agentwatch.instrumentors._agents.evaluation import record_evaluation
+
+        return record_evaluation
     raise AttributeError(f"module 'agentwatch' has no attribute {name!r}")
 
 

@@ -226,8 +226,9 @@ SPANS: tuple[Span, ...] = (
         event_attributes=(GEN_AI_EVALUATION_NAME, GEN_AI_EVALUATION_SCORE_LABEL, GEN_AI_EVALUATION_SCORE_VALUE),
         content_attributes=(GEN_AI_EVALUATION_EXPLANATION,),
         notes="`gen_ai.operation.name=critique` (a custom value, as the GenAI conventions allow); "
-        "the verdict is a `gen_ai.evaluation.result` span event (`score.label` accepted/rejected, "
-        "`score.value` when the critic returns a score; `explanation` only with content capture on).",
+        "the verdict is a `gen_ai.evaluation.result` log event parented to this span (`score.label` accepted/rejected, "
+        "`score.value` when the critic returns a score; `explanation` only with content capture on), also a span "
+        "event with `AGENTWATCH_EVALUATION_SPAN_EVENTS`.",
     ),
     Span(
         "tool", "execute_tool {gen_ai.tool.name}", "INTERNAL",
@@ -326,6 +327,20 @@ GENAI_UNKNOWN_TOOL_EVENT = "agentwatch.gen_ai.unknown_tool"
 GENAI_TOOL_LOOP_COUNT = "agentwatch.gen_ai.tool_loop.count"
 GENAI_TOOL_LOOPS_METRIC = "agentwatch.gen_ai.tool_loops"
 GENAI_UNKNOWN_TOOLS_METRIC = "agentwatch.gen_ai.unknown_tool_calls"
+# Provider safety blocks (Gemini: prompt_feedback.block_reason, a candidate's safety finish reason or
+# blocked rating), with the provider's values. The GenAI conventions define no guardrail event yet.
+GENAI_GUARDRAIL_EVENT = "agentwatch.gen_ai.guardrail"
+GENAI_GUARDRAIL_TARGET = "agentwatch.gen_ai.guardrail.target"  # "prompt" | "response"
+GENAI_GUARDRAIL_REASON = "agentwatch.gen_ai.guardrail.reason"  # BLOCK_REASON / FINISH_REASON name
+GENAI_GUARDRAIL_CATEGORY = "agentwatch.gen_ai.guardrail.category"  # the (first) blocked HARM_CATEGORY_*
+GENAI_GUARDRAIL_MESSAGE = "agentwatch.gen_ai.guardrail.message"
+GENAI_GUARDRAIL_RATINGS = "agentwatch.gen_ai.guardrail.ratings"  # JSON [{category, probability, ...}]
+GENAI_GUARDRAIL_CANDIDATE = "agentwatch.gen_ai.guardrail.candidate_index"
+GENAI_GUARDRAIL_BLOCKS_METRIC = "agentwatch.gen_ai.guardrail.blocks"
+GENAI_GUARDRAIL_ATTRIBUTES = (
+    GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_RESPONSE_ID, GENAI_GUARDRAIL_TARGET, GENAI_GUARDRAIL_REASON,
+    GENAI_GUARDRAIL_CATEGORY, GENAI_GUARDRAIL_MESSAGE, GENAI_GUARDRAIL_RATINGS, GENAI_GUARDRAIL_CANDIDATE,
+)
 GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
 GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
 GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
@@ -412,6 +427,13 @@ GENAI_METRICS: tuple[Metric, ...] = (
         (GEN_AI_TOOL_NAME, GEN_AI_REQUEST_MODEL), role="gemini",
     ),
     Metric(
+        GENAI_GUARDRAIL_BLOCKS_METRIC, "counter", "{block}",
+        f"Prompts and responses the provider's safety filters blocked (one per `{GENAI_GUARDRAIL_EVENT}` event), "
+        "by target (`prompt`/`response`), the provider's reason and the blocked category when it names one.",
+        (GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GENAI_GUARDRAIL_TARGET, GENAI_GUARDRAIL_REASON,
+         GENAI_GUARDRAIL_CATEGORY), role="gemini",
+    ),
+    Metric(
         GENAI_COST_METRIC, "counter", "USD",
         "Cost of Gemini calls from the bundled (or `AGENTWATCH_GENAI_PRICES`) price table; unknown models add nothing.",
         _GENAI_METRIC_ATTRIBUTES, role="gemini",
@@ -436,7 +458,8 @@ GENAI_SPANS: tuple[Span, ...] = (
         f"`{RETRY_EVENT}` event; `{RETRY_ATTEMPTS}` (HTTP requests sent, retries included) is set when one was retried. "
         f"A response asking for a tool the request did not declare adds `{GENAI_UNKNOWN_TOOL_EVENT}`; the third "
         f"request of the same tool with the same arguments in one trace adds `{GENAI_TOOL_LOOP_EVENT}` "
-        "(`gen_ai.tool.name`, the count).",
+        "(`gen_ai.tool.name`, the count). A prompt or response the provider's safety filters blocked emits an "
+        f"`{GENAI_GUARDRAIL_EVENT}` log event parented to the span (the provider's reason, category, ratings).",
     ),
     Span(
         "gemini round trip", "{gen_ai.operation.name} {gen_ai.request.model}", "CLIENT",

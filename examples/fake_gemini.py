@@ -43,6 +43,13 @@ once a ``functionResponse`` arrives the answer is text quoting it. So an agent f
 transfer (``transfer_to_agent``, an enum of agent names) is followed by the next agent's tool. ``#call-NAME`` in
 the request's text makes that answer a ``functionCall`` of ``NAME`` (no arguments), declared or not.
 
+Safety blocks: ``#blocked-REASON`` (e.g. ``#blocked-SAFETY``, ``#blocked-PROHIBITED_CONTENT``) makes the
+answer a blocked prompt -- no candidates, ``promptFeedback`` with that ``blockReason``, a
+``blockReasonMessage`` and safety ratings (``HARM_CATEGORY_DANGEROUS_CONTENT`` ``HIGH``, blocked) -- in one
+response or one stream chunk. ``#unsafe-CATEGORY`` (e.g. ``#unsafe-HARM_CATEGORY_HATE_SPEECH``) lets the
+answer start, then stops the candidate with ``finishReason: SAFETY`` and ratings where that category is
+``HIGH`` and ``blocked: true`` (a stream sends its first chunk as usual, the block in the next).
+
 Run it:  python examples/fake_gemini.py --port 8766 [--latency-ms 5] [--api-key K]
 Import it (tests):  server, url = start_fake_gemini(port=0); ...; server.shutdown()
 """
@@ -70,6 +77,12 @@ _MODEL_PATH = re.compile(
 _FAIL_MARKER = re.compile(r"#fail-(\d{3})\b")
 _FLAKY_MARKER = re.compile(r"#flaky-(\d{3})-(\d)\b")
 _CALL_MARKER = re.compile(r"#call-(\w+)")
+_BLOCKED_MARKER = re.compile(r"#blocked-([A-Z_]+)")
+_UNSAFE_MARKER = re.compile(r"#unsafe-([A-Z_]+)")
+_HARM_CATEGORIES = (
+    "HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_DANGEROUS_CONTENT", "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+)
 _WORD = re.compile(r"[A-Za-z0-9']+")
 
 _GOOGLE_STATUS = {
@@ -368,6 +381,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _generate(self, body: dict, model: str) -> None:
         answer, response_id = _answer_for(_last_user_text(body), model)
+        blocked = self._safety_block(body, model, response_id, stream=False)
+        if blocked is not None:
+            self._send_json(200, blocked[0])
+            return
         part: dict = {"text": answer}
         call = self._function_call(body)
         if call is not None:
@@ -387,8 +404,37 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
+    def _safety_block(self, body: dict, model: str, response_id: str, *, stream: bool) -> list[dict] | None:
+        """The response (or stream chunks) of a ``#blocked-`` / ``#unsafe-`` request, else None."""
+        text = _last_user_text(body)
+        blocked, unsafe = _BLOCKED_MARKER.search(text), _UNSAFE_MARKER.search(text)
+        usage = self._usage(body, "")
+        if blocked:
+            ratings = [{"category": c, "probability": "HIGH" if c.endswith("DANGEROUS_CONTENT") else "NEGLIGIBLE",
+                        **({"blocked": True} if c.endswith("DANGEROUS_CONTENT") else {})} for c in _HARM_CATEGORIES]
+            feedback = {"blockReason": blocked.group(1), "safetyRatings": ratings,
+                        "blockReasonMessage": f"The prompt was blocked due to {blocked.group(1)}."}
+            return [{"promptFeedback": feedback, "usageMetadata": usage, "modelVersion": model, "responseId": response_id}]
+        if not unsafe:
+            return None
+        category = unsafe.group(1)
+        ratings = [{"category": c, "probability": "NEGLIGIBLE", "severity": "HARM_SEVERITY_NEGLIGIBLE"}
+                   for c in _HARM_CATEGORIES if c != category]
+        ratings.insert(0, {"category": category, "probability": "HIGH", "probabilityScore": 0.97,
+                           "severity": "HARM_SEVERITY_HIGH", "severityScore": 0.91, "blocked": True})
+        start = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Well, "}]}, "index": 0}],
+                 "usageMetadata": usage, "modelVersion": model, "responseId": response_id}
+        stop = {"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "SAFETY",
+                                "safetyRatings": ratings, "index": 0}],
+                "usageMetadata": usage, "modelVersion": model, "responseId": response_id}
+        if stream:
+            return [start, stop]
+        stop["candidates"][0].pop("content")  # a unary answer has no content at all
+        return [stop]
+
     def _stream(self, body: dict, model: str, *, sse: bool) -> None:
         answer, response_id = _answer_for(_last_user_text(body), model)
+        blocked = self._safety_block(body, model, response_id, stream=True)
         call = self._function_call(body)
         answer = self._function_result_text(body) or answer
         usage = self._usage(body, json.dumps(call) if call else answer)
@@ -413,6 +459,8 @@ class _Handler(BaseHTTPRequestHandler):
             events.append(
                 {"candidates": [candidate], "usageMetadata": chunk_usage, "modelVersion": model, "responseId": response_id}
             )
+        if blocked is not None:
+            events = blocked
         try:
             if not sse:  # without alt=sse the API answers one JSON array
                 self._send_json(200, events)  # type: ignore[arg-type]

@@ -148,6 +148,8 @@ def _run_app(tmp: Path) -> tuple:
         AGENTWATCH_PLANNER_TARGETS="pipeline:Planner.plan=support",
         AGENTWATCH_CRITIC_TARGETS="pipeline:Critic.review=reviewer",
         AGENTWATCH_INTENT_MAX_DISTINCT="3",
+        # the verdicts as span events too (by default they are log events only; tests/test_evaluation_events.py)
+        AGENTWATCH_EVALUATION_SPAN_EVENTS="true",
         PYTHONPATH=str(tmp),
     )
     proc = subprocess.run(

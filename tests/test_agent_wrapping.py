@@ -89,7 +89,8 @@ def telemetry(telemetry, monkeypatch, tmp_path):
             monkeypatch.setenv(f"AGENTWATCH_{key.upper()}_TARGETS", value.replace("M:", f"{name}:"))
         for cls in (AgentwatchIntentInstrumentor, AgentwatchRAGInstrumentor, AgentwatchPlannerInstrumentor):
             instrumentor = cls()
-            instrumentor.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+            instrumentor.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider,
+                                    logger_provider=telemetry.logger_provider)
             instrumentors.append(instrumentor)
 
     telemetry.module_name, telemetry.instrument = name, instrument
@@ -199,7 +200,10 @@ def test_planner_iterations_and_verdict_events(telemetry):
     critiques = [s for s in spans if s.name == "critique reviewer"]
     assert [c.parent.span_id for c in critiques] == [plan.context.span_id] * 2
     assert [c.attributes["agentwatch.critique.iteration"] for c in critiques] == [1, 2]
-    assert [c.events[0].attributes["gen_ai.evaluation.score.label"] for c in critiques] == ["rejected", "accepted"]
+    # each verdict is a gen_ai.evaluation.result log event parented to its critique span
+    events = [log.log_record for log in telemetry.logs() if log.log_record.event_name == "gen_ai.evaluation.result"]
+    assert [e.span_id for e in events] == [c.context.span_id for c in critiques]
+    assert [e.attributes["gen_ai.evaluation.score.label"] for e in events] == ["rejected", "accepted"]
     assert plan.attributes["agentwatch.plan.iterations"] == 2 and plan.attributes["agentwatch.plan.accepted"] is True
     first = telemetry.metrics()["agentwatch.plan.first_try_acceptance"].data.data_points
     assert [(dict(p.attributes), p.value) for p in first] == [

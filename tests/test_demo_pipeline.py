@@ -4,8 +4,8 @@ named only by the ``AGENTWATCH_*_TARGETS`` variables (the way ``make demo`` runs
 One run of the real service (uvicorn, sqlite3 FTS5, google-genai against the local fake
 Gemini), exported by the real ``otlp_json_file`` exporters, proves the trace of one
 ``/chat``: server span -> ``classify_intent keyword`` -> ``retrieval kb`` (its sqlite3
-spans underneath) -> ``plan support`` (one ``critique reviewer`` child per iteration, with
-its verdict) -> the Gemini call; the ``#crash`` request's plan span failing and the JSON
+spans underneath) -> ``plan support`` (one ``critique reviewer`` child per iteration, its verdict
+a ``gen_ai.evaluation.result`` log event parented to it) -> the Gemini call; the ``#crash`` request's plan span failing and the JSON
 500 carrying the request id of the server span; and the agent metrics of the run.
 """
 
@@ -43,7 +43,7 @@ def run(tmp_path_factory, fake_gemini):
     env = clean_env(
         OTEL_TRACES_EXPORTER="otlp_json_file",
         OTEL_METRICS_EXPORTER="otlp_json_file",
-        OTEL_LOGS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="otlp_json_file",  # the critiques' gen_ai.evaluation.result events
         OTEL_METRIC_EXPORT_INTERVAL="60000",  # the final flush on SIGTERM writes the totals
         OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="system_metrics",
         OTEL_SERVICE_NAME="agent-service",
@@ -64,6 +64,13 @@ def run(tmp_path_factory, fake_gemini):
     stderr = service.stderr()
     assert code in (0, -15, 143), stderr
     spans, metrics = read_json_telemetry(out)
+    by_id = {span["spanId"]: span for span in spans}
+    for line in (out / "logs.jsonl").read_text().splitlines():  # each event onto the span it is parented to
+        for resource_logs in json.loads(line)["resourceLogs"]:
+            for scope_logs in resource_logs["scopeLogs"]:
+                for record in scope_logs["logRecords"]:
+                    if record.get("eventName") and record.get("spanId") in by_id:
+                        by_id[record["spanId"]].setdefault("log_events", []).append(record)
     return answers, crash, stderr, spans, metrics
 
 
@@ -137,8 +144,9 @@ def test_trace_tree_of_each_chat(run):
         assert [c["attrs"]["agentwatch.critique.verdict"] for c in critiques] == verdicts, message
         assert [int(c["attrs"]["agentwatch.critique.iteration"]) for c in critiques] == list(range(1, len(verdicts) + 1))
         for critique, verdict in zip(critiques, verdicts):
-            event = critique["events"][0]
-            assert event["name"] == "gen_ai.evaluation.result"
+            assert not critique.get("events")  # the verdict is a log event (AGENTWATCH_EVALUATION_SPAN_EVENTS unset)
+            (event,) = critique["log_events"]
+            assert event["eventName"] == "gen_ai.evaluation.result" and event["traceId"] == critique["traceId"]
             assert json_attrs(event["attributes"])["gen_ai.evaluation.score.label"] == verdict
             assert "gen_ai.evaluation.explanation" not in json_attrs(event["attributes"])
 

@@ -828,6 +828,9 @@ def test_emitted_gemini_telemetry_matches_the_catalogue(instrument, client, monk
         for _ in range(3):
             client.models.generate_content(model=MODEL, contents="weather?", config=declared)
         client.models.generate_content(model=MODEL, contents="#call-delete_account", config=declared)
+        # safety blocks (tests/test_gemini_guardrails.py): a refused prompt, a candidate stopped mid-stream
+        client.models.generate_content(model=MODEL, contents="#blocked-SAFETY")
+        list(client.models.generate_content_stream(model=MODEL, contents="#unsafe-HARM_CATEGORY_HARASSMENT"))
         client.models.embed_content(model="gemini-embedding-001", contents=["a"])
         client.models.count_tokens(model=MODEL, contents="a")
         with pytest.raises(errors.ClientError):

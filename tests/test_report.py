@@ -175,9 +175,12 @@ def test_agent_pipeline_section_and_span_details(tmp_path: Path) -> None:
     tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPJsonFileSpanExporter(str(tmp_path))))
     reader = PeriodicExportingMetricReader(OTLPJsonFileMetricExporter(str(tmp_path)), export_interval_millis=3_600_000)
     meter_provider = MeterProvider(metric_readers=[reader])
+    logger_provider = LoggerProvider()  # the verdicts are gen_ai.evaluation.result log events
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPJsonFileLogExporter(str(tmp_path))))
     instrumentors = [AgentwatchIntentInstrumentor(), AgentwatchRAGInstrumentor(), AgentwatchPlannerInstrumentor()]
     for instrumentor in instrumentors:
-        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider,
+                                logger_provider=logger_provider)
     tracer = tracer_provider.get_tracer("test")
     try:
         for verdicts, intent in (([True], ("billing", 0.9)), ([False, True], ("billing", 0.7)),
@@ -199,12 +202,13 @@ def test_agent_pipeline_section_and_span_details(tmp_path: Path) -> None:
             instrumentor.uninstrument()
         meter_provider.shutdown()
         tracer_provider.shutdown()
+        logger_provider.shutdown()
 
     report = render(str(tmp_path))
     retrieval = _line_with(report, "retrieval kb  INTERNAL")
     assert "gen_ai.request.top_k=2" in retrieval and "gen_ai.retrieval.documents=[kb-1 0.91, kb-2 0.5]" in retrieval
     rejected = _line_with(report, "agentwatch.critique.verdict=rejected")
-    assert "gen_ai.evaluation.score.value=0.5" in rejected  # read from the gen_ai.evaluation.result event
+    assert "gen_ai.evaluation.score.value=0.5" in rejected  # read from the gen_ai.evaluation.result log event
 
     section = report[report.index("Agent pipeline"):report.index("Metrics  (")]
     assert "intents (keyword): 3 classified, 1 below the confidence threshold" in section

@@ -460,6 +460,13 @@ AGENTWATCH_CRITIC_EXTRACTOR = _var(
     "`module:function` turning a critic's return value into a verdict (bool, `accepted`/`rejected`, or `{accepted, score}`).",
     shown="built-in (bool, str, tuple, dict, objects)",
 )
+AGENTWATCH_EVALUATION_SPAN_EVENTS = _var(
+    "AGENTWATCH_EVALUATION_SPAN_EVENTS",
+    Flag(False),
+    "Also record each `gen_ai.evaluation.result` (critic verdicts, `agentwatch.record_evaluation`) as a span event "
+    "on the evaluated span, as earlier releases did; by default it is a log event only, parented to that span, "
+    "as the GenAI conventions define it (needs a logs exporter: `OTEL_LOGS_EXPORTER`).",
+)
 AGENTWATCH_INTENT_MAX_DISTINCT = _var(
     "AGENTWATCH_INTENT_MAX_DISTINCT",
     Number(20, 1, 10_000, whole=True),

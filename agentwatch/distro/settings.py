@@ -287,6 +287,7 @@ class AgentSettings:
     chromadb_max_collections: int = _from_catalogue(ev.AGENTWATCH_CHROMADB_MAX_COLLECTIONS)
     retry_targets: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_RETRY_TARGETS)
     resilience_max_names: int = _from_catalogue(ev.AGENTWATCH_RESILIENCE_MAX_NAMES)
+    evaluation_span_events: bool = _from_catalogue(ev.AGENTWATCH_EVALUATION_SPAN_EVENTS)
 
 
 def load_agent(reader: Reader) -> AgentSettings:
@@ -304,6 +305,7 @@ def load_agent(reader: Reader) -> AgentSettings:
         "chromadb_max_collections": ev.AGENTWATCH_CHROMADB_MAX_COLLECTIONS,
         "retry_targets": ev.AGENTWATCH_RETRY_TARGETS,
         "resilience_max_names": ev.AGENTWATCH_RESILIENCE_MAX_NAMES,
+        "evaluation_span_events": ev.AGENTWATCH_EVALUATION_SPAN_EVENTS,
     }
     return AgentSettings(**{attribute: reader.read(name) for attribute, name in names.items()})
 

@@ -2,7 +2,9 @@
 Planner and critique instrumentation: the app's planner becomes a GenAI
 ``plan {gen_ai.agent.name}`` span, each critic call inside it one
 ``critique {name}`` child (one per iteration of the draft -> critique -> revise
-loop) carrying its verdict as a ``gen_ai.evaluation.result`` span event.
+loop) whose verdict is a ``gen_ai.evaluation.result`` event: a log record parented to the critique
+span, as the GenAI conventions define it (also a span event with ``AGENTWATCH_EVALUATION_SPAN_EVENTS``;
+see :mod:`agentwatch.instrumentors._agents.evaluation`).
 
 Zero code::
 
@@ -28,6 +30,7 @@ Usage
     from agentwatch.instrumentors.planner import AgentwatchPlannerInstrumentor
 
     AgentwatchPlannerInstrumentor().instrument()   # AGENTWATCH_PLANNER_TARGETS, AGENTWATCH_CRITIC_TARGETS
+    # tracer_provider=, meter_provider=, logger_provider= (the evaluation events') as keywords
 
 API
 ---
@@ -43,10 +46,9 @@ from opentelemetry import context as otel_context
 
 from agentwatch import semconv as sc
 from agentwatch.distro import environment_variables as ev
-from agentwatch.instrumentors._agents import extract
+from agentwatch.instrumentors._agents import evaluation, extract
 from agentwatch.instrumentors._agents.calls import Call, Role
 from agentwatch.instrumentors._agents.instrumentor import AgentInstrumentor
-from agentwatch.instrumentors._agents.settings import capture_content, clip
 
 __all__ = ["AgentwatchPlannerInstrumentor", "PlannerRole", "CriticRole", "PLANNER", "CRITIC"]
 
@@ -125,12 +127,9 @@ class CriticRole(Role):
         verdict = extract.extract_verdict(result)
         if verdict.accepted is None and verdict.score is None:
             return  # unknown shape: the span stays, without a verdict
-        event: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: call.name}
-        if verdict.score is not None:
-            event[sc.GEN_AI_EVALUATION_SCORE_VALUE] = verdict.score
+        label = None
         if verdict.accepted is not None:
             label = "accepted" if verdict.accepted else "rejected"
-            event[sc.GEN_AI_EVALUATION_SCORE_LABEL] = label
             call.span.set_attribute(sc.CRITIQUE_VERDICT, label)
             self.instruments()["agentwatch.critique.verdicts"].add(
                 1, {sc.GEN_AI_EVALUATION_NAME: call.name, sc.CRITIQUE_VERDICT: label}
@@ -141,10 +140,11 @@ class CriticRole(Role):
                     if iteration == 1:
                         plan.first_accepted = verdict.accepted
                     plan.last_accepted = verdict.accepted
-        capture = capture_content() if verdict.explanation else None
-        if capture is not None:
-            event[sc.GEN_AI_EVALUATION_EXPLANATION] = clip(verdict.explanation, capture)  # pyright: ignore[reportArgumentType] - capture is set only when there is an explanation
-        call.span.add_event(sc.EVALUATION_EVENT, event)
+        # The verdict as a gen_ai.evaluation.result event parented to the critique span (the
+        # explanation only with content capture on; a span event too with AGENTWATCH_EVALUATION_SPAN_EVENTS).
+        evaluation.emit_evaluation(
+            call.name, score=verdict.score, label=label, explanation=verdict.explanation, span=call.span
+        )
 
 
 PLANNER = PlannerRole()
@@ -155,3 +155,11 @@ class AgentwatchPlannerInstrumentor(AgentInstrumentor):
     """Entry point ``opentelemetry_instrumentor: agentwatch_planner`` (planners and critics)."""
 
     roles = ((PLANNER, ev.AGENTWATCH_PLANNER_TARGETS), (CRITIC, ev.AGENTWATCH_CRITIC_TARGETS))
+
+    def _instrument(self, **kwargs: Any) -> None:
+        evaluation.bind(kwargs.get("logger_provider"))  # the verdicts' log events
+        super()._instrument(**kwargs)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        super()._uninstrument(**kwargs)
+        evaluation.bind()

@@ -48,7 +48,7 @@ SPAN_KEYS: tuple[tuple[str, ...], ...] = (
     (sc.GEN_AI_USAGE_OUTPUT_TOKENS,),
     (sc.GEN_AI_REQUEST_TOP_K,),
     (sc.GEN_AI_RETRIEVAL_DOCUMENTS,),
-    (sc.GEN_AI_EVALUATION_SCORE_VALUE,),  # copied from the span's gen_ai.evaluation.result event
+    (sc.GEN_AI_EVALUATION_SCORE_VALUE,),  # copied from the span's gen_ai.evaluation.result (log or span) event
     (sc.ERROR_TYPE,),
 )
 _WANTED_SPAN_KEYS = frozenset(key for group in SPAN_KEYS for key in group)
@@ -299,7 +299,29 @@ def load_traces(directory: str, keep: int, stats: FileStats, resources: Resource
                     )
                     traces.add(span)
                     traces.agents.add(span, attributes)
+    _evaluation_scores(directory, traces)
     return traces
+
+
+def _evaluation_scores(directory: str, traces: Traces) -> None:
+    """The score of each ``gen_ai.evaluation.result`` log event (logs.jsonl), shown on the recent span it is
+    parented to -- as the span event form is. Only lines naming the event are parsed; stats are not counted twice."""
+    spans = {(span.trace_id, span.span_id): span for bucket in traces.recent.values() for span in bucket}
+    if not spans:
+        return
+    ignored = FileStats(LOGS_FILE)
+    for request in read_requests(directory, LOGS_FILE, ignored, contains=sc.EVALUATION_EVENT.encode()):
+        for resource_logs in dicts(request.get("resourceLogs")):
+            for scope_logs in dicts(resource_logs.get("scopeLogs")):
+                for raw in dicts(scope_logs.get("logRecords")):
+                    if raw.get("eventName") != sc.EVALUATION_EVENT:
+                        continue
+                    span = spans.get((hex_id(raw.get("traceId")) or "-", hex_id(raw.get("spanId"))))
+                    if span is None or sc.GEN_AI_EVALUATION_SCORE_VALUE in span.attributes:
+                        continue
+                    score = decode_attributes(raw.get("attributes")).get(sc.GEN_AI_EVALUATION_SCORE_VALUE)
+                    if score is not None:
+                        span.attributes[sc.GEN_AI_EVALUATION_SCORE_VALUE] = score
 
 
 # --------------------------------------------------------------------------- metrics
@@ -512,9 +534,12 @@ class Log:
     trace_id: str = field(compare=False)
 
 
-def _body_text(value: Any) -> str:
+def _body_text(value: Any, event_name: Any = None, attributes: Any = None) -> str:
     body = any_value(value)
     if body is None:
+        if isinstance(event_name, str) and event_name:  # an event (e.g. gen_ai.evaluation.result): name and attributes
+            shown = " ".join(f"{k}={v}" for k, v in decode_attributes(attributes).items())
+            return f"{event_name} {shown}".strip()
         return ""
     if isinstance(body, str):
         return body
@@ -551,7 +576,8 @@ def load_logs(directory: str, keep: int, stats: FileStats, resources: Resources,
                         severity=severity_label(raw.get("severityNumber"), raw.get("severityText")),
                         number=number,
                         logger=clean(logger, 40),
-                        body=clean(_body_text(raw.get("body")), _LOG_BODY_WIDTH),
+                        body=clean(_body_text(raw.get("body"), raw.get("eventName"), raw.get("attributes")),
+                                   _LOG_BODY_WIDTH),
                         trace_id=hex_id(raw.get("traceId"))[:8] or "-",
                     )
                     if len(logs.heap) < logs.keep:

@@ -145,8 +145,11 @@ class FileStats:
     unreadable: int = 0
 
 
-def read_requests(directory: str, filename: str, stats: FileStats) -> Iterator[dict[str, Any]]:
-    """Yield each export request (one JSON object per line), ``.1`` rotation first."""
+def read_requests(
+    directory: str, filename: str, stats: FileStats, contains: bytes | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield each export request (one JSON object per line), ``.1`` rotation first; with ``contains``,
+    only the lines holding those bytes (the others are not parsed, nor counted)."""
     for path in (os.path.join(directory, filename + ".1"), os.path.join(directory, filename)):
         try:
             handle = open(path, "rb")
@@ -160,7 +163,7 @@ def read_requests(directory: str, filename: str, stats: FileStats) -> Iterator[d
         with handle:
             try:
                 for raw in handle:
-                    if not raw.strip():
+                    if not raw.strip() or (contains is not None and contains not in raw):
                         continue
                     stats.lines += 1
                     try:

@@ -8,7 +8,9 @@ What this operation adds to the shared :class:`~agentwatch.instrumentors.gemini.
   (streams, continuations) -- and the call span carries the *sum*, what was billed;
 - **streams**: chunks are observed as the app reads them (time to first chunk, time per chunk, finish
   reasons, the usage of the last chunk) through the shared wrapper of :mod:`.streams`;
-- **content** (opt-in): input messages at the start, output messages at the end (:mod:`.content`).
+- **content** (opt-in): input messages at the start, output messages at the end (:mod:`.content`);
+- **safety blocks**: guardrail events for blocked prompts and candidates, from the response or any chunk
+  (:mod:`.guardrails`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from opentelemetry.trace import SpanKind
 from agentwatch import semconv as sc
 from agentwatch.distro import guard
 from agentwatch.instrumentors._agents import tool_links
-from agentwatch.instrumentors.gemini import content, extract, tools
+from agentwatch.instrumentors.gemini import content, extract, guardrails, tools
 from agentwatch.instrumentors.gemini.call import Call, mark_error
 from agentwatch.instrumentors.gemini.extract import Usage, enum_text, field
 from agentwatch.instrumentors.gemini.round_trips import Hop
@@ -54,6 +56,7 @@ class GenerateContentCall(Call):
         self.stream_chars = 0  # running length of stream_text
         self.stream_usage: Usage | None = None
         self.stream_outcome = "completed"
+        self.guardrails_seen: set[tuple[str, int]] = set()  # safety blocks reported (guardrails.observe)
         super().__init__(tel, instance, kwargs, stream)
         if not stream:
             live = guard.run(f"{WHERE}: tool inspection", tools.afc_enabled, self.config, default=False, outcome=SKIPPED)
@@ -158,6 +161,10 @@ class GenerateContentCall(Call):
                         text = str(text)
                         self.stream_text.append(text)
                         self.stream_chars += len(text)
+        self._guardrails(chunk)  # a safety block can come in any chunk
+
+    def _guardrails(self, response: Any) -> None:
+        guard.run(f"{WHERE}: safety blocks", guardrails.observe, self, response, outcome=SKIPPED)
 
     # ---- end
     def _response_attributes(self, response: Any) -> dict[str, Any]:
@@ -173,6 +180,7 @@ class GenerateContentCall(Call):
             attrs[sc.GENAI_STREAM_OUTCOME] = self.stream_outcome
         elif response is not None:
             attrs.update(self._guarded_response_attributes(response))
+            self._guardrails(response)
         requested = self.last_response if self.stream else response
         if requested is not None:  # function calls the app's tool spans will link back to; loops, unknown tools
             guard.run(f"{WHERE}: tool call links", self._tool_signals, requested, outcome=SKIPPED)

@@ -36,6 +36,7 @@ class Telemetry:
         self.tool_duration = built[sc.GEN_AI_EXECUTE_TOOL_DURATION]
         self.tool_loops = built[sc.GENAI_TOOL_LOOPS_METRIC]
         self.unknown_tools = built[sc.GENAI_UNKNOWN_TOOLS_METRIC]
+        self.guardrail_blocks = built[sc.GENAI_GUARDRAIL_BLOCKS_METRIC]
         config = read_config()
         self.choice = config.choice
         self.logger = get_logger(SCOPE, __version__, logger_provider=logger_provider)
