@@ -167,3 +167,136 @@ def _installed_after_setup(extra_env: dict[str, str]) -> str:
 def test_the_pipeline_uses_it_by_default_and_the_switch_turns_it_off():
     assert _installed_after_setup({}) == "True"
     assert _installed_after_setup({"AGENTWATCH_LEAN_SDK": "false"}) == "False"
+
+
+# --- routes: a repeated attribute set recorded straight into its aggregations ----------------------
+
+def _exemplar_fields(point: Any) -> list[Any]:
+    return sorted((e.value, e.span_id, e.trace_id, _typed(dict(e.filtered_attributes or {})))
+                  for e in (getattr(point, "exemplars", None) or []))
+
+
+def _collect_all(record_all, *, delta_rounds: int = 1) -> list[Any]:
+    """Points of a provider with two readers (cumulative; delta collected ``delta_rounds`` times) and a
+    view keeping one key, exemplars included (their timestamps left out)."""
+    from opentelemetry.sdk.metrics.export import AggregationTemporality
+    from opentelemetry.sdk.metrics.view import View
+
+    cumulative = InMemoryMetricReader()
+    delta = InMemoryMetricReader(preferred_temporality={kind: AggregationTemporality.DELTA for kind in _KINDS()})
+    provider = MeterProvider(metric_readers=[cumulative, delta],
+                             views=[View(instrument_name="viewed", attribute_keys={"route"}), View(instrument_name="*")])
+    points: list[Any] = []
+    random.seed(5)  # the sums' exemplar reservoir samples at random: the same draws on both paths
+    for round_ in range(delta_rounds):
+        record_all(provider.get_meter("t"), round_)
+        points += _points(delta.get_metrics_data(), f"delta{round_}")
+    points += _points(cumulative.get_metrics_data(), "cumulative")
+    provider.shutdown()
+    return sorted(points)
+
+
+def _KINDS() -> tuple[type, ...]:  # a constant computed late (the SDK's classes)
+    from opentelemetry.sdk.metrics import Counter, Histogram, UpDownCounter
+
+    return (Counter, Histogram, UpDownCounter)
+
+
+def _points(data: Any, label: str) -> list[Any]:
+    points = []
+    for resource_metrics in (data.resource_metrics if data else []):
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    fields = dataclasses.asdict(point)
+                    for volatile in ("start_time_unix_nano", "time_unix_nano", "exemplars"):
+                        fields.pop(volatile, None)
+                    fields["attributes"] = _typed(dict(point.attributes or {}))
+                    points.append((label, metric.name, repr(sorted(fields.items())), repr(_exemplar_fields(point))))
+    return points
+
+
+def _repeated_recordings(meter, round_: int) -> None:
+    """Few attribute sets, many times each, inside a sampled span (exemplars), with bad values mixed in."""
+    from opentelemetry import context as context_api
+    from opentelemetry import trace as trace_api
+
+    counter, histogram = meter.create_counter("c"), meter.create_histogram("h", unit="s")
+    updown, viewed = meter.create_up_down_counter("u"), meter.create_histogram("viewed")
+    span = trace_api.NonRecordingSpan(trace_api.SpanContext(
+        trace_id=0x1234 + round_, span_id=0x99, is_remote=False, trace_flags=trace_api.TraceFlags(1)))
+    token = context_api.attach(trace_api.set_span_in_context(span))
+    try:
+        for index in range(300):
+            attributes = {"route": f"/r{index % 3}", "code": 200 + index % 2, "ok": index % 5 == 0, "w": 0.5}
+            counter.add(index % 4, attributes)
+            histogram.record(index / 7, attributes)
+            updown.add(-index if index % 2 else index, attributes)
+            viewed.record(index, {**attributes, "user": f"u{index % 11}"})
+            if index % 50 == 0:  # values the SDK refuses (and warns about) must be refused the same way
+                counter.add(-1, attributes)
+                histogram.record(float("nan"), attributes)
+                updown.add(float("inf"), attributes)
+                counter.add(1, {"route": ["/list", "/values"]})  # not a plain set: the SDK's path
+    finally:
+        context_api.detach(token)
+
+
+def test_routes_give_the_sdks_data_points_and_exemplars(stock, caplog):
+    without = _collect_all(_repeated_recordings, delta_rounds=3)
+    stock_warnings = sorted(r.getMessage() for r in caplog.records)
+    caplog.clear()
+    assert lean_metrics.install()
+    from opentelemetry.sdk.metrics._internal.instrument import Counter, Histogram, UpDownCounter
+
+    assert all(hasattr(method, "__wrapped__") for method in (Counter.add, Histogram.record, UpDownCounter.add))
+    with_routes = _collect_all(_repeated_recordings, delta_rounds=3)
+    assert with_routes == without
+    assert sorted(r.getMessage() for r in caplog.records) == stock_warnings
+    assert sum(", 153, 466" in p[3] for p in with_routes) > 20  # exemplars with the span's ids (0x99, 0x1234 + round)
+
+
+def test_routes_are_taken_and_rebuilt_when_the_readers_change(stock, monkeypatch):
+    assert lean_metrics.install()
+    first = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[first])
+    counter = provider.get_meter("t").create_counter("c")
+    consumed: list[Any] = []
+    consumer = counter._measurement_consumer
+    original = consumer.consume_measurement
+    monkeypatch.setattr(consumer, "consume_measurement", lambda m: (consumed.append(m), original(m))[1])
+    for _ in range(10):
+        counter.add(1, {"a": "x"})
+    assert len(consumed) == 1  # the first went through the SDK's chain, the nine others took the route
+    second = InMemoryMetricReader()
+    provider.add_metric_reader(second)
+    for _ in range(5):
+        counter.add(1, {"a": "x"})
+    assert len(consumed) == 2  # the readers changed: one more through the chain, then the new route
+    values = [p.value for p in second.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics[0].data.data_points]
+    assert values == [5]
+    assert first.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics[0].data.data_points[0].value == 15
+    provider.shutdown()
+
+
+def test_uninstall_restores_the_recording_methods(stock):
+    from opentelemetry.sdk.metrics._internal.instrument import Counter, Histogram, UpDownCounter
+
+    originals = (Counter.add, Histogram.record, UpDownCounter.add)
+    assert lean_metrics.install()
+    assert (Counter.add, Histogram.record, UpDownCounter.add) != originals
+    lean_metrics.uninstall()
+    assert (Counter.add, Histogram.record, UpDownCounter.add) == originals
+
+
+def test_routes_per_instrument_are_bounded(stock):
+    assert lean_metrics.install()
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    counter = provider.get_meter("t").create_counter("c")
+    for index in range(lean_metrics._ROUTE_LIMIT * 2 + 3):
+        counter.add(1, {"user": str(index)})
+    assert len(counter.__dict__["_agentwatch_routes"]) <= lean_metrics._ROUTE_LIMIT
+    points = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics[0].data.data_points
+    assert len(points) == lean_metrics._ROUTE_LIMIT * 2 + 3  # every series kept: only the routes are bounded
+    provider.shutdown()

@@ -353,7 +353,8 @@ AGENTWATCH_LEAN_SDK = _var(
     "AGENTWATCH_LEAN_SDK",
     Flag(True),
     "agentwatch's cheaper paths through the OpenTelemetry SDK's hot code: metric recording (each attribute set "
-    "cleaned and hashed once, not per measurement) and OTLP/HTTP encoding of spans and log records (written straight "
+    "cleaned and hashed once, not per measurement, and a repeated one recorded straight into the aggregations the "
+    "SDK chose for it) and OTLP/HTTP encoding of spans and log records (written straight "
     "to bytes, the same bytes as the stock encoder's). Checked against the installed SDK at start-up; `false` "
     "keeps the SDK's own code paths, to rule agentwatch out when debugging.",
 )

@@ -22,7 +22,20 @@ plain ``dict`` whose keys are non-empty ``str`` and whose values are ``str``,
   high-cardinality attribute costs what it costs today, not memory).
 
 Anything else (nested values, sequences, other key types, a length limit) goes
-to the SDK's functions unchanged. ``install`` checks that the SDK has the
+to the SDK's functions unchanged.
+
+**Routes.** A recording still passes the SDK's chain: instrument, measurement
+consumer, one storage per reader, one view match per view, the aggregation key,
+the aggregation. For a plain attribute dict seen before on the same instrument,
+``Counter.add`` / ``UpDownCounter.add`` / ``Histogram.record`` go straight to
+the aggregation objects that chain chose the first time (the *route*), with the
+same ``Measurement`` (value, time, instrument, current context, cleaned
+attributes) and the same exemplar decision. The SDK keeps each attribute set's
+aggregation for the provider's life (delta temporality resets its content, not
+the object), so the route stays right; it is rebuilt when the provider's
+readers change (``_reader_storages`` is replaced, never mutated). Values the SDK
+would warn about (negative, NaN, infinite), an explicit context, other
+attribute types and a disabled meter take the SDK's path. ``install`` checks that the SDK has the
 expected names and that the fast versions agree with the originals on a probe
 set; if not, nothing is swapped (said once). ``uninstall`` puts the originals
 back. The swap is process-wide, like the SDK module it patches: an app's own
@@ -33,8 +46,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from time import time_ns as _time_ns
 from types import NoneType
 from typing import Any
+
+from opentelemetry.context import get_current as _get_current  # the function the SDK's instruments call
 
 from agentwatch.distro._diagnostics import info
 
@@ -134,6 +150,7 @@ def install() -> bool:
         _original["hash"], _original["clean"] = original_hash, original_clean
         view_match._hash_attributes = fast_hash
         measurement._clean_attribute_value = fast_clean
+        _install_routes(fast_hash)
         return True
 
 
@@ -145,6 +162,117 @@ def uninstall() -> None:
         view_match, measurement = _modules()
         view_match._hash_attributes = _original.pop("hash")
         measurement._clean_attribute_value = _original.pop("clean")
+        _uninstall_routes()
+
+
+# --- routes: a repeated attribute set recorded straight into its aggregations ---------------------
+
+_ROUTE_LIMIT = 1024  # attribute sets remembered per instrument; cleared when full (a new generation)
+_NUMBERS = frozenset({int, float})
+_INFINITY = float("inf")
+_NO_ROUTE = ()  # an attribute set the chain did not resolve to aggregations: always the SDK's path
+
+
+def _route(instrument: Any, attributes: dict[str, Any], hash_attributes: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """The aggregations the SDK's chain feeds for ``attributes`` (after it ran once), or ``_NO_ROUTE``."""
+    consumer = instrument._measurement_consumer
+    storages = getattr(consumer, "_reader_storages", None)
+    config = getattr(consumer, "_sdk_config", None)
+    if not isinstance(storages, dict) or config is None:
+        return _NO_ROUTE
+    aggregations = []
+    for storage in storages.values():
+        matches = getattr(storage, "_instrument_view_instrument_matches", {}).get(instrument)
+        if matches is None:
+            return _NO_ROUTE
+        for match in matches:
+            keys = match._view._attribute_keys
+            kept = dict(attributes) if keys is None else {k: v for k, v in attributes.items() if k in keys}
+            aggregation = match._attributes_aggregation.get(hash_attributes(kept))
+            if aggregation is None:
+                return _NO_ROUTE
+            aggregations.append(aggregation)
+    return (storages, tuple(aggregations), dict(attributes), config.exemplar_filter)
+
+
+def _make_routed(original: Callable[..., Any], measurement_class: type, hash_attributes: Callable[[Any], Any],
+                 nonnegative: bool) -> Callable[..., Any]:
+    """``add``/``record`` of an SDK instrument class, taking the route for a known plain attribute set."""
+    new = object.__new__
+
+    def routed(self: Any, amount: Any, attributes: Any = None, context: Any = None) -> None:
+        if (context is not None or type(attributes) is not dict or type(amount) not in _NUMBERS
+                or amount != amount or amount == _INFINITY or amount == -_INFINITY or (nonnegative and amount < 0)):
+            return original(self, amount, attributes, context)
+        types = tuple(map(type, attributes.values()))
+        if not _SIMPLE.issuperset(types):
+            return original(self, amount, attributes, context)
+        routes = self.__dict__.get("_agentwatch_routes")
+        if routes is None:
+            routes = self.__dict__.setdefault("_agentwatch_routes", {})
+        key = (tuple(attributes.items()), types)
+        try:
+            route = routes.get(key)
+        except TypeError:  # an unhashable key: not a plain attribute set after all
+            return original(self, amount, attributes, context)
+        meter_config = self.__dict__.get("_meter_config")
+        if (route is None or route is _NO_ROUTE or route[0] is not self._measurement_consumer._reader_storages
+                or (meter_config is not None and not meter_config.is_enabled)):
+            original(self, amount, attributes, context)
+            if route is None or (route is not _NO_ROUTE and route[0] is not self._measurement_consumer._reader_storages):
+                if not all(type(name) is str and name for name in attributes):
+                    route = _NO_ROUTE
+                else:
+                    route = _route(self, attributes, hash_attributes)
+                if len(routes) >= _ROUTE_LIMIT:
+                    routes.clear()
+                routes[key] = route
+            return None
+        _, aggregations, cleaned, exemplar_filter = route
+        now = _time_ns()
+        current = _get_current()
+        measured = new(measurement_class)
+        measured.__dict__.update(value=amount, time_unix_nano=now, instrument=self, context=current, attributes=cleaned)
+        sample = exemplar_filter.should_sample(amount, now, cleaned, current)
+        for aggregation in aggregations:
+            aggregation.aggregate(measured, sample)
+        return None
+
+    routed.__wrapped__ = original  # type: ignore[attr-defined]
+    return routed
+
+
+def _instrument_classes() -> dict[str, tuple[type, str, bool]]:
+    from opentelemetry.sdk.metrics._internal import instrument
+
+    return {"counter": (instrument.Counter, "add", True), "updown": (instrument.UpDownCounter, "add", False),
+            "histogram": (instrument.Histogram, "record", True)}
+
+
+def _install_routes(hash_attributes: Callable[[Any], Any]) -> bool:
+    """Swap the three synchronous instruments' recording methods for routed ones (caller holds the lock)."""
+    _, measurement = _modules()
+    measurement_class = getattr(measurement, "Measurement", None)
+    if measurement_class is None or hasattr(measurement_class, "__slots__"):
+        info("metric routes not used: this opentelemetry-sdk's Measurement is not the expected dataclass")
+        return False
+    classes = _instrument_classes()
+    for name, (cls, method, nonnegative) in classes.items():
+        original = cls.__dict__.get(method)
+        if not callable(original):
+            info(f"metric routes not used: this opentelemetry-sdk's {cls.__name__} has no {method}()")
+            _uninstall_routes()
+            return False
+        _original[f"route:{name}"] = original
+        setattr(cls, method, _make_routed(original, measurement_class, hash_attributes, nonnegative))
+    return True
+
+
+def _uninstall_routes() -> None:
+    for name, (cls, method, _) in _instrument_classes().items():
+        original = _original.pop(f"route:{name}", None)
+        if original is not None:
+            setattr(cls, method, original)
 
 
 def installed() -> bool:
