@@ -1,0 +1,177 @@
+"""Issue 20's "Done when", end to end: an ADK agent team with an MCP tool, behind FastAPI, under
+``opentelemetry-instrument``, against the fake Gemini, exporting to tests/otlp_receiver.py.
+
+examples/adk_service/app.py with ``--mcp-stdio`` / ``--mcp-url``: ``concierge`` -> transfer -> ``weather_agent``,
+whose ``get_weather`` is tests/mcp_app/server.py's tool (ADK's ``McpToolset``), the server a second process under
+``opentelemetry-instrument`` too (started by ADK over stdio, or by the test as a Streamable HTTP server). Proven:
+
+- one trace across the FastAPI process and the MCP server process (``params._meta`` carries it, ``initialize``
+  and ``tools/list`` included);
+- one span per Gemini call (agentwatch's; ADK's own model-call telemetry stands down), one ``execute_tool`` span
+  per tool call, one CLIENT and one SERVER span per MCP request, the client's ``tools/call`` being ADK's
+  ``execute_tool get_weather`` span itself (no sibling), the server's ``tools/call`` its child;
+- the request's token roll-up equal to what the fake Gemini billed (read off the fake itself);
+- with content capture off, not one byte of the user's message in any export of either process.
+
+The hand-written function-calling loop of the demo (``POST /chat/tools``, zero code changes) is the last test:
+model -> tool (linked to the model call that asked for it) -> model (linked back to the tool).
+
+Runs in .venv-lowest (google-adk 2.13, mcp 2.3.0); skipped where google-adk is absent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from _service import BIN, FAST_EXPORT, ROOT, clean_env, free_port, start_service
+from otlp_receiver import OTLPReceiver
+
+from agentwatch import semconv as sc
+
+HAS_ADK = importlib.util.find_spec("google.adk") is not None and importlib.util.find_spec("mcp") is not None
+needs_adk = pytest.mark.skipif(not HAS_ADK, reason="google-adk and mcp are not installed (they run in .venv-lowest)")
+
+APP = ROOT / "examples" / "adk_service" / "app.py"
+MCP_SERVER = ROOT / "tests" / "mcp_app" / "server.py"
+MARKER = "quokka-marmalade-5150"  # in the user's message only: must not leave either process
+QUESTION = f"What is the weather like in Paris today? {MARKER}"
+MCP_REQUESTS = ("initialize", "notifications/initialized", "tools/list")
+
+
+def _exporting(rx: OTLPReceiver, service: str) -> dict[str, str]:
+    return clean_env(**rx.env(), **FAST_EXPORT, OTEL_SERVICE_NAME=service, OTEL_TRACES_EXPORTER="otlp",
+                     OTEL_METRICS_EXPORTER="otlp", OTEL_LOGS_EXPORTER="otlp")
+
+
+@pytest.fixture
+def billed(fake_gemini, monkeypatch) -> list[dict]:
+    """Every ``usageMetadata`` the fake Gemini answers with, as it sends it (non-streamed responses: ADK's)."""
+    handler = sys.modules[type(fake_gemini.server).__module__]._Handler
+    original = handler._send_json
+    seen: list[dict] = []
+
+    def send_json(self, status: int, payload: dict, headers: dict | None = None) -> None:
+        if status == 200 and isinstance(payload.get("usageMetadata"), dict):
+            seen.append(payload["usageMetadata"])
+        original(self, status, payload, headers)
+
+    monkeypatch.setattr(handler, "_send_json", send_json)
+    return seen
+
+
+def _start_http_server(rx: OTLPReceiver) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    server = subprocess.Popen([str(BIN / "opentelemetry-instrument"), "python", str(MCP_SERVER), "http", str(port)],
+                              env=_exporting(rx, "mcp-server"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        assert server.poll() is None, server.stderr.read() if server.stderr else ""
+        try:  # a TCP connect only: an HTTP request would open an MCP session of its own
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, port
+        except OSError:
+            assert time.monotonic() < deadline, "the MCP server did not start"
+            time.sleep(0.2)
+
+
+def _run(tmp_path: Path, fake_gemini, transport: str) -> tuple[list[dict], bytes, dict, str]:
+    with OTLPReceiver(protocol="http") as rx:
+        http_server = None
+        if transport == "http":
+            http_server, port = _start_http_server(rx)
+            option = ["--mcp-url", f"http://127.0.0.1:{port}/mcp"]
+        else:  # ADK starts the server; it inherits the app's environment, its own service name set here
+            option = ["--mcp-stdio", f"env OTEL_SERVICE_NAME=mcp-server {BIN / 'opentelemetry-instrument'} python {MCP_SERVER} stdio"]
+        env = {**_exporting(rx, "adk-service"), **fake_gemini.env()}
+        service = start_service(tmp_path, env, command=["python", str(APP), "--port", "{port}", *option])
+        try:
+            status, body = service.request("POST", "/chat", {"message": QUESTION, "session_id": "sess-mcp"}, timeout=90)
+            assert status == 200, (body, service.stderr())
+
+            def complete(r: OTLPReceiver) -> bool:
+                names = {(s["resource"].get("service.name"), s["name"]) for s in r.spans()}
+                return {("adk-service", "POST /chat"), ("mcp-server", "tools/call get_weather")} <= names
+
+            assert rx.wait_for(complete, timeout=30), sorted({s["name"] for s in rx.spans()})
+        finally:
+            service.terminate()  # closes ADK's MCP session (the stdio server ends with it)
+            if http_server is not None:
+                http_server.terminate()
+                http_server.wait(20)
+        time.sleep(0.5)  # the servers' last batches (their shutdown flushes them)
+        spans = rx.spans()
+        raw = b"".join(r.SerializeToString() for signal in ("traces", "metrics", "logs") for r in rx.raw(signal))
+    return spans, raw, body, service.stderr()
+
+
+@needs_adk
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_adk_agent_with_mcp_tool_is_one_trace_with_one_span_per_call(tmp_path, fake_gemini, billed, transport):
+    spans, raw, body, stderr = _run(tmp_path, fake_gemini, transport)
+    assert "Traceback" not in stderr, stderr
+    assert body["answer"].startswith("The get_weather tool says") and "sunny in Paris" in body["answer"], body
+
+    chat = next(s for s in spans if s["name"] == "POST /chat")
+    trace_id = chat["trace_id"]
+    # one trace across both processes: every span but the readiness probe's
+    assert {s["resource"].get("service.name") for s in spans} == {"adk-service", "mcp-server"}
+    outside = [(s["resource"].get("service.name"), s["name"]) for s in spans if s["trace_id"] != trace_id]
+    assert outside == [("adk-service", "GET /")], outside
+    by_id = {s["span_id"]: s for s in spans}
+    for span in spans:  # and every parent is in it (no orphan, no span parented to an unexported one)
+        assert span["parent_span_id"] is None or span["parent_span_id"] in by_id, span["name"]
+
+    app = [s for s in spans if s["resource"].get("service.name") == "adk-service"]
+    server = [s for s in spans if s["resource"].get("service.name") == "mcp-server"]
+    # one span per Gemini call: agentwatch's, none of ADK's (call_llm / generate_content of gcp.vertex.agent)
+    model = [s for s in app if s["attributes"].get(sc.GEN_AI_OPERATION_NAME) in ("generate_content", "chat")
+             or s["name"].startswith(("generate_content", "call_llm"))]
+    assert len(model) == 3 and {s["scope"] for s in model} == {"agentwatch.instrumentors.gemini"}, \
+        [(s["name"], s["scope"]) for s in model]
+    # one execute_tool span per tool call
+    tools = [s for s in app if s["name"].startswith("execute_tool")]
+    assert sorted(s["name"] for s in tools) == ["execute_tool get_weather", "execute_tool transfer_to_agent"]
+    tool = next(s for s in tools if s["name"] == "execute_tool get_weather")
+    assert tool["attributes"]["gen_ai.tool.type"] == "McpTool" and tool["attributes"][sc.GEN_AI_TOOL_CALL_ID]
+
+    # one CLIENT and one SERVER span per MCP request; the SDK's own spans replaced, not doubled
+    assert not [s["name"] for s in spans if s["scope"] == "mcp-python-sdk" or s["name"].startswith("MCP send")]
+    client_mcp = Counter(s["name"] for s in app if s["scope"] == "agentwatch.instrumentors.mcp")
+    server_mcp = Counter(s["name"] for s in server if sc.MCP_METHOD_NAME in s["attributes"])
+    assert client_mcp == Counter(MCP_REQUESTS), client_mcp  # tools/call: ADK's execute_tool span (below)
+    assert server_mcp == Counter([*MCP_REQUESTS, "tools/call get_weather"]), server_mcp
+    for name in MCP_REQUESTS:
+        client_span = next(s for s in app if s["name"] == name and s["scope"] == "agentwatch.instrumentors.mcp")
+        server_span = next(s for s in server if s["name"] == name)
+        assert client_span["kind"] == "CLIENT" and server_span["kind"] == "SERVER"
+        assert server_span["parent_span_id"] == client_span["span_id"], name  # across the process boundary
+        assert by_id[client_span["parent_span_id"]]["name"].startswith("invoke_agent"), name
+    # the client's tools/call joins ADK's execute_tool span: its MCP attributes there, the server's span its child
+    call = next(s for s in server if s["name"] == "tools/call get_weather")
+    assert call["parent_span_id"] == tool["span_id"]
+    assert tool["attributes"][sc.MCP_METHOD_NAME] == "tools/call" and tool["attributes"][sc.GEN_AI_TOOL_NAME] == "get_weather"
+    assert tool["attributes"][sc.JSONRPC_REQUEST_ID] == call["attributes"][sc.JSONRPC_REQUEST_ID]
+    assert call["attributes"][sc.NETWORK_TRANSPORT] == ("tcp" if transport == "http" else "pipe")
+    assert by_id[tool["parent_span_id"]]["name"] == "invoke_agent weather_agent"
+
+    # tokens: the roll-up on the server span equals what the fake Gemini billed (thinking tokens are output)
+    assert len(billed) == 3, billed
+    billed_in = sum(u["promptTokenCount"] for u in billed)
+    billed_out = sum(u["candidatesTokenCount"] + u.get("thoughtsTokenCount", 0) for u in billed)
+    rollup = chat["attributes"]
+    assert rollup["agentwatch.request.gen_ai.calls"] == 3
+    assert rollup["agentwatch.request.gen_ai.input_tokens"] == billed_in
+    assert rollup["agentwatch.request.gen_ai.output_tokens"] == billed_out
+    assert rollup["agentwatch.request.gen_ai.tool_calls"] == 2 and rollup["agentwatch.request.gen_ai.transfers"] == 1
+
+    # capture off: nothing of the user's message in any exported byte of either process
+    assert MARKER.encode() not in raw and b"weather like in Paris" not in raw
+    assert sc.GEN_AI_TOOL_CALL_ARGUMENTS.encode() not in raw and sc.GEN_AI_TOOL_CALL_RESULT.encode() not in raw
