@@ -175,3 +175,57 @@ def test_adk_agent_with_mcp_tool_is_one_trace_with_one_span_per_call(tmp_path, f
     # capture off: nothing of the user's message in any exported byte of either process
     assert MARKER.encode() not in raw and b"weather like in Paris" not in raw
     assert sc.GEN_AI_TOOL_CALL_ARGUMENTS.encode() not in raw and sc.GEN_AI_TOOL_CALL_RESULT.encode() not in raw
+
+
+def test_the_demo_hand_written_loop_links_model_tool_model_by_call_id(tmp_path, fake_gemini, monkeypatch):
+    """The demo's ``POST /chat/tools`` (plain google-genai, no telemetry code; run_demo.py's targets only), the model
+    sending a call id: model -> ``execute_tool get_order_status`` (linked to that model call, the same call id) ->
+    model (linked back to the tool span), all in the request's trace under ``invoke_agent order-helper``."""
+    from _service import APP_DIR
+
+    sys.path.insert(0, str(APP_DIR.parent))
+    try:
+        from run_demo import AGENT_TARGETS
+    finally:
+        sys.path.remove(str(APP_DIR.parent))
+    handler = sys.modules[type(fake_gemini.server).__module__]._Handler
+    original = handler._function_call
+    sent: list[str] = []
+
+    def with_id(body: dict) -> dict | None:  # the fake sends no call id by default, as Gemini 2.x often does not
+        call = original(body)
+        if call is not None:
+            sent.append(f"call-{MARKER[:6]}-{len(sent)}")
+            call["functionCall"]["id"] = sent[-1]
+        return call
+
+    monkeypatch.setattr(handler, "_function_call", staticmethod(with_id))
+    with OTLPReceiver(protocol="http") as rx:
+        env = clean_env(**rx.env(), **FAST_EXPORT, **fake_gemini.env(), **AGENT_TARGETS, OTEL_LOGS_EXPORTER="none",
+                        AGENTWATCH_ENDPOINT_CHECK="false")
+        service = start_service(tmp_path, env)
+        try:
+            status, body = service.request("POST", "/chat/tools", {"message": f"Where is my order? {MARKER}",
+                                                                   "session_id": "s1"}, timeout=60)
+            assert status == 200 and body["tool_calls"] == 1 and "shipped" in body["answer"], body
+            assert rx.wait_for(lambda r: any(s["name"] == "POST /chat/tools" for s in r.spans()), timeout=15)
+        finally:
+            service.terminate()
+        spans = rx.spans()
+        raw = b"".join(r.SerializeToString() for r in rx.raw("traces"))
+    assert len(sent) == 1
+    server = next(s for s in spans if s["name"] == "POST /chat/tools")
+    in_trace = [s for s in spans if s["trace_id"] == server["trace_id"]]
+    agent = next(s for s in in_trace if s["name"] == "invoke_agent order-helper")
+    tools = [s for s in in_trace if s["name"].startswith("execute_tool")]
+    models = sorted((s for s in in_trace if s["attributes"].get(sc.GEN_AI_OPERATION_NAME) == "generate_content"
+                     and "agentwatch.gen_ai.round_trip" not in s["attributes"]), key=lambda s: s["start_time_unix_nano"])
+    assert len(models) == 2 and [s["name"] for s in tools] == ["execute_tool get_order_status"], [s["name"] for s in in_trace]
+    tool = tools[0]
+    assert agent["parent_span_id"] == server["span_id"]
+    assert {s["parent_span_id"] for s in [*models, tool]} == {agent["span_id"]}
+    assert models[0]["end_time_unix_nano"] <= tool["start_time_unix_nano"] <= tool["end_time_unix_nano"] <= models[1]["start_time_unix_nano"]
+    assert tool["attributes"][sc.GEN_AI_TOOL_CALL_ID] == sent[0]  # the id the model sent
+    assert [(link["trace_id"], link["span_id"]) for link in tool["links"]] == [(server["trace_id"], models[0]["span_id"])]
+    assert [link["span_id"] for link in models[1]["links"]] == [tool["span_id"]] and not models[0]["links"]
+    assert MARKER.encode() not in raw
