@@ -81,7 +81,8 @@ def _start_http_server(rx: OTLPReceiver) -> tuple[subprocess.Popen, int]:
             time.sleep(0.2)
 
 
-def _run(tmp_path: Path, fake_gemini, transport: str) -> tuple[list[dict], bytes, dict, str]:
+def _run(tmp_path: Path, fake_gemini, transport: str) -> tuple[list[dict], bytes, list[dict], str]:
+    """Two requests to the service (the second on ADK's pooled MCP session); the exports of both processes."""
     with OTLPReceiver(protocol="http") as rx:
         http_server = None
         if transport == "http":
@@ -91,13 +92,16 @@ def _run(tmp_path: Path, fake_gemini, transport: str) -> tuple[list[dict], bytes
             option = ["--mcp-stdio", f"env OTEL_SERVICE_NAME=mcp-server {BIN / 'opentelemetry-instrument'} python {MCP_SERVER} stdio"]
         env = {**_exporting(rx, "adk-service"), **fake_gemini.env()}
         service = start_service(tmp_path, env, command=["python", str(APP), "--port", "{port}", *option])
+        bodies = []
         try:
-            status, body = service.request("POST", "/chat", {"message": QUESTION, "session_id": "sess-mcp"}, timeout=90)
-            assert status == 200, (body, service.stderr())
+            for session in ("sess-1", "sess-2"):
+                status, body = service.request("POST", "/chat", {"message": QUESTION, "session_id": session}, timeout=90)
+                assert status == 200, (body, service.stderr())
+                bodies.append(body)
 
             def complete(r: OTLPReceiver) -> bool:
-                names = {(s["resource"].get("service.name"), s["name"]) for s in r.spans()}
-                return {("adk-service", "POST /chat"), ("mcp-server", "tools/call get_weather")} <= names
+                names = Counter((s["resource"].get("service.name"), s["name"]) for s in r.spans())
+                return names[("adk-service", "POST /chat")] == names[("mcp-server", "tools/call get_weather")] == 2
 
             assert rx.wait_for(complete, timeout=30), sorted({s["name"] for s in rx.spans()})
         finally:
@@ -108,27 +112,40 @@ def _run(tmp_path: Path, fake_gemini, transport: str) -> tuple[list[dict], bytes
         time.sleep(0.5)  # the servers' last batches (their shutdown flushes them)
         spans = rx.spans()
         raw = b"".join(r.SerializeToString() for signal in ("traces", "metrics", "logs") for r in rx.raw(signal))
-    return spans, raw, body, service.stderr()
+    return spans, raw, bodies, service.stderr()
 
 
 @needs_adk
 @pytest.mark.slow
 @pytest.mark.parametrize("transport", ["stdio", "http"])
 def test_adk_agent_with_mcp_tool_is_one_trace_with_one_span_per_call(tmp_path, fake_gemini, billed, transport):
-    spans, raw, body, stderr = _run(tmp_path, fake_gemini, transport)
+    spans, raw, bodies, stderr = _run(tmp_path, fake_gemini, transport)
     assert "Traceback" not in stderr, stderr
-    assert body["answer"].startswith("The get_weather tool says") and "sunny in Paris" in body["answer"], body
-
-    chat = next(s for s in spans if s["name"] == "POST /chat")
-    trace_id = chat["trace_id"]
-    # one trace across both processes: every span but the readiness probe's
+    for body in bodies:
+        assert body["answer"].startswith("The get_weather tool says") and "sunny in Paris" in body["answer"], body
     assert {s["resource"].get("service.name") for s in spans} == {"adk-service", "mcp-server"}
-    outside = [(s["resource"].get("service.name"), s["name"]) for s in spans if s["trace_id"] != trace_id]
-    assert outside == [("adk-service", "GET /")], outside
     by_id = {s["span_id"]: s for s in spans}
-    for span in spans:  # and every parent is in it (no orphan, no span parented to an unexported one)
+    for span in spans:  # every parent exported (no orphan, no span parented to an unexported one)
         assert span["parent_span_id"] is None or span["parent_span_id"] in by_id, span["name"]
+    chats = sorted((s for s in spans if s["name"] == "POST /chat"), key=lambda s: s["start_time_unix_nano"])
+    traces = [chat["trace_id"] for chat in chats]
+    # one trace per request across both processes: every span but the readiness probe's is in one of them
+    outside = [(s["resource"].get("service.name"), s["name"]) for s in spans if s["trace_id"] not in traces]
+    assert outside == [("adk-service", "GET /")], outside
+    # the MCP session is opened once (first request) and reused: initialize only in the first trace
+    assert [s["trace_id"] for s in spans if s["name"] == "initialize"] == [traces[0], traces[0]]
+    # the fake billed 3 calls per request, in order
+    assert len(billed) == 6, billed
+    for number, (chat, usage) in enumerate(zip(chats, (billed[:3], billed[3:]))):
+        in_trace = [s for s in spans if s["trace_id"] == chat["trace_id"]]
+        _check_request(chat, in_trace, by_id, usage, transport, first=number == 0)
 
+    # capture off: nothing of the user's message in any exported byte of either process
+    assert MARKER.encode() not in raw and b"weather like in Paris" not in raw
+    assert sc.GEN_AI_TOOL_CALL_ARGUMENTS.encode() not in raw and sc.GEN_AI_TOOL_CALL_RESULT.encode() not in raw
+
+
+def _check_request(chat: dict, spans: list[dict], by_id: dict, billed: list[dict], transport: str, *, first: bool) -> None:
     app = [s for s in spans if s["resource"].get("service.name") == "adk-service"]
     server = [s for s in spans if s["resource"].get("service.name") == "mcp-server"]
     # one span per Gemini call: agentwatch's, none of ADK's (call_llm / generate_content of gcp.vertex.agent)
@@ -144,11 +161,12 @@ def test_adk_agent_with_mcp_tool_is_one_trace_with_one_span_per_call(tmp_path, f
 
     # one CLIENT and one SERVER span per MCP request; the SDK's own spans replaced, not doubled
     assert not [s["name"] for s in spans if s["scope"] == "mcp-python-sdk" or s["name"].startswith("MCP send")]
+    requests = MCP_REQUESTS if first else ("tools/list",)
     client_mcp = Counter(s["name"] for s in app if s["scope"] == "agentwatch.instrumentors.mcp")
     server_mcp = Counter(s["name"] for s in server if sc.MCP_METHOD_NAME in s["attributes"])
-    assert client_mcp == Counter(MCP_REQUESTS), client_mcp  # tools/call: ADK's execute_tool span (below)
-    assert server_mcp == Counter([*MCP_REQUESTS, "tools/call get_weather"]), server_mcp
-    for name in MCP_REQUESTS:
+    assert client_mcp == Counter(requests), client_mcp  # tools/call: ADK's execute_tool span (below)
+    assert server_mcp == Counter([*requests, "tools/call get_weather"]), server_mcp
+    for name in requests:
         client_span = next(s for s in app if s["name"] == name and s["scope"] == "agentwatch.instrumentors.mcp")
         server_span = next(s for s in server if s["name"] == name)
         assert client_span["kind"] == "CLIENT" and server_span["kind"] == "SERVER"
@@ -163,19 +181,13 @@ def test_adk_agent_with_mcp_tool_is_one_trace_with_one_span_per_call(tmp_path, f
     assert by_id[tool["parent_span_id"]]["name"] == "invoke_agent weather_agent"
 
     # tokens: the roll-up on the server span equals what the fake Gemini billed (thinking tokens are output)
-    assert len(billed) == 3, billed
-    billed_in = sum(u["promptTokenCount"] for u in billed)
-    billed_out = sum(u["candidatesTokenCount"] + u.get("thoughtsTokenCount", 0) for u in billed)
     rollup = chat["attributes"]
     assert rollup["agentwatch.request.gen_ai.calls"] == 3
-    assert rollup["agentwatch.request.gen_ai.input_tokens"] == billed_in
-    assert rollup["agentwatch.request.gen_ai.output_tokens"] == billed_out
+    assert rollup["agentwatch.request.gen_ai.input_tokens"] == sum(u["promptTokenCount"] for u in billed)
+    assert rollup["agentwatch.request.gen_ai.output_tokens"] == sum(
+        u["candidatesTokenCount"] + u.get("thoughtsTokenCount", 0) for u in billed)
+    assert all(u.get("thoughtsTokenCount") for u in billed)  # the thinking budget: the sum has thinking tokens
     assert rollup["agentwatch.request.gen_ai.tool_calls"] == 2 and rollup["agentwatch.request.gen_ai.transfers"] == 1
-
-    # capture off: nothing of the user's message in any exported byte of either process
-    assert MARKER.encode() not in raw and b"weather like in Paris" not in raw
-    assert sc.GEN_AI_TOOL_CALL_ARGUMENTS.encode() not in raw and sc.GEN_AI_TOOL_CALL_RESULT.encode() not in raw
-
 
 def test_the_demo_hand_written_loop_links_model_tool_model_by_call_id(tmp_path, fake_gemini, monkeypatch):
     """The demo's ``POST /chat/tools`` (plain google-genai, no telemetry code; run_demo.py's targets only), the model
