@@ -28,7 +28,8 @@ LOWEST_LOG := $(LOWEST_VENV)/test.log
 LOWEST_TESTS := tests/test_gemini.py tests/test_gemini_official.py tests/test_gemini_prices.py \
 	tests/test_gemini_service.py tests/test_httpx2_genai.py tests/test_demo_pipeline.py tests/test_end_to_end.py \
 	tests/test_sqlite3_shortcuts.py tests/test_otlp_encoding.py tests/test_lean_spans.py tests/test_lean_metrics.py \
-	tests/test_lowest_compat.py tests/test_adk.py tests/test_gemini_guardrails.py tests/test_evaluation_events.py
+	tests/test_lowest_compat.py tests/test_adk.py tests/test_gemini_guardrails.py tests/test_evaluation_events.py \
+	tests/test_agents_done.py
 # Process-model tests (several workers starting at once) run in the main suite only.
 LOWEST_DESELECT := not each_worker_exports_its_own_telemetry
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)

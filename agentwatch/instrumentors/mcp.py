@@ -14,7 +14,8 @@ the exception class, or ``tool_error`` for a tool result with ``isError``).
 Trace context: the W3C ``traceparent``/``tracestate`` go in the request's ``params._meta`` on every
 request, ``initialize`` and list calls included, and the server's span is parented to them, so one trace
 spans client and server processes; the httpx instrumentation still sets the HTTP headers for Streamable
-HTTP servers that read those.
+HTTP servers that read those. A Streamable HTTP session's own exchanges (its GET event stream, the DELETE
+that ends it) run with no parent span: they belong to the session, not to the request that opened it.
 
 One span per call: mcp 2.x emits its own spans (``MCP send ...`` on the sender, a middleware's SERVER
 span on the receiver). agentwatch takes their place: the sender's span becomes ours (the SDK's code sets
@@ -72,6 +73,7 @@ _MIDDLEWARE = "mcp.server._otel"
 _CLIENT = "mcp.client.session"
 _SERVE_MODULES = ("mcp.server.runner", "mcp.server.lowlevel.server", "mcp.server.streamable_http_manager")
 _HTTP_CLIENT = "mcp.client.streamable_http"
+_SESSION_EXCHANGES = ("handle_get_stream", "terminate_session")  # StreamableHTTPTransport's, see _detached
 _SERVE_FUNCTIONS = ("serve_loop", "serve_dual_era_loop", "serve_connection")
 _PROTOCOL_META = "io.modelcontextprotocol/protocolVersion"
 _IN_SESSION: contextvars.ContextVar[bool] = contextvars.ContextVar("agentwatch_mcp_in_session", default=False)
@@ -294,6 +296,18 @@ class _Client:
         self.telemetry.record(sc.MCP_CLIENT_OPERATION_DURATION, seconds, attributes)
 
 
+async def _detached(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """A Streamable HTTP session's own exchanges (the GET event stream, the DELETE that ends the session) with no
+    parent span: they belong to the session, not to the request that happened to open it (an agent framework
+    opens its MCP session lazily, inside the first request, and the stream and the DELETE run in that task's
+    context: without this, that request's trace would last until the app stops)."""
+    token = otel_context.attach(trace.set_span_in_context(trace.INVALID_SPAN))
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        otel_context.detach(token)
+
+
 def _adopting(ctx: Any) -> Any:
     """``ctx`` marked so the SDK's ``otel_span`` yields the current (agentwatch) span instead of starting one."""
     return otel_context.set_value(_ADOPT_KEY, True, ctx)
@@ -467,7 +481,11 @@ class AgentwatchMCPInstrumentor(BaseInstrumentor):
                 self._wrap(module.ClientSession, "__aenter__", sessions.enter),
                 self._wrap(module.ClientSession, "__aexit__", sessions.exit),
             ),
-            _HTTP_CLIENT: lambda module: self._wrap(module.StreamableHTTPTransport, "post_writer", client.post_writer),
+            _HTTP_CLIENT: lambda module: [
+                self._wrap(module.StreamableHTTPTransport, "post_writer", client.post_writer),
+                *(self._wrap(module.StreamableHTTPTransport, name, _detached) for name in _SESSION_EXCHANGES
+                  if hasattr(module.StreamableHTTPTransport, name)),
+            ],
         }
         # The serve loops live in the runner; the low-level server and the HTTP session manager import them by
         # name, so an app that imported mcp before instrument() holds the originals there (an already wrapped one
