@@ -18,20 +18,16 @@ CHROMA_STAMP := $(CHROMA_VENV)/.agentwatch-installed
 CHROMA_TESTS := tests/test_chromadb.py tests/test_aiohttp_genai.py
 # The lowest end of pyproject.toml's ranges (requirements-lowest.lock, `uv pip compile --resolution
 # lowest-direct`) beside google-adk, whose bounds set it: OpenTelemetry 1.44 / 0.65b0, google-genai 2.x.
-# requirements.lock is the highest end (uv's default resolution) of the same set without google-adk.
+# requirements.lock is the highest end (uv's default resolution, `make lock` re-resolves with --upgrade)
+# of the same set without google-adk.
 LOWEST_VENV := .venv-lowest
 LOWEST_BIN := $(LOWEST_VENV)/bin
 LOWEST_STAMP := $(LOWEST_VENV)/.agentwatch-installed
 LOWEST_LOG := $(LOWEST_VENV)/test.log
-# What runs there (the CI budget has no room for the whole suite twice on 2 cores): every Gemini/GenAI
-# test, the demo service end to end, and the tests of each place agentwatch meets SDK internals.
-LOWEST_TESTS := tests/test_gemini.py tests/test_gemini_official.py tests/test_gemini_prices.py \
-	tests/test_gemini_service.py tests/test_httpx2_genai.py tests/test_demo_pipeline.py tests/test_end_to_end.py \
-	tests/test_sqlite3_shortcuts.py tests/test_otlp_encoding.py tests/test_lean_spans.py tests/test_lean_metrics.py \
-	tests/test_lowest_compat.py tests/test_adk.py tests/test_gemini_guardrails.py tests/test_evaluation_events.py \
-	tests/test_agents_done.py
-# Process-model tests (several workers starting at once) run in the main suite only.
-LOWEST_DESELECT := not each_worker_exports_its_own_telemetry
+# Both resolutions run the whole suite at once (one core each), less the tests marked single_env (each
+# with its reason: the collector bundle, venvs a test builds itself, a browser, several workers at once),
+# which then run once, alone, in the main venv.
+BOTH := not single_env
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
 # logfire is in the dev group only for the scrubber benchmark; keep its pydantic
 # plugin out of the demo, the tests and the overhead benchmark.
@@ -79,17 +75,26 @@ lint: $(STAMP)
 	$(BIN)/ruff check agentwatch
 	$(BIN)/basedpyright --project pyproject.toml
 
+# 1. the suite at the highest resolution (.venv) and, at the same time, at the lowest (.venv-lowest; its
+# output goes to $(LOWEST_LOG) and is printed after the main run's); 2. the single_env tests, alone;
+# 3. the chromadb tests. Each step runs even when an earlier one failed; the target fails if any did.
 test: $(STAMP) $(TOOLS_STAMP) $(CHROMA_STAMP) $(LOWEST_STAMP) lint
-	@$(MAKE) --no-print-directory test-lowest >$(LOWEST_LOG) 2>&1 & lowest=$$!; \
-	$(BIN)/python -m pytest -q; main=$$?; \
-	wait $$lowest; low=$$?; echo "--- lowest resolution (.venv-lowest, requirements-lowest.lock):"; cat $(LOWEST_LOG); \
-	test $$main = 0 -a $$low = 0
-	@$(MAKE) --no-print-directory test-chroma
+	@echo "--- highest resolution (.venv, requirements.lock), beside the lowest (.venv-lowest) running at once:"; \
+	$(MAKE) --no-print-directory test-lowest >$(LOWEST_LOG) 2>&1 & lowest=$$!; \
+	$(BIN)/python -m pytest -q -m "$(BOTH)"; main=$$?; \
+	wait $$lowest; low=$$?; \
+	echo "--- lowest resolution (.venv-lowest, requirements-lowest.lock), run at the same time:"; cat $(LOWEST_LOG); \
+	echo "--- single_env tests (once, alone, in .venv):"; \
+	$(BIN)/python -m pytest -q -m single_env; single=$$?; \
+	echo "--- chromadb (.venv-chroma):"; \
+	$(MAKE) --no-print-directory test-chroma; chroma=$$?; \
+	echo "exit codes: highest $$main, lowest $$low, single_env $$single, chromadb $$chroma"; \
+	test $$main = 0 -a $$low = 0 -a $$single = 0 -a $$chroma = 0
 
-# LOWEST_TESTS at the lowest resolution (beside google-adk), in .venv-lowest; `make test` runs them
-# alongside the main suite (its output follows the main suite's).
+# The suite at the lowest resolution (beside google-adk), in .venv-lowest, less the single_env tests
+# (`make test` runs it alongside the main suite).
 test-lowest: $(LOWEST_STAMP)
-	$(LOWEST_BIN)/python -m pytest -q -p no:cacheprovider -k "$(LOWEST_DESELECT)" $(LOWEST_TESTS)
+	$(LOWEST_BIN)/python -m pytest -q -p no:cacheprovider -m "$(BOTH)"
 
 # The chromadb tests alone, in .venv-chroma (there a missing chromadb fails them instead of skipping).
 test-chroma: $(CHROMA_STAMP)
@@ -114,11 +119,14 @@ bench-genai: $(STAMP)
 doctor: $(STAMP)
 	$(BIN)/agentwatch doctor
 
-# Re-resolve the pinned dependency set (needs the package registry).
+# Re-resolve the pinned dependency set (needs the package registry). --upgrade: each lock is a fresh
+# resolution (the newest versions the ranges admit, or for the lowest lock the lowest of the direct
+# dependencies), not the previous lock's pins kept; the venvs are synced from the lock files, so a run
+# is reproducible until the next `make lock`.
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra demo --group dev --generate-hashes -o requirements.lock --python-version 3.11
-	$(BIN)/uv pip compile pyproject.toml --extra demo --extra chromadb --group dev --generate-hashes -c requirements.lock -o requirements-chroma.lock --python-version 3.11
-	$(BIN)/uv pip compile pyproject.toml --extra demo --group dev --group adk --resolution lowest-direct --generate-hashes -o requirements-lowest.lock --python-version 3.11
+	$(BIN)/uv pip compile pyproject.toml --extra demo --group dev --upgrade --generate-hashes -o requirements.lock --python-version 3.11
+	$(BIN)/uv pip compile pyproject.toml --extra demo --extra chromadb --group dev --upgrade --generate-hashes -c requirements.lock -o requirements-chroma.lock --python-version 3.11
+	$(BIN)/uv pip compile pyproject.toml --extra demo --group dev --group adk --resolution lowest-direct --upgrade --generate-hashes -o requirements-lowest.lock --python-version 3.11
 
 clean:
 	rm -rf $(VENV) $(CHROMA_VENV) $(LOWEST_VENV) agentwatch-data .pytest_cache

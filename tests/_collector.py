@@ -38,6 +38,13 @@ def require_tool(name: str) -> str:
 COLLECTOR_BINARY = COLLECTOR / "distribution" / "build" / "otelcol-agentwatch"
 
 
+# The collector tests run once, in the main venv, after the two resolutions' runs (`make test`).
+SINGLE_ENV = pytest.mark.single_env(
+    reason="the collector bundle (its binary, configs, rules, dashboards; end to end with the demo service): checked once; "
+    "agentwatch's own export at both resolutions is tested by test_end_to_end.py"
+)
+
+
 def collector_binary() -> str:
     """The collector distribution built by ``make collector`` (``make test`` builds it when missing).
 
@@ -52,7 +59,7 @@ def collector_binary() -> str:
     raise AssertionError("unreachable")
 
 
-__all__ = ["COLLECTOR", "COLLECTOR_BINARY", "ROOT", "collector_binary", "otelcol_check", "require_tool"]
+__all__ = ["COLLECTOR", "COLLECTOR_BINARY", "ROOT", "SINGLE_ENV", "collector_binary", "otelcol_check", "require_tool"]
 
 
 # --- Grafana dashboards ----------------------------------------------------------------------

@@ -44,6 +44,14 @@ def reset_process_state() -> None:
         fake.reset()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test left out of the lowest resolution's run (``single_env``) says why: ``make test`` prints no list."""
+    for item in items:
+        for mark in item.iter_markers("single_env"):
+            if not str(mark.kwargs.get("reason", "")).strip():
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.single_env needs reason=... (why it runs once)")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_process_state() -> Iterator[None]:
     """Each test starts from fresh process state and leaves none behind (after its monkeypatches are

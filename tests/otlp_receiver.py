@@ -79,6 +79,7 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import version
 from typing import Any, Callable
 
 import grpc
@@ -97,6 +98,9 @@ __all__ = ["OTLPReceiver", "decode_any_value", "decode_attributes"]
 
 SIGNALS = ("traces", "metrics", "logs")
 MODES = ("ok", "unavailable", "throttled", "blackhole")
+# opentelemetry-exporter-otlp-proto-http retries an HTTP 429 (after its Retry-After) from 1.45 on; 1.44, the
+# lowest resolution, drops the batch at once (only 408 and 5xx are retried there).
+HTTP_EXPORTER_RETRIES_429 = tuple(int(p) for p in version("opentelemetry-exporter-otlp-proto-http").split(".")[:2]) >= (1, 45)
 
 _HTTP_PATHS = {
     "/v1/traces": (

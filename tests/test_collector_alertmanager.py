@@ -19,6 +19,10 @@ import yaml
 from _collector import COLLECTOR, require_tool
 from _service import free_port
 
+from _collector import SINGLE_ENV
+
+pytestmark = SINGLE_ENV
+
 AM = COLLECTOR / "alertmanager"
 CONFIG = AM / "alertmanager.yml"
 RECEIVER = {"critical": "page", "warning": "ticket", "info": "info"}

@@ -36,7 +36,9 @@ from test_collector_dashboards_e2e import (
     _wait_prometheus_scraping,
 )
 
-pytestmark = pytest.mark.slow
+from _collector import SINGLE_ENV
+
+pytestmark = [pytest.mark.slow, SINGLE_ENV]
 
 WARMUP_S = 12.0
 QUERY_DEADLINE_S = 20.0

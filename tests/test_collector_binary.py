@@ -19,6 +19,10 @@ import pytest
 from _collector import COLLECTOR, collector_binary
 from local_stack import collector_env, free_port
 
+from _collector import SINGLE_ENV
+
+pytestmark = SINGLE_ENV
+
 CONFIGS = [COLLECTOR / "otelcol" / "agent.yaml", COLLECTOR / "otelcol" / "gateway.yaml"]
 GATEWAY = CONFIGS[1]
 

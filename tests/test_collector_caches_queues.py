@@ -12,6 +12,10 @@ import yaml
 
 from _collector import COLLECTOR, promql_metric_names, require_tool
 
+from _collector import SINGLE_ENV
+
+pytestmark = SINGLE_ENV
+
 PROM = COLLECTOR / "prometheus"
 RULES_FILE, TESTS_FILE = "alerts-caches-queues.yml", "alerts-caches-queues.test.yml"
 ALERTS = [rule for group in yaml.safe_load((PROM / RULES_FILE).read_text())["groups"] for rule in group["rules"]]

@@ -16,6 +16,10 @@ import yaml
 
 from _collector import COLLECTOR, ROOT, otelcol_check
 
+from _collector import SINGLE_ENV
+
+pytestmark = SINGLE_ENV
+
 CONFIGS = sorted((COLLECTOR / "otelcol").glob("*.yaml"))
 AGENT = COLLECTOR / "otelcol" / "agent.yaml"
 GATEWAY = COLLECTOR / "otelcol" / "gateway.yaml"

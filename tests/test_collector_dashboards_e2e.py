@@ -45,7 +45,9 @@ import yaml
 from _collector import COLLECTOR, COLLECTOR_METRICS, DASHBOARDS, dashboard_queries, grafana_substitute, promql_metric_names, require_tool
 from _service import BIN, clean_env, free_port, start_service
 
-pytestmark = pytest.mark.slow
+from _collector import SINGLE_ENV
+
+pytestmark = [pytest.mark.slow, SINGLE_ENV]
 
 REQUIRES_COLLECTOR = "requires: otelcol"
 WINDOW = "5s"  # $__rate_interval / $__interval (see the module docstring)

@@ -55,7 +55,9 @@ from test_collector_dashboards_e2e import CHATS, DOCUMENTS, HEALTH, TARGETS
 sys.path.insert(0, str(COLLECTOR / "tools"))
 from local_stack import LocalStack
 
-pytestmark = pytest.mark.slow
+from _collector import SINGLE_ENV
+
+pytestmark = [pytest.mark.slow, SINGLE_ENV]
 
 SAMPLING_PERCENTAGE = 30  # OTELCOL_SAMPLING_PERCENTAGE of the gateways (the share of non-error traces kept)
 WINDOW = "10s"  # $__rate_interval of the dashboard queries (1 s scrapes)

@@ -13,6 +13,10 @@ import yaml
 from _collector import COLLECTOR_METRICS, DASHBOARDS, dashboard_queries, grafana_substitute, promql_metric_names, require_tool
 from _exposed_metrics import exposed_samples
 
+from _collector import SINGLE_ENV
+
+pytestmark = SINGLE_ENV
+
 def test_the_dashboards():
     assert [p.stem for p in DASHBOARDS] == ["agent-pipeline", "genai", "health", "resilience", "service-overview"]
 

@@ -17,6 +17,10 @@ import yaml
 
 from _collector import COLLECTOR, ROOT, otelcol_check, require_tool
 
+from _collector import SINGLE_ENV
+
+pytestmark = SINGLE_ENV
+
 KUSTOMIZATION = yaml.safe_load((COLLECTOR / "kustomization.yaml").read_text())
 K8S_VERSION = "1.33"
 

@@ -25,6 +25,10 @@ import _pii
 from _collector import COLLECTOR, otelcol_check, require_tool
 from agentwatch.distro.scrub import DETECTORS, Scrubber
 
+from _collector import SINGLE_ENV
+
+pytestmark = SINGLE_ENV
+
 S = Scrubber()
 CONFIGS = {p.name: p for p in sorted((COLLECTOR / "otelcol").glob("*.yaml"))}
 STATEMENT = re.compile(r'replace_pattern\(log\.body, ("(?:\\.|[^"\\])*"), ("(?:\\.|[^"\\])*")\) where IsString\(log\.body\)')

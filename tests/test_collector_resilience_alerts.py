@@ -13,6 +13,10 @@ import yaml
 from _collector import COLLECTOR, promql_metric_names, require_tool
 from _exposed_metrics import exposed_samples
 
+from _collector import SINGLE_ENV
+
+pytestmark = SINGLE_ENV
+
 PROM = COLLECTOR / "prometheus"
 RULES = yaml.safe_load((PROM / "alerts-resilience.yml").read_text())
 ALERTS = [rule for group in RULES["groups"] for rule in group["rules"]]

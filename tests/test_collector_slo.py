@@ -18,6 +18,10 @@ sys.path.insert(0, str(TOOLS))
 
 import gen_slo_rules  # noqa: E402
 
+from _collector import SINGLE_ENV
+
+pytestmark = SINGLE_ENV
+
 RULES = yaml.safe_load((PROM / "slo-rules.yml").read_text())
 ALL = [rule for group in RULES["groups"] for rule in group["rules"]]
 ALERTS = [rule for rule in ALL if "alert" in rule]

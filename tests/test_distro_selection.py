@@ -19,7 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 UV = Path(sys.executable).parent / "uv"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.single_env(
+    reason="builds its own venvs from requirements.lock: does not use the running venv's packages"
+)]
 
 APP = """
 import logging

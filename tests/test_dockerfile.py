@@ -18,6 +18,10 @@ import pytest
 import yaml
 from _collector import COLLECTOR, ROOT
 
+pytestmark = pytest.mark.single_env(
+    reason="the image's Dockerfile and requirements.lock (hadolint, uv offline), not the running venv's packages"
+)
+
 DOCKERFILE = ROOT / "Dockerfile"
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from _fake_gemini import FakeGemini
 from _service import FAST_EXPORT, Service, agentwatch_lines, clean_env, free_port, start_service
-from otlp_receiver import OTLPReceiver
+from otlp_receiver import HTTP_EXPORTER_RETRIES_429, OTLPReceiver
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -198,7 +198,8 @@ def test_blackholed_503_or_429_receiver_never_slows_requests_and_shutdown_is_bou
     # The one line says what the receiver did, not just that exporting failed.
     said = {"blackhole": "no answer within OTEL_EXPORTER_OTLP_TIMEOUT", "unavailable": "Service Unavailable",
             "throttled": "Too Many Requests"}[mode]
-    assert f"({said})" in cannot[0], cannot
+    # opentelemetry-exporter-otlp-proto-http 1.44 does not retry a 429 and reports its status with it: "(HTTP 429: ...)"
+    assert re.search(rf"\((HTTP \d+: )?{re.escape(said)}\)", cannot[0]), cannot
     assert "Transient error" not in stderr and "Traceback" not in stderr, stderr
     figures = {
         "requests": len(load.statuses),
@@ -218,10 +219,13 @@ def test_blackholed_503_or_429_receiver_never_slows_requests_and_shutdown_is_bou
         for at, digest in rx.attempts("traces"):
             by_batch.setdefault(digest, []).append(at)
         gaps = [b - a for times in by_batch.values() for a, b in zip(times, times[1:])]
-        assert gaps, "no batch was retried"
-        assert min(gaps) >= 0.9, sorted(gaps)[:5]
-        figures["retries"] = len(gaps)
-        figures["min_retry_gap_s"] = round(min(gaps), 2)
+        if HTTP_EXPORTER_RETRIES_429:
+            assert gaps, "no batch was retried"
+            assert min(gaps) >= 0.9, sorted(gaps)[:5]
+            figures["retries"] = len(gaps)
+            figures["min_retry_gap_s"] = round(min(gaps), 2)
+        else:  # the lowest resolution's exporter drops a throttled batch at once: no retry to time
+            assert not gaps, sorted(gaps)[:5]
     _REPORT[f"receiver {mode}"] = figures
 
 

@@ -23,7 +23,9 @@ import pytest
 
 from _service import BIN, ROOT, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.single_env(
+    reason="builds its own venvs with the newest OpenTelemetry pinned: does not use the running venv's packages"
+)]
 
 UV = BIN / "uv"
 # What the service had before agentwatch: the newest OpenTelemetry SDK, a contrib instrumentation of

@@ -29,6 +29,9 @@ from _service import BIN, free_port
 from agentwatch.distro import _diagnostics
 from agentwatch.distro.prometheus import WORKER_LABEL, create_prometheus_reader
 
+pytestmark = pytest.mark.single_env(
+    reason='several uvicorn/gunicorn workers start at once: timing-sensitive while the two resolutions share the 2 cores'
+)
 
 
 # --------------------------------------------------------------------------- helpers

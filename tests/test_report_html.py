@@ -37,7 +37,9 @@ from run_demo import CRASH_REQUEST_ID  # noqa: E402
 from agentwatch.report import render, render_html  # noqa: E402
 from agentwatch.report._model import build  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.single_env(
+    reason='Chromium renders the report of the demo: a browser check, the same at both resolutions (the demo runs in test_end_to_end.py)'
+)]
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

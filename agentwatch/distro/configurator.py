@@ -93,6 +93,11 @@ def _sdk_reads_log_limits(settings: Settings) -> None:
     """On an SDK that reads the log limits itself: the scrubber still cuts every log attribute at its
     limit after scrubbing, but a length limit set in the environment is applied by the SDK first,
     without agentwatch's margin (a secret across that limit may then be cut before it is scrubbed)."""
+    # That SDK reads them again for every record and raises on a value it cannot read: a bad value (warned
+    # about by the settings, and read by agentwatch as no limit) would fail every log call of the app.
+    for name in _LOG_LENGTH_VARIABLES:
+        if name in os.environ and not _sdk_can_read_length(os.environ[name]):
+            del os.environ[name]
     scrub = settings.scrub
     if scrub.enabled and any(os.environ.get(name, "").strip() for name in _LOG_LENGTH_VARIABLES):
         _diagnostics.warn_once(
@@ -103,6 +108,17 @@ def _sdk_reads_log_limits(settings: Settings) -> None:
 
 
 _LOG_LENGTH_VARIABLES = ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+
+
+def _sdk_can_read_length(value: str) -> bool:
+    """Whether opentelemetry-sdk 1.44's log record limits accept ``value`` (``unset`` or a whole number >= 0)."""
+    value = value.strip().lower()
+    if value == "unset":
+        return True
+    try:
+        return int(value) >= 0
+    except ValueError:
+        return False
 
 
 def _tracing(settings: Settings, resource: Resource, built: Pipeline) -> TracerProvider:

@@ -207,13 +207,18 @@ class _RetryNoiseFilter(logging.Filter):
             args = record.args if isinstance(record.args, tuple) else ()
             if message.startswith("Transient error") and args:
                 self._local.reason = _short_reason(args[0])
+            elif message.startswith("Failed to export") and "batch code:" in message and len(args) >= 2:
+                # HTTP: (kind, status, reason); opentelemetry-exporter-otlp-proto-http 1.44 logs (status, reason)
+                # and fails a timed-out request at once instead of retrying it until the deadline.
+                http_status, reason = args[-2], args[-1]
+                if http_status is None and "Timeout" in type(reason).__name__:  # requests' ReadTimeout & co.
+                    self._local.reason = "no answer within OTEL_EXPORTER_OTLP_TIMEOUT"
+                else:
+                    self._local.reason = f"HTTP {http_status}: {_short_reason(reason)}" if http_status else _short_reason(reason)
             elif message.startswith("Failed to export") and "code:" in message and len(args) >= 3:
-                # HTTP: (kind, status, reason); gRPC: (kind, endpoint, code, details)
-                http_status = args[1] if "batch code" in message else None
-                self._local.reason = (
-                    f"HTTP {http_status}: {_short_reason(args[2])}" if http_status else _short_reason(args[2])
-                )
-                if not http_status and len(args) >= 4 and "larger than max" in str(args[3]):
+                # gRPC: (kind, endpoint, code, details)
+                self._local.reason = _short_reason(args[2])
+                if len(args) >= 4 and "larger than max" in str(args[3]):
                     self._local.reason += ": received message larger than max"
             elif "due to timeout" in message and not getattr(self._local, "reason", ""):
                 # The first attempt used up the whole deadline: the endpoint accepted and never answered.
