@@ -30,6 +30,7 @@ import json
 import math
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -49,8 +50,18 @@ from _collector import (
     promql_metric_names,
     require_tool,
 )
-from _service import FAST_EXPORT, clean_env, start_service
-from test_collector_dashboards_e2e import CHATS, DOCUMENTS, HEALTH, TARGETS
+from _service import BIN, FAST_EXPORT, clean_env, free_port, start_service
+from test_collector_dashboards_e2e import (
+    CHATS,
+    DOCUMENTS,
+    HEALTH,
+    MCP_APP,
+    MCP_CLIENT,
+    TARGETS,
+    TOOL_CHATS,
+    _stop,
+    _wait_listening,
+)
 
 sys.path.insert(0, str(COLLECTOR / "tools"))
 from local_stack import LocalStack
@@ -118,6 +129,8 @@ class Traffic(threading.Thread):
         while not self.stop_event.is_set() and self.rounds < 500:  # bounded
             for index, (message, expected) in enumerate(CHATS):
                 self._one("POST", "/chat", {"message": message, "session_id": f"s-{index % 3}"}, expected)
+            for message in TOOL_CHATS:  # the function-calling loop: a tool run, then an undeclared tool
+                self._one("POST", "/chat/tools", {"message": message, "session_id": "tools"}, 200)
             for doc_id, expected in DOCUMENTS:
                 self._one("GET", f"/documents/{doc_id}", None, expected)
             self._one("GET", self.email_path, None, 404)
@@ -232,6 +245,7 @@ def test_demo_through_agent_and_two_gateways(tmp_path, fake_gemini):
         prometheus_binary=prometheus,
     )
     service = traffic = None
+    mcp: list[subprocess.Popen] = []
     try:
         stack.start()
         assert stack.agent is not None
@@ -251,6 +265,19 @@ def test_demo_through_agent_and_two_gateways(tmp_path, fake_gemini):
             **TARGETS,
         )
         service = start_service(tmp_path, env)
+        # The "Agents & tools" row's MCP panels: an MCP server and a client calling its tools, each under
+        # opentelemetry-instrument, their metrics through the same collectors (traces off: the trace checks
+        # below are about the demo service's traces).
+        mcp_port = free_port()
+        for job, command in (("mcp-server", [str(MCP_APP / "server.py"), "http", str(mcp_port)]),
+                             ("mcp-client", ["-c", MCP_CLIENT, f"http://127.0.0.1:{mcp_port}/mcp"])):
+            mcp_env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=stack.otlp_http, OTEL_SERVICE_NAME=job,
+                                OTEL_TRACES_EXPORTER="none", OTEL_LOGS_EXPORTER="none", **FAST_EXPORT)
+            mcp.append(subprocess.Popen([str(BIN / "opentelemetry-instrument"), "python", *command], env=mcp_env,
+                                        stdout=subprocess.DEVNULL, stderr=(tmp_path / f"{job}.err").open("w"),
+                                        stdin=subprocess.DEVNULL))
+            if job == "mcp-server":  # listening before the client connects
+                _wait_listening(mcp[0], mcp_port, tmp_path / f"{job}.err")
         traffic = Traffic(service, "/documents/bob.builder@example.org")
 
         # ---- phase 1: traffic, then what arrived -------------------------------------------
@@ -342,6 +369,8 @@ def test_demo_through_agent_and_two_gateways(tmp_path, fake_gemini):
         if traffic is not None:
             traffic.stop_event.set()
             traffic.join(30)
+        for process in mcp:
+            _stop(process)
         if service is not None:
             service.terminate()
         stack.stop()
