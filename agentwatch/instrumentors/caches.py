@@ -60,7 +60,7 @@ from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.guard import guarded
 from agentwatch.instrumentors._agents.targets import Target, parse_targets
-from agentwatch.instrumentors._objects import ObjectTargets
+from agentwatch.instrumentors._objects import ObjectTargets, release_all
 from agentwatch.version import __version__
 
 __all__ = ["AgentwatchCachesInstrumentor", "watch"]
@@ -363,8 +363,5 @@ class AgentwatchCachesInstrumentor(BaseInstrumentor):
             self._targets.stop()
         self._targets = None
         if self._telemetry is not None:
-            with self._telemetry.lock:
-                for watched in self._telemetry.watched:
-                    watched.release()
-                self._telemetry.watched.clear()
+            release_all(self._telemetry)
         self._telemetry = None

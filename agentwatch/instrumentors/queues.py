@@ -52,7 +52,7 @@ from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.guard import guarded
 from agentwatch.instrumentors._agents.targets import Target, parse_targets
-from agentwatch.instrumentors._objects import ObjectTargets
+from agentwatch.instrumentors._objects import ObjectTargets, release_all
 from agentwatch.version import __version__
 
 __all__ = ["AgentwatchQueuesInstrumentor", "BACKGROUND"]
@@ -269,8 +269,5 @@ class AgentwatchQueuesInstrumentor(BaseInstrumentor):
         # The BackgroundTask wrappers stay (pass-through without telemetry): the web instrumentor wraps
         # BackgroundTask.__call__ too, and unwrapping removes the outermost layer, whoever's it is.
         if self._telemetry is not None:
-            with self._telemetry.lock:
-                for queue in self._telemetry.watched:
-                    queue.release()
-                self._telemetry.watched.clear()
+            release_all(self._telemetry)
         AgentwatchQueuesInstrumentor._telemetry = None

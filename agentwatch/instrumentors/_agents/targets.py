@@ -110,56 +110,110 @@ def _module_findable(module: str) -> bool:
 WRAPPER_TAG = "_self_agentwatch_role"
 
 
-class TargetSet:
-    """The env-var targets of one instrumentor: wrapped on import, unwrapped on uninstrument."""
+class ModuleWatch:
+    """Targets found when their module imports: the registry, start/stop and the script's lazy settling.
 
-    # One post-import hook per module for the whole process (wrapt cannot
-    # unregister hooks); it applies whatever is pending at the time.
+    What a target *is* (a function to wrap, an object to watch) and how it is applied or undone is the
+    subclass's (:class:`TargetSet` here, ``instrumentors._objects.ObjectTargets``). A target whose module
+    is already imported is applied at once, any other right after its module finishes loading.
+    """
+
+    # One post-import hook per module for the whole process (wrapt cannot unregister hooks); it applies
+    # whatever watch is pending on that module at the time.
     _hooked: set[str] = set()
-    _pending: dict[str, list[TargetSet]] = {}
+    _pending: dict[str, list[ModuleWatch]] = {}
     _lock = threading.RLock()
+    #: The not-found warning's verb: "it is <done> only if that module is imported later".
+    done_verb = "wrapped"
 
     def __init__(self) -> None:
-        self.entries: list[tuple[Target, Callable[[Target], Any]]] = []
-        self.applied: list[tuple[Any, str, Target]] = []  # (parent object, attribute name, target)
         self.active = False
 
-    def add(self, target: Target, wrapper_factory: Callable[[Target], Any]) -> None:
-        self.entries.append((target, wrapper_factory))
+    # --- what subclasses say ------------------------------------------------------------------
+    def targets(self) -> list[Target]:
+        raise NotImplementedError
 
+    def applied_targets(self) -> list[Target]:
+        raise NotImplementedError
+
+    def _apply(self, module: Any, name: str | None = None, quiet: bool = False) -> None:
+        raise NotImplementedError
+
+    def _undo(self) -> None:
+        """Take back what was applied (best effort: the app goes on either way)."""
+        raise NotImplementedError
+
+    # --- shared -------------------------------------------------------------------------------------
     def start(self) -> None:
         self.active = True
-        modules = {target.module for target, _ in self.entries}
-        for module in sorted(modules):
+        targets = self.targets()
+        for module in sorted({target.module for target in targets}):
             if is_script_module(module):
-                # The script's functions are defined after instrumentors run: settled lazily.
+                # The script's functions and objects are defined after instrumentors run: settled lazily.
                 WATCH.add(self, module)
                 if module == "__main__":
                     continue
             if not _module_findable(module):
-                for target, _ in self.entries:
+                for target in targets:
                     if target.module == module:
                         warn_once(
                             f"target:{target.variable}:{target.spec}",
                             f"{target.variable}: module {module!r} of target {target.spec!r} was not found; "
-                            "it is wrapped only if that module is imported later",
+                            f"it is {self.done_verb} only if that module is imported later",
                         )
-            with TargetSet._lock:
-                TargetSet._pending.setdefault(module, []).append(self)
-                first = module not in TargetSet._hooked
-                TargetSet._hooked.add(module)
+            with ModuleWatch._lock:
+                ModuleWatch._pending.setdefault(module, []).append(self)
+                first = module not in ModuleWatch._hooked
+                ModuleWatch._hooked.add(module)
             if first:
-                wrapt.register_post_import_hook(functools.partial(TargetSet._on_import, module), module)
+                wrapt.register_post_import_hook(functools.partial(ModuleWatch._on_import, module), module)
             elif module in sys.modules:
                 self._apply(sys.modules[module])
 
     def stop(self) -> None:
         self.active = False
         WATCH.discard(self)
-        with TargetSet._lock:
-            for sets in TargetSet._pending.values():
-                while self in sets:
-                    sets.remove(self)
+        with ModuleWatch._lock:
+            for watches in ModuleWatch._pending.values():
+                while self in watches:
+                    watches.remove(self)
+        self._undo()
+
+    @staticmethod
+    def _on_import(module_name: str, module: Any) -> None:
+        with ModuleWatch._lock:
+            watches = list(ModuleWatch._pending.get(module_name, ()))
+        for watch in watches:
+            watch._apply(module)
+
+    def settle(self, main: Any, name: str) -> bool:
+        """Apply the targets of ``name`` (the script) that ``main`` defines by now; True when none is left."""
+        self._apply(main, name, quiet=True)
+        return not self.active or not self.unsettled(name)
+
+    def unsettled(self, name: str) -> list[Target]:
+        done = {id(target) for target in self.applied_targets()}
+        return [target for target in self.targets() if target.module == name and id(target) not in done]
+
+
+class TargetSet(ModuleWatch):
+    """The env-var targets of one instrumentor: wrapped on import, unwrapped on uninstrument."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[tuple[Target, Callable[[Target], Any]]] = []
+        self.applied: list[tuple[Any, str, Target]] = []  # (parent object, attribute name, target)
+
+    def add(self, target: Target, wrapper_factory: Callable[[Target], Any]) -> None:
+        self.entries.append((target, wrapper_factory))
+
+    def targets(self) -> list[Target]:
+        return [target for target, _ in self.entries]
+
+    def applied_targets(self) -> list[Target]:
+        return [target for _, _, target in self.applied]
+
+    def _undo(self) -> None:
         for parent, attribute, _target in reversed(self.applied):
             try:
                 current = inspect.getattr_static(parent, attribute)
@@ -168,22 +222,6 @@ class TargetSet:
             except Exception:  # noqa: BLE001,S110 - best effort
                 pass
         self.applied.clear()
-
-    @staticmethod
-    def _on_import(module_name: str, module: Any) -> None:
-        with TargetSet._lock:
-            sets = list(TargetSet._pending.get(module_name, ()))
-        for target_set in sets:
-            target_set._apply(module)
-
-    def settle(self, main: Any, name: str) -> bool:
-        """Wrap the targets of ``name`` (the script) that ``main`` defines by now; True when none is left."""
-        self._apply(main, name, quiet=True)
-        return not self.active or not self.unsettled(name)
-
-    def unsettled(self, name: str) -> list[Target]:
-        done = {id(target) for _, _, target in self.applied}
-        return [target for target, _ in self.entries if target.module == name and id(target) not in done]
 
     def _apply(self, module: Any, name: str | None = None, quiet: bool = False) -> None:
         name = name or module.__name__
