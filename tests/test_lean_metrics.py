@@ -86,17 +86,7 @@ def _collect(record_all) -> list[Any]:
     record_all(provider.get_meter("t"))
     data = reader.get_metrics_data()
     provider.shutdown()
-    points = []
-    for resource_metrics in data.resource_metrics:
-        for scope in resource_metrics.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    fields = dataclasses.asdict(point)
-                    for volatile in ("start_time_unix_nano", "time_unix_nano", "exemplars"):
-                        fields.pop(volatile, None)
-                    fields["attributes"] = _typed(dict(point.attributes or {}))
-                    points.append((metric.name, repr(sorted(fields.items()))))
-    return sorted(points)
+    return sorted(point[1:3] for point in _points(data, ""))
 
 
 def _record(meter) -> None:

@@ -215,18 +215,16 @@ def _make_routed(original: Callable[..., Any], measurement_class: type, hash_att
             route = routes.get(key)
         except TypeError:  # an unhashable key: not a plain attribute set after all
             return original(self, amount, attributes, context)
+        storages = self._measurement_consumer._reader_storages
         meter_config = self.__dict__.get("_meter_config")
-        if (route is None or route is _NO_ROUTE or route[0] is not self._measurement_consumer._reader_storages
-                or (meter_config is not None and not meter_config.is_enabled)):
+        if route is None or route is _NO_ROUTE or route[0] is not storages or (
+                meter_config is not None and not meter_config.is_enabled):
             original(self, amount, attributes, context)
-            if route is None or (route is not _NO_ROUTE and route[0] is not self._measurement_consumer._reader_storages):
-                if not all(type(name) is str and name for name in attributes):
-                    route = _NO_ROUTE
-                else:
-                    route = _route(self, attributes, hash_attributes)
+            if route is None or (route is not _NO_ROUTE and route[0] is not storages):  # new, or the readers changed
+                simple_keys = all(type(name) is str and name for name in attributes)
                 if len(routes) >= _ROUTE_LIMIT:
                     routes.clear()
-                routes[key] = route
+                routes[key] = _route(self, attributes, hash_attributes) if simple_keys else _NO_ROUTE
             return None
         _, aggregations, cleaned, exemplar_filter = route
         now = _time_ns()
