@@ -4,7 +4,6 @@ kustomization's ConfigMap carry it (the checks every add-on rule file shares: te
 from __future__ import annotations
 
 import yaml
-
 from _collector import COLLECTOR
 
 RULES = yaml.safe_load((COLLECTOR / "prometheus" / "alerts-agents.yml").read_text())

@@ -11,7 +11,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from _collector import COLLECTOR, SINGLE_ENV, promql_metric_names, require_tool
 from _exposed_metrics import exposed_samples
 
