@@ -21,22 +21,19 @@ import time
 
 import pytest
 import yaml
-from _collector import COLLECTOR, COLLECTOR_METRICS, promql_metric_names, require_tool
-from _service import clean_env, free_port, start_service
+from _collector import COLLECTOR, COLLECTOR_METRICS, SINGLE_ENV, promql_metric_names, require_tool
+from _service import free_port, start_service
 from test_collector_dashboards_e2e import (
-    BREAKER_RESET_S,
     CHATS,
     SCRAPE_INTERVAL_S,
-    TARGETS,
     Traffic,
     _has_data,
     _query,
     _start_prometheus,
     _stop,
     _wait_prometheus_scraping,
+    scraped_demo_env,
 )
-
-from _collector import SINGLE_ENV
 
 pytestmark = [pytest.mark.slow, SINGLE_ENV]
 
@@ -97,23 +94,7 @@ def test_every_rule_reads_real_series(tmp_path, fake_gemini):
     service = prom = traffic = None
     try:
         metrics_port = free_port()
-        db = tmp_path / "knowledge.sqlite3"
-        env = clean_env(
-            OTEL_METRICS_EXPORTER="prometheus",
-            OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
-            OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
-            OTEL_TRACES_EXPORTER="none",
-            OTEL_LOGS_EXPORTER="none",
-            OTEL_SERVICE_NAME="agent-service",
-            **fake_gemini.env(),
-            AGENT_DB_PATH=str(db),
-            AGENTWATCH_HEALTH_SQLITE_PATH=str(db),
-            PYTHONUNBUFFERED="1",
-            # the demo's "gemini" breaker opens after three model failures in a row: closed again by the
-            # next chat, so the traffic's expected statuses hold (as in test_collector_dashboards_e2e.py)
-            AGENT_BREAKER_RESET_S=str(BREAKER_RESET_S),
-            **TARGETS,
-        )
+        env = scraped_demo_env(tmp_path, fake_gemini, metrics_port)
         service = start_service(tmp_path, env)
         prom, base, log = _start_prometheus(prometheus, tmp_path, metrics_port)
         _wait_prometheus_scraping(prom, base, log)

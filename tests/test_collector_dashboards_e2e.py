@@ -41,11 +41,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from _collector import COLLECTOR, COLLECTOR_METRICS, DASHBOARDS, dashboard_queries, grafana_substitute, promql_metric_names, require_tool
+from _collector import (
+    COLLECTOR,
+    COLLECTOR_METRICS,
+    DASHBOARDS,
+    SINGLE_ENV,
+    dashboard_queries,
+    grafana_substitute,
+    promql_metric_names,
+    require_tool,
+)
 from _service import BIN, clean_env, free_port, start_service
-
-from _collector import SINGLE_ENV
 
 pytestmark = [pytest.mark.slow, SINGLE_ENV]
 
@@ -244,6 +250,26 @@ def _wait_listening(process: subprocess.Popen, port: int, log: Path, timeout: fl
             time.sleep(0.2)
 
 
+def scraped_demo_env(tmp_path: Path, fake_gemini, metrics_port: int) -> dict[str, str]:
+    """The demo service's environment for a Prometheus scrape: metrics on ``metrics_port``, no traces or logs,
+    the AI targets on, and the "gemini" breaker closed again by the next round (see CHATS, Traffic.run)."""
+    db = tmp_path / "knowledge.sqlite3"
+    return clean_env(
+        OTEL_METRICS_EXPORTER="prometheus",
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_SERVICE_NAME="agent-service",
+        **fake_gemini.env(),
+        AGENT_DB_PATH=str(db),
+        AGENTWATCH_HEALTH_SQLITE_PATH=str(db),
+        PYTHONUNBUFFERED="1",
+        AGENT_BREAKER_RESET_S=str(BREAKER_RESET_S),
+        **TARGETS,
+    )
+
+
 def _stop(process: subprocess.Popen | None) -> None:
     if process is None or process.poll() is not None:
         return
@@ -279,21 +305,7 @@ def test_every_dashboard_panel_has_data_from_the_demo(tmp_path, fake_gemini):
     mcp: list[subprocess.Popen] = []
     try:
         metrics_port = free_port()
-        db = tmp_path / "knowledge.sqlite3"
-        env = clean_env(
-            OTEL_METRICS_EXPORTER="prometheus",
-            OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
-            OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
-            OTEL_TRACES_EXPORTER="none",
-            OTEL_LOGS_EXPORTER="none",
-            OTEL_SERVICE_NAME="agent-service",
-            **fake_gemini.env(),
-            AGENT_DB_PATH=str(db),
-            AGENTWATCH_HEALTH_SQLITE_PATH=str(db),
-            PYTHONUNBUFFERED="1",
-            AGENT_BREAKER_RESET_S=str(BREAKER_RESET_S),  # closed again by the next round (see CHATS, Traffic.run)
-            **TARGETS,
-        )
+        env = scraped_demo_env(tmp_path, fake_gemini, metrics_port)
         service = start_service(tmp_path, env)
         # started once the service answers (three instrumented starts at once are slow on a loaded machine)
         mcp_ports = {"mcp_server": free_port(), "mcp_client": free_port()}
