@@ -200,8 +200,7 @@ class GenAIRollupSpanProcessor(SpanProcessor):
         if operation is None or operation in _NOT_CALLS or ROUND_TRIP in attributes:
             return
         with self._lock:
-            entries = self._open.get(span.context.trace_id)  # pyright: ignore[reportOptionalMemberAccess] - ended SDK spans have a context
-            totals = entries[-1] if entries else None
+            totals = self._innermost(span)
             if totals is None:
                 return
             totals.calls += 1
@@ -218,11 +217,15 @@ class GenAIRollupSpanProcessor(SpanProcessor):
         if server_span.is_recording():
             server_span.set_attributes(values)
 
+    def _innermost(self, span: ReadableSpan) -> _Totals | None:
+        """The totals of the innermost open server span of ``span``'s trace (caller holds the lock)."""
+        entries = self._open.get(span.context.trace_id)  # pyright: ignore[reportOptionalMemberAccess] - ended SDK spans have a context
+        return entries[-1] if entries else None
+
     def _add_tool(self, span: ReadableSpan, attributes: Any) -> None:
         failed_tool = ERROR_TYPE in attributes or span.status.status_code is StatusCode.ERROR
         with self._lock:
-            entries = self._open.get(span.context.trace_id)  # pyright: ignore[reportOptionalMemberAccess] - ended SDK spans have a context
-            totals = entries[-1] if entries else None
+            totals = self._innermost(span)
             if totals is None:
                 return
             totals.tools += 1
