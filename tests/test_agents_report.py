@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from _service import BIN, clean_env
+from test_report import _kv
 
 from agentwatch import semconv as sc
 from agentwatch.distro import rollup
@@ -166,16 +167,6 @@ def test_the_catalogue_names_are_the_roll_up_processors() -> None:
 # --------------------------------------------------------------------------- what other processes write
 
 T0 = 1_700_000_000_000_000_000
-
-
-def _kv(key: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"key": key, "value": {"boolValue": value}}
-    if isinstance(value, int):
-        return {"key": key, "value": {"intValue": str(value)}}
-    if isinstance(value, float):
-        return {"key": key, "value": {"doubleValue": value}}
-    return {"key": key, "value": {"stringValue": value}}
 
 
 def _span(name: str, span_id: str, attributes: dict[str, Any], ms: int = 10, error: bool = False) -> dict[str, Any]:
