@@ -217,19 +217,57 @@ def _repeated_recordings(meter, round_: int) -> None:
         trace_id=0x1234 + round_, span_id=0x99, is_remote=False, trace_flags=trace_api.TraceFlags(1)))
     token = context_api.attach(trace_api.set_span_in_context(span))
     try:
-        for index in range(300):
-            attributes = {"route": f"/r{index % 3}", "code": 200 + index % 2, "ok": index % 5 == 0, "w": 0.5}
-            counter.add(index % 4, attributes)
-            histogram.record(index / 7, attributes)
-            updown.add(-index if index % 2 else index, attributes)
-            viewed.record(index, {**attributes, "user": f"u{index % 11}"})
-            if index % 50 == 0:  # values the SDK refuses (and warns about) must be refused the same way
-                counter.add(-1, attributes)
-                histogram.record(float("nan"), attributes)
-                updown.add(float("inf"), attributes)
-                counter.add(1, {"route": ["/list", "/values"]})  # not a plain set: the SDK's path
+        _repeated(counter, histogram, updown, viewed)
     finally:
         context_api.detach(token)
+
+
+def _repeated(counter: Any, histogram: Any, updown: Any, viewed: Any) -> None:
+    for index in range(300):
+        attributes = {"route": f"/r{index % 3}", "code": 200 + index % 2, "ok": index % 5 == 0, "w": 0.5}
+        counter.add(index % 4, attributes)
+        histogram.record(index / 7, attributes)
+        updown.add(-index if index % 2 else index, attributes)
+        viewed.record(index, {**attributes, "user": f"u{index % 11}"})
+        if index % 50 == 0:  # values the SDK refuses (and warns about) must be refused the same way
+            counter.add(-1, attributes)
+            histogram.record(float("nan"), attributes)
+            updown.add(float("inf"), attributes)
+            counter.add(1, {"route": ["/list", "/values"]})  # not a plain set: the SDK's path
+
+
+def _recordings_under_each_kind_of_span(meter, round_: int) -> None:
+    """The same recordings with the current span of each kind the exemplar code must tell apart:
+    agentwatch's own (sampled), the API's non-recording span sampled and not, INVALID_SPAN, a value
+    under the span key that is no span at all, and no span."""
+    from opentelemetry import context as context_api
+    from opentelemetry import trace as trace_api
+
+    from opentelemetry.trace.propagation import _SPAN_KEY
+
+    from agentwatch.distro.tracing import LeanTracerProvider
+
+    tracer = LeanTracerProvider().get_tracer("t")
+    instruments = (meter.create_counter("c"), meter.create_histogram("h", unit="s"),
+                   meter.create_up_down_counter("u"), meter.create_histogram("viewed"))
+    lean = tracer.start_span("lean")
+    contexts = [
+        trace_api.set_span_in_context(lean),
+        trace_api.set_span_in_context(trace_api.NonRecordingSpan(trace_api.SpanContext(
+            0x1234 + round_, 0x98, False, trace_api.TraceFlags(1)))),
+        trace_api.set_span_in_context(trace_api.NonRecordingSpan(trace_api.SpanContext(
+            0x1234 + round_, 0x97, False, trace_api.TraceFlags(0)))),
+        trace_api.set_span_in_context(trace_api.INVALID_SPAN),
+        context_api.set_value(_SPAN_KEY, "not a span", context_api.Context()),
+        context_api.Context(),
+    ]
+    for context in contexts:
+        token = context_api.attach(context)
+        try:
+            _repeated(*instruments)
+        finally:
+            context_api.detach(token)
+    lean.end()
 
 
 def test_routes_give_the_sdks_data_points_and_exemplars(stock, caplog):
@@ -244,6 +282,40 @@ def test_routes_give_the_sdks_data_points_and_exemplars(stock, caplog):
     assert with_routes == without
     assert sorted(r.getMessage() for r in caplog.records) == stock_warnings
     assert sum(", 153, 466" in p[3] for p in with_routes) > 20  # exemplars with the span's ids (0x99, 0x1234 + round)
+
+
+def test_routes_and_exemplar_offers_under_each_kind_of_current_span(stock, caplog):
+    """The exemplar filter and buckets read the current span without the SDK's calls: the same exemplars
+    (trace and span ids, or none) for every kind of span, sampled or not."""
+    random.seed(11)
+    without = _collect_all(_recordings_under_each_kind_of_span, delta_rounds=2)
+    assert lean_metrics.install()
+    from opentelemetry.sdk.metrics._internal.exemplar.exemplar_reservoir import ExemplarBucket
+
+    assert hasattr(ExemplarBucket.offer, "__wrapped__")
+    with_routes = _collect_all(_recordings_under_each_kind_of_span, delta_rounds=2)
+    assert with_routes == without
+    assert any(", 152, 466" in p[3] for p in with_routes)  # the sampled API span's ids (0x98, 0x1234 + round)
+    assert not any(", 151, " in p[3] for p in with_routes)  # the unsampled one offers nothing
+
+
+def test_exemplar_offer_is_restored_and_not_used_when_the_sdk_differs(stock, monkeypatch):
+    from opentelemetry.sdk.metrics._internal.exemplar import exemplar_reservoir
+
+    original = exemplar_reservoir.ExemplarBucket.offer
+    assert lean_metrics.install()
+    assert exemplar_reservoir.ExemplarBucket.offer is not original
+    lean_metrics.uninstall()
+    assert exemplar_reservoir.ExemplarBucket.offer is original
+
+    class OtherBucket(exemplar_reservoir.ExemplarBucket):  # an SDK whose offer keeps something else too
+        def offer(self, value, time_unix_nano, attributes, context):
+            super().offer(value, time_unix_nano, attributes, context)
+            self.extra = value
+
+    monkeypatch.setattr(exemplar_reservoir, "ExemplarBucket", OtherBucket)
+    assert lean_metrics.install()  # the rest of the lean path still installs
+    assert OtherBucket.offer.__qualname__.endswith("OtherBucket.offer")  # the probe refused the swap
 
 
 def test_routes_are_taken_and_rebuilt_when_the_readers_change(stock, monkeypatch):

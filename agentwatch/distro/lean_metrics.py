@@ -51,6 +51,8 @@ from types import NoneType
 from typing import Any
 
 from opentelemetry.context import get_current as _get_current  # the function the SDK's instruments call
+from opentelemetry.trace import INVALID_SPAN, Span
+from opentelemetry.trace.propagation import _SPAN_KEY  # pyright: ignore[reportPrivateUsage] - get_current_span's key
 
 from agentwatch.distro._diagnostics import info
 
@@ -151,6 +153,7 @@ def install() -> bool:
         view_match._hash_attributes = fast_hash
         measurement._clean_attribute_value = fast_clean
         _install_routes(fast_hash)
+        _install_bucket_offer()
         return True
 
 
@@ -163,6 +166,74 @@ def uninstall() -> None:
         view_match._hash_attributes = _original.pop("hash")
         measurement._clean_attribute_value = _original.pop("clean")
         _uninstall_routes()
+        _uninstall_bucket_offer()
+
+
+# --- the current span, as the exemplar code reads it --------------------------------------------
+
+# Classes seen to be ``trace.Span`` (the ABC's isinstance, a Python-level call, once per class): the
+# exemplar filter and buckets ask ``get_current_span(context)`` on every recording. Only positives are
+# kept (a class cannot stop being a Span); the set holds classes, so it stays small.
+_span_classes: set[type] = set()
+
+
+def _current_span(context: Any) -> Any:
+    """``trace.get_current_span(context)`` for a given context, without its calls: the span or INVALID_SPAN."""
+    span = context.get(_SPAN_KEY)
+    kind = type(span)
+    if kind not in _span_classes:
+        if span is None or not isinstance(span, Span):
+            return INVALID_SPAN
+        _span_classes.add(kind)
+    return span
+
+
+def _trace_based(context: Any) -> bool:
+    """``TraceBasedExemplarFilter.should_sample`` (the SDK's default filter): the context's span is sampled."""
+    span = _current_span(context)
+    if span == INVALID_SPAN:
+        return False
+    return span.get_span_context().trace_flags.sampled
+
+
+def _make_offer(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``ExemplarBucket.offer`` with :func:`_current_span` (the same fields set, in the same cases)."""
+
+    def offer(self: Any, value: Any, time_unix_nano: int, attributes: Any, context: Any) -> None:
+        if not isinstance(context, dict):  # Context is a dict; anything else: the SDK's own way
+            return original(self, value, time_unix_nano, attributes, context)
+        self._ExemplarBucket__value = value
+        self._ExemplarBucket__time_unix_nano = time_unix_nano
+        self._ExemplarBucket__attributes = attributes
+        span = _current_span(context)
+        if span != INVALID_SPAN:
+            span_context = span.get_span_context()
+            self._ExemplarBucket__span_id = span_context.span_id
+            self._ExemplarBucket__trace_id = span_context.trace_id
+        self._ExemplarBucket__offered = True
+        return None
+
+    offer.__wrapped__ = original  # type: ignore[attr-defined]
+    return offer
+
+
+def _bucket_offer_agrees(bucket_class: type, fast: Callable[..., Any], original: Callable[..., Any]) -> bool:
+    """The fast offer leaves a bucket as the SDK's does (its collected exemplar), on spans of each kind."""
+    from opentelemetry import trace
+    from opentelemetry.context import Context
+
+    sampled = trace.NonRecordingSpan(trace.SpanContext(0x1234, 0x99, False, trace.TraceFlags(1)))
+    unsampled = trace.NonRecordingSpan(trace.SpanContext(0x1234, 0x98, False, trace.TraceFlags(0)))
+    contexts = [Context(), Context({_SPAN_KEY: sampled}), Context({_SPAN_KEY: unsampled}),
+                Context({_SPAN_KEY: INVALID_SPAN}), Context({_SPAN_KEY: "not a span"})]
+    for context in contexts:
+        buckets = [bucket_class(), bucket_class()]
+        for bucket, offer in zip(buckets, (original, fast)):
+            offer(bucket, 2.5, 1000, {"a": 1, "b": "x"}, context)
+        first, second = (bucket.collect({"a": 1}) for bucket in buckets)
+        if repr(first) != repr(second) or vars(buckets[0]) != vars(buckets[1]):
+            return False
+    return True
 
 
 # --- routes: a repeated attribute set recorded straight into its aggregations ---------------------
@@ -192,7 +263,15 @@ def _route(instrument: Any, attributes: dict[str, Any], hash_attributes: Callabl
             if aggregation is None:
                 return _NO_ROUTE
             aggregations.append(aggregation)
-    return (storages, tuple(aggregations), dict(attributes), config.exemplar_filter)
+    exemplar_filter = config.exemplar_filter
+    trace_based = type(exemplar_filter) is _trace_based_filter_class()
+    return (storages, tuple(aggregations), dict(attributes), exemplar_filter, trace_based)
+
+
+def _trace_based_filter_class() -> type:
+    from opentelemetry.sdk.metrics import TraceBasedExemplarFilter
+
+    return TraceBasedExemplarFilter
 
 
 def _make_routed(original: Callable[..., Any], measurement_class: type, hash_attributes: Callable[[Any], Any],
@@ -226,12 +305,12 @@ def _make_routed(original: Callable[..., Any], measurement_class: type, hash_att
                     routes.clear()
                 routes[key] = _route(self, attributes, hash_attributes) if simple_keys else _NO_ROUTE
             return None
-        _, aggregations, cleaned, exemplar_filter = route
+        _, aggregations, cleaned, exemplar_filter, trace_based = route
         now = _time_ns()
         current = _get_current()
         measured = new(measurement_class)
         measured.__dict__.update(value=amount, time_unix_nano=now, instrument=self, context=current, attributes=cleaned)
-        sample = exemplar_filter.should_sample(amount, now, cleaned, current)
+        sample = _trace_based(current) if trace_based else exemplar_filter.should_sample(amount, now, cleaned, current)
         for aggregation in aggregations:
             aggregation.aggregate(measured, sample)
         return None
@@ -264,6 +343,42 @@ def _install_routes(hash_attributes: Callable[[Any], Any]) -> bool:
         _original[f"route:{name}"] = original
         setattr(cls, method, _make_routed(original, measurement_class, hash_attributes, nonnegative))
     return True
+
+
+def _bucket_class() -> type | None:
+    try:
+        from opentelemetry.sdk.metrics._internal.exemplar.exemplar_reservoir import ExemplarBucket
+    except ImportError:
+        return None
+    return ExemplarBucket
+
+
+def _install_bucket_offer() -> bool:
+    """Swap ``ExemplarBucket.offer`` (every recording in a sampled span offers an exemplar) for
+    :func:`_make_offer`'s, if it leaves buckets as the SDK's does on a probe (caller holds the lock)."""
+    bucket_class = _bucket_class()
+    original = getattr(bucket_class, "offer", None) if bucket_class is not None else None
+    if bucket_class is None or not callable(original):
+        info("lean exemplar offers not used: this opentelemetry-sdk has no ExemplarBucket.offer")
+        return False
+    fast = _make_offer(original)
+    try:
+        agrees = _bucket_offer_agrees(bucket_class, fast, original)
+    except Exception:  # noqa: BLE001 - a different bucket class: keep the SDK's
+        agrees = False
+    if not agrees:
+        info("lean exemplar offers not used: they disagree with this opentelemetry-sdk on a probe")
+        return False
+    _original["bucket_offer"] = original
+    bucket_class.offer = fast  # pyright: ignore[reportAttributeAccessIssue]
+    return True
+
+
+def _uninstall_bucket_offer() -> None:
+    original = _original.pop("bucket_offer", None)
+    bucket_class = _bucket_class()
+    if original is not None and bucket_class is not None:
+        bucket_class.offer = original  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def _uninstall_routes() -> None:
