@@ -24,6 +24,13 @@ LOWEST_VENV := .venv-lowest
 LOWEST_BIN := $(LOWEST_VENV)/bin
 LOWEST_STAMP := $(LOWEST_VENV)/.agentwatch-installed
 LOWEST_LOG := $(LOWEST_VENV)/test.log
+# A benchmark-only venv with OpenLIT (benchmarks/requirements-openlit.lock: the demo app's runtime
+# needs plus openlit, constrained by requirements.lock; no agentwatch) for the `openlit` mode of
+# benchmarks/overhead.py. `make bench` builds it; `make test` does not.
+OPENLIT_VENV := .venv-openlit
+OPENLIT_BIN := $(OPENLIT_VENV)/bin
+OPENLIT_STAMP := $(OPENLIT_VENV)/.openlit-installed
+OPENLIT_LOCK := benchmarks/requirements-openlit.lock
 # Both resolutions run the whole suite at once (one core each), less the tests marked single_env (each
 # with its reason: the collector bundle, venvs a test builds itself, a browser, several workers at once),
 # which then run once, alone, in the main venv.
@@ -56,6 +63,12 @@ $(CHROMA_STAMP): requirements-chroma.lock pyproject.toml $(STAMP)
 $(LOWEST_STAMP): requirements-lowest.lock pyproject.toml $(STAMP)
 	@test -x $(LOWEST_BIN)/python || $(PYTHON) -m venv --without-pip $(LOWEST_VENV)
 	$(call sync,$(LOWEST_BIN)/python,requirements-lowest.lock)
+
+# Exactly the lock, without agentwatch (OpenLIT is the other choice the benchmark compares).
+$(OPENLIT_STAMP): $(OPENLIT_LOCK) $(STAMP)
+	@test -x $(OPENLIT_BIN)/python || $(PYTHON) -m venv --without-pip $(OPENLIT_VENV)
+	@$(BIN)/uv pip sync --quiet --python $(OPENLIT_BIN)/python $(OPENLIT_LOCK)
+	@touch $@
 
 demo: $(STAMP)
 	$(BIN)/python examples/run_demo.py
@@ -103,7 +116,7 @@ test-chroma: $(CHROMA_STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: $(STAMP)
+bench: $(STAMP) $(OPENLIT_STAMP)
 	$(BIN)/python benchmarks/overhead.py
 
 # Where the CPU of one request goes, per component (py-spy, from the dev group), agentwatch next to the stock distro.
@@ -127,9 +140,10 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra demo --group dev --upgrade --generate-hashes -o requirements.lock --python-version 3.11
 	$(BIN)/uv pip compile pyproject.toml --extra demo --extra chromadb --group dev --upgrade --generate-hashes -c requirements.lock -o requirements-chroma.lock --python-version 3.11
 	$(BIN)/uv pip compile pyproject.toml --extra demo --group dev --group adk --resolution lowest-direct --upgrade --generate-hashes -o requirements-lowest.lock --python-version 3.11
+	$(BIN)/uv pip compile benchmarks/requirements-openlit.in --upgrade --generate-hashes -c requirements.lock -o $(OPENLIT_LOCK) --python-version 3.11
 
 clean:
-	rm -rf $(VENV) $(CHROMA_VENV) $(LOWEST_VENV) agentwatch-data .pytest_cache
+	rm -rf $(VENV) $(CHROMA_VENV) $(LOWEST_VENV) $(OPENLIT_VENV) agentwatch-data .pytest_cache
 
 # --- The collector distribution (collector/distribution/) and the local agent/gateway stack ---
 # `make collector` builds otelcol-agentwatch (the components of collector/otelcol/*.yaml, one

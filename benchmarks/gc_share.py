@@ -82,7 +82,7 @@ def measure(mode: str, requests: int, warmup: int) -> dict:
     base.update(GEMINI_BASE_URL=f"http://127.0.0.1:{fake_port}", GEMINI_API_KEY="bench",
                 AGENT_DB_PATH=str(workdir / "kb.sqlite3"))
     command, env = overhead.mode_command_and_env(mode, base, f"http://127.0.0.1:{sink_port}",
-                                                 argparse.Namespace(metric_interval_ms=60_000))
+                                                 argparse.Namespace(metric_interval_ms=60_000), workdir)
     app = command.index(str(overhead.APP))
     out = workdir / "gc.json"
     command = [*command[:app], __file__, "--probe", str(out), str(overhead.APP), "--port", str(port)]

@@ -4,7 +4,8 @@ collector does. ``GET /stats`` returns what it received so far, as JSON:
 
     {"traces": {"requests": n, "bytes": n, "items": spans, "errors": n},
      "metrics": {... "items": data points}, "logs": {... "items": log records},
-     "distros": {"<telemetry.distro.name of trace batches>": batches}}
+     "distros": {"<telemetry.distro.name of trace batches>": batches},
+     "sdks": {"<telemetry.sdk.name of trace batches>": batches}}
 
 Items are counted by decoding protobuf payloads with opentelemetry-proto (``--no-decode``
 skips that to keep the sink as cheap as possible).
@@ -26,16 +27,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SIGNALS = ("traces", "metrics", "logs")
 
 
-def _count_items(signal_name: str, payload: bytes, distros: list | None = None) -> int:
+def _count_items(signal_name: str, payload: bytes, distros: list | None = None, sdks: list | None = None) -> int:
     if signal_name == "traces":
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
         message = ExportTraceServiceRequest.FromString(payload)
-        if distros is not None:
-            for rs in message.resource_spans:
-                for attr in rs.resource.attributes:
-                    if attr.key == "telemetry.distro.name":
-                        distros.append(attr.value.string_value)
+        for rs in message.resource_spans:
+            for attr in rs.resource.attributes:
+                if attr.key == "telemetry.distro.name" and distros is not None:
+                    distros.append(attr.value.string_value)
+                elif attr.key == "telemetry.sdk.name" and sdks is not None:  # OpenLIT sets "openlit"
+                    sdks.append(attr.value.string_value)
         return sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
     if signal_name == "logs":
         from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -67,6 +69,8 @@ class SinkServer(ThreadingHTTPServer):
         self.stats = {name: {"requests": 0, "bytes": 0, "items": 0, "errors": 0} for name in SIGNALS}
         # resource ``telemetry.distro.name`` of received trace batches -> batch count
         self.stats["distros"] = {}
+        # resource ``telemetry.sdk.name`` of received trace batches -> batch count
+        self.stats["sdks"] = {}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -101,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
         if signal_name not in SIGNALS:
             self._reply(404)
             return
-        items, error, distros = 0, 0, []
+        items, error, distros, sdks = 0, 0, [], []
         encoding = (self.headers.get("Content-Encoding") or "").lower()
         is_json = "json" in (self.headers.get("Content-Type") or "")
         if self.server.decode and not is_json:
@@ -110,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
                     payload = gzip.decompress(payload)
                 elif encoding == "deflate":
                     payload = zlib.decompress(payload)
-                items = _count_items(signal_name, payload, distros)
+                items = _count_items(signal_name, payload, distros, sdks)
             except Exception:  # noqa: BLE001 - a benchmark sink counts bad payloads, never dies
                 error = 1
         with self.server.lock:
@@ -121,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
             entry["errors"] += error
             for name in distros:
                 self.server.stats["distros"][name] = self.server.stats["distros"].get(name, 0) + 1
+            for name in sdks:
+                self.server.stats["sdks"][name] = self.server.stats["sdks"].get(name, 0) + 1
         if is_json:
             self._reply(200, b"{}", "application/json")
         else:

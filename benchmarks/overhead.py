@@ -11,8 +11,13 @@ Modes (alternated within each round, order reversed every other round):
                     traces+metrics+logs over OTLP/HTTP, no AI targets (no AGENTWATCH_*_TARGETS)
     agentwatch-ai   the same with the demo's AGENTWATCH_{INTENT,RAG,PLANNER,CRITIC}_TARGETS
                     (examples/run_demo.py's AGENT_TARGETS): the app's pipeline steps traced too
-    openlit         openlit-instrument with OpenLIT's defaults, only when ``openlit`` is importable
-                    in this venv (it is not a dependency); otherwise reported as "not installed"
+    openlit         .venv-openlit/bin/openlit-instrument .venv-openlit/bin/python app.py: OpenLIT
+                    (a user's other choice) with its defaults, traces+metrics+events (log records)
+                    over OTLP/HTTP, in its own venv (benchmarks/requirements-openlit.lock: the app's
+                    runtime needs + openlit, no agentwatch; `make bench` builds it). Its one
+                    non-default: OPENLIT_PRICING_JSON, a local price file (the demo model's prices
+                    from agentwatch's table) instead of OpenLIT fetching prices from GitHub at start-up.
+                    Without the venv the mode is reported as unavailable and skipped
 
 The instrumented modes export to the same local OTLP/HTTP sink (benchmarks/otlp_sink.py).
 The app is pinned to one core; the load generator (this process: asyncio, raw HTTP/1.1
@@ -36,7 +41,6 @@ import argparse
 import asyncio
 import http.client
 import importlib.metadata as md
-import importlib.util
 import json
 import os
 import platform
@@ -58,6 +62,13 @@ FAKE_GEMINI = ROOT / "examples" / "fake_gemini.py"
 SINK = ROOT / "benchmarks" / "otlp_sink.py"
 RESULTS = ROOT / "benchmarks" / "results"
 BIN = Path(sys.executable).parent
+#: OpenLIT's own venv (Makefile: OPENLIT_VENV, synced from benchmarks/requirements-openlit.lock).
+OPENLIT_VENV = ROOT / ".venv-openlit"
+#: Touched by the Makefile once the venv is exactly the lock (a half-synced venv has none).
+OPENLIT_STAMP = ".openlit-installed"
+OPENLIT_MAKE = "make .venv-openlit/.openlit-installed"
+#: agentwatch's bundled Gemini prices (USD per 1M tokens), the source of OpenLIT's price file.
+GEMINI_PRICES = ROOT / "agentwatch" / "instrumentors" / "data" / "gemini_prices.json"
 
 MODES = ("uninstrumented", "otel-distro", "agentwatch", "agentwatch-ai", "openlit")
 #: Modes whose spans must carry telemetry.distro.name=agentwatch (the sink reports it).
@@ -341,22 +352,51 @@ def demo_ai_targets() -> dict[str, str]:
     return dict(AGENT_TARGETS)
 
 
-def unavailable_reason(mode: str) -> str | None:
-    """Why ``mode`` cannot run in this venv (None: it can). Only OpenLIT is optional."""
+def unavailable_reason(mode: str, openlit_venv: Path = OPENLIT_VENV) -> str | None:
+    """Why ``mode`` cannot run (None: it can). Only OpenLIT is optional: it runs from its own venv."""
     if mode != "openlit":
         return None
-    if importlib.util.find_spec("openlit") is None:
-        return "not installed (openlit is not importable in this venv; it is not a dependency)"
-    if not (BIN / "openlit-instrument").exists():
-        return "not runnable (openlit is importable but this venv has no openlit-instrument script)"
+    if not (openlit_venv / OPENLIT_STAMP).exists():
+        what = "is not set up" if not openlit_venv.exists() else "is not completely synced from its lock"
+        return f"not installed ({openlit_venv} {what}: run `{OPENLIT_MAKE}`, which `make bench` does)"
+    for name in ("python", "openlit-instrument"):
+        if not (openlit_venv / "bin" / name).exists():
+            return f"not runnable ({openlit_venv}/bin/{name} is missing: rebuild it with `rm -rf {openlit_venv}; {OPENLIT_MAKE}`)"
     return None
 
 
-def mode_command_and_env(mode: str, base_env: dict, sink_url: str, args) -> tuple[list[str], dict]:
+def openlit_version(openlit_venv: Path = OPENLIT_VENV) -> str | None:
+    """The version of ``openlit`` installed in ``openlit_venv`` (None: not there)."""
+    for dist in md.distributions(path=[str(p) for p in openlit_venv.glob("lib/python*/site-packages")]):
+        if (dist.metadata["Name"] or "").lower() == "openlit":
+            return dist.version
+    return None
+
+
+def write_openlit_pricing(directory: Path, prices: Path = GEMINI_PRICES) -> Path:
+    """OpenLIT's price file (``{"chat": {model: {"promptPrice", "completionPrice"}}}``, USD per 1K tokens)
+    made from agentwatch's Gemini table (USD per 1M): both price the demo's calls alike, and OpenLIT
+    does not fetch its table from GitHub at start-up (its default; a network call that would put the
+    network's latency, or a 20 s timeout, into the start-up figure)."""
+    table = json.loads(prices.read_text(encoding="utf-8"))
+    chat = {
+        name: {"promptPrice": float(p["input"]) / 1000, "completionPrice": float(p.get("output", 0.0)) / 1000}
+        for name, p in table.get("models", table).items()
+        if not name.startswith("_") and isinstance(p, dict) and "input" in p
+    }
+    path = directory / "openlit-pricing.json"
+    path.write_text(json.dumps({"chat": chat, "embeddings": {}, "images": {}, "audio": {}}), encoding="utf-8")
+    return path
+
+
+def mode_command_and_env(
+    mode: str, base_env: dict, sink_url: str, args, workdir: Path | None = None, openlit_venv: Path = OPENLIT_VENV,
+) -> tuple[list[str], dict]:
     """The command line and environment of the demo app under ``mode``.
 
     ``base_env`` has no OTEL_*/AGENTWATCH_* variables (see :func:`start_app`), so only what is
     set here applies: in particular ``agentwatch`` runs without any AGENTWATCH_*_TARGETS.
+    ``workdir`` (the run's directory) holds OpenLIT's price file.
     """
     env = dict(base_env)
     app = [sys.executable, str(APP)]
@@ -369,8 +409,17 @@ def mode_command_and_env(mode: str, base_env: dict, sink_url: str, args) -> tupl
     )
     if args.metric_interval_ms:
         env["OTEL_METRIC_EXPORT_INTERVAL"] = str(args.metric_interval_ms)
-    if mode == "openlit":  # OpenLIT's own defaults otherwise (its CLI execs python: one process)
-        return [str(BIN / "openlit-instrument")] + app, env
+    if mode == "openlit":
+        # OpenLIT's CLI puts its sitecustomize on PYTHONPATH and execs the given python (one process),
+        # which calls openlit.init() from the environment: OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT
+        # (all three signals; http/protobuf unless OTEL_EXPORTER_OTLP_PROTOCOL=grpc). Its defaults
+        # otherwise, but for the local price file (see write_openlit_pricing).
+        if workdir is None:
+            raise ValueError("the openlit mode needs a workdir for its price file")
+        env["OPENLIT_PRICING_JSON"] = str(write_openlit_pricing(workdir))
+        env.pop("PYTHONPATH", None)  # the app imports from OpenLIT's venv only (and its own directory)
+        bin_dir = openlit_venv / "bin"
+        return [str(bin_dir / "openlit-instrument"), str(bin_dir / "python"), str(APP)], env
     instrument = str(BIN / "opentelemetry-instrument")
     if mode == "otel-distro":
         env.update(
@@ -417,6 +466,7 @@ class RunResult:
     metric_points: int = 0
     export_kib_per_req: float = 0.0
     distro_seen: str = ""
+    sdk_seen: str = ""  # telemetry.sdk.name of the trace batches ("openlit" under OpenLIT)
     helper_core_busy: float = 0.0
     app_core_other_busy: float = 0.0
     app_core_steal: float = 0.0
@@ -484,7 +534,7 @@ def start_app(
         GEMINI_BASE_URL=ctx["fake_url"], GEMINI_API_KEY="bench-key", AGENT_DB_PATH=str(workdir / "kb.sqlite3"),
         PYTHONUNBUFFERED="1",
     )
-    command, env = mode_command_and_env(mode, base_env, endpoint, args)
+    command, env = mode_command_and_env(mode, base_env, endpoint, args, workdir)
     env.update(extra_env or {})
     command += ["--port", str(port)]
     app_core = ctx["app_core"]
@@ -496,6 +546,25 @@ def start_app(
             preexec_fn=preexec, start_new_session=True,
         )
     return proc, port, t0
+
+
+def identity_error(mode: str, distro_seen: str, sdk_seen: str) -> str | None:
+    """Why the telemetry that reached the sink is not from what ``mode`` claims to run (None: it is).
+
+    ``distro_seen``/``sdk_seen``: the comma-separated ``telemetry.distro.name``/``telemetry.sdk.name``
+    resource values of the run's trace batches. agentwatch's resource names it as the distro, the stock
+    distro's names none; OpenLIT's names no distro and says ``telemetry.sdk.name=openlit``.
+    """
+    distros, sdks = distro_seen.split(","), sdk_seen.split(",")
+    if mode in AGENTWATCH_MODES and "agentwatch" not in distros:
+        return f"the agentwatch distro did not run (telemetry.distro.name seen: {distro_seen or 'none'})"
+    if mode not in AGENTWATCH_MODES and "agentwatch" in distros:
+        return "the agentwatch distro ran in a mode that must not use it"
+    if mode == "openlit" and "openlit" not in sdks:
+        return f"OpenLIT did not set up tracing (telemetry.sdk.name seen: {sdk_seen or 'none'})"
+    if mode != "openlit" and "openlit" in sdks:
+        return "OpenLIT ran in a mode that must not use it"
+    return None
 
 
 def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
@@ -543,18 +612,16 @@ def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
         result.export_kib_per_req = sum(d["bytes"] for d in delta.values()) / 1024 / total
         distros = {k: sink_after.get("distros", {}).get(k, 0) - sink_before.get("distros", {}).get(k, 0) for k in sink_after.get("distros", {})}
         result.distro_seen = ",".join(sorted(k for k, v in distros.items() if v > 0))
+        sdks = {k: sink_after.get("sdks", {}).get(k, 0) - sink_before.get("sdks", {}).get(k, 0) for k in sink_after.get("sdks", {})}
+        result.sdk_seen = ",".join(sorted(k for k, v in sdks.items() if v > 0))
         if n == 0:
             raise RuntimeError("no request completed in the measured window")
         if state.errors:
             raise RuntimeError(f"{state.errors} failed requests, e.g. {state.error_samples[:3]}")
         if mode != "uninstrumented" and delta["traces"]["items"] == 0:
             raise RuntimeError("no spans reached the OTLP sink (is the distro/configurator installed and working?)")
-        # Each mode must be what it claims: agentwatch's resource names it, the stock distro's names none.
-        seen = result.distro_seen.split(",")
-        if mode in AGENTWATCH_MODES and "agentwatch" not in seen:
-            raise RuntimeError(f"the agentwatch distro did not run (telemetry.distro.name seen: {result.distro_seen or 'none'})")
-        if mode not in AGENTWATCH_MODES and "agentwatch" in seen:
-            raise RuntimeError("the agentwatch distro ran in a mode that must not use it")
+        if wrong := identity_error(mode, result.distro_seen, result.sdk_seen):
+            raise RuntimeError(wrong)
         result.ok = True
     except Exception as exc:  # noqa: BLE001 - one failed mode must not end the benchmark
         result.error = f"{type(exc).__name__}: {exc}"
@@ -743,7 +810,8 @@ def environment_info(args, app_core, load_core) -> dict:
         "args": vars(args),
         "versions": {n: version(n) for n in (
             "agentwatch", "opentelemetry-sdk", "opentelemetry-distro", "opentelemetry-instrumentation",
-            "opentelemetry-instrumentation-fastapi", "fastapi", "uvicorn", "httpx", "openlit")},
+            "opentelemetry-instrumentation-fastapi", "fastapi", "uvicorn", "httpx")},
+        "openlit_venv": {"path": str(OPENLIT_VENV), "openlit": openlit_version()},
         "agentwatch_instrumentors_disabled_in_otel_distro_mode": agentwatch_instrumentor_names(),
         "agentwatch_ai_targets": demo_ai_targets(),
     }
@@ -817,7 +885,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  round {rnd} {mode:15s} {r.rps:7.1f} req/s  cpu {r.cpu_ms_per_req:5.2f} (all {r.tree_cpu_ms_per_req:5.2f}) ms/req  "
                           f"p50 {r.p50_ms:6.1f}  p90 {r.p90_ms:6.1f} ms  start {r.startup_s:4.2f}s  "
                           f"rss {r.peak_rss_mib:4.0f} (all {r.tree_peak_rss_mib:4.0f}, {r.children} below) MiB  "
-                          f"spans/req {r.spans_per_req:4.2f}  helper core {r.helper_core_busy:4.0%}  other load on app core {r.app_core_other_busy:4.0%}")
+                          f"spans/req {r.spans_per_req:4.2f}  logs/req {r.logs_per_req:4.2f}  KiB/req {r.export_kib_per_req:4.2f}  helper core {r.helper_core_busy:4.0%}  other load on app core {r.app_core_other_busy:4.0%}")
                 else:
                     print(f"  round {rnd} {mode:15s} FAILED: {r.error}")
     except KeyboardInterrupt:
