@@ -149,9 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = {"tmp": tmp, "fake_url": f"http://127.0.0.1:{fake_port}", "sink_url": f"http://127.0.0.1:{sink_port}"}
         runs = [(m, {}, m) for m in modes]
         for spec in args.variant:
-            label, _, rest = spec.partition("=")
-            mode, _, assignments = rest.partition(":")
-            env = dict(a.split("=", 1) for a in assignments.split(";") if a)
+            label, mode, env = overhead.parse_variant(spec)
             runs.append((mode, env, label))
         for mode, env, label in runs:
             r = count_mode(mode, ctx, args, env, label)

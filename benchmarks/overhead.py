@@ -567,15 +567,33 @@ def identity_error(mode: str, distro_seen: str, sdk_seen: str) -> str | None:
     return None
 
 
+def parse_variant(spec: str) -> tuple[str, str, dict[str, str]]:
+    """``LABEL=MODE:VAR=VALUE[;VAR=VALUE]`` -> (label, mode, variables); ValueError says what is wrong."""
+    label, _, rest = spec.partition("=")
+    mode, _, assignments = rest.partition(":")
+    pairs = [a for a in assignments.split(";") if a]
+    if not label or not mode or not pairs or any("=" not in a or not a.partition("=")[0] for a in pairs):
+        raise ValueError(f"variant {spec!r} is not LABEL=MODE:VAR=VALUE[;VAR=VALUE]")
+    return label, mode, dict(a.split("=", 1) for a in pairs)
+
+
+def exports_no_spans(extra_env: dict[str, str]) -> bool:
+    """A variant that switches the span exporter off: nothing reaches the sink to check its identity by."""
+    return extra_env.get("OTEL_TRACES_EXPORTER", "").strip() == "none"
+
+
 def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
+    """One run of ``mode``: a mode of MODES, or the label of a ``--variant`` (``ctx["variants"]``: its
+    mode and the variables it adds)."""
     result = RunResult(mode=mode, round=rnd, ok=False)
+    base, extra_env = ctx.get("variants", {}).get(mode, (mode, {}))
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-", dir=ctx["tmp"]))
     log_path = workdir / "app.log"
     app_core = ctx["app_core"]
     sink_before = http_get_json(ctx["sink_url"] + "/stats")
     proc = None
     try:
-        proc, port, t0 = start_app(mode, ctx["sink_url"], ctx, workdir, args)
+        proc, port, t0 = start_app(base, ctx["sink_url"], ctx, workdir, args, extra_env)
         result.startup_s = wait_first_answer(proc, port, t0, args.startup_timeout)
         state, window = asyncio.run(
             drive_load(
@@ -618,9 +636,12 @@ def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
             raise RuntimeError("no request completed in the measured window")
         if state.errors:
             raise RuntimeError(f"{state.errors} failed requests, e.g. {state.error_samples[:3]}")
-        if mode != "uninstrumented" and delta["traces"]["items"] == 0:
+        if exports_no_spans(extra_env):
+            if delta["traces"]["items"]:
+                raise RuntimeError("spans reached the OTLP sink although the variant switched the span exporter off")
+        elif base != "uninstrumented" and delta["traces"]["items"] == 0:
             raise RuntimeError("no spans reached the OTLP sink (is the distro/configurator installed and working?)")
-        if wrong := identity_error(mode, result.distro_seen, result.sdk_seen):
+        elif wrong := identity_error(base, result.distro_seen, result.sdk_seen):
             raise RuntimeError(wrong)
         result.ok = True
     except Exception as exc:  # noqa: BLE001 - one failed mode must not end the benchmark
@@ -830,6 +851,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric-interval-ms", type=int, default=0, help="OTEL_METRIC_EXPORT_INTERVAL for every instrumented mode (default: each distro's own)")
     parser.add_argument("--startup-timeout", type=float, default=60.0)
     parser.add_argument("--quiet-wait", type=float, default=20.0, help="before each run, wait up to this many seconds for the app core to be idle (0: don't)")
+    parser.add_argument(
+        "--variant", action="append", default=[], metavar="LABEL=MODE:VAR=VALUE[;VAR=VALUE]",
+        help="also run MODE with these variables set, reported as LABEL (an ablation: what a part costs is the "
+             "difference); a variant with OTEL_TRACES_EXPORTER=none is not checked at the sink (nothing reaches it)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -838,7 +864,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
     if args.rounds < 1 or args.duration <= 0:
         parser.error("--rounds must be >= 1 and --duration > 0")
-    skipped = {m: reason for m in modes if (reason := unavailable_reason(m))}
+    variants: dict[str, tuple[str, dict[str, str]]] = {}
+    for spec in args.variant:
+        try:
+            label, mode, env = parse_variant(spec)
+        except ValueError as error:
+            parser.error(str(error))
+        if mode not in MODES or label in MODES or label in variants:
+            parser.error(f"variant {spec!r}: MODE must be one of {', '.join(MODES)} and LABEL a new name")
+        variants[label] = (mode, env)
+    modes += list(variants)
+    skipped = {m: reason for m in modes if (reason := unavailable_reason(variants.get(m, (m,))[0]))}
     for mode, reason in skipped.items():
         print(f"{mode}: {reason}; skipped")
     modes = [m for m in modes if m not in skipped]
@@ -868,7 +904,7 @@ def main(argv: list[str] | None = None) -> int:
         sink = start_helper([sys.executable, str(SINK), "--port", str(sink_port)], f"http://127.0.0.1:{sink_port}/stats", "OTLP sink")
         ctx = {
             "tmp": tmp, "fake_url": f"http://127.0.0.1:{fake_port}", "sink_url": f"http://127.0.0.1:{sink_port}",
-            "app_core": app_core, "helper_pids": [fake.pid, sink.pid],
+            "app_core": app_core, "helper_pids": [fake.pid, sink.pid], "variants": variants,
         }
         per_run = args.warmup + args.duration + 3
         print(f"{args.rounds} rounds x {len(modes)} modes, ~{per_run:.0f}s each (~{args.rounds * len(modes) * per_run / 60:.1f} min)"
@@ -900,7 +936,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"overhead-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"environment": info, "runs": [asdict(r) for r in runs], "summary": summary}, indent=2, default=str))
+    out.write_text(json.dumps({"environment": info, "variants": variants, "runs": [asdict(r) for r in runs], "summary": summary},
+                              indent=2, default=str))
     print(f"\nresults: {out}")
     return 0 if runs and all(r.ok for r in runs) else 1
 

@@ -1,0 +1,79 @@
+"""``--variant`` of benchmarks/overhead.py (and instructions.py): a mode run again with more variables,
+reported under its own label, to measure what one part costs (e.g. agentwatch-ai with every exporter
+off: what recording alone costs, the floor of any out-of-process export). No app is started here."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_variants_{name}", ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+overhead = _load("overhead")
+
+
+def test_a_variant_is_parsed_into_label_mode_and_variables():
+    spec = "ai-noexport=agentwatch-ai:OTEL_TRACES_EXPORTER=none;OTEL_METRICS_EXPORTER=none;A=x=y"
+    assert overhead.parse_variant(spec) == (
+        "ai-noexport", "agentwatch-ai", {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "A": "x=y"},
+    )
+
+
+@pytest.mark.parametrize("spec", ["", "label", "label=mode", "label=mode:", "=mode:A=1", "l=:A=1", "l=m:A", "l=m:=1", "l=m:A=1;B"])
+def test_a_malformed_variant_is_refused_with_its_text(spec):
+    with pytest.raises(ValueError, match="LABEL=MODE:VAR=VALUE"):
+        overhead.parse_variant(spec)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--variant", "x=no-such-mode:A=1"], "MODE must be one of"),
+    (["--variant", "agentwatch=otel-distro:A=1"], "LABEL a new name"),
+    (["--variant", "x=agentwatch:A=1", "--variant", "x=agentwatch-ai:A=1"], "LABEL a new name"),
+    (["--variant", "x=agentwatch"], "is not LABEL=MODE"),
+])
+def test_main_refuses_a_bad_variant_before_running_anything(argv, message, capsys, monkeypatch):
+    monkeypatch.setattr(overhead, "start_helper", lambda *a, **k: pytest.fail("a helper was started"))
+    with pytest.raises(SystemExit) as exit_info:
+        overhead.main(["--rounds", "1", "--modes", "uninstrumented"] + argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_variant_run_starts_its_mode_with_its_variables(tmp_path, monkeypatch):
+    started = {}
+
+    def fake_start(mode, endpoint, ctx, workdir, args, extra_env=None):
+        started.update(mode=mode, extra_env=extra_env)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(overhead, "start_app", fake_start)
+    monkeypatch.setattr(overhead, "http_get_json", lambda url, timeout=2.0: {})
+    ctx = {"tmp": str(tmp_path), "sink_url": "http://127.0.0.1:9", "app_core": None, "helper_pids": [],
+           "variants": {"ai-noexport": ("agentwatch-ai", {"OTEL_TRACES_EXPORTER": "none"})}}
+    result = overhead.run_mode("ai-noexport", 1, ctx, Namespace())
+    assert started == {"mode": "agentwatch-ai", "extra_env": {"OTEL_TRACES_EXPORTER": "none"}}
+    assert result.mode == "ai-noexport" and not result.ok and "stop here" in result.error
+    overhead.run_mode("agentwatch", 1, ctx, Namespace())  # a plain mode: itself, nothing added
+    assert started == {"mode": "agentwatch", "extra_env": {}}
+
+
+def test_only_a_variant_without_span_export_skips_the_sink_checks():
+    assert overhead.exports_no_spans({"OTEL_TRACES_EXPORTER": "none"})
+    assert overhead.exports_no_spans({"OTEL_TRACES_EXPORTER": " none "})
+    assert not overhead.exports_no_spans({"OTEL_LOGS_EXPORTER": "none"})
+    assert not overhead.exports_no_spans({"OTEL_TRACES_EXPORTER": "otlp,none"})
+    assert not overhead.exports_no_spans({})
