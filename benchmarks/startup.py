@@ -181,7 +181,7 @@ def callgrind_once(mode: str, ctx: dict, args: argparse.Namespace) -> dict:
     totals = [int(n) for n in COLLECTED.findall((workdir / "app.log").read_bytes())]
     if not totals:
         raise RuntimeError(f"{mode}: no callgrind totals; log: {overhead.tail(workdir / 'app.log')}")
-    return {"instructions": sum(totals)}
+    return {"instructions": sum(totals), "per_process": totals}  # (opentelemetry-instrument's exec: one process, two images)
 
 
 def _mode_env(mode: str, ctx: dict, workdir: Path, args: argparse.Namespace) -> tuple[list[str], dict]:
