@@ -33,13 +33,16 @@ def _winner() -> str:
 
 def selection_problem() -> str | None:
     """The one-line message, or None when agentwatch's distro and configurator both ran."""
-    from agentwatch.distro import configurator, distro
-
-    if distro.selected and configurator.pipeline() is not None:
+    # Only what was loaded: a distro or configurator never imported did not run, and importing
+    # agentwatch's here would cost a stock-distro start-up the whole pipeline's modules.
+    distro = sys.modules.get("agentwatch.distro.distro")
+    configurator = sys.modules.get("agentwatch.distro.configurator")
+    selected = distro is not None and distro.selected
+    if selected and configurator is not None and configurator.pipeline() is not None:
         return None
     chosen = os.environ.get("OTEL_PYTHON_DISTRO")
     chosen_cfg = os.environ.get("OTEL_PYTHON_CONFIGURATOR")
-    what = "distro" if not distro.selected else "configurator"
+    what = "distro" if not selected else "configurator"
     settings_text = ", ".join(
         f"{name}={value}" for name, value in (("OTEL_PYTHON_DISTRO", chosen), ("OTEL_PYTHON_CONFIGURATOR", chosen_cfg)) if value
     )
