@@ -1,6 +1,7 @@
-"""``--variant`` of benchmarks/overhead.py (and instructions.py): a mode run again with more variables,
+"""Options of benchmarks/overhead.py: ``--variant`` (also instructions.py), a mode run again with more variables,
 reported under its own label, to measure what one part costs (e.g. agentwatch-ai with every exporter
-off: what recording alone costs, the floor of any out-of-process export). No app is started here."""
+off: what recording alone costs, the floor of any out-of-process export), and the app's bytecode cache.
+No app is started here."""
 
 from __future__ import annotations
 
@@ -77,3 +78,25 @@ def test_only_a_variant_without_span_export_skips_the_sink_checks():
     assert not overhead.exports_no_spans({"OTEL_LOGS_EXPORTER": "none"})
     assert not overhead.exports_no_spans({"OTEL_TRACES_EXPORTER": "otlp,none"})
     assert not overhead.exports_no_spans({})
+
+
+@pytest.mark.parametrize("pycache", [None, "cache"])
+def test_the_app_keeps_its_bytecode_in_the_runs_cache(pycache, tmp_path, monkeypatch):
+    """A machine without .pyc files (PYTHONDONTWRITEBYTECODE, or a venv installed without compiling) would
+    make every start compile every module; the harness gives the app a bytecode cache of the run's own."""
+    seen = {}
+
+    class FakePopen:
+        def __init__(self, command, env, **kwargs):
+            seen.update(env)
+            self.pid = 0
+
+    monkeypatch.setattr(overhead.subprocess, "Popen", FakePopen)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    ctx = {"tmp": str(tmp_path), "fake_url": "http://127.0.0.1:9", "app_core": None,
+           "pycache": tmp_path / pycache if pycache else None}
+    overhead.start_app("uninstrumented", "http://127.0.0.1:9", ctx, tmp_path, Namespace(metric_interval_ms=0))
+    if pycache:
+        assert seen["PYTHONPYCACHEPREFIX"] == str(tmp_path / "cache") and "PYTHONDONTWRITEBYTECODE" not in seen
+    else:
+        assert "PYTHONPYCACHEPREFIX" not in seen and seen["PYTHONDONTWRITEBYTECODE"] == "1"
