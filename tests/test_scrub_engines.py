@@ -67,11 +67,9 @@ TEXT = st.lists(
 
 @pytest.fixture(autouse=True, scope="module")
 def hint_every_batch():
-    """Batches shorter than _HINT_BATCH skip the engine, and so do single strings before _DEFER_CHARS;
-    here every batch and string goes through it."""
+    """Batches shorter than _HINT_BATCH skip the engine; here every batch goes through it."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(text_engine, "_HINT_BATCH", 0)
-        patch.setattr(text_engine, "_DEFER_CHARS", 0)
         yield
 
 

@@ -1,8 +1,6 @@
-"""The hint database costs start-up as little as it can (hints.py, "Compile cost"; issue 14).
+"""The hint database's patterns keep clear of what makes Hyperscan's compile slow (hints.py, "Compile cost").
 
-Its patterns keep clear of what makes Hyperscan's compile slow, and single strings (the console
-formatter's first lines) do not compile it: an export's batch, or 64 KiB of single strings, does.
-
+The database compiles on the first scrub, at start-up (issue 14: start-up at most the distro's).
 Measured with callgrind, two shapes were half of its compile: a wide class repeated more than 16
 times right after a prefix of three characters or less (``sk-[A-Za-z0-9_\\-]{20}``), and a bounded
 run after the alternation of sensitive names (``[ \\t]{0,8}``). Checked on the parsed patterns (no
@@ -16,8 +14,7 @@ import re._parser as sre_parse
 
 import pytest
 
-from agentwatch.distro.scrub import Scrubber, hints
-from agentwatch.distro.scrub import text as text_engine
+from agentwatch.distro.scrub import hints
 from agentwatch.distro.scrub.detectors import hint_names
 
 _REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT)
@@ -84,44 +81,3 @@ def test_the_sensitive_names_hint_has_no_bounded_run(extra_keys):
     params = _patterns(extra_keys)[-1][0]
     assert _bounded_runs(sre_parse.parse(params)) == []
     assert _bounded_runs(sre_parse.parse(r"(?:token)\\?[\"']?[ \t]{0,8}[=:]")) == [(0, 8)]  # the old form is caught
-
-
-# --- when the database is compiled ---------------------------------------------------------------
-
-
-@pytest.fixture
-def builds(monkeypatch) -> list[int]:
-    """Counts the hint database's compiles (past build's cache, so each scrubber compiles its own)."""
-    built: list[int] = []
-    real = hints.build.__wrapped__
-
-    def counting(names, query):
-        built.append(1)
-        return real(names, query)
-
-    monkeypatch.setattr(hints, "build", counting)
-    return built
-
-
-def test_the_first_single_strings_do_not_compile_the_engine(builds):
-    """The console formatter's first lines (at start-up, before the first request) go through the
-    families' own hints, with the same output; 64 KiB of single strings later the engine is compiled."""
-    scrubber, plain = Scrubber(), Scrubber(engine="re")
-    lines = ["INFO:     Started server process [4242]", "agent ready for alice@example.com", "token=abc123 from 10.1.2.3"]
-    assert [scrubber.scrub_text(line) for line in lines] == [plain.scrub_text(line) for line in lines]
-    assert lines[1] != scrubber.scrub_text(lines[1])
-    assert builds == []
-    filler = "GET /v1/orders/12 200 in 3 ms " * 40
-    while len(builds) == 0 and scrubber._unhinted <= text_engine._DEFER_CHARS:
-        assert scrubber.scrub_text(filler) == filler
-    assert scrubber.scrub_text("mail bob@example.org") == "mail [REDACTED:email]"
-    assert builds == [1]
-    assert scrubber.engine_name == "hyperscan"
-
-
-def test_the_first_batch_compiles_the_engine_at_once(builds):
-    """An export's batch (long enough for the engine) compiles it, as before: no deferral there."""
-    scrubber = Scrubber()
-    batch = [f"GET /v1/orders/{i} 200 in 3 ms" for i in range(40)] + ["mail carol@example.net"]
-    assert scrubber._scrub_segments(batch) == batch[:-1] + ["mail [REDACTED:email]"]
-    assert builds == [1]

@@ -21,9 +21,8 @@ The scan runs on the text encoded with ``ascii``/``replace``: one byte per chara
 (every non-ASCII character becomes ``?``), so byte offsets are character offsets; every
 hint is ASCII, and a ``?`` can only add hits, never remove one.
 
-Compile cost: the database is compiled by the first batch (an export) or after 64 KiB of single
-strings (``text.py``'s ``_DEFER_CHARS``: the console formatter's first lines, at start-up, do not pay
-for it), but it is still paid in the first seconds of a service's life. Hyperscan's compile grows
+Compile cost: the database is compiled on the first scrub, which at start-up is the console
+formatter's first log line, so its compile time is start-up time. Hyperscan's compile grows
 steeply with some bounded repeats: a wide class repeated more than 16 times right after a prefix
 of three characters or less (``sk-[...]{20}``: ~25 % of the whole compile), and a bounded run after
 the long alternation of sensitive names (``[ \\t]{0,8}``: another ~25 %). A hint only has to be a

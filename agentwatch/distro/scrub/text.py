@@ -60,8 +60,6 @@ __all__ = ["TextScrubber"]
 
 _PENDING = object()  # the hint engine is not compiled yet
 _HINT_BATCH = 512  # joined batches this long go through the hint engine (_scrub_segments)
-# Text scrubbed one string at a time (scrub_text) before the hint engine is compiled for it: see _hinted_text.
-_DEFER_CHARS = 1 << 16
 _LINE_SPLIT = 1024  # texts this long are scrubbed line by line where the hints point (scrub_text)
 # Below this many bytes one scan of the numeric pattern costs less than finding windows (_families).
 _SHORT = 512
@@ -108,10 +106,9 @@ class TextScrubber:
         self._params = None
         if "sensitive_params" in on:
             self._params, self._params_ascii, self._params_hint = params_patterns(self.extra_keys)
-        # The hint pass over a whole batch (hints.py), compiled by the first batch or after
-        # _DEFER_CHARS of single strings (see _hinted_text); None: every family runs its own hint.
+        # The hint pass over a whole batch (hints.py), compiled on first use (~45 ms, not at
+        # start-up); None: every family runs its own hint.
         self._hints: Any = _PENDING if self.engine != "re" else None
-        self._unhinted = 0  # characters scrub_text went through before the engine was compiled
 
     def _load_hints(self) -> _hints.HintScanner | None:
         # No lock: two threads may both compile once, harmlessly; a lock held while compiling
@@ -240,16 +237,7 @@ class TextScrubber:
 
     def _hinted_text(self, text: str) -> str | None:
         """``text`` through the families the hint engine points at; ``None`` without the engine."""
-        hints = self._hints
-        if hints is _PENDING:
-            # Not compiled yet: the families' own hints (the same output) for the first 64 KiB of
-            # single strings. A few lines do not repay the compile (~40 ms), and at start-up the first
-            # one is the console formatter's, on the main thread before the first request is served.
-            # The first batch (_scrub_joined: an export) or the 64 KiB compile it as before.
-            if self._unhinted < _DEFER_CHARS:
-                self._unhinted += len(text)  # (racy between threads: at worst a few lines more)
-                return None
-            hints = self._load_hints()
+        hints = self._hints if self._hints is not _PENDING else self._load_hints()
         if hints is None or "\x00" in text:
             return None
         try:
