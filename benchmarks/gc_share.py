@@ -72,16 +72,13 @@ def _probe(out: str, app: str, argv: list[str]) -> None:
 
 def measure(mode: str, requests: int, warmup: int) -> dict:
     """One run of ``mode``: GC figures of the app process from after ``warmup`` requests to its exit."""
-    fake_port, sink_port, port = overhead.free_port(), overhead.free_port(), overhead.free_port()
-    fake = overhead.start_helper([sys.executable, str(overhead.FAKE_GEMINI), "--port", str(fake_port)],
-                                 f"http://127.0.0.1:{fake_port}/healthz", "fake Gemini")
-    sink = overhead.start_helper([sys.executable, str(overhead.SINK), "--port", str(sink_port)],
-                                 f"http://127.0.0.1:{sink_port}/stats", "OTLP sink")
+    port = overhead.free_port()
+    fake, sink, fake_url, sink_url = overhead.start_fake_and_sink()
     workdir = Path(tempfile.mkdtemp(prefix="gc-share-"))
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))}
-    base.update(GEMINI_BASE_URL=f"http://127.0.0.1:{fake_port}", GEMINI_API_KEY="bench",
+    base.update(GEMINI_BASE_URL=fake_url, GEMINI_API_KEY="bench",
                 AGENT_DB_PATH=str(workdir / "kb.sqlite3"))
-    command, env = overhead.mode_command_and_env(mode, base, f"http://127.0.0.1:{sink_port}",
+    command, env = overhead.mode_command_and_env(mode, base, sink_url,
                                                  argparse.Namespace(metric_interval_ms=60_000), workdir)
     app = command.index(str(overhead.APP))
     out = workdir / "gc.json"

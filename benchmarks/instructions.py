@@ -141,12 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     fake = sink = None
     results = []
     try:
-        fake_port, sink_port = overhead.free_port(), overhead.free_port()
-        fake = overhead.start_helper([sys.executable, str(overhead.FAKE_GEMINI), "--port", str(fake_port)],
-                                     f"http://127.0.0.1:{fake_port}/healthz", "fake Gemini")
-        sink = overhead.start_helper([sys.executable, str(overhead.SINK), "--port", str(sink_port)],
-                                     f"http://127.0.0.1:{sink_port}/stats", "OTLP sink")
-        ctx = {"tmp": tmp, "fake_url": f"http://127.0.0.1:{fake_port}", "sink_url": f"http://127.0.0.1:{sink_port}"}
+        fake, sink, fake_url, sink_url = overhead.start_fake_and_sink()
+        ctx = {"tmp": tmp, "fake_url": fake_url, "sink_url": sink_url}
         runs = [(m, {}, m) for m in modes]
         for spec in args.variant:
             label, mode, env = overhead.parse_variant(spec)

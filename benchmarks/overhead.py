@@ -562,7 +562,7 @@ def warm_bytecode(modes: list[str], ctx: dict, args) -> None:
     compiles every module from source: two thirds of the start-up, and more for the mode that imports
     more modules, which is not what a deployed service pays."""
     for mode in modes:
-        base, extra_env = ctx.get("variants", {}).get(mode, (mode, {}))
+        base, extra_env = mode_of(mode, ctx)
         workdir = Path(tempfile.mkdtemp(prefix=f"warm-{mode}-", dir=ctx["tmp"]))
         proc = None
         try:
@@ -604,6 +604,11 @@ def parse_variant(spec: str) -> tuple[str, str, dict[str, str]]:
     return label, mode, dict(a.split("=", 1) for a in pairs)
 
 
+def mode_of(label: str, ctx: dict) -> tuple[str, dict[str, str]]:
+    """The mode a run label starts and the variables it adds: a ``--variant``'s, or the mode itself."""
+    return ctx.get("variants", {}).get(label, (label, {}))
+
+
 def exports_no_spans(extra_env: dict[str, str]) -> bool:
     """A variant that switches the span exporter off: nothing reaches the sink to check its identity by."""
     return extra_env.get("OTEL_TRACES_EXPORTER", "").strip() == "none"
@@ -613,7 +618,7 @@ def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
     """One run of ``mode``: a mode of MODES, or the label of a ``--variant`` (``ctx["variants"]``: its
     mode and the variables it adds)."""
     result = RunResult(mode=mode, round=rnd, ok=False)
-    base, extra_env = ctx.get("variants", {}).get(mode, (mode, {}))
+    base, extra_env = mode_of(mode, ctx)
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-", dir=ctx["tmp"]))
     log_path = workdir / "app.log"
     app_core = ctx["app_core"]
@@ -707,6 +712,22 @@ def stop_helper(proc: subprocess.Popen | None) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
+
+
+def start_fake_and_sink(fake_latency_ms: float = 0.0) -> tuple[subprocess.Popen, subprocess.Popen, str, str]:
+    """The fake Gemini and the OTLP sink every harness runs the app against: (fake, sink, fake URL, sink
+    URL). If the sink does not start, the fake is stopped again before the error propagates."""
+    fake_port, sink_port = free_port(), free_port()
+    fake_cmd = [sys.executable, str(FAKE_GEMINI), "--port", str(fake_port)]
+    if fake_latency_ms:
+        fake_cmd += ["--latency-ms", str(fake_latency_ms)]
+    fake = start_helper(fake_cmd, f"http://127.0.0.1:{fake_port}/healthz", "fake Gemini")
+    try:
+        sink = start_helper([sys.executable, str(SINK), "--port", str(sink_port)], f"http://127.0.0.1:{sink_port}/stats", "OTLP sink")
+    except BaseException:
+        stop_helper(fake)
+        raise
+    return fake, sink, f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{sink_port}"
 
 
 # ----------------------------------------------------------------------------- summary
@@ -928,14 +949,9 @@ def main(argv: list[str] | None = None) -> int:
     fake = sink = None
     runs: list[RunResult] = []
     try:
-        fake_port, sink_port = free_port(), free_port()
-        fake_cmd = [sys.executable, str(FAKE_GEMINI), "--port", str(fake_port)]
-        if args.fake_latency_ms:
-            fake_cmd += ["--latency-ms", str(args.fake_latency_ms)]
-        fake = start_helper(fake_cmd, f"http://127.0.0.1:{fake_port}/healthz", "fake Gemini")
-        sink = start_helper([sys.executable, str(SINK), "--port", str(sink_port)], f"http://127.0.0.1:{sink_port}/stats", "OTLP sink")
+        fake, sink, fake_url, sink_url = start_fake_and_sink(args.fake_latency_ms)
         ctx = {
-            "tmp": tmp, "fake_url": f"http://127.0.0.1:{fake_port}", "sink_url": f"http://127.0.0.1:{sink_port}",
+            "tmp": tmp, "fake_url": fake_url, "sink_url": sink_url,
             "app_core": app_core, "helper_pids": [fake.pid, sink.pid], "variants": variants,
             "pycache": None if args.no_bytecode_cache else Path(tmp) / "pycache",
         }

@@ -689,12 +689,8 @@ def main(argv: list[str] | None = None) -> int:
     fake = sink = None
     runs: list[ProfiledRun] = []
     try:
-        fake_port, sink_port = oh.free_port(), oh.free_port()
-        fake = oh.start_helper([sys.executable, str(oh.FAKE_GEMINI), "--port", str(fake_port)],
-                               f"http://127.0.0.1:{fake_port}/healthz", "fake Gemini")
-        sink = oh.start_helper([sys.executable, str(oh.SINK), "--port", str(sink_port)],
-                               f"http://127.0.0.1:{sink_port}/stats", "OTLP sink")
-        ctx = {"tmp": tmp, "fake_url": f"http://127.0.0.1:{fake_port}", "sink_url": f"http://127.0.0.1:{sink_port}",
+        fake, sink, fake_url, sink_url = oh.start_fake_and_sink()
+        ctx = {"tmp": tmp, "fake_url": fake_url, "sink_url": sink_url,
                "app_core": app_core, "helper_pids": [fake.pid, sink.pid]}
         per_run = args.warmup + args.duration + 4
         total_min = args.rounds * len(modes) * per_run / 60

@@ -267,12 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     wall: list[dict] = []
     single: dict[str, dict[str, dict]] = {}
     try:
-        fake_port, sink_port = overhead.free_port(), overhead.free_port()
-        fake = overhead.start_helper([sys.executable, str(overhead.FAKE_GEMINI), "--port", str(fake_port)],
-                                     f"http://127.0.0.1:{fake_port}/healthz", "fake Gemini")
-        sink = overhead.start_helper([sys.executable, str(overhead.SINK), "--port", str(sink_port)],
-                                     f"http://127.0.0.1:{sink_port}/stats", "OTLP sink")
-        ctx = {"tmp": tmp, "fake_url": f"http://127.0.0.1:{fake_port}", "sink_url": f"http://127.0.0.1:{sink_port}",
+        fake, sink, fake_url, sink_url = overhead.start_fake_and_sink()
+        ctx = {"tmp": tmp, "fake_url": fake_url, "sink_url": sink_url,
                "app_core": app_core}
         if args.bytecode == "cached":
             # Inherited by every launch (start_app copies this environment): .pyc files written once, in a
