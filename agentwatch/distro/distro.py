@@ -20,6 +20,9 @@ from agentwatch.distro.settings import settings
 
 #: Contrib instrumentors replaced by an agentwatch subclass that closes a gap.
 _REPLACEMENTS = {
+    # The contrib instrumentors, with agentwatch's client layer where it gives their output (agentwatch.web.client).
+    ("httpx", "opentelemetry.instrumentation.httpx"): ("agentwatch.web.client", "AgentwatchHTTPXClientInstrumentor"),
+    ("httpx2", "opentelemetry.instrumentation.httpx"): ("agentwatch.web.client", "AgentwatchHTTPX2ClientInstrumentor"),
     ("sqlite3", "opentelemetry.instrumentation.sqlite3"): (
         "agentwatch.instrumentors.sqlite3",
         "AgentwatchSQLite3Instrumentor",

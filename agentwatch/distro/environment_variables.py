@@ -246,6 +246,14 @@ AGENTWATCH_SERVER_LAYER = _var(
     "conventions and without `AGENTWATCH_ASGI_MESSAGE_SPANS`; otherwise, or with `fastapi` in "
     "`OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`, the contrib choice stands.",
 )
+AGENTWATCH_CLIENT_LAYER = _var(
+    "AGENTWATCH_CLIENT_LAYER",
+    Choice("agentwatch", ("agentwatch", "contrib")),
+    "Who makes the `httpx`/`httpx2` client spans and `http.client.request.duration`: `agentwatch` (a leaner layer "
+    "with the contrib instrumentation's output, loaded in place of the contrib `httpx`/`httpx2` instrumentors) or "
+    "`contrib` (their own wrappers). agentwatch's layer is used only with the stable HTTP conventions, no "
+    "captured client headers and no hooks passed to `instrument()`; otherwise the contrib wrappers are installed.",
+)
 AGENTWATCH_LEAN_SPANS = _var(
     "AGENTWATCH_LEAN_SPANS",
     Flag(True),
