@@ -76,6 +76,7 @@ CASES = [
     ("GET", f"http://user:pa%40ss@127.0.0.1:{port}/ok?sig=abc&X-Goog-Signature=s&keep=1"),
     ("GET", f"{base}/caf\u00e9/\u65e5\u672c?name=J\u00fcrgen&x=%2F"),
     ("GET", f"http://localhost:{port}/ok"),
+    ("GET", f"{base}/ok?token=t0k&q=" + "%22%3Cscript%3E\u00e9" * 2000 + "&password=x"),  # 20 KB, hostile
     ("GET", f"http://127.0.0.1:{closed}/refused"),
 ]
 

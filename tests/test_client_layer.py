@@ -62,8 +62,8 @@ def test_same_spans_metrics_and_headers_as_the_contrib_instrumentation(library):
     assert {p["scope"] for p in ours["points"]} == {"agentwatch.web"}
     assert {s["schema_url"] for s in ours["spans"]} == {s["schema_url"] for s in contrib["spans"]}
     assert _comparable(ours) == _comparable(contrib)
-    # Every case was a request (20: 10 cases x sync/async), the refused ones included, with an exception event.
-    assert len(ours["spans"]) == 20
+    # Every case was a request (22: 11 cases x sync/async), the refused ones included, with an exception event.
+    assert len(ours["spans"]) == 22
     refused = [s for s in ours["spans"] if any(k == "url.full" and v.endswith("/refused") for k, v in s["attributes"])]
     assert len(refused) == 2
     assert all(s["status"][0] == "ERROR" and s["events"][0][0] == "exception" for s in refused)
@@ -71,15 +71,15 @@ def test_same_spans_metrics_and_headers_as_the_contrib_instrumentation(library):
     for out in (contrib, ours):
         sent = {s["trace_id"] + s["span_id"] for s in out["spans"]}
         seen = {h["traceparent"][3:52].replace("-", "") for h in out["received"]}
-        assert len(out["received"]) == 18  # 9 reachable cases x 2 clients (the redirect is not followed)
-        assert seen <= sent and len(seen) == 18
+        assert len(out["received"]) == 20  # 10 reachable cases x 2 clients (the redirect is not followed)
+        assert seen <= sent and len(seen) == 20
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("layer", ["both", "client"])
 def test_one_client_span_when_the_app_instruments_with_the_contrib_instrumentation_too(library, layer):
     out = _run(library, layer)
-    assert len(out["spans"]) == 20
+    assert len(out["spans"]) == 22
     assert {s["scope"] for s in out["spans"]} == {"opentelemetry.instrumentation.httpx"}
     assert len(out["points"]) == len(_run(library, "contrib")["points"])
 
@@ -118,3 +118,19 @@ def test_the_distro_loads_the_layer_for_the_contrib_entry_points():
     assert AgentwatchHTTPXClientInstrumentor() is not HTTPXClientInstrumentor()
     assert AgentwatchHTTPXClientInstrumentor().instrumentation_dependencies() == \
         HTTPXClientInstrumentor().instrumentation_dependencies()
+
+
+def test_the_url_cache_stays_bounded_and_redacts_like_the_contrib_function():
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.util.http import redact_url
+
+    from agentwatch.web import client
+
+    layer = client._Layer(importlib.import_module("httpx"), HTTPXClientInstrumentor, None, None)
+    for i in range(3 * client._URL_CACHE_SIZE):
+        url = f"https://user:secret@api.example.com/v1/items/{i}?sig=abc{i}&page=2"
+        assert layer.redacted(url) == redact_url(url)
+        assert len(layer.urls) <= client._URL_CACHE_SIZE
+    long_url = "https://api.example.com/?X-Goog-Signature=s&q=" + "x" * (client._URL_CACHE_MAX_CHARS + 1)
+    assert layer.redacted(long_url) == redact_url(long_url)
+    assert long_url not in layer.urls

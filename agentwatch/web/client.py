@@ -41,7 +41,8 @@ from wrapt import wrap_function_wrapper
 
 from agentwatch.web.server import _KNOWN_METHODS, SCHEMA_URL, SCOPE_NAME
 
-_URL_CACHE_SIZE = 1024
+_URL_CACHE_SIZE = 256
+_URL_CACHE_MAX_CHARS = 1024  # longer URLs are redacted each time: the cache stays under ~0.5 MB
 # The contrib instrumentation's bucket advice for http.client.request.duration (HTTP_DURATION_HISTOGRAM_BUCKETS_NEW).
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 
@@ -84,9 +85,10 @@ class _Layer:
             from opentelemetry.util.http import redact_url
 
             found = redact_url(url)
-            if len(self.urls) >= _URL_CACHE_SIZE:
-                self.urls.clear()
-            self.urls[url] = found
+            if len(url) <= _URL_CACHE_MAX_CHARS:
+                if len(self.urls) >= _URL_CACHE_SIZE:
+                    self.urls.clear()
+                self.urls[url] = found
         return found
 
     def start(self, request: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
