@@ -102,6 +102,32 @@ elif layer == "both":  # the app instruments with the contrib instrumentor too: 
     ours_cls().instrument(**providers)
     contrib_cls().instrument(**providers)
 
+if layer == "faulty":  # agentwatch's layer with a propagator that raises and a request it cannot read
+    from opentelemetry import propagate
+    from opentelemetry.propagators.textmap import TextMapPropagator
+
+    class Broken(TextMapPropagator):
+        def inject(self, carrier, context=None, setter=None):
+            raise RuntimeError("propagator broke for https://user:pw@example.com")
+
+        def extract(self, carrier, context=None, getter=None):
+            return context
+
+        @property
+        def fields(self):
+            return set()
+
+    propagate.set_global_textmap(Broken())
+    real_start = layer_mod._Layer.start
+
+    def start(self, request):
+        if "/ok" not in str(request.url):
+            raise ValueError("cannot read this request")
+        return real_start(self, request)
+
+    layer_mod._Layer.start = start
+    ours_cls().instrument(**providers)
+
 clients = [module.Client(), module.AsyncClient()]
 if layer == "client":  # the app instruments one client with the contrib instrumentor, the distro the rest
     ours_cls().instrument(**providers)

@@ -101,6 +101,15 @@ def test_the_contrib_wrappers_where_the_layer_would_not_give_their_output(env):
         assert all(any(k.startswith("http.request.header.user") for k, _ in s["attributes"]) for s in out["spans"])
 
 
+def test_a_fault_inside_the_layer_costs_the_app_nothing():
+    library = LIBRARIES[-1]
+    faulty, plain = _run(library, "faulty"), _run(library, "contrib")
+    assert faulty["outcomes"] == plain["outcomes"]  # every request answered (or refused) as without the fault
+    traced = [s for s in faulty["spans"] if "/ok" in dict(map(tuple, s["attributes"]))["url.full"]]
+    assert traced and len(traced) == len(faulty["spans"])  # the unreadable requests went out untraced
+    assert faulty["received"] and not any(faulty["received"])  # no trace headers: the propagator broke
+
+
 def test_the_distro_loads_the_layer_for_the_contrib_entry_points():
     from importlib.metadata import EntryPoint
 

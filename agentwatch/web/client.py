@@ -150,12 +150,15 @@ class _Layer:
 
 def _inject(request: Any) -> None:
     """The trace context (and agentwatch's bounded baggage) onto the request's own headers."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    if carrier:
-        headers = request.headers
-        for key, value in carrier.items():
-            headers[key] = value
+    try:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        if carrier:
+            headers = request.headers
+            for key, value in carrier.items():
+                headers[key] = value
+    except Exception as error:  # noqa: BLE001 - the request goes out without trace headers
+        _fault("injecting the trace context", error)
 
 
 def _fault(step: str, error: BaseException) -> None:
@@ -166,95 +169,75 @@ def _fault(step: str, error: BaseException) -> None:
            detail=type(error).__name__)
 
 
-def _record(layer: _Layer, elapsed: float, metric: dict[str, Any]) -> None:
+def _begin(layer: _Layer, instance: Any, request: Any) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """What :meth:`_Layer.start` gives for a request to trace, or None: send it untraced (not an httpx request,
+    instrumentation suppressed, the contrib wrappers trace this transport, an excluded URL, or a fault)."""
+    if (not isinstance(request, layer.module.Request) or not is_http_instrumentation_enabled()
+            or layer.stands_aside(instance)
+            or (layer.excluded is not None and layer.excluded.url_disabled(str(request.url)))):
+        return None
+    try:
+        return layer.start(request)
+    except Exception as error:  # noqa: BLE001 - the request goes out untraced, never fails for it
+        _fault("reading the request", error)
+        return None
+
+
+def _conclude(layer: _Layer, span: Any, response: Any, exception: Exception | None, elapsed: float,
+              metric: dict[str, Any]) -> None:
+    """After the transport answered or raised: the response on the span, then the exception raised again inside
+    the span (as the contrib wrapper does: recorded as an event, no duration point), else the duration."""
+    if isinstance(response, layer.module.Response):
+        try:
+            layer.finish(span, response, metric)
+        except Exception as error:  # noqa: BLE001
+            _fault("reading the response", error)
+    if exception is not None:
+        if span.is_recording():
+            span.set_attribute("error.type", type(exception).__qualname__)
+        raise exception.with_traceback(exception.__traceback__)
     layer.duration.record(max(elapsed, 0), attributes=metric)
 
 
 def _sync_wrapper(layer: _Layer) -> Callable[..., Any]:
-    response_type = layer.module.Response
-    request_type = layer.module.Request
-
     def handle_request(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        request: Any = args[0] if args else kwargs.get("request")
-        if (not isinstance(request, request_type) or not is_http_instrumentation_enabled()
-                or layer.stands_aside(instance)
-                or (layer.excluded is not None and layer.excluded.url_disabled(str(request.url)))):
+        request = args[0] if args else kwargs.get("request")
+        begun = _begin(layer, instance, request)
+        if begun is None:
             return wrapped(*args, **kwargs)
-        try:
-            name, attributes, metric = layer.start(request)
-        except Exception as error:  # noqa: BLE001 - the request goes out untraced, never fails for it
-            _fault("reading the request", error)
-            return wrapped(*args, **kwargs)
+        name, attributes, metric = begun
         with layer.tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes) as span:
-            exception = None
-            response = None
-            try:
-                _inject(request)
-            except Exception as error:  # noqa: BLE001
-                _fault("injecting the trace context", error)
+            _inject(request)
+            exception = response = None
             start = perf_counter()
             try:
                 response = wrapped(*args, **kwargs)
-            except Exception as error:  # noqa: BLE001 - re-raised below, inside the span, as the contrib layer does
+            except Exception as error:  # noqa: BLE001 - raised again by _conclude, inside the span
                 exception = error
                 response = getattr(error, "response", None)
-            finally:
-                elapsed = perf_counter() - start
-            if isinstance(response, response_type):
-                try:
-                    layer.finish(span, response, metric)
-                except Exception as error:  # noqa: BLE001
-                    _fault("reading the response", error)
-            if exception is not None:
-                if span.is_recording():
-                    span.set_attribute("error.type", type(exception).__qualname__)
-                raise exception.with_traceback(exception.__traceback__)
-            _record(layer, elapsed, metric)
+            _conclude(layer, span, response, exception, perf_counter() - start, metric)
         return response
 
     return handle_request
 
 
 def _async_wrapper(layer: _Layer) -> Callable[..., Any]:
-    response_type = layer.module.Response
-    request_type = layer.module.Request
-
     async def handle_async_request(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        request: Any = args[0] if args else kwargs.get("request")
-        if (not isinstance(request, request_type) or not is_http_instrumentation_enabled()
-                or layer.stands_aside(instance)
-                or (layer.excluded is not None and layer.excluded.url_disabled(str(request.url)))):
+        request = args[0] if args else kwargs.get("request")
+        begun = _begin(layer, instance, request)
+        if begun is None:
             return await wrapped(*args, **kwargs)
-        try:
-            name, attributes, metric = layer.start(request)
-        except Exception as error:  # noqa: BLE001 - the request goes out untraced, never fails for it
-            _fault("reading the request", error)
-            return await wrapped(*args, **kwargs)
+        name, attributes, metric = begun
         with layer.tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes) as span:
-            exception = None
-            response = None
-            try:
-                _inject(request)
-            except Exception as error:  # noqa: BLE001
-                _fault("injecting the trace context", error)
+            _inject(request)
+            exception = response = None
             start = perf_counter()
             try:
                 response = await wrapped(*args, **kwargs)
-            except Exception as error:  # noqa: BLE001 - re-raised below, inside the span, as the contrib layer does
+            except Exception as error:  # noqa: BLE001 - raised again by _conclude, inside the span
                 exception = error
                 response = getattr(error, "response", None)
-            finally:
-                elapsed = perf_counter() - start
-            if isinstance(response, response_type):
-                try:
-                    layer.finish(span, response, metric)
-                except Exception as error:  # noqa: BLE001
-                    _fault("reading the response", error)
-            if exception is not None:
-                if span.is_recording():
-                    span.set_attribute("error.type", type(exception).__qualname__)
-                raise exception.with_traceback(exception.__traceback__)
-            _record(layer, elapsed, metric)
+            _conclude(layer, span, response, exception, perf_counter() - start, metric)
         return response
 
     return handle_async_request
