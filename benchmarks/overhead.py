@@ -594,6 +594,12 @@ def identity_error(mode: str, distro_seen: str, sdk_seen: str) -> str | None:
     return None
 
 
+def _seen_during(before: dict, after: dict, key: str) -> str:
+    """The names the sink counted under ``key`` ("distros", "sdks") between two of its /stats, comma-joined."""
+    counted, earlier = after.get(key, {}), before.get(key, {})
+    return ",".join(sorted(name for name, n in counted.items() if n - earlier.get(name, 0) > 0))
+
+
 def parse_variant(spec: str) -> tuple[str, str, dict[str, str]]:
     """``LABEL=MODE:VAR=VALUE[;VAR=VALUE]`` -> (label, mode, variables); ValueError says what is wrong."""
     label, _, rest = spec.partition("=")
@@ -660,10 +666,8 @@ def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:
         result.logs_per_req = delta["logs"]["items"] / total
         result.metric_points = delta["metrics"]["items"]
         result.export_kib_per_req = sum(d["bytes"] for d in delta.values()) / 1024 / total
-        distros = {k: sink_after.get("distros", {}).get(k, 0) - sink_before.get("distros", {}).get(k, 0) for k in sink_after.get("distros", {})}
-        result.distro_seen = ",".join(sorted(k for k, v in distros.items() if v > 0))
-        sdks = {k: sink_after.get("sdks", {}).get(k, 0) - sink_before.get("sdks", {}).get(k, 0) for k in sink_after.get("sdks", {})}
-        result.sdk_seen = ",".join(sorted(k for k, v in sdks.items() if v > 0))
+        result.distro_seen = _seen_during(sink_before, sink_after, "distros")
+        result.sdk_seen = _seen_during(sink_before, sink_after, "sdks")
         if n == 0:
             raise RuntimeError("no request completed in the measured window")
         if state.errors:

@@ -33,18 +33,17 @@ from time import perf_counter
 from typing import Any
 
 from opentelemetry import metrics, propagate, trace
+from opentelemetry.instrumentation._semconv import HTTP_DURATION_HISTOGRAM_BUCKETS_NEW
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
 from opentelemetry.instrumentation.utils import http_status_to_status_code, is_http_instrumentation_enabled
 from opentelemetry.instrumentation.utils import unwrap as _unwrap
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from wrapt import wrap_function_wrapper
 
-from agentwatch.web.server import _KNOWN_METHODS, SCHEMA_URL, SCOPE_NAME
+from agentwatch.web.server import SCHEMA_URL, SCOPE_NAME, sanitize_method
 
 _URL_CACHE_SIZE = 256
 _URL_CACHE_MAX_CHARS = 1024  # longer URLs are redacted each time: the cache stays under ~0.5 MB
-# The contrib instrumentation's bucket advice for http.client.request.duration (HTTP_DURATION_HISTOGRAM_BUCKETS_NEW).
-_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 
 
 class _Layer:
@@ -63,7 +62,7 @@ class _Layer:
             name="http.client.request.duration",
             unit="s",
             description="Duration of HTTP client requests.",
-            explicit_bucket_boundaries_advisory=_BUCKETS,
+            explicit_bucket_boundaries_advisory=HTTP_DURATION_HISTOGRAM_BUCKETS_NEW,
         )
         excluded = get_excluded_urls("HTTPX")  # OTEL_PYTHON_HTTPX_EXCLUDED_URLS, else OTEL_PYTHON_EXCLUDED_URLS
         self.excluded = excluded if getattr(excluded, "_excluded_urls", None) else None
@@ -72,8 +71,8 @@ class _Layer:
 
     def stands_aside(self, instance: Any) -> bool:
         """The contrib instrumentation traces this transport itself (its class-wide or per-client wrapper)."""
-        contrib = self.contrib._instance
-        if contrib is not None and contrib._is_instrumented_by_opentelemetry:
+        contrib = self.contrib._instance  # read, not created: the class's singleton, if the app made one
+        if contrib is not None and contrib.is_instrumented_by_opentelemetry:
             return True
         own = getattr(instance, "__dict__", None)
         return bool(own) and ("handle_request" in own or "handle_async_request" in own)
@@ -93,12 +92,8 @@ class _Layer:
 
     def start(self, request: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
         """(span name, span attributes, metric attributes) of a request, as the contrib helpers set them."""
-        original = request.method
-        if isinstance(original, bytes):
-            original = original.decode()
-        original = original.strip()
-        upper = original.upper()
-        method = upper if self.all_methods or upper in _KNOWN_METHODS else "_OTHER"
+        original = request.method.strip()  # httpx keeps it as a str
+        method = sanitize_method(original, self.all_methods)
         attributes: dict[str, Any] = {}
         if original != method and original:
             attributes["http.request.method_original"] = original
@@ -272,11 +267,9 @@ class _LayerInstrumentation:
     _instance = None  # a singleton of its own, not the contrib class's
     _module: Any
     _module_name: str
-    _lean = False
 
     def _instrument(self, **kwargs: Any) -> None:
         if not reproduces_contrib(kwargs):
-            self._lean = False
             super()._instrument(**kwargs)  # type: ignore[misc]
             return
         module = self._module
@@ -286,7 +279,6 @@ class _LayerInstrumentation:
         layer = _Layer(module, contrib, kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
         wrap_function_wrapper(self._module_name, "HTTPTransport.handle_request", _sync_wrapper(layer))
         wrap_function_wrapper(self._module_name, "AsyncHTTPTransport.handle_async_request", _async_wrapper(layer))
-        self._lean = True
 
     def _uninstrument(self, **kwargs: Any) -> None:
         module = self._module
@@ -294,7 +286,6 @@ class _LayerInstrumentation:
             raise ModuleNotFoundError(f"{self._module_name} must be installed")
         _unwrap(module.HTTPTransport, "handle_request")
         _unwrap(module.AsyncHTTPTransport, "handle_async_request")
-        self._lean = False
 
 
 class AgentwatchHTTPXClientInstrumentor(_LayerInstrumentation, HTTPXClientInstrumentor):

@@ -32,6 +32,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
+from opentelemetry.instrumentation._semconv import HTTP_DURATION_HISTOGRAM_BUCKETS_NEW
 from opentelemetry.instrumentation.propagators import get_global_response_propagator
 from opentelemetry.instrumentation.utils import http_status_to_status_code, is_http_instrumentation_enabled
 from opentelemetry.propagators.textmap import Getter
@@ -46,10 +47,18 @@ SCHEMA_URL = "https://opentelemetry.io/schemas/1.21.0"  # the contrib layer's, i
 RECORDED_KEY = "agentwatch.server_span.exception"  # scope key: the exception already recorded on the span
 
 _KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"))
+
 _DURATION_KEYS = (
     "error.type", "http.request.method", "http.response.status_code", "http.route", "network.protocol.version",
     "url.scheme",
 )
+
+
+def sanitize_method(raw: str, all_methods: bool) -> str:
+    """The contrib ``sanitize_method``: upper case, ``_OTHER`` for an unknown method unless every method is
+    captured (``OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS``, read once by the caller)."""
+    upper = raw.upper()
+    return upper if all_methods or upper in _KNOWN_METHODS else "_OTHER"
 
 
 def _decode(value: bytes) -> str:
@@ -209,8 +218,7 @@ class ServerTelemetry:
             name="http.server.request.duration",
             description="Duration of HTTP server requests.",
             unit="s",
-            explicit_bucket_boundaries_advisory=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5,
-                                                 7.5, 10),
+            explicit_bucket_boundaries_advisory=HTTP_DURATION_HISTOGRAM_BUCKETS_NEW,
         )
         self.response_size = create_http_server_response_body_size(meter)
         self.request_size = create_http_server_request_body_size(meter)
@@ -225,8 +233,7 @@ class ServerTelemetry:
         self.all_methods = bool(os.environ.get(OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS))
 
     def _method(self, raw: str) -> str:
-        upper = raw.upper()
-        return upper if self.all_methods or upper in _KNOWN_METHODS else "_OTHER"
+        return sanitize_method(raw, self.all_methods)
 
     def start(self, routes: _Routes, scope: dict) -> _Exchange | None:
         """Open the span of one request or websocket (None: not traced, as the contrib layer decides)."""
