@@ -153,7 +153,14 @@ def _scrubber_line(settings) -> str:
     if scrubber is None:
         return "  off (AGENTWATCH_SCRUB=false): telemetry leaves the process unscrubbed"
     if scrubber.engine_name == "hyperscan":
-        return "  on; candidates found by one Hyperscan pass per batch (AGENTWATCH_SCRUB_ENGINE=auto)"
+        from agentwatch.distro.scrub.hint_store import directory_problem
+
+        line = "  on; candidates found by one Hyperscan pass per batch (AGENTWATCH_SCRUB_ENGINE=auto)"
+        directory = settings.scrub.cache_dir
+        if directory is None:
+            return line + "; its database compiled at every start (AGENTWATCH_CACHE_DIR=off)"
+        problem = directory_problem(directory)
+        return line + f"; its compiled database kept in {directory}" + (f", which {problem}" if problem else "")
     why = (
         "AGENTWATCH_SCRUB_ENGINE=re"
         if settings.scrub.engine == "re"

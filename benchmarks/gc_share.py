@@ -78,6 +78,7 @@ def measure(mode: str, requests: int, warmup: int) -> dict:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))}
     base.update(GEMINI_BASE_URL=fake_url, GEMINI_API_KEY="bench",
                 AGENT_DB_PATH=str(workdir / "kb.sqlite3"))
+    base.update(overhead.cache_env(mode, {"agentwatch_cache": workdir / "agentwatch-cache"}))
     command, env = overhead.mode_command_and_env(mode, base, sink_url,
                                                  argparse.Namespace(metric_interval_ms=60_000), workdir)
     app = command.index(str(overhead.APP))

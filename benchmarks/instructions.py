@@ -73,6 +73,7 @@ def _count_once(mode: str, requests: int, ctx: dict, args: argparse.Namespace, e
         GEMINI_BASE_URL=ctx["fake_url"], GEMINI_API_KEY="bench-key", AGENT_DB_PATH=str(workdir / "kb.sqlite3"),
         PYTHONUNBUFFERED="1",
     )
+    base_env.update(overhead.cache_env(mode, ctx))
     command, env = overhead.mode_command_and_env(mode, base_env, ctx["sink_url"], argparse.Namespace(metric_interval_ms=0))
     # Batches as a service at full speed sends them: full (512) or at shutdown, never by the clock, which
     # under valgrind's ~50x slowdown would export a record or two at a time (see the module docstring).
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         fake, sink, fake_url, sink_url = overhead.start_fake_and_sink()
-        ctx = {"tmp": tmp, "fake_url": fake_url, "sink_url": sink_url}
+        ctx = {"tmp": tmp, "fake_url": fake_url, "sink_url": sink_url, "agentwatch_cache": Path(tmp) / "agentwatch-cache"}
         runs = [(m, {}, m) for m in modes]
         for spec in args.variant:
             label, mode, env = overhead.parse_variant(spec)

@@ -522,6 +522,16 @@ def tail(path: Path, n: int = 15) -> str:
         return ""
 
 
+def cache_env(mode: str, ctx: dict) -> dict[str, str]:
+    """``AGENTWATCH_CACHE_DIR`` for an agentwatch mode: the run's folder ``ctx["agentwatch_cache"]`` (the
+    scrubber's compiled database kept between starts like the bytecode, written by the first start),
+    ``off`` without one (every start compiles it); nothing for the other modes. Never the user's cache."""
+    if mode not in AGENTWATCH_MODES:
+        return {}
+    cache = ctx.get("agentwatch_cache")
+    return {"AGENTWATCH_CACHE_DIR": str(cache) if cache else "off"}
+
+
 def start_app(
     mode: str, endpoint: str, ctx: dict, workdir: Path, args, extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, int, float]:
@@ -531,7 +541,8 @@ def start_app(
 
     With ``ctx["pycache"]`` the app keeps its bytecode there (``PYTHONPYCACHEPREFIX``, whatever
     ``PYTHONDONTWRITEBYTECODE`` says), as an installed service has its ``.pyc`` files: see
-    :func:`warm_bytecode`."""
+    :func:`warm_bytecode`; agentwatch's modes keep their compiled scrubber database in
+    ``ctx["agentwatch_cache"]`` (:func:`cache_env`)."""
     port = free_port()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))}
     base_env.update(
@@ -541,6 +552,7 @@ def start_app(
     if ctx.get("pycache"):
         base_env.pop("PYTHONDONTWRITEBYTECODE", None)
         base_env["PYTHONPYCACHEPREFIX"] = str(ctx["pycache"])
+    base_env.update(cache_env(mode, ctx))
     command, env = mode_command_and_env(mode, base_env, endpoint, args, workdir)
     env.update(extra_env or {})
     command += ["--port", str(port)]
@@ -557,7 +569,8 @@ def start_app(
 
 def warm_bytecode(modes: list[str], ctx: dict, args) -> None:
     """Start each mode once, to its first answer, so every module it imports has its bytecode in
-    ``ctx["pycache"]`` before anything is measured. Without it, on a machine that keeps no ``.pyc``
+    ``ctx["pycache"]`` (and agentwatch its compiled scrubber database in ``ctx["agentwatch_cache"]``)
+    before anything is measured. Without it, on a machine that keeps no ``.pyc``
     files (``PYTHONDONTWRITEBYTECODE``, or a venv installed without compiling, as uv does), each start
     compiles every module from source: two thirds of the start-up, and more for the mode that imports
     more modules, which is not what a deployed service pays."""
@@ -958,6 +971,7 @@ def main(argv: list[str] | None = None) -> int:
             "tmp": tmp, "fake_url": fake_url, "sink_url": sink_url,
             "app_core": app_core, "helper_pids": [fake.pid, sink.pid], "variants": variants,
             "pycache": None if args.no_bytecode_cache else Path(tmp) / "pycache",
+            "agentwatch_cache": None if args.no_bytecode_cache else Path(tmp) / "agentwatch-cache",
         }
         if ctx["pycache"] is not None:
             print("warming each mode's bytecode cache (one start each, not measured)")

@@ -189,6 +189,7 @@ def _mode_env(mode: str, ctx: dict, workdir: Path, args: argparse.Namespace) -> 
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_"))}
     base_env.update(GEMINI_BASE_URL=ctx["fake_url"], GEMINI_API_KEY="bench-key",
                     AGENT_DB_PATH=str(workdir / "kb.sqlite3"), PYTHONUNBUFFERED="1")
+    base_env.update(overhead.cache_env(mode, ctx))
     return overhead.mode_command_and_env(mode, base_env, ctx["sink_url"], args)
 
 
@@ -275,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             # folder of our own (nothing written into the venv or the checkout), then reused.
             os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
             os.environ["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+            ctx["agentwatch_cache"] = Path(tmp) / "agentwatch-cache"  # agentwatch's compiled scrubber database, alike
             for mode in modes:
                 wall_once(mode, ctx, args)
             if args.cprofile:  # its child script and the auto-instrumentation's sitecustomize, compiled too

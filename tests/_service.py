@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentwatch.distro.environment_variables import AGENTWATCH_CACHE_DIR
 from agentwatch.distro.guard import STRICT_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,17 +35,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+_SUITE = (STRICT_ENV, AGENTWATCH_CACHE_DIR)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The test process's environment without any OTEL_/AGENTWATCH_ setting, plus ``extra``.
 
     AGENTWATCH_STRICT (set by conftest.py) is kept: it is how the suite runs, not a setting under test,
     so a guarded step of agentwatch that fails in a child app fails the test too. A test that injects
-    faults on purpose drops it from ``extra``'s result itself.
+    faults on purpose drops it from ``extra``'s result itself. AGENTWATCH_CACHE_DIR (conftest.py: the
+    session's folder) is kept for the same reason.
     """
     env = {
         k: v
         for k, v in os.environ.items()
-        if k == STRICT_ENV or not k.startswith(("OTEL_", "AGENTWATCH_", "PYTHONPATH"))
+        if k in _SUITE or not k.startswith(("OTEL_", "AGENTWATCH_", "PYTHONPATH"))
     }
     env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
     env.update(extra)

@@ -310,10 +310,10 @@ def test_a_child_forked_while_the_engine_compiles_does_not_hang(monkeypatch):
     real = _hints.build.__wrapped__
     started = threading.Event()
 
-    def slow_build(names, query):
+    def slow_build(names, query, cache_dir=None):
         started.set()
         time.sleep(1.0)
-        return real(names, query)
+        return real(names, query, cache_dir)
 
     monkeypatch.setattr(_hints, "build", slow_build)
     scrubber = Scrubber()
@@ -360,7 +360,7 @@ def test_a_failing_engine_falls_back_to_re_with_one_warning(monkeypatch, capsys,
 
 
 def test_a_hint_engine_that_cannot_compile_leaves_re(monkeypatch, capsys, lenient):
-    def cannot(names, query):
+    def cannot(names, query, cache_dir=None):
         raise RuntimeError("this CPU lacks SSSE3")
 
     monkeypatch.setattr(_hints, "build", cannot)

@@ -349,6 +349,17 @@ AGENTWATCH_SCRUB_ENGINE = _var(
     "different speed (see Privacy).",
 )
 
+AGENTWATCH_CACHE_DIR = _var(
+    "AGENTWATCH_CACHE_DIR",
+    Text(),
+    "Where the scrubber's compiled Hyperscan database is kept between starts, as Python keeps `.pyc` files: "
+    "the first start on a machine compiles it (~50 ms of CPU), later starts and other workers load it (<1 ms). "
+    "Files are read only if owned by this user and writable by no one else, and are checked before use; "
+    "one that cannot be read or written means a compile, never an error. `off` keeps nothing on disk. "
+    "An absolute path; a relative one is ignored (with a warning) for the default.",
+    shown="`$XDG_CACHE_HOME/agentwatch`, else `~/.cache/agentwatch`",
+)
+
 # --- lifecycle ----------------------------------------------------------------------
 _in("core")
 AGENTWATCH_SHUTDOWN_TIMEOUT = _var(

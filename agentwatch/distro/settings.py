@@ -205,6 +205,8 @@ class ScrubSettings:
     extra_patterns: tuple[tuple[str, str], ...] = ()  # AGENTWATCH_SCRUB_EXTRA_PATTERNS, parsed
     extra_keys: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_SCRUB_EXTRA_KEYS)
     engine: str = _from_catalogue(ev.AGENTWATCH_SCRUB_ENGINE)
+    # AGENTWATCH_CACHE_DIR resolved: where the hint engine's compiled database is kept (None: nowhere).
+    cache_dir: str | None = field(default_factory=lambda: _default_cache_directory())
     # The keep list (rules.DEFAULT_KEEP adjusted by AGENTWATCH_SCRUB_KEEP_ATTRIBUTES): key -> (detectors off, peer).
     keep: dict[str, tuple[frozenset[str], bool]] = field(default_factory=lambda: dict(DEFAULT_KEEP))
     not_secret_keys: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_SCRUB_NOT_SECRET_KEYS)
@@ -406,6 +408,32 @@ class Reader:
         return list(ev.Names(lower=lower).parse(value))
 
 
+def _default_cache_directory() -> str | None:
+    # The user's cache directory: XDG_CACHE_HOME and HOME are the process's, not agentwatch settings.
+    from agentwatch.distro.scrub.hint_store import default_directory
+
+    return default_directory(os.environ)
+
+
+def cache_directory(reader: Reader) -> str | None:
+    """``AGENTWATCH_CACHE_DIR`` resolved: an absolute path, the user's cache directory when unset (or
+    relative: warned once), ``None`` for ``off`` (or without a home directory)."""
+    name = ev.AGENTWATCH_CACHE_DIR
+    value = reader.raw(name)
+    if value is None:
+        reader._default(name)
+        return _default_cache_directory()
+    if value.lower() in ev.FALSE_WORDS:
+        reader._ok(name)
+        return None
+    if not os.path.isabs(value):
+        default = _default_cache_directory()
+        reader._bad(name, value, "an absolute path or `off`", default)
+        return default
+    reader._ok(name)
+    return value
+
+
 def disabled_instrumentations(environ: Mapping[str, str] | None = None) -> frozenset[str]:
     """Entry-point names in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (``*`` = all, as upstream reads it)."""
     raw = (os.environ if environ is None else environ).get(ev.OTEL_PYTHON_DISABLED_INSTRUMENTATIONS) or ""
@@ -605,6 +633,7 @@ def load_scrub(reader: Reader) -> ScrubSettings:
         scrub.extra_keys = tuple(keys)
 
     scrub.engine = reader.read(ev.AGENTWATCH_SCRUB_ENGINE)
+    scrub.cache_dir = cache_directory(reader)
 
     name = ev.AGENTWATCH_SCRUB_KEEP_ATTRIBUTES
     value = reader.raw(name)

@@ -57,6 +57,7 @@ The package, from the data up:
   parsing (a leaf: ``settings.py`` reads it);
 * ``detectors.py``: the content patterns, and how each family finds its candidates fast;
 * ``hints.py``: the optional Hyperscan pass that says which families must look at a string;
+* ``hint_store.py``: its compiled database kept between starts (``AGENTWATCH_CACHE_DIR``);
 * ``text.py``: the text engine (:class:`~agentwatch.distro.scrub.text.TextScrubber`);
 * ``values.py``: values and attribute maps (keys included), a batch's maps in one pass;
 * ``limits.py``: length limits applied after scrubbing (attribute values, captured content);
@@ -76,7 +77,8 @@ than leaking it), and an item that cannot be rebuilt at all is dropped from the 
 Configuration (``settings.py``): ``AGENTWATCH_SCRUB``,
 ``AGENTWATCH_SCRUB_DISABLED_DETECTORS``, ``AGENTWATCH_SCRUB_EXTRA_PATTERNS``,
 ``AGENTWATCH_SCRUB_EXTRA_KEYS``, ``AGENTWATCH_SCRUB_ENGINE``, ``AGENTWATCH_SCRUB_KEEP_ATTRIBUTES``,
-``AGENTWATCH_SCRUB_NOT_SECRET_KEYS``, and the ``OTEL_*ATTRIBUTE_VALUE_LENGTH_LIMIT`` variables.
+``AGENTWATCH_SCRUB_NOT_SECRET_KEYS``, ``AGENTWATCH_CACHE_DIR``, and the
+``OTEL_*ATTRIBUTE_VALUE_LENGTH_LIMIT`` variables.
 """
 
 from __future__ import annotations
@@ -125,7 +127,8 @@ class Scrubber(TextScrubber):
     switch off. ``extra_patterns``: ``(kind, regex)`` pairs; a match (or its first
     group, when the regex has groups) becomes ``[REDACTED:<kind>]``. ``extra_keys``:
     more sensitive key names (matched like the built-in ones, values always redacted).
-    ``engine``: ``auto`` (the Hyperscan hint pass where it runs) or ``re``.
+    ``engine``: ``auto`` (the Hyperscan hint pass where it runs) or ``re``. ``cache_dir``:
+    where the hint pass's compiled database is kept between starts (``None``: not kept).
 
     One scrubber is shared by the exporters' threads: its caches (key classes, values
     found clean, scrubbed resources) are safe to fill and clear from several at once.
@@ -140,8 +143,9 @@ class Scrubber(TextScrubber):
         keep: Mapping[str, tuple[frozenset[str], bool]] | None = None,
         not_secret_keys: Iterable[str] = (),
         limits: AttributeLimits | None = None,
+        cache_dir: str | None = None,
     ) -> None:
-        super().__init__(disabled, extra_patterns, extra_keys, engine)
+        super().__init__(disabled, extra_patterns, extra_keys, engine, cache_dir)
         #: The attribute value length limits applied after scrubbing (``limits.py``).
         self.limits = limits if limits is not None and limits.any else None
         self._keys = KeyRules(
@@ -239,6 +243,7 @@ def scrubber_for(settings: Any) -> Scrubber | None:
             extra_patterns=section.extra_patterns,
             extra_keys=section.extra_keys,
             engine=section.engine,
+            cache_dir=section.cache_dir,
             keep=section.keep,
             not_secret_keys=section.not_secret_keys,
             limits=AttributeLimits(section.span_attribute_length, section.attribute_length,

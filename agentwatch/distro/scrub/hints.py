@@ -22,7 +22,8 @@ The scan runs on the text encoded with ``ascii``/``replace``: one byte per chara
 hint is ASCII, and a ``?`` can only add hits, never remove one.
 
 Compile cost: the database is compiled on the first scrub, which at start-up is the console
-formatter's first log line, so its compile time is start-up time. Hyperscan's compile grows
+formatter's first log line, so its compile time is start-up time (unless a copy compiled by an
+earlier start is found in ``AGENTWATCH_CACHE_DIR``: ``hint_store.py``). Hyperscan's compile grows
 steeply with some bounded repeats: a wide class repeated more than 16 times right after a prefix
 of three characters or less (``sk-[...]{20}``: ~25 % of the whole compile), and a bounded run after
 the long alternation of sensitive names (``[ \\t]{0,8}``: another ~25 %). A hint only has to be a
@@ -36,6 +37,8 @@ import functools
 import re
 import threading
 from collections.abc import Iterable, Sequence
+
+from agentwatch.distro.scrub.hint_store import load_or_compile
 
 __all__ = ["VENDOR", "URL", "PARAMS", "AT", "IPV6", "NUMERIC", "ALL", "HintScanner", "build"]
 
@@ -97,19 +100,28 @@ def _params_pattern(names: Iterable[Sequence[str]], query: Iterable[Sequence[str
 
 
 class HintScanner:
-    """A compiled hint database; :meth:`scan` is safe to call from several threads."""
+    """A compiled hint database; :meth:`scan` is safe to call from several threads.
 
-    def __init__(self, hyperscan, patterns: list[tuple[str, int]]) -> None:
+    ``cache_dir``: where compiled databases are kept between starts (``hint_store.py``);
+    ``None``: compiled here, every time."""
+
+    def __init__(self, hyperscan, patterns: list[tuple[str, int]], cache_dir: str | None = None) -> None:
         self._hs = hyperscan
-        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        database.compile(
-            expressions=[pattern.encode() for pattern, _ in patterns],
-            ids=[family for _, family in patterns],
-            elements=len(patterns),
-            # Case-insensitive for the sensitive names only (as the forward pattern of detectors.params_patterns).
-            flags=[hyperscan.HS_FLAG_CASELESS if family == PARAMS else 0 for _, family in patterns],
-        )
-        self._database = database
+        # Case-insensitive for the sensitive names only (as the forward pattern of detectors.params_patterns).
+        compiled = [(pattern.encode(), family, hyperscan.HS_FLAG_CASELESS if family == PARAMS else 0)
+                    for pattern, family in patterns]
+
+        def compile_database():
+            database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            database.compile(
+                expressions=[expression for expression, _, _ in compiled],
+                ids=[family for _, family, _ in compiled],
+                elements=len(compiled),
+                flags=[flags for _, _, flags in compiled],
+            )
+            return database
+
+        self._database = load_or_compile(hyperscan, hyperscan.HS_MODE_BLOCK, compiled, cache_dir, compile_database)
         # The engine releases the GIL while it scans: one scratch space per thread.
         self._local = threading.local()
 
@@ -141,8 +153,11 @@ def _collect(family: int, start: int, end: int, flags: int, hits: list[int]) -> 
 
 
 @functools.lru_cache(maxsize=8)
-def build(names: tuple[tuple[str, ...], ...], query: tuple[tuple[str, ...], ...]) -> HintScanner:
-    """The hint database for these sensitive names (built-in and ``AGENTWATCH_SCRUB_EXTRA_KEYS``).
+def build(
+    names: tuple[tuple[str, ...], ...], query: tuple[tuple[str, ...], ...], cache_dir: str | None = None,
+) -> HintScanner:
+    """The hint database for these sensitive names (built-in and ``AGENTWATCH_SCRUB_EXTRA_KEYS``),
+    loaded from ``cache_dir`` when compiled there before (``hint_store.py``).
 
     Raises ``ImportError`` without the ``hyperscan`` package, ``ValueError`` for a name that is
     not ASCII (the scan sees ``?`` there), and the engine's error if it cannot run here. One
@@ -152,4 +167,4 @@ def build(names: tuple[tuple[str, ...], ...], query: tuple[tuple[str, ...], ...]
 
     if not all(word.isascii() for words in names + query for word in words):
         raise ValueError("a sensitive name is not ASCII")
-    return HintScanner(hyperscan, _FIXED + [(_params_pattern(names, query), PARAMS)])
+    return HintScanner(hyperscan, _FIXED + [(_params_pattern(names, query), PARAMS)], cache_dir)

@@ -73,7 +73,8 @@ class TextScrubber:
 
     ``disabled``: detector names to switch off; ``extra_patterns``: ``(kind, regex)`` pairs;
     ``extra_keys``: more sensitive names (here: in ``name=value`` pairs); ``engine``:
-    ``auto`` (the hint engine when it runs here) or ``re``.
+    ``auto`` (the hint engine when it runs here) or ``re``; ``cache_dir``: where the hint
+    engine's compiled database is kept between starts (``hint_store.py``; ``None``: not kept).
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class TextScrubber:
         extra_patterns: Iterable[tuple[str, str | re.Pattern[str]]] = (),
         extra_keys: Iterable[str] = (),
         engine: str = "auto",
+        cache_dir: str | None = None,
     ) -> None:
         off: set[str] = set()
         for name in disabled:
@@ -93,6 +95,7 @@ class TextScrubber:
         ]
         self.extra_keys = tuple(k for k in (key.strip() for key in extra_keys) if k)
         self.engine = engine
+        self.cache_dir = cache_dir
         on = self.enabled
         # AGENTWATCH_SCRUB_EXTRA_PATTERNS: (pattern.sub, its replacement), built once, not per string.
         self._extra_subs = [(pattern.sub, _extra_repl(kind)) for kind, pattern in self.extra_patterns]
@@ -115,7 +118,7 @@ class TextScrubber:
         # would be inherited locked by a child forked meanwhile (gunicorn) and hang its exports.
         if self._hints is _PENDING:
             try:
-                self._hints = _hints.build(*hint_names(self.extra_keys))
+                self._hints = _hints.build(*hint_names(self.extra_keys), self.cache_dir)
             except (ImportError, ValueError):
                 # Not installed on this platform, or an extra key name the scan cannot see
                 # (not ASCII): Python's re alone.
