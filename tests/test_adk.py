@@ -88,6 +88,13 @@ def test_adk_agent_team_one_span_per_model_call_and_billed_tokens(tmp_path, fake
         ancestor = by_id[span["parent_span_id"]]
         while not ancestor["name"].startswith("invoke_agent"):
             ancestor = by_id[ancestor["parent_span_id"]]
+        # ... and says which agent called, with ADK's ids, as the official instrumentation's span does
+        attributes = span["attributes"]
+        assert attributes["gen_ai.agent.name"] == ancestor["attributes"]["gen_ai.agent.name"]
+        assert attributes["gen_ai.conversation.id"] == "sess-42"
+        assert attributes["gcp.vertex.agent.invocation_id"] in invocation_ids
+        assert attributes["gcp.vertex.agent.event_id"]
+    assert sorted(s["attributes"]["gen_ai.agent.name"] for s in model) == ["concierge", "weather_agent", "weather_agent"]
 
     # tokens: one series per (type, model), the sum equal to what the fake billed, thinking tokens included
     usage = [s["attributes"] for s in model]

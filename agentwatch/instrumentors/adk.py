@@ -48,6 +48,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.guard import run
+from agentwatch.instrumentors._framework_attributes import carrying
 
 _instruments = ("google-adk >= 2.13",)
 
@@ -102,10 +103,18 @@ def _is_instrumented(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> boo
 
 
 @contextmanager
-def _no_extra_attributes(*args: Any, **kwargs: Any) -> Any:
-    """ADK hands the official instrumentation its agent attributes through a context key of that package;
-    without the package it warns on every model call. The attributes are on the parent ``invoke_agent``."""
-    yield
+def _extra_attributes(wrapped: Any, args: Any, kwargs: Any, official: bool) -> Any:
+    """ADK hands the model-call instrumentation the calling agent's name and ids (``extra_attributes``)
+    through a context key of the official google-genai instrumentation: carried under agentwatch's key too,
+    for agentwatch's Gemini span. ADK's own function runs only where that package is installed (without it,
+    it warns on every model call)."""
+    attributes = args[0] if args else kwargs.get("extra_attributes")
+    with carrying(attributes):
+        if official:
+            with wrapped(*args, **kwargs):
+                yield
+        else:
+            yield
 
 
 def _clip_serialized(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -228,11 +237,9 @@ class AgentwatchADKInstrumentor(BaseInstrumentor):
                       "each Gemini call a second time")
 
     def _apply_tracing(self, module: Any) -> None:
-        if importlib.util.find_spec("opentelemetry.instrumentation.google_genai") is None:
-            current = vars(module).get("_use_extra_generate_content_attributes")
-            if current is not None and not getattr(current, _TAG, False):
-                self._wrap(module, "_use_extra_generate_content_attributes",
-                           lambda wrapped, instance, args, kwargs: _no_extra_attributes(*args, **kwargs))
+        official = importlib.util.find_spec("opentelemetry.instrumentation.google_genai") is not None
+        self._wrap(module, "_use_extra_generate_content_attributes",
+                   lambda wrapped, instance, args, kwargs: _extra_attributes(wrapped, args, kwargs, official))
         self._wrap(module, "trace_agent_invocation", _agent_invocation)
         self._wrap(module, "trace_tool_call", _tool_call)
         for name in ("_serialize_tool_response", "safe_json_serialize"):  # tool results; tool arguments, requests

@@ -1,7 +1,7 @@
 """The lifecycle every public model call shares: one CLIENT span, its metrics, ended exactly once.
 
 :class:`Call` starts the span with the attributes known up front (operation, model, provider, server,
-request parameters), makes it current around the SDK call, and on :meth:`Call.finish` sets what the
+request parameters, and what an agent framework handed over: ADK's agent name and ids), makes it current around the SDK call, and on :meth:`Call.finish` sets what the
 response said, the usage and its cost, marks an error, and records the metrics (bounded attributes
 only). Each operation module subclasses it for what only that operation reads from its response:
 ``generate_content``, ``embed_content``, ``count_tokens``.
@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from agentwatch import semconv as sc
 from agentwatch.distro import guard
 from agentwatch.instrumentors import _genai_common as g
+from agentwatch.instrumentors._framework_attributes import framework_attributes
 from agentwatch.instrumentors._retry_attempts import Attempts
 from agentwatch.instrumentors.gemini import extract, tools
 from agentwatch.instrumentors.gemini.extract import Usage, field
@@ -91,6 +92,10 @@ class Call:
         attributes = dict(self.base)
         requested = guard.run(f"{WHERE}: request attributes", self._request_attributes, default={}, outcome=SKIPPED)
         attributes.update(requested or {})
+        framework = framework_attributes()  # ADK's agent name and ids (_framework_attributes.py); ours win
+        if framework:
+            for key, value in framework.items():
+                attributes.setdefault(key, value)
         self.span = tel.tracer.start_span(f"{self.operation} {self.model}", kind=SpanKind.CLIENT, attributes=attributes)
         self.ctx = trace.set_span_in_context(self.span)
 
