@@ -1,4 +1,4 @@
-"""The ``agentwatch`` command (also ``python -m agentwatch``): ``report [DIR]`` and ``doctor``."""
+"""The ``agentwatch`` command (also ``python -m agentwatch``): ``report [DIR]``, ``doctor`` and ``prepare``."""
 
 from __future__ import annotations
 
@@ -71,6 +71,32 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0 if found.ok else 1
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    """Compile and keep what a start would compile: the scrubber's hint database, in AGENTWATCH_CACHE_DIR.
+    For an image build, run as the user the app runs as; exit 1 when it cannot be kept."""
+    from agentwatch.distro.scrub import hint_store, scrubber_for
+    from agentwatch.distro.settings import load_settings
+
+    settings = load_settings()
+    scrubber = scrubber_for(settings)
+    directory = settings.scrub.cache_dir
+    if scrubber is None or scrubber.engine_name != "hyperscan":
+        print("agentwatch prepare: the scrubber's hint engine does not run here (AGENTWATCH_SCRUB, "
+              "AGENTWATCH_SCRUB_ENGINE, or no hyperscan package): nothing to keep")
+        return 0
+    if directory is None:
+        print("agentwatch prepare: AGENTWATCH_CACHE_DIR=off: nothing can be kept", file=sys.stderr)
+        return 1
+    kept = hint_store.stored(directory)
+    if not kept:
+        problem = hint_store.directory_problem(directory)
+        print(f"agentwatch prepare: the hint database could not be kept in {directory}"
+              + (f", which {problem}" if problem else ""), file=sys.stderr)
+        return 1
+    print(f"agentwatch prepare: hint database kept in {directory} ({', '.join(path.name for path in kept)})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from agentwatch.version import __version__
 
@@ -102,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor.add_argument("--all", action="store_true", help="list every variable with its default, not only those set")
     doctor.set_defaults(func=_doctor)
+
+    prepare = commands.add_parser(
+        "prepare", help="compile and keep what a start would compile (the scrubber's hint database, in "
+                        "AGENTWATCH_CACHE_DIR): an image build step, run as the app's user; exit 1 if it cannot be kept")
+    prepare.set_defaults(func=_prepare)
 
     args = parser.parse_args(argv)
     if args.command is None:

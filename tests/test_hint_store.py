@@ -253,3 +253,46 @@ def test_doctor_says_where_the_database_is_kept(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "agentwatch", "doctor"], env=env, capture_output=True, text=True,
                          timeout=120).stdout
     assert "compiled at every start (AGENTWATCH_CACHE_DIR=off)" in out
+
+
+def test_prepare_keeps_the_database_a_start_then_loads(tmp_path: Path) -> None:
+    """``agentwatch prepare`` (an image build step) stores what the next start loads without compiling."""
+    directory = tmp_path / "image-cache"
+    env = clean_env(AGENTWATCH_CACHE_DIR=str(directory))
+    done = subprocess.run([sys.executable, "-m", "agentwatch", "prepare"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    (path,) = _stored(directory)
+    assert f"hint database kept in {directory} ({path.name})" in done.stdout
+    env.update(OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+    start = subprocess.run([sys.executable, "-c", _START], env=env, capture_output=True, text=True, timeout=120)
+    assert start.returncode == 0, start.stderr
+    assert "compiled 0" in start.stdout
+
+
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [("off", "AGENTWATCH_CACHE_DIR=off: nothing can be kept"), ("shared", "not used"), ("blocked", "could not be kept")],
+)
+def test_prepare_fails_when_nothing_can_be_kept(tmp_path: Path, setting: str, says: str) -> None:
+    if setting == "shared":
+        value = tmp_path / "shared"
+        value.mkdir()
+        value.chmod(0o777)
+    elif setting == "blocked":
+        (tmp_path / "file").write_text("x")
+        value = tmp_path / "file" / "cache"
+    else:
+        value = "off"
+    done = subprocess.run([sys.executable, "-m", "agentwatch", "prepare"], env=clean_env(AGENTWATCH_CACHE_DIR=str(value)),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert says in done.stderr
+
+
+def test_prepare_without_the_engine_has_nothing_to_do(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "agentwatch", "prepare"],
+                          env=clean_env(AGENTWATCH_CACHE_DIR=str(tmp_path), AGENTWATCH_SCRUB_ENGINE="re"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "nothing to keep" in done.stdout
+    assert _stored(tmp_path) == []

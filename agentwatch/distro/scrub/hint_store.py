@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAGIC", "default_directory", "directory_problem", "load_or_compile", "path_for"]
+__all__ = ["MAGIC", "default_directory", "directory_problem", "load_or_compile", "path_for", "stored"]
 
 #: The first bytes of a stored database (the format's version is in it).
 MAGIC = b"AWHINT1\n"
@@ -80,8 +80,13 @@ def _ours(info: os.stat_result) -> bool:
     return getuid is None or info.st_uid == getuid()
 
 
+def stored(directory: str) -> list[Path]:
+    """The databases kept in ``directory`` (for ``agentwatch prepare``)."""
+    return sorted(Path(directory).glob("hints-*.hsdb")) if _private_directory(Path(directory)) else []
+
+
 def directory_problem(directory: str) -> str | None:
-    """Why compiled databases cannot be kept in ``directory`` (for ``agentwatch doctor``); ``None`` if they can."""
+    """Why compiled databases cannot be kept in ``directory`` (``agentwatch doctor``); ``None`` if they can."""
     path = Path(directory)
     if not path.exists():
         return "does not exist (made on the first compile, if it can be)"
@@ -170,3 +175,4 @@ def load_or_compile(
         return database
     _write(path, bytes(body))
     return database
+
