@@ -4,7 +4,8 @@ Strict mode: agentwatch's guarded steps (agentwatch.distro.guard) re-raise under
 bug in agentwatch fails a test instead of hiding behind a warning line. The variable is set in the
 environment, so subprocess apps started by tests inherit it. Tests that inject faults on purpose
 use the ``lenient`` fixture (or drop AGENTWATCH_STRICT from a subprocess's environment).
-AGENTWATCH_CACHE_DIR points at a folder of the session's, so no test writes into the user's cache.
+AGENTWATCH_CACHE_DIR points at a folder of the session's (removed at exit), which the subprocess apps
+started with ``tests/_service.clean_env`` share.
 
 Fixtures for every test file:
 
@@ -18,7 +19,9 @@ For subprocess apps, ``FAST_EXPORT`` (short batch delays and export interval) is
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
@@ -30,9 +33,10 @@ from agentwatch.distro.environment_variables import AGENTWATCH_CACHE_DIR as CACH
 from agentwatch.distro.guard import STRICT_ENV
 
 os.environ[STRICT_ENV] = "1"
-# Compiled scrubber databases (hint_store.py) in a folder of the session's, not the user's cache:
-# kept by tests/_service.clean_env like AGENTWATCH_STRICT, so subprocess apps share it.
+# Compiled scrubber databases (hint_store.py) in a folder of the session's: kept by
+# tests/_service.clean_env like AGENTWATCH_STRICT, so subprocess apps share it.
 os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="agentwatch-test-cache-")
+atexit.register(shutil.rmtree, os.environ[CACHE_ENV], True)
 
 _fake_gemini: list[FakeGemini] = []  # the session's, once started
 
