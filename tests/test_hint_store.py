@@ -182,6 +182,22 @@ def test_a_directory_that_cannot_exist_costs_a_compile_not_an_error(tmp_path: Pa
     assert hint_store.directory_problem(str(blocker / "cache")).startswith("does not exist")
 
 
+def test_the_folder_keeps_the_newest_databases_only(tmp_path: Path) -> None:
+    for n in range(hint_store.KEEP + 4):  # earlier releases' and configurations' databases
+        stale = tmp_path / f"hints-{n:040d}.hsdb"
+        stale.write_bytes(b"old")
+        os.utime(stale, (1_000_000 + n, 1_000_000 + n))
+    (tmp_path / "unrelated.txt").write_text("not ours")
+    _scanner(tmp_path)
+    left = _stored(tmp_path)
+    assert len(left) == hint_store.KEEP
+    survivors = {p.name for p in left}
+    # the newest stale ones and the database just written survive; the oldest went
+    assert f"hints-{hint_store.KEEP + 3:040d}.hsdb" in survivors and f"hints-{0:040d}.hsdb" not in survivors
+    assert sum(1 for p in left if p.read_bytes() != b"old") == 1
+    assert (tmp_path / "unrelated.txt").exists()
+
+
 def test_another_configuration_has_another_file(tmp_path: Path) -> None:
     _hints.build.cache_clear()
     try:

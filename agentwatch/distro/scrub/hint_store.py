@@ -15,7 +15,8 @@ is checked against a SHA-256 written beside it before Hyperscan sees it, and the
 checks its own version and platform. Anything else (absent, corrupt, truncated, another
 platform's, a read-only file system, no home directory) means compile, and store if possible:
 the cache can make a start cheaper, never fail one. Writes go through a temporary file and a
-rename, so a reader never sees half a file and two workers starting at once are harmless.
+rename, so a reader never sees half a file and two workers starting at once are harmless; the folder
+keeps the :data:`KEEP` most recently written databases.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAGIC", "default_directory", "directory_problem", "load_or_compile", "path_for", "stored"]
+__all__ = ["KEEP", "MAGIC", "default_directory", "directory_problem", "load_or_compile", "path_for", "stored"]
 
 #: The first bytes of a stored database (the format's version is in it).
 MAGIC = b"AWHINT1\n"
 _DIGEST = 32  # SHA-256 of the serialized database, after MAGIC
 _MAX_BYTES = 16 * 1024 * 1024  # a larger file is not ours (the default database is ~110 KiB)
+#: Databases kept per folder (one per release and configuration that ran here), the newest.
+KEEP = 8
 
 
 def default_directory(environ: Any = os.environ) -> str | None:
@@ -141,8 +144,20 @@ def _write(path: Path, body: bytes) -> None:
         except BaseException:
             os.unlink(temporary)
             raise
+        _prune(path)
     except OSError:
         pass
+
+
+def _prune(kept: Path) -> None:
+    """At most :data:`KEEP` databases in the folder: each release or configuration writes its own, so
+    the least recently written beyond that go (another process may still be loading one: it then compiles)."""
+    others = [p for p in kept.parent.glob("hints-*.hsdb") if p != kept]
+    if len(others) < KEEP:
+        return
+    others.sort(key=lambda p: p.stat().st_mtime)
+    for stale in others[: len(others) - KEEP + 1]:
+        stale.unlink(missing_ok=True)
 
 
 def _loaded(hyperscan: Any, body: bytes, mode: int) -> Any:
