@@ -198,6 +198,17 @@ def test_the_folder_keeps_the_newest_databases_only(tmp_path: Path) -> None:
     assert (tmp_path / "unrelated.txt").exists()
 
 
+def test_temporary_files_left_by_a_stopped_writer_go(tmp_path: Path) -> None:
+    old, recent = tmp_path / ".hints-left1234", tmp_path / ".hints-being-written"
+    for path in (old, recent):
+        path.write_bytes(b"half a database")
+    os.utime(old, (1_000_000, 1_000_000))
+    _scanner(tmp_path)
+    assert not old.exists()
+    assert recent.exists()  # another process may be writing it right now
+    assert len(_stored(tmp_path)) == 1
+
+
 def test_another_configuration_has_another_file(tmp_path: Path) -> None:
     _hints.build.cache_clear()
     try:

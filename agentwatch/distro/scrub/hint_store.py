@@ -36,6 +36,7 @@ _DIGEST = 32  # SHA-256 of the serialized database, after MAGIC
 _MAX_BYTES = 16 * 1024 * 1024  # a larger file is not ours (the default database is ~110 KiB)
 #: Databases kept per folder (one per release and configuration that ran here), the newest.
 KEEP = 8
+_STALE_SECONDS = 3600  # a temporary file this old was left by a process that stopped while writing
 
 
 def default_directory(environ: Any = os.environ) -> str | None:
@@ -151,7 +152,13 @@ def _write(path: Path, body: bytes) -> None:
 
 def _prune(kept: Path) -> None:
     """At most :data:`KEEP` databases in the folder: each release or configuration writes its own, so
-    the least recently written beyond that go (another process may still be loading one: it then compiles)."""
+    the least recently written beyond that go (another process may still be loading one: it then compiles).
+    Temporary files an hour old (a process stopped between writing and renaming one) go too."""
+    import time
+
+    for temporary in kept.parent.glob(".hints-*"):
+        if temporary.stat().st_mtime < time.time() - _STALE_SECONDS:
+            temporary.unlink(missing_ok=True)
     others = [p for p in kept.parent.glob("hints-*.hsdb") if p != kept]
     if len(others) < KEEP:
         return
