@@ -412,7 +412,7 @@ def _default_cache_directory() -> str | None:
     # The user's cache directory: XDG_CACHE_HOME and HOME are the process's, not agentwatch settings.
     from agentwatch.distro.scrub.hint_store import default_directory
 
-    return default_directory(os.environ)
+    return default_directory()
 
 
 def cache_directory(reader: Reader) -> str | None:

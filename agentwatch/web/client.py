@@ -27,46 +27,31 @@ contrib span only: never two client spans.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
-from opentelemetry import metrics, propagate, trace
-from opentelemetry.instrumentation._semconv import HTTP_DURATION_HISTOGRAM_BUCKETS_NEW
+from opentelemetry import propagate
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
 from opentelemetry.instrumentation.utils import http_status_to_status_code, is_http_instrumentation_enabled
 from opentelemetry.instrumentation.utils import unwrap as _unwrap
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from wrapt import wrap_function_wrapper
 
-from agentwatch.web.server import SCHEMA_URL, SCOPE_NAME, sanitize_method
+from agentwatch.web.server import HTTPLayer, sanitize_method
 
 _URL_CACHE_SIZE = 256
 _URL_CACHE_MAX_CHARS = 1024  # longer URLs are redacted each time: the cache stays under ~0.5 MB
 
 
-class _Layer:
+class _Layer(HTTPLayer):
     """The tracer, histogram and configuration one instrumentor's wrappers share."""
 
     def __init__(self, module: Any, contrib: type, tracer_provider: Any, meter_provider: Any) -> None:
-        from opentelemetry.util.http import OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS, get_excluded_urls
-
-        from agentwatch.version import __version__
-
+        # Excluded URLs of OTEL_PYTHON_HTTPX_EXCLUDED_URLS, else OTEL_PYTHON_EXCLUDED_URLS.
+        super().__init__("client", "HTTPX", tracer_provider, meter_provider)
         self.module = module
         self.contrib = contrib  # its own instance, when an app instruments with it, makes the span instead
-        self.tracer = trace.get_tracer(SCOPE_NAME, __version__, tracer_provider, schema_url=SCHEMA_URL)
-        meter = metrics.get_meter(SCOPE_NAME, __version__, meter_provider, schema_url=SCHEMA_URL)
-        self.duration = meter.create_histogram(
-            name="http.client.request.duration",
-            unit="s",
-            description="Duration of HTTP client requests.",
-            explicit_bucket_boundaries_advisory=HTTP_DURATION_HISTOGRAM_BUCKETS_NEW,
-        )
-        excluded = get_excluded_urls("HTTPX")  # OTEL_PYTHON_HTTPX_EXCLUDED_URLS, else OTEL_PYTHON_EXCLUDED_URLS
-        self.excluded = excluded if getattr(excluded, "_excluded_urls", None) else None
-        self.all_methods = bool(os.environ.get(OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS))
         self.urls: dict[str, str] = {}
 
     def stands_aside(self, instance: Any) -> bool:
@@ -265,6 +250,7 @@ class _LayerInstrumentation:
     """Mixed into the contrib instrumentor classes: agentwatch's wrappers where they reproduce its output."""
 
     _instance = None  # a singleton of its own, not the contrib class's
+    _contrib: type  # the contrib instrumentor it extends, whose own instance makes the span instead
     _module: Any
     _module_name: str
 
@@ -275,8 +261,7 @@ class _LayerInstrumentation:
         module = self._module
         if module is None:
             raise ModuleNotFoundError(f"{self._module_name} must be installed")
-        contrib = HTTPXClientInstrumentor if self._module_name == "httpx" else HTTPX2ClientInstrumentor
-        layer = _Layer(module, contrib, kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+        layer = _Layer(module, self._contrib, kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
         wrap_function_wrapper(self._module_name, "HTTPTransport.handle_request", _sync_wrapper(layer))
         wrap_function_wrapper(self._module_name, "AsyncHTTPTransport.handle_async_request", _async_wrapper(layer))
 
@@ -291,6 +276,10 @@ class _LayerInstrumentation:
 class AgentwatchHTTPXClientInstrumentor(_LayerInstrumentation, HTTPXClientInstrumentor):
     """The contrib ``httpx`` instrumentor, with agentwatch's client layer where it gives the same output."""
 
+    _contrib = HTTPXClientInstrumentor
+
 
 class AgentwatchHTTPX2ClientInstrumentor(_LayerInstrumentation, HTTPX2ClientInstrumentor):
     """The contrib ``httpx2`` instrumentor, with agentwatch's client layer where it gives the same output."""
+
+    _contrib = HTTPX2ClientInstrumentor

@@ -47,7 +47,6 @@ SCHEMA_URL = "https://opentelemetry.io/schemas/1.21.0"  # the contrib layer's, i
 RECORDED_KEY = "agentwatch.server_span.exception"  # scope key: the exception already recorded on the span
 
 _KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"))
-
 _DURATION_KEYS = (
     "error.type", "http.request.method", "http.response.status_code", "http.route", "network.protocol.version",
     "url.scheme",
@@ -190,7 +189,33 @@ class _Routes:
         return route
 
 
-class ServerTelemetry:
+class HTTPLayer:
+    """What agentwatch's server and client layers share, made once per process: the tracer and meter of
+    scope ``agentwatch.web``, ``http.{side}.request.duration`` as the contrib instrumentations create it in
+    the stable HTTP mode, their excluded URLs (``OTEL_PYTHON_{instrumentation}_EXCLUDED_URLS``, else
+    ``OTEL_PYTHON_EXCLUDED_URLS``; None: none) and ``OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS``."""
+
+    def __init__(self, side: str, instrumentation: str, tracer_provider: Any, meter_provider: Any) -> None:
+        import os
+
+        from opentelemetry.util.http import OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS, get_excluded_urls
+
+        from agentwatch.version import __version__
+
+        self.tracer = trace.get_tracer(SCOPE_NAME, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        self.meter = metrics.get_meter(SCOPE_NAME, __version__, meter_provider, schema_url=SCHEMA_URL)
+        self.duration = self.meter.create_histogram(
+            name=f"http.{side}.request.duration",
+            description=f"Duration of HTTP {side} requests.",
+            unit="s",
+            explicit_bucket_boundaries_advisory=HTTP_DURATION_HISTOGRAM_BUCKETS_NEW,
+        )
+        excluded = get_excluded_urls(instrumentation)
+        self.excluded = excluded if getattr(excluded, "_excluded_urls", None) else None
+        self.all_methods = bool(os.environ.get(OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS))
+
+
+class ServerTelemetry(HTTPLayer):
     """The tracer, the instruments and the environment-derived options, made once per process."""
 
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None):
@@ -203,34 +228,20 @@ class ServerTelemetry:
             OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS,
             OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST,
             OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE,
-            OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS,
             SanitizeValue,
             get_custom_headers,
-            get_excluded_urls,
         )
 
-        from agentwatch.version import __version__
-
-        self.tracer = trace.get_tracer(SCOPE_NAME, __version__, tracer_provider, schema_url=SCHEMA_URL)
-        meter = metrics.get_meter(SCOPE_NAME, __version__, meter_provider, schema_url=SCHEMA_URL)
-        # Exactly the contrib ASGI middleware's instruments in the stable HTTP mode.
-        self.duration = meter.create_histogram(
-            name="http.server.request.duration",
-            description="Duration of HTTP server requests.",
-            unit="s",
-            explicit_bucket_boundaries_advisory=HTTP_DURATION_HISTOGRAM_BUCKETS_NEW,
-        )
+        # Exactly the contrib ASGI middleware's instruments in the stable HTTP mode; excluded URLs of
+        # OTEL_PYTHON_FASTAPI_EXCLUDED_URLS, else OTEL_PYTHON_EXCLUDED_URLS.
+        super().__init__("server", "FASTAPI", tracer_provider, meter_provider)
+        meter = self.meter
         self.response_size = create_http_server_response_body_size(meter)
         self.request_size = create_http_server_request_body_size(meter)
         self.active = create_http_server_active_requests(meter)
-        excluded = get_excluded_urls("FASTAPI")  # OTEL_PYTHON_FASTAPI_EXCLUDED_URLS, else OTEL_PYTHON_EXCLUDED_URLS
-        self.excluded = excluded if getattr(excluded, "_excluded_urls", None) else None
         self.capture_request = get_custom_headers(OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST) or None
         self.capture_response = get_custom_headers(OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE) or None
         self.sanitize = SanitizeValue(get_custom_headers(OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS) or [])
-        import os
-
-        self.all_methods = bool(os.environ.get(OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS))
 
     def _method(self, raw: str) -> str:
         return sanitize_method(raw, self.all_methods)

@@ -39,9 +39,9 @@ KEEP = 8
 _STALE_SECONDS = 3600  # a temporary file this old was left by a process that stopped while writing
 
 
-def default_directory(environ: Any = os.environ) -> str | None:
+def default_directory() -> str | None:
     """``$XDG_CACHE_HOME/agentwatch``, else ``~/.cache/agentwatch``; ``None`` without a home."""
-    base = environ.get("XDG_CACHE_HOME", "")
+    base = os.environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(base):  # the XDG specification: a relative value is ignored
         home = os.path.expanduser("~")
         if not os.path.isabs(home):

@@ -1,9 +1,9 @@
 """The lifecycle every public model call shares: one CLIENT span, its metrics, ended exactly once.
 
 :class:`Call` starts the span with the attributes known up front (operation, model, provider, server,
-request parameters, and what an agent framework handed over: ADK's agent name and ids), makes it current around the SDK call, and on :meth:`Call.finish` sets what the
-response said, the usage and its cost, marks an error, and records the metrics (bounded attributes
-only). Each operation module subclasses it for what only that operation reads from its response:
+request parameters, and what an agent framework handed over: ADK's agent name and ids), makes it
+current around the SDK call, and on :meth:`Call.finish` sets what the response said, the usage and its
+cost, marks an error, and records the metrics (bounded attributes only). Each operation module subclasses it for what only that operation reads from its response:
 ``generate_content``, ``embed_content``, ``count_tokens``.
 """
 
