@@ -59,3 +59,74 @@ def test_a_batch_the_scrubber_drops_is_not_blamed_on_the_destination():
     assert inner.exported == 0
     assert not health.failing and health.dropped == {}
     assert not [m for m in _diagnostics.messages() if "cannot export" in m]
+
+
+def _span_batch() -> list:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory, provider = InMemorySpanExporter(), TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider.get_tracer("t").start_span("s").end()
+    return list(memory.get_finished_spans())
+
+
+def test_a_retry_that_overshoots_the_export_deadline_is_a_failed_batch_not_a_crash(monkeypatch):
+    """opentelemetry-exporter-otlp-proto-http 1.44 checks that a back-off fits before its deadline, waits,
+    then posts with ``deadline - time()``: a wait that overshoots made that negative and urllib3 raised
+    ValueError out of the exporter (a flaky Traceback in the fault suite). Here the clock jumps past the
+    deadline during the back-off against a real 503 receiver: the batch fails with the 503 as its reason,
+    and nothing raises (the suite's strict guard would re-raise it)."""
+    import pytest
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from agentwatch.distro import exporters
+    from tests.otlp_receiver import OTLPReceiver
+
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter
+
+    with OTLPReceiver(protocol="http") as rx:
+        rx.set_mode("unavailable", retry_after=None)
+        inner = exporters._instantiate(trace_exporter.OTLPSpanExporter, rx.endpoint_for("traces"))
+        if getattr(inner, "_session", None) is None:
+            pytest.skip("this exporter version bounds its own timeout (no requests session of its own)")
+        started = trace_exporter.time()
+        ticks = iter([started, started, started])  # the deadline, the first post, the back-off check
+        monkeypatch.setattr(trace_exporter, "time", lambda: next(ticks, started + inner._timeout + 0.01))
+        monkeypatch.setattr(trace_exporter.random, "uniform", lambda *_a: 0.001)  # a short real back-off
+        exporters.quiet_upstream_retry_logs()  # what the configurator does: the reason comes from these lines
+        health = exporters.ExportHealth("the OTLP collector at test", "fix it")
+        guarded = exporters.GuardedSpanExporter("otlp", inner, health)
+        assert guarded.export(_span_batch()) is SpanExportResult.FAILURE
+        assert rx.requests["traces"] == 1  # the second attempt was not sent: its deadline had passed
+    assert health.failing and health.dropped == {"traces": 1}
+    assert any("(Service Unavailable)" in m for m in _diagnostics.messages()), _diagnostics.messages()
+
+
+def test_the_deadline_guard_leaves_a_live_timeout_alone():
+    """A positive timeout reaches requests unchanged (the guard only turns a spent deadline into Timeout)."""
+    import pytest
+
+    from agentwatch.distro import exporters
+
+    requests = pytest.importorskip("requests")
+    seen: list = []
+
+    class _Exporter:
+        def __init__(self) -> None:
+            self._session = requests.Session()
+
+    exporter = _Exporter()
+    monkey = exporter._session
+    monkey.request = lambda *a, **k: seen.append(k.get("timeout"))  # type: ignore[method-assign]
+    exporters._bound_session_timeouts(exporter)
+    exporter._session.post("http://127.0.0.1:9/", timeout=2.5)
+    assert seen == [2.5]
+    with pytest.raises(requests.exceptions.Timeout):
+        exporter._session.post("http://127.0.0.1:9/", timeout=-0.004)
+    assert seen == [2.5]
+    exporters._bound_session_timeouts(exporter)  # a second wrap is not stacked
+    exporter._session.post("http://127.0.0.1:9/", timeout=1)
+    assert seen == [2.5, 1]

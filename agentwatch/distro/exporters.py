@@ -106,7 +106,41 @@ def _load(signal: str, target: str) -> type:
 
 def _instantiate(cls: type, endpoint: str | None) -> Any:
     """The exporter of a loaded entry point; the OTLP ones get their validated endpoint explicitly."""
-    return cls() if endpoint is None else cls(endpoint=endpoint)
+    exporter = cls() if endpoint is None else cls(endpoint=endpoint)
+    _bound_session_timeouts(exporter)
+    return exporter
+
+
+_DEADLINE_PASSED = "the export deadline passed before this attempt"
+
+
+def _bound_session_timeouts(exporter: Any) -> None:
+    """Make a spent export deadline a timeout, not a crash, in OTLP/HTTP exporters that post through
+    ``self._session`` (opentelemetry-exporter-otlp-proto-http before 1.45).
+
+    Their retry loop checks that a back-off fits before the deadline, waits, then posts with
+    ``deadline - time()``; when the wait overshoots, that is negative and urllib3 raises
+    ``ValueError`` (not a ``RequestException``) out of the exporter. Raised as
+    ``requests.exceptions.Timeout`` instead, the exporter reports the batch as failed, as for any
+    timeout. Later versions clamp the timeout themselves and have no ``_session``.
+    """
+    session = getattr(exporter, "_session", None)
+    if session is None or "post" in vars(session):
+        return
+    try:
+        import requests  # only the requests-based exporters get here
+    except ImportError:  # pragma: no cover - such an exporter imported it already
+        return
+    if not isinstance(session, requests.Session):
+        return
+    post = session.post
+
+    def bounded_post(*args: Any, timeout: Any = None, **kwargs: Any) -> Any:
+        if isinstance(timeout, (int, float)) and timeout <= 0:
+            raise requests.exceptions.Timeout(_DEADLINE_PASSED)
+        return post(*args, timeout=timeout, **kwargs)
+
+    session.post = bounded_post  # type: ignore[method-assign]
 
 
 # A collector answering 429 / RESOURCE_EXHAUSTED is up but shedding load: pointing elsewhere is the wrong fix.
@@ -211,7 +245,10 @@ class _RetryNoiseFilter(logging.Filter):
                 # HTTP: (kind, status, reason); opentelemetry-exporter-otlp-proto-http 1.44 logs (status, reason)
                 # and fails a timed-out request at once instead of retrying it until the deadline.
                 http_status, reason = args[-2], args[-1]
-                if http_status is None and "Timeout" in type(reason).__name__:  # requests' ReadTimeout & co.
+                if http_status is None and str(reason) == _DEADLINE_PASSED:
+                    # Retried until the deadline: the last answer (a 503...) says why, if there was one.
+                    self._local.reason = getattr(self._local, "reason", "") or "no answer within OTEL_EXPORTER_OTLP_TIMEOUT"
+                elif http_status is None and "Timeout" in type(reason).__name__:  # requests' ReadTimeout & co.
                     self._local.reason = "no answer within OTEL_EXPORTER_OTLP_TIMEOUT"
                 else:
                     self._local.reason = f"HTTP {http_status}: {_short_reason(reason)}" if http_status else _short_reason(reason)
