@@ -80,9 +80,9 @@ def test_a_retry_that_overshoots_the_export_deadline_is_a_failed_batch_not_a_cra
     and nothing raises (the suite's strict guard would re-raise it)."""
     import pytest
     from opentelemetry.sdk.trace.export import SpanExportResult
+    from otlp_receiver import OTLPReceiver
 
     from agentwatch.distro import exporters
-    from tests.otlp_receiver import OTLPReceiver
 
     pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
     from opentelemetry.exporter.otlp.proto.http import trace_exporter
