@@ -59,3 +59,22 @@ def test_entry_point_checks_are_registered_and_run(tmp_path):
     assert result["status"] == {"queue": "healthy", "backlog": "unhealthy"}
     warnings = [line for line in proc.stderr.splitlines() if "entry point 'missing'" in line]
     assert len(warnings) == 1, proc.stderr
+
+
+def test_loading_the_checks_does_not_scan_every_distribution_again(monkeypatch):
+    """``opentelemetry-instrument`` has read every entry point by the time the web layer loads the checks:
+    they come from OpenTelemetry's cached view, not from another scan of each installed distribution's
+    entry_points.txt (~8 ms of every start-up)."""
+    import importlib.metadata
+
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    from agentwatch.web import checks
+
+    entry_points(group="opentelemetry_instrumentor")  # what opentelemetry-instrument did at start-up
+    scans: list[int] = []
+    real = importlib.metadata.distributions
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda **kw: (scans.append(1), real(**kw))[1])
+    monkeypatch.setattr(checks, "_entry_points_loaded", False)
+    checks.load_entry_points()
+    assert scans == []
