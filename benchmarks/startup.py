@@ -178,6 +178,10 @@ def callgrind_once(mode: str, ctx: dict, args: argparse.Namespace) -> dict:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
+    if args.keep_profiles:  # for callgrind_annotate --inclusive=yes: where the instructions went
+        args.keep_profiles.mkdir(parents=True, exist_ok=True)
+        for out in workdir.glob("callgrind.out.*"):
+            shutil.copy(out, args.keep_profiles / f"startup-{mode}.{out.name}")
     totals = [int(n) for n in COLLECTED.findall((workdir / "app.log").read_bytes())]
     if not totals:
         raise RuntimeError(f"{mode}: no callgrind totals; log: {overhead.tail(workdir / 'app.log')}")
@@ -238,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--importtime", action="store_true", help="one -X importtime run per mode")
     parser.add_argument("--cprofile", action="store_true", help="one cProfile run per mode (function calls)")
     parser.add_argument("--top", type=int, default=0, help="with --cprofile: keep agentwatch's N costliest functions")
-    parser.add_argument("--keep-profiles", type=Path, default=None, help="with --cprofile: keep each mode's profile here (pstats)")
+    parser.add_argument("--keep-profiles", type=Path, default=None, help="with --cprofile / --callgrind: keep each mode's profile here (pstats, callgrind.out)")
     parser.add_argument("--callgrind", action="store_true", help="one callgrind run per mode (instructions; minutes each)")
     parser.add_argument(
         "--bytecode", choices=("cached", "none"), default="cached",
