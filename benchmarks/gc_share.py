@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/gc_share.py                       # 4 modes, 1500 requests each, ~2 min
     .venv/bin/python benchmarks/gc_share.py --modes otel-distro,agentwatch-ai --requests 3000
+    .venv/bin/python benchmarks/gc_share.py --modes otel-distro,agentwatch-ai --requests 600 --promoted 25
 
 The demo app runs as in ``overhead.py`` (same environments, fake Gemini, OTLP sink), but started
 through this file with ``--probe``: the probe adds a ``gc.callbacks`` hook, then runs ``app.py`` as
@@ -13,6 +14,12 @@ Why: instrumentation keeps objects alive for a while (spans and log records wait
 queues, up to seconds), so more of them survive the young generations; the full collections this
 triggers scan the whole heap of the app. Instruction counts (``instructions.py``) see that work, but
 a full collection lands in one run or another, which is what makes those counts jump by millions.
+
+``--promoted N`` also says what reaches the old generation: at each generation-1 collection the probe
+notes the id and type of every object of the two young generations, and after it counts those found in
+generation 2 (promoted: what a full collection will have to scan, and what counts towards triggering one).
+It prints the N types most promoted per request. The probe's own work inflates the generation-1 times of
+that run: read its GC times from a run without it.
 """
 
 from __future__ import annotations
@@ -39,18 +46,40 @@ import overhead  # noqa: E402 - the modes and helpers of the overhead benchmark
 _GENERATIONS = (0, 1, 2)
 
 
+def _type_name(obj: object) -> str:
+    kind = type(obj)
+    return f"{getattr(kind, '__module__', '?')}.{kind.__qualname__}"
+
+
 def _probe(out: str, app: str, argv: list[str]) -> None:
     """Run ``app`` as ``__main__`` with a GC probe; write the per-generation figures to ``out`` at exit."""
     stats = {g: [0, 0.0] for g in _GENERATIONS}
     started = [0.0]
     window = [time.process_time()]
+    track_promoted = os.environ.pop("GC_SHARE_PROMOTED", "") == "1"  # not passed on to anything the app starts
+    promoted: dict[str, int] = {}
+    young: dict[int, str] = {}  # id -> type name of the young objects, during one generation-1 collection
 
     def reset(*_: object) -> None:  # SIGUSR1: the measured window starts (start-up and warm-up left out)
         for figures in stats.values():
             figures[0], figures[1] = 0, 0.0
+        promoted.clear()
         window[0] = time.process_time()
 
+    def note_promoted(phase: str) -> None:
+        if phase == "start":
+            # Ids and names only: holding the objects would keep them alive through the collection.
+            young.update((id(o), _type_name(o)) for o in gc.get_objects(0) + gc.get_objects(1))
+            return
+        for obj in gc.get_objects(2):
+            name = young.get(id(obj))
+            if name is not None:
+                promoted[name] = promoted.get(name, 0) + 1
+        young.clear()
+
     def callback(phase: str, info: dict) -> None:
+        if track_promoted and info["generation"] == 1:
+            note_promoted(phase)
         if phase == "start":
             started[0] = time.process_time()
         else:
@@ -60,7 +89,7 @@ def _probe(out: str, app: str, argv: list[str]) -> None:
 
     def dump() -> None:
         Path(out).write_text(json.dumps({"generations": stats, "objects": len(gc.get_objects()),
-                                         "cpu_s": time.process_time() - window[0]}))
+                                         "cpu_s": time.process_time() - window[0], "promoted": promoted}))
 
     gc.callbacks.append(callback)
     signal.signal(signal.SIGUSR1, reset)
@@ -70,7 +99,7 @@ def _probe(out: str, app: str, argv: list[str]) -> None:
     runpy.run_path(app, run_name="__main__")
 
 
-def measure(mode: str, requests: int, warmup: int) -> dict:
+def measure(mode: str, requests: int, warmup: int, promoted: bool = False) -> dict:
     """One run of ``mode``: GC figures of the app process from after ``warmup`` requests to its exit."""
     port = overhead.free_port()
     fake, sink, fake_url, sink_url = overhead.start_fake_and_sink()
@@ -81,6 +110,8 @@ def measure(mode: str, requests: int, warmup: int) -> dict:
     base.update(overhead.cache_env(mode, {"agentwatch_cache": workdir / "agentwatch-cache"}))
     command, env = overhead.mode_command_and_env(mode, base, sink_url,
                                                  argparse.Namespace(metric_interval_ms=60_000), workdir)
+    if promoted:
+        env["GC_SHARE_PROMOTED"] = "1"
     app = command.index(str(overhead.APP))
     out = workdir / "gc.json"
     command = [*command[:app], __file__, "--probe", str(out), str(overhead.APP), "--port", str(port)]
@@ -116,6 +147,7 @@ def measure(mode: str, requests: int, warmup: int) -> dict:
         "mode": mode,
         "objects": figures["objects"],
         "cpu_ms_per_request": figures["cpu_s"] * 1000 / total,
+        "promoted_per_request": {name: count / total for name, count in figures["promoted"].items()},
         **{f"gen{g}_runs": figures["generations"][str(g)][0] for g in _GENERATIONS},
         **{f"gen{g}_ms_per_request": figures["generations"][str(g)][1] * 1000 / total for g in _GENERATIONS},
     }
@@ -130,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="uninstrumented,otel-distro,agentwatch,agentwatch-ai")
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--promoted", type=int, default=0, metavar="N",
+                        help="also list the N object types most promoted to the old generation per request")
     args = parser.parse_args(argv)
     rows = []
     for mode in args.modes.split(","):
@@ -137,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(f"{mode}: skipped ({reason})")
             continue
-        rows.append(measure(mode, args.requests, args.warmup))
+        rows.append(measure(mode, args.requests, args.warmup, promoted=args.promoted > 0))
     print("| mode | GC ms/request (gen0 / gen1 / gen2) | full collections | CPU ms/request | GC share | "
           "tracked objects at exit |")
     print("|---|---|---:|---:|---:|---:|")
@@ -146,7 +180,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {row['mode']} | {gc_ms:.3f} ({row['gen0_ms_per_request']:.3f} / {row['gen1_ms_per_request']:.3f} / "
               f"{row['gen2_ms_per_request']:.3f}) | {row['gen2_runs']} | {row['cpu_ms_per_request']:.2f} | "
               f"{gc_ms / row['cpu_ms_per_request']:.1%} | {row['objects']} |")
+    if args.promoted:
+        print(promoted_table(rows, args.promoted))
     return 0
+
+
+def promoted_table(rows: list[dict], top: int) -> str:
+    """Objects promoted to the old generation per request, by type: the ``top`` types of any mode."""
+    per_mode = [row["promoted_per_request"] for row in rows]
+    names = sorted({n for p in per_mode for n in p}, key=lambda n: -max(p.get(n, 0.0) for p in per_mode))[:top]
+    lines = ["", "| promoted to generation 2, per request | " + " | ".join(r["mode"] for r in rows) + " |",
+             "|---|" + "---:|" * len(rows),
+             "| **all types** | " + " | ".join(f"**{sum(p.values()):.1f}**" for p in per_mode) + " |"]
+    lines += [f"| `{name}` | " + " | ".join(f"{p.get(name, 0.0):.2f}" for p in per_mode) + " |" for name in names]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
