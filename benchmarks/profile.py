@@ -412,8 +412,15 @@ async def profile_under_load(port: int, proc: subprocess.Popen, out: Path, ctx: 
         run.requests_total = state.completed_total + 1  # + the start-up probe
 
 
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {}  # --variant LABEL -> (mode, extra variables)
+
+
 def mode_env(mode: str) -> tuple[str, dict[str, str]]:
-    """overhead.py's mode and the extra environment of ``mode``."""
+    """overhead.py's mode and the extra environment of ``mode`` (a mode of MODES or a ``--variant``)."""
+    if mode in VARIANTS:
+        base, extra = VARIANTS[mode]
+        base_mode, base_env = mode_env(base)
+        return base_mode, {**base_env, **extra}
     if mode == "agentwatch-agents":
         return "agentwatch", dict(AGENT_TARGETS)
     return mode, {}
@@ -644,6 +651,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-cpu", type=int, default=None)
     parser.add_argument("--load-cpu", type=int, default=None)
     parser.add_argument("--out", type=Path, default=oh.RESULTS)
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=MODE:VAR=VALUE[;VAR=VALUE]",
+                        help="also profile MODE with these variables set, as LABEL (as overhead.py's --variant)")
     parser.add_argument("--analyse", type=Path, nargs="+", metavar="JSON",
                         help="re-classify (and pool) the stacks of earlier runs; run nothing")
     parser.add_argument("--detail", action="append", metavar="COMPONENT", help="print the frames that decided COMPONENT")
@@ -666,6 +675,12 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if set(modes) - set(MODES) or not modes:
         parser.error(f"choose modes from {', '.join(MODES)}")
+    for spec in args.variant:
+        label, base, extra = oh.parse_variant(spec)
+        if base not in MODES or label in MODES or label in VARIANTS:
+            parser.error(f"--variant {spec!r}: a new label, then one of {', '.join(MODES)}")
+        VARIANTS[label] = (base, extra)
+        modes.append(label)
     if not PY_SPY.exists():
         parser.error(f"{PY_SPY} not found: install the dev group (make .venv/.agentwatch-installed)")
     cpus = sorted(os.sched_getaffinity(0))
