@@ -26,8 +26,9 @@ Nothing here imports OpenTelemetry, so reading the catalogue is free.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from agentwatch._records import Record
 
 # --- attribute names ----------------------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
@@ -87,17 +88,22 @@ DOCUMENT_COUNT_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100)
 ITERATION_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20)
 
 
-@dataclass(frozen=True)
-class Metric:
+class Metric(Record):
     """One metric: OpenTelemetry instrument type, unit, attribute keys, histogram buckets."""
 
+    __slots__ = ("name", "instrument", "unit", "description", "attributes", "buckets", "role")
     name: str
     instrument: str  # "counter" | "histogram" | "gauge"
     unit: str
     description: str
     attributes: tuple[str, ...]
-    buckets: tuple[float, ...] | None = None
-    role: str = ""
+    buckets: tuple[float, ...] | None
+    role: str
+
+    def __init__(self, name: str, instrument: str, unit: str, description: str, attributes: tuple[str, ...],
+                 buckets: tuple[float, ...] | None = None, role: str = "") -> None:
+        self._set(name=name, instrument=instrument, unit=unit, description=description, attributes=attributes,
+                  buckets=buckets, role=role)
 
     def create(self, meter: Any, callbacks: Sequence[Callable[..., Any]] | None = None) -> Any:
         """This metric's instrument on an OpenTelemetry ``meter``: a counter, a histogram with the
@@ -122,18 +128,24 @@ class Metric:
         raise ValueError(f"{self.name}: unknown instrument type {self.instrument!r}")
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(Record):
     """One span: name pattern, kind, attribute keys (always / when known / opt-in content), events."""
 
+    __slots__ = ("role", "name", "kind", "attributes", "content_attributes", "events", "notes", "event_attributes")
     role: str
     name: str
     kind: str
     attributes: tuple[str, ...]
-    content_attributes: tuple[str, ...] = ()
-    events: tuple[str, ...] = ()
-    notes: str = ""
-    event_attributes: tuple[str, ...] = field(default=())
+    content_attributes: tuple[str, ...]
+    events: tuple[str, ...]
+    notes: str
+    event_attributes: tuple[str, ...]
+
+    def __init__(self, role: str, name: str, kind: str, attributes: tuple[str, ...],
+                 content_attributes: tuple[str, ...] = (), events: tuple[str, ...] = (), notes: str = "",
+                 event_attributes: tuple[str, ...] = ()) -> None:
+        self._set(role=role, name=name, kind=kind, attributes=attributes, content_attributes=content_attributes,
+                  events=events, notes=notes, event_attributes=event_attributes)
 
 
 METRICS: tuple[Metric, ...] = (

@@ -2,15 +2,16 @@
 and renders its default for the docs. Used by the catalogue in :mod:`agentwatch.distro.environment_variables`
 (which re-exports every name here); a leaf module, like the catalogue.
 
-The classes are small immutable records written out rather than ``@dataclass(frozen=True)``: on Python
-3.11 a frozen dataclass compiles six generated methods from source when its module is imported, and these
-eleven were ~4.5 ms of every process start (the catalogue is read before anything else).
+The classes are :class:`agentwatch._records.Record` s rather than frozen dataclasses (why: see there); the
+catalogue is read before anything else at every start.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from agentwatch._records import Record
 
 #: The words a boolean accepts (any case).
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -21,42 +22,7 @@ class Invalid(ValueError):
     """A value a kind does not accept; the message says what was expected."""
 
 
-class _Record:
-    """Immutable, compared, hashed and shown by the values of its ``__slots__`` (as a frozen dataclass)."""
-
-    __slots__ = ()
-    _compared: tuple[str, ...] = ()  # the slots compared and shown: all of them, base classes first, unless given
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "_compared" not in cls.__dict__:
-            cls._compared = tuple(n for klass in reversed(cls.__mro__) for n in getattr(klass, "__slots__", ()))
-
-    def _set(self, **values: Any) -> None:
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._compared)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only (cannot set {name!r})")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only (cannot delete {name!r})")
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._values() == self._values()  # pyright: ignore[reportAttributeAccessIssue]
-
-    def __hash__(self) -> int:
-        return hash((type(self), self._values()))
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._compared)
-        return f"{type(self).__name__}({shown})"
-
-
-class Kind(_Record):
+class Kind(Record):
     """How one variable is parsed, and its default. ``parse`` gets the stripped, non-empty value."""
 
     __slots__ = ("default",)
@@ -230,7 +196,7 @@ class Capture(Kind):
         raise Invalid("one of " + ", ".join(CAPTURE_MODES) + " (or true/false)")
 
 
-class EnvVar(_Record):
+class EnvVar(Record):
     """One documented variable: its name, its kind (typed default + parser) and its meaning.
 
     ``shown`` replaces the rendered default where the default is derived from something else

@@ -15,9 +15,9 @@ import re
 import socket
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from agentwatch._records import Record
 from agentwatch.distro import environment_variables as ev
 
 GRPC_PORT = 4317
@@ -41,15 +41,18 @@ def _parse(endpoint: str):
     return urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
 
 
-@dataclass(frozen=True)
-class EndpointProblem:
+class EndpointProblem(Record):
     """An endpoint value that could not be used as given, and what is used instead."""
 
+    __slots__ = ("variable", "value", "reason", "used", "unusable")
     variable: str
     value: str
     reason: str
     used: str
-    unusable: bool = True  # False: the value was only completed (``http://`` added) and is used
+    unusable: bool  # False: the value was only completed (``http://`` added) and is used
+
+    def __init__(self, variable: str, value: str, reason: str, used: str, unusable: bool = True) -> None:
+        self._set(variable=variable, value=value, reason=reason, used=used, unusable=unusable)
 
     def message(self) -> str:
         return f"{self.variable}={self.value!r} {self.reason}; using {self.used!r} instead"

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from agentwatch._records import Record
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.guard import run
@@ -39,16 +39,21 @@ def is_official_entry_point(entry_point: Any) -> bool:
     return module == OFFICIAL_MODULE or module.startswith(OFFICIAL_MODULE + ".")
 
 
-@dataclass(frozen=True)
-class InstrumentationStatus:
+class InstrumentationStatus(Record):
     """Which Gemini instrumentation ``opentelemetry-instrument`` runs, and why (read from package metadata)."""
 
+    __slots__ = ("choice", "official", "official_entry_point", "conflict", "official_disabled", "gemini_disabled")
     choice: str
-    official: str | None = None  # "opentelemetry-instrumentation-google-genai 1.3b0" when installed
-    official_entry_point: str | None = None
-    conflict: str | None = None  # why the loader would not load the official one (version range)
-    official_disabled: bool = False
-    gemini_disabled: bool = False
+    official: str | None  # "opentelemetry-instrumentation-google-genai 1.3b0" when installed
+    official_entry_point: str | None
+    conflict: str | None  # why the loader would not load the official one (version range)
+    official_disabled: bool
+    gemini_disabled: bool
+
+    def __init__(self, choice: str, official: str | None = None, official_entry_point: str | None = None,
+                 conflict: str | None = None, official_disabled: bool = False, gemini_disabled: bool = False) -> None:
+        self._set(choice=choice, official=official, official_entry_point=official_entry_point, conflict=conflict,
+                  official_disabled=official_disabled, gemini_disabled=gemini_disabled)
 
     @property
     def official_loadable(self) -> bool:

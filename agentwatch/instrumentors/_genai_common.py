@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from agentwatch._records import Record
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro import scrub
 from agentwatch.distro._diagnostics import info, warn_once
@@ -29,10 +29,17 @@ NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT = "NO_CONTENT", "SPAN_ONLY", "
 DEFAULT_MAX_CHARS: int = ev.BY_NAME[ev.AGENTWATCH_GENAI_CONTENT_MAX_CHARS].default
 
 
-@dataclass(frozen=True)
-class CaptureSettings:
-    mode: str = NO_CONTENT
-    max_chars: int = DEFAULT_MAX_CHARS
+class CaptureSettings(Record):
+    """The content-capture mode and the size limit of captured text."""
+
+    __slots__ = ("mode", "max_chars")
+    mode: str
+    max_chars: int
+
+    def __init__(self, mode: str = NO_CONTENT, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+        # Made per agent call: the two stores written out (as a dataclass's generated __init__ does).
+        object.__setattr__(self, "mode", mode)
+        object.__setattr__(self, "max_chars", max_chars)
 
     @property
     def enabled(self) -> bool:
@@ -67,15 +74,20 @@ def scrub_text(text: str, max_chars: int) -> str:
 
 
 # --------------------------------------------------------------------------- prices
-@dataclass(frozen=True)
-class Price:
+class Price(Record):
     """USD per 1M tokens."""
 
+    __slots__ = ("input", "output", "cached_input", "long_context_above", "long_context")
     input: float
     output: float
-    cached_input: float | None = None
-    long_context_above: int | None = None
-    long_context: Price | None = None
+    cached_input: float | None
+    long_context_above: int | None
+    long_context: Price | None
+
+    def __init__(self, input: float, output: float, cached_input: float | None = None,
+                 long_context_above: int | None = None, long_context: Price | None = None) -> None:
+        self._set(input=input, output=output, cached_input=cached_input, long_context_above=long_context_above,
+                  long_context=long_context)
 
 
 _VERSION_SUFFIX = re.compile(r"^(\d+|\d{2}-\d{4}|preview.*|latest|exp.*)$")

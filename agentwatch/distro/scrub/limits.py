@@ -17,8 +17,8 @@ that does not split a ``[REDACTED:...]`` mark.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from agentwatch._records import Record
 from agentwatch.distro.scrub.rules import MARK_PREFIX
 
 __all__ = ["MARGIN", "AttributeLimits", "cut", "marked", "raised", "scrub_and_cut"]
@@ -30,15 +30,19 @@ __all__ = ["MARGIN", "AttributeLimits", "cut", "marked", "raised", "scrub_and_cu
 MARGIN = 1024
 
 
-@dataclass(frozen=True)
-class AttributeLimits:
+class AttributeLimits(Record):
     """The attribute value length limits (``None``: no limit) agentwatch applies after scrubbing:
     span attributes, event and link attributes, log record attributes."""
 
-    span: int | None = None
-    event: int | None = None
-    log: int | None = None
-    log_body: int | None = None  # AGENTWATCH_LOG_BODY_MAX_CHARS: a string log body
+    __slots__ = ("span", "event", "log", "log_body")
+    span: int | None
+    event: int | None
+    log: int | None
+    log_body: int | None  # AGENTWATCH_LOG_BODY_MAX_CHARS: a string log body
+
+    def __init__(self, span: int | None = None, event: int | None = None, log: int | None = None,
+                 log_body: int | None = None) -> None:
+        self._set(span=span, event=event, log=log, log_body=log_body)
 
     @property
     def any(self) -> bool:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
+
+from agentwatch._records import Record
 
 __all__ = [
     "DEFAULT_KEEP",
@@ -186,16 +187,18 @@ PLAIN = 0  # scan the value's content
 SAFE = 1  # leave the value alone
 
 
-@dataclass(frozen=True)
-class Sensitive:
+class Sensitive(Record):
     """A sensitive key: its value is replaced by ``mark`` (numbers too when ``strong``)."""
 
+    __slots__ = ("strong", "mark")
     strong: bool  # numbers are redacted too
     mark: str
 
+    def __init__(self, strong: bool, mark: str) -> None:
+        self._set(strong=strong, mark=mark)
 
-@dataclass(frozen=True, eq=False)
-class Keep:
+
+class Keep(Record):
     """A key whose value is infrastructure (``server.address``, ``user_agent.original``, versions):
     scanned by content without the detectors ``off`` (``scrub`` is that scan, set by the scrubber).
 
@@ -203,19 +206,40 @@ class Keep:
     client spans, where the peer is the server called; scanned in full everywhere else (on a
     server span it is the end user's address; in logs and metrics nobody says which end it is)."""
 
+    __slots__ = ("off", "peer", "scrub", "clean")
+    _compared = ("off", "peer", "scrub")  # shown; compared by identity
     off: frozenset[str]
-    peer: bool = False
-    scrub: Callable[[str], str] | None = None
-    clean: dict[str, None] = field(default_factory=dict, repr=False)  # values found clean (bounded)
+    peer: bool
+    scrub: Callable[[str], str] | None
+    clean: dict[str, None]  # values found clean (bounded)
+
+    def __init__(self, off: frozenset[str], peer: bool = False, scrub: Callable[[str], str] | None = None,
+                 clean: dict[str, None] | None = None) -> None:
+        self._set(off=off, peer=peer, scrub=scrub, clean={} if clean is None else clean)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return object.__hash__(self)
 
 
-@dataclass(frozen=True, eq=False)
-class Renamed:
+class Renamed(Record):
     """A key that is itself personal data (``extra=dict(request.query_params)``): exported as
     ``key`` (its scrubbed text); its value is handled as ``inner`` (the original key's class)."""
 
+    __slots__ = ("key", "inner")
     key: str
     inner: Any
+
+    def __init__(self, key: str, inner: Any) -> None:
+        self._set(key=key, inner=inner)
+
+    def __eq__(self, other: object) -> bool:  # compared by identity
+        return self is other
+
+    def __hash__(self) -> int:
+        return object.__hash__(self)
 
 
 #: Built-in keep list: attribute key (``fnmatch`` pattern) -> detectors that do not look at its

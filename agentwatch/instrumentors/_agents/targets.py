@@ -19,11 +19,11 @@ import re
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import wrapt
 
+from agentwatch._records import Record
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
 from agentwatch.distro.settings import Reader
@@ -33,12 +33,17 @@ _IDENT = r"[A-Za-z_]\w*"
 _TARGET = re.compile(rf"^(?P<module>{_IDENT}(?:\.{_IDENT})*):(?P<path>{_IDENT}(?:\.{_IDENT})*)(?:=(?P<name>[\w.\-/ ]+))?$")
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Record):
+    """One ``module:function`` (or ``module:Class.method``) named by an ``AGENTWATCH_*_TARGETS`` variable."""
+
+    __slots__ = ("module", "path", "name", "variable")
     module: str
     path: str  # "function" or "Class.method"
-    name: str | None = None  # user-given name (data source, agent, ...)
-    variable: str = ""
+    name: str | None  # user-given name (data source, agent, ...)
+    variable: str
+
+    def __init__(self, module: str, path: str, name: str | None = None, variable: str = "") -> None:
+        self._set(module=module, path=path, name=name, variable=variable)
 
     @property
     def spec(self) -> str:
