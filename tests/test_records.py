@@ -75,6 +75,7 @@ START_UP_MODULES_WITHOUT_GENERATED_CODE = (
     "agentwatch.instrumentors._genai_common",
     "agentwatch.instrumentors._agents.targets",
     "agentwatch.instrumentors.gemini.config",
+    "agentwatch.web.security_headers",
 )
 
 

@@ -14,8 +14,9 @@ lifespan messages are not touched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from agentwatch._records import Record
 
 __all__ = ["ITEMS", "SecurityHeaders", "build", "from_settings"]
 
@@ -33,12 +34,15 @@ _HSTS = b"strict-transport-security"
 _CSP = b"content-security-policy"
 
 
-@dataclass(frozen=True)
-class SecurityHeaders:
+class SecurityHeaders(Record):
     """The headers to add: ``always`` on every response, ``https`` only when the request came over HTTPS."""
 
+    __slots__ = ("always", "https")
     always: tuple[tuple[bytes, bytes], ...]
     https: tuple[tuple[bytes, bytes], ...]
+
+    def __init__(self, always: tuple[tuple[bytes, bytes], ...], https: tuple[tuple[bytes, bytes], ...]) -> None:
+        self._set(always=always, https=https)
 
     def extra(self, scheme: str) -> tuple[tuple[bytes, bytes], ...]:
         return self.always + self.https if scheme == "https" and self.https else self.always
