@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 
-from agentwatch._records import Record
+from agentwatch._records import Fields, Record, field, fields
 from agentwatch.distro import environment_variables as ev
 
 
@@ -76,6 +76,7 @@ START_UP_MODULES_WITHOUT_GENERATED_CODE = (
     "agentwatch.instrumentors._agents.targets",
     "agentwatch.instrumentors.gemini.config",
     "agentwatch.web.security_headers",
+    "agentwatch.distro.settings",
 )
 
 
@@ -110,3 +111,40 @@ def test_the_start_up_catalogues_and_configuration_records_compile_no_source() -
     compiled = json.loads(proc.stdout.strip().splitlines()[-1])
     assert compiled, "the probe found no generated code at all: it no longer sees what it should"
     assert not set(compiled) & set(START_UP_MODULES_WITHOUT_GENERATED_CODE), compiled
+
+
+class Section(Fields):
+    name: str
+    size: int = 3
+    items: list[str] = field(default_factory=list)
+    token: str | None = field(default=None, repr=False)
+
+
+class Wider(Section):
+    extra: bool = False
+
+
+def test_fields_take_defaults_factories_and_keywords() -> None:
+    first, second = Section(name="a"), Section(name="b", size=4, items=["x"])
+    assert (first.name, first.size, first.items, first.token) == ("a", 3, [], None)
+    assert (second.size, second.items) == (4, ["x"])
+    assert Section(name="a").items is not first.items  # a fresh list per instance
+    first.size = 9  # mutable
+    assert first.size == 9 and Section.size == 3
+    assert fields(Section) == ("name", "size", "items", "token") and fields(Wider(name="w"))[-1] == "extra"
+
+
+def test_fields_refuse_unknown_and_missing_names() -> None:
+    with pytest.raises(TypeError, match="has no field 'sise'"):
+        Section(name="a", sise=4)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="needs name="):
+        Section()  # type: ignore[call-arg]
+
+
+def test_fields_compare_by_value_hide_secrets_and_are_unhashable() -> None:
+    assert Section(name="a", token="s3cret") == Section(name="a", token="s3cret") != Section(name="a")
+    assert Section(name="a") != Wider(name="a")
+    assert repr(Section(name="a", token="s3cret")) == "Section(name='a', size=3, items=[])"
+    with pytest.raises(TypeError):
+        hash(Section(name="a"))
+    assert copy.deepcopy(Wider(name="w", items=["i"])) == Wider(name="w", items=["i"])

@@ -11,10 +11,10 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from agentwatch._records import Fields, field
 from agentwatch.distro import endpoints
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
@@ -41,13 +41,12 @@ _LAUNCHERS = {"uvicorn", "gunicorn", "hypercorn", "fastapi", "granian", "daphne"
 
 
 def _from_catalogue(name: str) -> Any:
-    """A dataclass field whose default is the catalogue's (the default is written once, there)."""
+    """A settings field whose default is the catalogue's (the default is written once, there)."""
     default = ev.BY_NAME[name].default
     return field(default_factory=lambda: default) if isinstance(default, (list, dict)) else field(default=default)
 
 
-@dataclass
-class WebSettings:
+class WebSettings(Fields):
     """What the web layer (agentwatch.web: health endpoints, error handlers, drain) reads."""
 
     health_enabled: bool = _from_catalogue(ev.AGENTWATCH_HEALTH_ENABLED)
@@ -196,8 +195,7 @@ def load_web(reader: Reader) -> WebSettings:
     return s
 
 
-@dataclass
-class ScrubSettings:
+class ScrubSettings(Fields):
     """What the scrubber (agentwatch.distro.scrub) is built from."""
 
     enabled: bool = _from_catalogue(ev.AGENTWATCH_SCRUB)
@@ -217,8 +215,7 @@ class ScrubSettings:
     log_body_length: int | None = _from_catalogue(ev.AGENTWATCH_LOG_BODY_MAX_CHARS)
 
 
-@dataclass
-class GenAISettings:
+class GenAISettings(Fields):
     """What the GenAI (Gemini) instrumentation reads."""
 
     capture: str = _from_catalogue(ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
@@ -273,8 +270,7 @@ def load_genai(reader: Reader) -> GenAISettings:
     return s
 
 
-@dataclass
-class AgentSettings:
+class AgentSettings(Fields):
     """What the agent instrumentors (intent, rag, planner/critic, chromadb) read."""
 
     intent_targets: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_INTENT_TARGETS)
@@ -312,8 +308,7 @@ def load_agent(reader: Reader) -> AgentSettings:
     return AgentSettings(**{attribute: reader.read(name) for attribute, name in names.items()})
 
 
-@dataclass
-class Settings:
+class Settings(Fields):
     """The effective configuration; ``sources`` says where each value came from."""
 
     sdk_disabled: bool = _from_catalogue(ev.OTEL_SDK_DISABLED)
