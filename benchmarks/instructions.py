@@ -123,6 +123,10 @@ def count_mode(mode: str, ctx: dict, args: argparse.Namespace, extra_env: dict[s
     }
 
 
+#: Requests of the longer run from which ratios are quoted: two or three full garbage collections in it.
+RATIO_REQUESTS = 800
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", default="uninstrumented,otel-distro,agentwatch,agentwatch-ai")
@@ -163,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             if "uninstrumented" in base:
                 line += f", x{r['per_request'] / base['uninstrumented']:.3f} of uninstrumented"
             print(line)
+    if args.requests < RATIO_REQUESTS:
+        # A full collection comes every ~450 requests on the demo: a shorter window holds one or none.
+        print(f"note: with --requests {args.requests} a figure can move by ~1 M per request with a full garbage "
+              f"collection in the window or not; quote ratios from --requests {RATIO_REQUESTS} (benchmarks/README.md)")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"instructions-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=2))

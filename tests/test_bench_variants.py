@@ -100,3 +100,26 @@ def test_the_app_keeps_its_bytecode_in_the_runs_cache(pycache, tmp_path, monkeyp
         assert seen["PYTHONPYCACHEPREFIX"] == str(tmp_path / "cache") and "PYTHONDONTWRITEBYTECODE" not in seen
     else:
         assert "PYTHONPYCACHEPREFIX" not in seen and seen["PYTHONDONTWRITEBYTECODE"] == "1"
+
+
+def test_profile_variants_start_their_mode_with_its_variables_and_the_variant_s(monkeypatch):
+    """profile.py --variant: a label that starts a mode of MODES with more variables (agentwatch-agents' targets
+    kept under them)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # what profile.py imports: overhead, run_demo
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    profile = _load("profile")
+    monkeypatch.setitem(profile.VARIANTS, "ai-noexport", ("agentwatch-agents", {"OTEL_TRACES_EXPORTER": "none"}))
+    mode, env = profile.mode_env("ai-noexport")
+    assert mode == "agentwatch" and env["OTEL_TRACES_EXPORTER"] == "none"
+    assert {k: v for k, v in env.items() if k != "OTEL_TRACES_EXPORTER"} == dict(profile.AGENT_TARGETS)
+    assert profile.mode_env("otel-distro") == ("otel-distro", {})
+
+
+def test_gc_share_lists_the_most_promoted_types_of_any_mode():
+    gc_share = _load("gc_share")
+    rows = [{"mode": "otel-distro", "promoted_per_request": {"builtins.dict": 5.5, "_thread.lock": 13.8}},
+            {"mode": "agentwatch-ai", "promoted_per_request": {"builtins.dict": 20.7, "x.LeanSpan": 0.8}}]
+    table = gc_share.promoted_table(rows, top=2).strip().splitlines()
+    assert table[0] == "| promoted to generation 2, per request | otel-distro | agentwatch-ai |"
+    assert table[2] == "| **all types** | **19.3** | **21.5** |"
+    assert table[3:] == ["| `builtins.dict` | 5.50 | 20.70 |", "| `_thread.lock` | 13.80 | 0.00 |"]
