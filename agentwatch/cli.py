@@ -87,13 +87,13 @@ def _prepare(args: argparse.Namespace) -> int:
     if directory is None:
         print("agentwatch prepare: AGENTWATCH_CACHE_DIR=off: nothing can be kept", file=sys.stderr)
         return 1
-    kept = hint_store.stored(directory)
-    if not kept:
+    kept = scrubber.hint_database  # this configuration's file: a database of another one does not count
+    if kept is None or not kept.is_file():
         problem = hint_store.directory_problem(directory)
         print(f"agentwatch prepare: the hint database could not be kept in {directory}"
               + (f", which {problem}" if problem else ""), file=sys.stderr)
         return 1
-    print(f"agentwatch prepare: hint database kept in {directory} ({', '.join(path.name for path in kept)})")
+    print(f"agentwatch prepare: hint database kept in {directory} ({kept.name})")
     return 0
 
 

@@ -317,6 +317,24 @@ def test_prepare_fails_when_nothing_can_be_kept(tmp_path: Path, setting: str, sa
     assert says in done.stderr
 
 
+def test_prepare_fails_when_this_configuration_s_database_is_not_kept_beside_another(tmp_path: Path) -> None:
+    """Only this configuration's file counts: another release's database in the folder does not make a failed
+    write a success (here the file's name is taken by a directory, so the rename into it fails)."""
+    directory = tmp_path / "image-cache"
+    env = clean_env(AGENTWATCH_CACHE_DIR=str(directory))
+    first = subprocess.run([sys.executable, "-m", "agentwatch", "prepare"], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert first.returncode == 0, first.stderr
+    (path,) = _stored(directory)
+    other = path.with_name("hints-" + "0" * 40 + ".hsdb")
+    path.rename(other)  # a database of another configuration, intact
+    path.mkdir()
+    done = subprocess.run([sys.executable, "-m", "agentwatch", "prepare"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1, done.stdout
+    assert "could not be kept" in done.stderr and other.is_file()
+
+
 def test_prepare_without_the_engine_has_nothing_to_do(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "agentwatch", "prepare"],
                           env=clean_env(AGENTWATCH_CACHE_DIR=str(tmp_path), AGENTWATCH_SCRUB_ENGINE="re"),

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KEEP", "MAGIC", "default_directory", "directory_problem", "load_or_compile", "path_for", "stored"]
+__all__ = ["KEEP", "MAGIC", "default_directory", "directory_problem", "load_or_compile", "path_for"]
 
 #: The first bytes of a stored database (the format's version is in it).
 MAGIC = b"AWHINT1\n"
@@ -82,11 +82,6 @@ def _private_directory(directory: Path) -> bool:
 def _ours(info: os.stat_result) -> bool:
     getuid = getattr(os, "getuid", None)  # not on Windows, where the user's profile is private anyway
     return getuid is None or info.st_uid == getuid()
-
-
-def stored(directory: str) -> list[Path]:
-    """The databases kept in ``directory`` (for ``agentwatch prepare``)."""
-    return sorted(Path(directory).glob("hints-*.hsdb")) if _private_directory(Path(directory)) else []
 
 
 def directory_problem(directory: str) -> str | None:
@@ -177,15 +172,11 @@ def _loaded(hyperscan: Any, body: bytes, mode: int) -> Any:
     return database
 
 
-def load_or_compile(
-    hyperscan: Any, mode: int, patterns: Sequence[tuple[bytes, int, int]], directory: str | None,
-    compile_database: Callable[[], Any],
-) -> Any:
-    """The database of ``patterns``: loaded from ``directory`` when a good copy is stored there,
-    else ``compile_database()`` (then stored). ``directory`` ``None``: always compiled."""
-    if not directory:
+def load_or_compile(hyperscan: Any, mode: int, path: Path | None, compile_database: Callable[[], Any]) -> Any:
+    """The database kept at ``path`` (:func:`path_for`) when a good copy is there, else
+    ``compile_database()`` (then stored there). ``path`` ``None``: always compiled."""
+    if path is None:
         return compile_database()
-    path = path_for(directory, hyperscan, mode, patterns)
     body = _read(path)
     database = None if body is None else _loaded(hyperscan, body, mode)
     if database is not None:

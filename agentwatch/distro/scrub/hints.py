@@ -38,7 +38,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 
-from agentwatch.distro.scrub.hint_store import load_or_compile
+from agentwatch.distro.scrub.hint_store import load_or_compile, path_for
 
 __all__ = ["VENDOR", "URL", "PARAMS", "AT", "IPV6", "NUMERIC", "ALL", "HintScanner", "build"]
 
@@ -103,7 +103,7 @@ class HintScanner:
     """A compiled hint database; :meth:`scan` is safe to call from several threads.
 
     ``cache_dir``: where compiled databases are kept between starts (``hint_store.py``);
-    ``None``: compiled here, every time."""
+    ``None``: compiled here, every time. ``path``: this database's file there (``None``: not kept)."""
 
     def __init__(self, hyperscan, patterns: list[tuple[str, int]], cache_dir: str | None = None) -> None:
         self._hs = hyperscan
@@ -121,7 +121,9 @@ class HintScanner:
             )
             return database
 
-        self._database = load_or_compile(hyperscan, hyperscan.HS_MODE_BLOCK, compiled, cache_dir, compile_database)
+        mode = hyperscan.HS_MODE_BLOCK
+        self.path = path_for(cache_dir, hyperscan, mode, compiled) if cache_dir else None
+        self._database = load_or_compile(hyperscan, mode, self.path, compile_database)
         # The engine releases the GIL while it scans: one scratch space per thread.
         self._local = threading.local()
 

@@ -24,7 +24,10 @@ from collections.abc import Iterable
 from functools import reduce
 from itertools import accumulate
 from operator import or_
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 from agentwatch.distro.guard import failed, strict
 from agentwatch.distro.scrub import decode as _decode
@@ -131,6 +134,11 @@ class TextScrubber:
     def engine_name(self) -> str:
         """``hyperscan`` when the hint engine runs, else ``re``."""
         return "re" if self._load_hints() is None else "hyperscan"
+
+    @property
+    def hint_database(self) -> Path | None:
+        """The file the hint engine's compiled database is kept in (``cache_dir``), ``None`` when not kept."""
+        return getattr(self._load_hints(), "path", None)
 
     def _engine_failed(self, error: Exception) -> None:
         """The hint engine failed: said once, and this scrubber goes on with the families' own
