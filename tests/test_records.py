@@ -148,3 +148,15 @@ def test_fields_compare_by_value_hide_secrets_and_are_unhashable() -> None:
     with pytest.raises(TypeError):
         hash(Section(name="a"))
     assert copy.deepcopy(Wider(name="w", items=["i"])) == Wider(name="w", items=["i"])
+
+
+def test_the_scrubber_s_keep_and_renamed_rules_compare_by_identity() -> None:
+    """As the ``@dataclass(eq=False)`` they were: two rules with equal fields are still two rules (and a Keep's
+    mutable ``clean`` cache must not make it unhashable)."""
+    from agentwatch.distro.scrub.rules import Keep, Renamed
+
+    first, second = Keep(frozenset({"ipv4"})), Keep(frozenset({"ipv4"}))
+    assert first == first and first != second and len({first, second}) == 2
+    first.clean["10.0.0.1"] = None
+    assert hash(first) == hash(first)
+    assert Renamed("k", first) != Renamed("k", first)

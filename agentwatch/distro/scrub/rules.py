@@ -198,7 +198,19 @@ class Sensitive(Record):
         self._set(strong=strong, mark=mark)
 
 
-class Keep(Record):
+class _Unique(Record):
+    """A record compared and hashed by identity (as ``@dataclass(eq=False)``): each is one rule's own."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return object.__hash__(self)
+
+
+class Keep(_Unique):
     """A key whose value is infrastructure (``server.address``, ``user_agent.original``, versions):
     scanned by content without the detectors ``off`` (``scrub`` is that scan, set by the scrubber).
 
@@ -207,7 +219,7 @@ class Keep(Record):
     server span it is the end user's address; in logs and metrics nobody says which end it is)."""
 
     __slots__ = ("off", "peer", "scrub", "clean")
-    _compared = ("off", "peer", "scrub")  # shown; compared by identity
+    _compared = ("off", "peer", "scrub")  # shown
     off: frozenset[str]
     peer: bool
     scrub: Callable[[str], str] | None
@@ -217,14 +229,8 @@ class Keep(Record):
                  clean: dict[str, None] | None = None) -> None:
         self._set(off=off, peer=peer, scrub=scrub, clean={} if clean is None else clean)
 
-    def __eq__(self, other: object) -> bool:
-        return self is other
 
-    def __hash__(self) -> int:
-        return object.__hash__(self)
-
-
-class Renamed(Record):
+class Renamed(_Unique):
     """A key that is itself personal data (``extra=dict(request.query_params)``): exported as
     ``key`` (its scrubbed text); its value is handled as ``inner`` (the original key's class)."""
 
@@ -234,12 +240,6 @@ class Renamed(Record):
 
     def __init__(self, key: str, inner: Any) -> None:
         self._set(key=key, inner=inner)
-
-    def __eq__(self, other: object) -> bool:  # compared by identity
-        return self is other
-
-    def __hash__(self) -> int:
-        return object.__hash__(self)
 
 
 #: Built-in keep list: attribute key (``fnmatch`` pattern) -> detectors that do not look at its
