@@ -18,6 +18,7 @@ from agentwatch._records import Fields, field
 from agentwatch.distro import endpoints
 from agentwatch.distro import environment_variables as ev
 from agentwatch.distro._diagnostics import warn_once
+from agentwatch.distro.scrub.hint_store import default_directory
 from agentwatch.distro.scrub.rules import (
     DEFAULT_KEEP,
     DETECTOR_ALIASES,
@@ -204,7 +205,7 @@ class ScrubSettings(Fields):
     extra_keys: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_SCRUB_EXTRA_KEYS)
     engine: str = _from_catalogue(ev.AGENTWATCH_SCRUB_ENGINE)
     # AGENTWATCH_CACHE_DIR resolved: where the hint engine's compiled database is kept (None: nowhere).
-    cache_dir: str | None = field(default_factory=lambda: _default_cache_directory())
+    cache_dir: str | None = field(default_factory=default_directory)  # the user's cache directory, from XDG_CACHE_HOME / HOME
     # The keep list (rules.DEFAULT_KEEP adjusted by AGENTWATCH_SCRUB_KEEP_ATTRIBUTES): key -> (detectors off, peer).
     keep: dict[str, tuple[frozenset[str], bool]] = field(default_factory=lambda: dict(DEFAULT_KEEP))
     not_secret_keys: tuple[str, ...] = _from_catalogue(ev.AGENTWATCH_SCRUB_NOT_SECRET_KEYS)
@@ -403,13 +404,6 @@ class Reader:
         return list(ev.Names(lower=lower).parse(value))
 
 
-def _default_cache_directory() -> str | None:
-    # The user's cache directory: XDG_CACHE_HOME and HOME are the process's, not agentwatch settings.
-    from agentwatch.distro.scrub.hint_store import default_directory
-
-    return default_directory()
-
-
 def cache_directory(reader: Reader) -> str | None:
     """``AGENTWATCH_CACHE_DIR`` resolved: an absolute path, the user's cache directory when unset (or
     relative: warned once), ``None`` for ``off`` (or without a home directory)."""
@@ -417,12 +411,12 @@ def cache_directory(reader: Reader) -> str | None:
     value = reader.raw(name)
     if value is None:
         reader._default(name)
-        return _default_cache_directory()
+        return default_directory()
     if value.lower() in ev.FALSE_WORDS:
         reader._ok(name)
         return None
     if not os.path.isabs(value):
-        default = _default_cache_directory()
+        default = default_directory()
         reader._bad(name, value, "an absolute path or `off`", default)
         return default
     reader._ok(name)
