@@ -629,8 +629,10 @@ def mode_of(label: str, ctx: dict) -> tuple[str, dict[str, str]]:
 
 
 def exports_no_spans(extra_env: dict[str, str]) -> bool:
-    """A variant that switches the span exporter off: nothing reaches the sink to check its identity by."""
-    return extra_env.get("OTEL_TRACES_EXPORTER", "").strip() == "none"
+    """A variant that switches the span exporter or the whole SDK off (``OTEL_SDK_DISABLED=true``: the
+    instrumentations' wrappers over a no-op API): nothing reaches the sink to check its identity by."""
+    return (extra_env.get("OTEL_TRACES_EXPORTER", "").strip() == "none"
+            or extra_env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true")
 
 
 def run_mode(mode: str, rnd: int, ctx: dict, args) -> RunResult:

@@ -78,6 +78,8 @@ def test_only_a_variant_without_span_export_skips_the_sink_checks():
     assert not overhead.exports_no_spans({"OTEL_LOGS_EXPORTER": "none"})
     assert not overhead.exports_no_spans({"OTEL_TRACES_EXPORTER": "otlp,none"})
     assert not overhead.exports_no_spans({})
+    assert overhead.exports_no_spans({"OTEL_SDK_DISABLED": "True"})  # the SDK's own reading: case-insensitive
+    assert not overhead.exports_no_spans({"OTEL_SDK_DISABLED": "false"})
 
 
 @pytest.mark.parametrize("pycache", [None, "cache"])
