@@ -29,6 +29,17 @@ _REPLACEMENTS = {
     ),
 }
 
+#: agentwatch's instrumentors that only record: no trace context carried, nothing the app sees changed. With
+#: ``OTEL_SDK_DISABLED=true`` nothing they record goes anywhere, so they are not loaded at all (their wrappers would
+#: only cost the app). Kept: ``agentwatch_web`` (health endpoints, request ids, error responses, the server
+#: span's context extraction) and ``agentwatch_mcp`` (it carries trace context in MCP messages), as the contrib
+#: instrumentors keep propagating over a no-op SDK.
+RECORDING_ONLY = frozenset({
+    "gemini", "agentwatch_intent", "agentwatch_rag", "agentwatch_planner", "agentwatch_tools", "agentwatch_agents",
+    "agentwatch_chromadb", "agentwatch_adk", "agentwatch_caches", "agentwatch_queues", "agentwatch_retries",
+    "agentwatch_pybreaker", "agentwatch_aiobreaker", "agentwatch_slowapi",
+})
+
 selected = False  # set when this distro's configure() ran (read by the selection guard)
 
 
@@ -51,6 +62,14 @@ class AgentwatchDistro(BaseDistro):
         if entry_point.name == "fastapi" and not settings().asgi_message_spans:
             # 0.66b1 has no environment variable for this; the option is an instrument() kwarg.
             kwargs.setdefault("exclude_spans", ["receive", "send"])
+        if entry_point.name in RECORDING_ONLY and settings().sdk_disabled:
+            _diagnostics.warn_once(
+                "sdk-disabled:instrumentors",
+                "OTEL_SDK_DISABLED=true: agentwatch's recording-only instrumentors are not loaded "
+                "(the contrib ones and agentwatch_web/agentwatch_mcp still carry trace context)",
+                level=logging.INFO,
+            )
+            return
         if _is_gemini_entry_point(entry_point) and _skip_for_gemini(entry_point):
             return
         try:
@@ -76,6 +95,8 @@ class AgentwatchDistro(BaseDistro):
     def _instrumentor_class(entry_point: Any) -> type:
         module = entry_point.value.split(":", 1)[0]
         replacement = _REPLACEMENTS.get((entry_point.name, module))
+        if replacement is not None and entry_point.name == "sqlite3" and settings().sdk_disabled:
+            replacement = None  # its extra wrapping only records; over a no-op SDK the contrib one is enough
         if replacement is not None:
             import importlib
 

@@ -67,7 +67,9 @@ OTEL_PYTHON_CONFIGURATOR = _var(
 OTEL_SDK_DISABLED = _var(
     "OTEL_SDK_DISABLED",
     Flag(False),
-    "`true` turns the whole pipeline off (no providers are installed).",
+    "`true` turns the whole pipeline off (no providers are installed) and, under `opentelemetry-instrument`, "
+    "agentwatch's instrumentors that only record are not loaded; the contrib ones, `agentwatch_web` and "
+    "`agentwatch_mcp` still carry trace context through the service.",
 )
 
 # --- resource ----------------------------------------------------------------
