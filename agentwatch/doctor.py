@@ -63,10 +63,11 @@ def _selection(environ: Mapping[str, str], problems: list[str]) -> list[str]:
     return lines
 
 
-def _instrumentors(environ: Mapping[str, str]) -> list[str]:
+def _instrumentors(environ: Mapping[str, str], sdk_disabled: bool = False) -> list[str]:
     from opentelemetry.instrumentation.auto_instrumentation._load import _EntryPointDistFinder
     from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
 
+    from agentwatch.distro.distro import RECORDING_ONLY
     from agentwatch.distro.genai_choice import instrumentation_status
     from agentwatch.distro.genai_choice import is_official_entry_point as genai_is_official
 
@@ -76,6 +77,8 @@ def _instrumentors(environ: Mapping[str, str]) -> list[str]:
     for entry_point in sorted(entry_points(group="opentelemetry_instrumentor"), key=lambda e: e.name):
         if is_instrumentation_disabled(entry_point.name, environ):
             status = "skipped: disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+        elif sdk_disabled and entry_point.name in RECORDING_ONLY:
+            status = "skipped: OTEL_SDK_DISABLED=true (it only records)"
         else:
             try:
                 conflict = get_dist_dependency_conflicts(finder.dist_for(entry_point))  # pyright: ignore[reportArgumentType] - None is accepted (no conflict)
@@ -85,7 +88,7 @@ def _instrumentors(environ: Mapping[str, str]) -> list[str]:
 
                     conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
                 status = f"skipped: {conflict}" if conflict else "loads"
-                if not conflict and entry_point.name == "sqlite3":
+                if not conflict and entry_point.name == "sqlite3" and not sdk_disabled:
                     status += " (as agentwatch's AgentwatchSQLite3Instrumentor: adds connection shortcuts)"
                 if not conflict and genai_is_official(entry_point) and genai.skip_official:
                     status = (
@@ -228,7 +231,7 @@ def diagnose(environ: Mapping[str, str] | None = None, check_endpoints: bool = T
                                     "source": "environment (passed to upstream components)", "default": False})
     flagged: list[str] = []
     found.selection = _selection(environ, flagged)
-    found.instrumentors = _instrumentors(environ)
+    found.instrumentors = _instrumentors(environ, settings.sdk_disabled)
     found.exporters = _exporters(settings, environ, check_endpoints, flagged)
     found.scrubber = _scrubber_line(settings)
     said = _diagnostics.problems()[before:]

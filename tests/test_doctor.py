@@ -82,6 +82,21 @@ def test_instrumentors_and_selection_listed():
     assert "agentwatch (agentwatch" in text  # the distro entry point and its distribution
 
 
+def test_with_the_sdk_off_the_recording_only_instrumentors_are_listed_as_skipped():
+    """The doctor says what the distro does (agentwatch.distro.distro.RECORDING_ONLY): not 'loads'."""
+    def statuses(text: str) -> dict[str, str]:
+        return {line.split()[0]: line.split(None, 1)[1] for line in text.splitlines()
+                if line.startswith("  ") and len(line.split()) > 1 and "[" in line}
+
+    off = statuses(run({"OTEL_SDK_DISABLED": "true"}, check_endpoints=False))
+    on = statuses(run({}, check_endpoints=False))
+    for name in ("gemini", "agentwatch_intent", "agentwatch_tools"):
+        assert off[name].startswith("skipped: OTEL_SDK_DISABLED=true (it only records)"), off[name]
+        assert on[name].startswith("loads"), on[name]
+    for name in ("agentwatch_web", "fastapi"):
+        assert off[name].startswith("loads"), off[name]
+
+
 def test_unknown_configurator_is_flagged():
     text = run({"OTEL_PYTHON_CONFIGURATOR": "nope"}, check_endpoints=False)
     assert "matches no configurator: no SDK would be set up" in text
