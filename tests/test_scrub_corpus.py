@@ -205,7 +205,9 @@ def emit_stdout(entry: Entry) -> None:
 # ("5555" in 1796511591815455552) and would read as a leak.
 _GENERATED = frozenset({"timeUnixNano", "observedTimeUnixNano", "startTimeUnixNano", "endTimeUnixNano",
                         "time_unix_nano", "observed_time_unix_nano", "start_time_unix_nano", "end_time_unix_nano",
-                        "traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
+                        "traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id",
+                        # the console exporters' ISO 8601 times: a clock reading like 08:51:35.955558 holds "5555"
+                        "timestamp", "observed_timestamp", "start_time", "end_time"})
 
 
 def _strings(node: Any) -> Iterator[str]:
