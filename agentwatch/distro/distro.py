@@ -18,14 +18,17 @@ from agentwatch.distro import environment_variables as ev
 from agentwatch.distro.guard import failed, guard, run, strict
 from agentwatch.distro.settings import settings
 
-#: Contrib instrumentors replaced by an agentwatch subclass that closes a gap.
+#: Contrib instrumentors replaced by an agentwatch subclass that closes a gap: (module, class, whether the
+#: subclass only records more, so that over a no-op SDK, ``OTEL_SDK_DISABLED=true``, the contrib one is loaded).
 _REPLACEMENTS = {
-    # The contrib instrumentors, with agentwatch's client layer where it gives their output (agentwatch.web.client).
-    ("httpx", "opentelemetry.instrumentation.httpx"): ("agentwatch.web.client", "AgentwatchHTTPXClientInstrumentor"),
-    ("httpx2", "opentelemetry.instrumentation.httpx"): ("agentwatch.web.client", "AgentwatchHTTPX2ClientInstrumentor"),
+    # The contrib instrumentors, with agentwatch's client layer where it gives their output (agentwatch.web.client);
+    # it injects trace context as they do, so it stays with the SDK off.
+    ("httpx", "opentelemetry.instrumentation.httpx"): ("agentwatch.web.client", "AgentwatchHTTPXClientInstrumentor", False),
+    ("httpx2", "opentelemetry.instrumentation.httpx"): ("agentwatch.web.client", "AgentwatchHTTPX2ClientInstrumentor", False),
     ("sqlite3", "opentelemetry.instrumentation.sqlite3"): (
         "agentwatch.instrumentors.sqlite3",
         "AgentwatchSQLite3Instrumentor",
+        True,  # it adds the Connection.execute shortcuts' spans
     ),
 }
 
@@ -95,9 +98,7 @@ class AgentwatchDistro(BaseDistro):
     def _instrumentor_class(entry_point: Any) -> type:
         module = entry_point.value.split(":", 1)[0]
         replacement = _REPLACEMENTS.get((entry_point.name, module))
-        if replacement is not None and entry_point.name == "sqlite3" and settings().sdk_disabled:
-            replacement = None  # its extra wrapping only records; over a no-op SDK the contrib one is enough
-        if replacement is not None:
+        if replacement is not None and not (replacement[2] and settings().sdk_disabled):
             import importlib
 
             return getattr(importlib.import_module(replacement[0]), replacement[1])
