@@ -282,12 +282,17 @@ def test_doctor_says_where_the_database_is_kept(tmp_path: Path) -> None:
     assert "compiled at every start (AGENTWATCH_CACHE_DIR=off)" in out
 
 
+def _prepare(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``agentwatch prepare`` in a child process with ``env``."""
+    return subprocess.run([sys.executable, "-m", "agentwatch", "prepare"], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
 def test_prepare_keeps_the_database_a_start_then_loads(tmp_path: Path) -> None:
     """``agentwatch prepare`` (an image build step) stores what the next start loads without compiling."""
     directory = tmp_path / "image-cache"
     env = clean_env(AGENTWATCH_CACHE_DIR=str(directory))
-    done = subprocess.run([sys.executable, "-m", "agentwatch", "prepare"], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = _prepare(env)
     assert done.returncode == 0, done.stderr
     (path,) = _stored(directory)
     assert f"hint database kept in {directory} ({path.name})" in done.stdout
@@ -311,8 +316,7 @@ def test_prepare_fails_when_nothing_can_be_kept(tmp_path: Path, setting: str, sa
         value = tmp_path / "file" / "cache"
     else:
         value = "off"
-    done = subprocess.run([sys.executable, "-m", "agentwatch", "prepare"], env=clean_env(AGENTWATCH_CACHE_DIR=str(value)),
-                          capture_output=True, text=True, timeout=120)
+    done = _prepare(clean_env(AGENTWATCH_CACHE_DIR=str(value)))
     assert done.returncode == 1
     assert says in done.stderr
 
@@ -322,22 +326,18 @@ def test_prepare_fails_when_this_configuration_s_database_is_not_kept_beside_ano
     write a success (here the file's name is taken by a directory, so the rename into it fails)."""
     directory = tmp_path / "image-cache"
     env = clean_env(AGENTWATCH_CACHE_DIR=str(directory))
-    first = subprocess.run([sys.executable, "-m", "agentwatch", "prepare"], env=env, capture_output=True, text=True,
-                           timeout=120)
+    first = _prepare(env)
     assert first.returncode == 0, first.stderr
     (path,) = _stored(directory)
     other = path.with_name("hints-" + "0" * 40 + ".hsdb")
     path.rename(other)  # a database of another configuration, intact
     path.mkdir()
-    done = subprocess.run([sys.executable, "-m", "agentwatch", "prepare"], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = _prepare(env)
     assert done.returncode == 1, done.stdout
     assert "could not be kept" in done.stderr and other.is_file()
 
 
 def test_prepare_without_the_engine_has_nothing_to_do(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "agentwatch", "prepare"],
-                          env=clean_env(AGENTWATCH_CACHE_DIR=str(tmp_path), AGENTWATCH_SCRUB_ENGINE="re"),
-                          capture_output=True, text=True, timeout=120)
+    done = _prepare(clean_env(AGENTWATCH_CACHE_DIR=str(tmp_path), AGENTWATCH_SCRUB_ENGINE="re"))
     assert done.returncode == 0 and "nothing to keep" in done.stdout
     assert _stored(tmp_path) == []

@@ -33,7 +33,6 @@ PROBE = textwrap.dedent(
     """
     import json, sqlite3
     import google.genai.models as models
-    from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
     from agentwatch.instrumentors.gemini import GeminiInstrumentor
     from agentwatch.instrumentors.intent import AgentwatchIntentInstrumentor
     from agentwatch.instrumentors.sqlite3 import AgentwatchSQLite3Instrumentor
